@@ -1,0 +1,48 @@
+/*
+ * buf.h - growable byte buffer with JSON helpers.
+ *
+ * On allocation failure the buffer enters a sticky error state (oom = true)
+ * and further appends are no-ops, so callers check once at the end.
+ * An optional headroom reserves bytes in front of the data (LWS_PRE for
+ * payloads handed to lws_write) without this header knowing lws.
+ */
+#ifndef TICKPUSH_BUF_H
+#define TICKPUSH_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct tp_buf {
+	char *base;      /* allocation; data starts at base + headroom */
+	size_t headroom;
+	size_t len;      /* bytes of data */
+	size_t cap;      /* bytes available for data */
+	bool oom;
+};
+
+void tp_buf_init(struct tp_buf *b, size_t headroom);
+void tp_buf_cleanup(struct tp_buf *b);
+void tp_buf_reset(struct tp_buf *b); /* len = 0, keeps memory, clears oom */
+
+static inline char *tp_buf_data(const struct tp_buf *b)
+{
+	return b->base ? b->base + b->headroom : NULL;
+}
+
+bool tp_buf_reserve(struct tp_buf *b, size_t extra);
+void tp_buf_append(struct tp_buf *b, const void *p, size_t n);
+void tp_buf_puts(struct tp_buf *b, const char *s);
+void tp_buf_putc(struct tp_buf *b, char c);
+void tp_buf_printf(struct tp_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Appends s as a quoted, escaped JSON string (control chars as \u00XX). */
+void tp_buf_json_str(struct tp_buf *b, const char *s);
+void tp_buf_json_strn(struct tp_buf *b, const char *s, size_t n);
+/* Appends a JSON number: shortest round-trip repr, "null" for NaN/inf. */
+void tp_buf_json_num(struct tp_buf *b, double v);
+
+/* NUL-terminated copy of the data (or "" when empty); ownership stays. */
+const char *tp_buf_cstr(struct tp_buf *b);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * filter.h - the one filter model (server/core/filter.c).
+ *
+ * Used by /api/patterns/scan query parameters, saved filter presets and
+ * (later) inline WebSocket filters. Parameters are validated by one
+ * function, tp_filter_set_param, whatever their source, so every source
+ * gives the same error for the same bad value. tp_filter_match allocates
+ * nothing and does no I/O.
+ */
+#ifndef TICKPUSH_FILTER_H
+#define TICKPUSH_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tickpush/err.h"
+#include "tickpush/event.h"
+
+struct tp_buf;
+
+/* Bits of tp_filter.tier_mask; 0 means "All". */
+#define TP_TIER_BIT(t) (1u << (t))
+
+/* Which parameters were given explicitly (explicit scan params override a
+ * preset's). */
+enum tp_filter_param {
+	TP_FP_PATTERN_TYPES = 1u << 0,
+	TP_FP_SYMBOLS = 1u << 1,
+	TP_FP_CONFIDENCE_MIN = 1u << 2,
+	TP_FP_RS_MIN = 1u << 3,
+	TP_FP_VOL_MIN = 1u << 4,
+	TP_FP_RSI_RANGE = 1u << 5,
+	TP_FP_TIMEFRAME = 1u << 6,
+	TP_FP_SECTORS = 1u << 7,
+};
+
+struct tp_filter {
+	/* Sorted, deduplicated, owned arrays of owned strings. Pattern types
+	 * are full names (abbreviations expanded), compared case-insensitively;
+	 * symbols are upper-cased; sectors compared case-insensitively. An
+	 * empty list means "any". */
+	char **pattern_types;
+	size_t n_pattern_types;
+	char **symbols;
+	size_t n_symbols;
+	char **sectors;
+	size_t n_sectors;
+	double confidence_min; /* default 0.5 */
+	double rs_min;         /* default 0 */
+	double vol_min;        /* default 0 */
+	double rsi_min, rsi_max; /* default 0,100 */
+	unsigned tier_mask;    /* 0 = All */
+	unsigned given;        /* enum tp_filter_param bits */
+};
+
+void tp_filter_init(struct tp_filter *f);    /* defaults of rest.md */
+void tp_filter_cleanup(struct tp_filter *f); /* NULL-safe; re-init not implied */
+int tp_filter_copy(struct tp_filter *dst, const struct tp_filter *src);
+
+/*
+ * Validates and applies one parameter by its scan name (pattern_types,
+ * symbols, confidence_min, rs_min, vol_min, rsi_range, timeframe, sectors).
+ * value is the raw text (a comma-separated list for list params; list params
+ * accumulate when called repeatedly). Returns TP_OK, TP_ERR_INVAL with err
+ * naming the parameter, TP_ERR_NOTFOUND if name is not a filter parameter,
+ * or TP_ERR_NOMEM.
+ */
+int tp_filter_set_param(struct tp_filter *f, const char *name,
+			const char *value, struct tp_errdetail *err);
+
+/* Overlay: every parameter given in `over` replaces the one in `base`. */
+int tp_filter_overlay(struct tp_filter *base, const struct tp_filter *over);
+
+/* True if the pattern passes every constraint. Allocation-free. */
+bool tp_filter_match(const struct tp_filter *f, const struct tp_pattern *p);
+
+/* Appends a canonical text form: equal filters give equal strings (used as
+ * response-cache and compiled-filter cache keys). */
+void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out);
+
+/* Display abbreviation of rest.md (Weekly_Breakout -> WeeklyBO, others cut
+ * to 8 chars) into out (>= 9 bytes). */
+void tp_pattern_abbrev(const char *pattern_type, char out[9]);
+/* Full name for an abbreviation (case-insensitive), or NULL if none. */
+const char *tp_pattern_unabbrev(const char *abbrev);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * log.h - levelled key=value logging to stderr.
+ *
+ * TP_LOG checks the level before evaluating its arguments. Never log tokens,
+ * passwords or payloads at INFO or above.
+ */
+#ifndef TICKPUSH_LOG_H
+#define TICKPUSH_LOG_H
+
+#include <stdbool.h>
+
+enum tp_log_level {
+	TP_LOG_DEBUG = 0,
+	TP_LOG_INFO = 1,
+	TP_LOG_NOTICE = 2,
+	TP_LOG_WARN = 3,
+	TP_LOG_ERR = 4,
+};
+
+extern enum tp_log_level tp_log_min_level;
+
+void tp_log(enum tp_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parses "debug|info|notice|warn|error"; returns -1 if unknown. */
+int tp_log_level_parse(const char *s);
+
+#define TP_LOG(level, ...)                                                     \
+	do {                                                                   \
+		if ((level) >= tp_log_min_level)                               \
+			tp_log((level), __VA_ARGS__);                          \
+	} while (0)
+
+/* Rate limiter for noisy logs ("at most once a second per key"). Keep one
+ * per call site; returns true when the caller may log now, and *suppressed
+ * receives how many were skipped since the last allowed one. */
+struct tp_log_ratelimit {
+	double last;
+	unsigned long suppressed;
+};
+bool tp_log_ratelimit_allow(struct tp_log_ratelimit *rl, double now,
+			    double interval, unsigned long *suppressed);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * metrics.h - process metrics, rendered as Prometheus text
+ * (server/core/metrics.c).
+ *
+ * Plain counters and gauges in one global array (single thread, no locks);
+ * per-(channel, reason) rejection counters; fixed-bucket latency histograms
+ * per HTTP route. Names are tp_-prefixed snake_case.
+ */
+#ifndef TICKPUSH_METRICS_H
+#define TICKPUSH_METRICS_H
+
+#include <stdint.h>
+
+#include "tickpush/event.h"
+
+struct tp_buf;
+
+/* X(name, type, help): type is counter or gauge. */
+#define TP_METRICS(X)                                                          \
+	X(events_received, counter, "Messages received from Redis pub/sub")    \
+	X(events_processed, counter, "Events accepted after parsing")          \
+	X(events_rejected, counter, "Events dropped as malformed (all reasons)") \
+	X(patterns_cached, gauge, "Patterns held in the in-process store")     \
+	X(patterns_expired, counter, "Patterns removed by the expiry sweep")   \
+	X(patterns_withdrawn, counter, "Patterns removed by pattern_expired events") \
+	X(patterns_evicted, counter, "Patterns evicted because the store was full") \
+	X(scans, counter, "Pattern scan queries answered")                     \
+	X(respcache_hits, counter, "Scan responses served from the response cache") \
+	X(respcache_misses, counter, "Scan responses computed from the store") \
+	X(respcache_invalidations, counter, "Response cache entries invalidated by changes") \
+	X(redis_connected, gauge, "1 while the pub/sub connection is subscribed") \
+	X(redis_reconnects, counter, "Pub/sub reconnect attempts after a loss") \
+	X(redis_disconnects, counter, "Pub/sub connections lost")              \
+	X(redis_cache_writes, counter, "Write-through commands sent to the Redis cache") \
+	X(redis_cache_write_errors, counter, "Write-through commands that failed or were dropped") \
+	X(redis_warm_loaded, counter, "Patterns loaded from the Redis cache at start") \
+	X(producer_online, gauge, "1 while the producer heartbeat is fresh")   \
+	X(http_requests, counter, "HTTP requests answered")                    \
+	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
+	X(http_connections, gauge, "Open HTTP connections")                    \
+	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator")
+
+enum tp_metric {
+#define TP_METRIC_ENUM(name, type, help) TP_M_##name,
+	TP_METRICS(TP_METRIC_ENUM)
+#undef TP_METRIC_ENUM
+	TP_M__COUNT
+};
+
+extern uint64_t tp_metrics_values[TP_M__COUNT];
+
+#define TP_METRIC_INC(m) (tp_metrics_values[TP_M_##m]++)
+#define TP_METRIC_ADD(m, v) (tp_metrics_values[TP_M_##m] += (uint64_t)(v))
+#define TP_METRIC_SET(m, v) (tp_metrics_values[TP_M_##m] = (uint64_t)(v))
+#define TP_METRIC_GET(m) (tp_metrics_values[TP_M_##m])
+
+/* Rejections by channel and reason (also adds to events_rejected). */
+void tp_metrics_reject(enum tp_channel ch, enum tp_reject why);
+uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
+
+/* HTTP routes with a latency histogram each. */
+#define TP_ROUTES(X)                                                           \
+	X(scan, "/api/patterns/scan")                                          \
+	X(stats, "/api/patterns/stats")                                        \
+	X(summary, "/api/patterns/summary")                                    \
+	X(patterns_health, "/api/patterns/health")                             \
+	X(health, "/api/health")                                               \
+	X(discovery_health, "/api/pattern-discovery/health")                   \
+	X(discovery_performance, "/api/pattern-discovery/performance")         \
+	X(metrics, "/metrics")                                                 \
+	X(probes, "/healthz,/readyz")                                          \
+	X(static, "static files")                                              \
+	X(other, "other")
+
+enum tp_route {
+#define TP_ROUTE_ENUM(name, path) TP_ROUTE_##name,
+	TP_ROUTES(TP_ROUTE_ENUM)
+#undef TP_ROUTE_ENUM
+	TP_ROUTE__COUNT
+};
+const char *tp_route_name(enum tp_route r);
+
+/* Records one request's latency in seconds. */
+void tp_metrics_observe_route(enum tp_route r, double seconds);
+/* Approximate latency quantile (0 < q < 1) in seconds from the histogram
+ * (upper bound of the bucket that holds it); 0 when no observations. */
+double tp_metrics_route_quantile(enum tp_route r, double q);
+uint64_t tp_metrics_route_count(enum tp_route r);
+
+/* Appends the Prometheus text exposition of everything above. Callers
+ * refresh gauges (patterns_cached, alloc_bytes, ...) before rendering. */
+void tp_metrics_render_prometheus(struct tp_buf *out);
+
+/* Tests: zero everything. */
+void tp_metrics_reset(void);
+
+#endif

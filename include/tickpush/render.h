@@ -1,0 +1,30 @@
+/*
+ * render.h - the pattern row of rest.md and its display formats
+ * (protocol/render.c). The same row bytes go to REST and to every push
+ * transport.
+ */
+#ifndef TICKPUSH_RENDER_H
+#define TICKPUSH_RENDER_H
+
+#include <stddef.h>
+
+#include "tickpush/event.h"
+
+struct tp_buf;
+
+/* Appends the scan row object for p as seen at time now:
+ * {"id","symbol","pattern","pattern_type","conf","confidence","rs","vol",
+ *  "price","chg","time","exp","source","current_price","price_change",
+ *  "detected_at","expires_at","indicators":{...}} */
+void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now);
+
+/* Age as "Ns"/"Nm"/"Nh"/"Nd" (floor; negative ages count as 0s). */
+void tp_format_age(char *out, size_t n, double seconds);
+/* Time left as "Nm"/"Nh"/"Nd" (floor), "Expired" when <= 0. */
+void tp_format_expiry(char *out, size_t n, double seconds_left);
+/* "%.1fx", "$%.2f", "%+.1f%%". */
+void tp_format_ratio(char *out, size_t n, double v);
+void tp_format_price(char *out, size_t n, double v);
+void tp_format_change(char *out, size_t n, double v);
+
+#endif
