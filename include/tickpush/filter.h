@@ -78,10 +78,4 @@ bool tp_filter_match(const struct tp_filter *f, const struct tp_pattern *p);
  * response-cache and compiled-filter cache keys). */
 void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out);
 
-/* Display abbreviation of rest.md (Weekly_Breakout -> WeeklyBO, others cut
- * to 8 chars) into out (>= 9 bytes). */
-void tp_pattern_abbrev(const char *pattern_type, char out[9]);
-/* Full name for an abbreviation (case-insensitive), or NULL if none. */
-const char *tp_pattern_unabbrev(const char *abbrev);
-
 #endif

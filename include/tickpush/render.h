@@ -27,4 +27,11 @@ void tp_format_ratio(char *out, size_t n, double v);
 void tp_format_price(char *out, size_t n, double v);
 void tp_format_change(char *out, size_t n, double v);
 
+/* Display abbreviation of rest.md (Weekly_Breakout -> WeeklyBO; Doji,
+ * Hammer, Engulfing unchanged; others cut to 8 bytes) into out (>= 9 bytes). */
+void tp_pattern_abbrev(const char *pattern_type, char out[9]);
+/* Full name for an abbreviation of the rest.md map (case-insensitive), or
+ * NULL if it is not one. */
+const char *tp_pattern_unabbrev(const char *abbrev);
+
 #endif
