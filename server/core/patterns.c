@@ -1,0 +1,785 @@
+/*
+ * patterns.c - the in-process pattern store (see patterns.h).
+ *
+ * Responsibilities: hold one deep copy per pattern id, find the records a
+ * scan filter can match without walking the whole store, expire records in
+ * expires_at order, evict the oldest (smallest detected_at) record when the
+ * store is full, and answer the paged, sorted scan of /api/patterns/scan.
+ *
+ * Layout. Every record ("struct rec") is one allocation that embeds the
+ * public struct tp_pattern first (so &rec->p is what callers borrow) and the
+ * links of every index it belongs to:
+ *   - ids:    tp_dict id -> rec.
+ *   - bysym:  tp_dict symbol -> struct list (intrusive doubly-linked list).
+ *   - bytype: tp_dict lower-cased pattern type -> struct list.
+ *   - conf:   101 lists, bucket floor(confidence * 100).
+ *   - two binary min-heaps of rec pointers, one keyed by expires_at (the
+ *     sweep), one by detected_at (eviction); each record stores its slot in
+ *     both, so removal from a heap is O(log n).
+ * Removing a record therefore costs O(1) for the lists and O(log n) for the
+ * heaps. Like Redis pubsub, a symbol or type list is deleted from its dict
+ * when its last record leaves, so a stream of one-off symbols cannot grow
+ * the dicts without bound.
+ *
+ * Invariants: every record is in exactly one list of each kind, in both
+ * heaps and in ids; list->n counts its members; heap slots are consistent
+ * with rec->hidx. No list in bysym/bytype is empty between calls.
+ *
+ * Mutations are two-phase: every allocation an upsert needs (the record,
+ * its indicators, heap room, the dict entries) happens first and is undone
+ * on failure, so TP_ERR_NOMEM leaves the store exactly as it was; the
+ * commit phase (linking, replacing, evicting) cannot fail.
+ *
+ * Scan: the candidate source is the smallest of (union of the filter's
+ * symbol lists, union of its type lists, confidence buckets at or above
+ * confidence_min), estimated from list sizes before any record is touched.
+ * Every candidate goes through tp_filter_match (so the index only has to be
+ * complete, never exact) and the expiry check. The first page*per_page
+ * matches in sort order are kept in a bounded max-heap (top = worst kept),
+ * so a first-page scan over many matches costs O(m log k), not a full sort;
+ * the heap is then heap-sorted in place and the requested page is cut out.
+ *
+ * Ownership: the store owns records and their indicators_json; scan rows
+ * and tp_patterns_get results are borrowed until the next mutation.
+ * Single-threaded, like the rest of the server. Pure: the clock is passed in.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tickpush/alloc.h"
+#include "tickpush/dict.h"
+#include "tickpush/err.h"
+#include "tickpush/filter.h"
+#include "tickpush/patterns.h"
+
+#define CONF_BUCKETS 101
+
+enum { L_SYM = 0, L_TYPE, L_CONF, L__COUNT };
+enum { H_EXP = 0, H_AGE, H__COUNT };
+
+struct rec;
+
+struct list {
+	struct rec *first;
+	size_t n;
+};
+
+struct link {
+	struct rec *prev, *next;
+	struct list *owner;
+};
+
+struct rec {
+	struct tp_pattern p; /* first: callers borrow &rec->p */
+	char type_key[TP_PATTERN_TYPE_MAX + 1]; /* lower-cased pattern_type */
+	struct link ln[L__COUNT];
+	size_t hidx[H__COUNT];
+};
+
+struct heap {
+	struct rec **a;
+	size_t n, cap;
+};
+
+struct tp_patterns {
+	struct tp_patterns_opts opts;
+	struct tp_dict *ids;
+	struct tp_dict *bysym;
+	struct tp_dict *bytype;
+	struct list conf[CONF_BUCKETS];
+	struct heap heap[H__COUNT];
+	size_t count;
+	uint64_t evictions;
+	uint64_t expired;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int cmp_dbl(double a, double b)
+{
+	return (a > b) - (a < b);
+}
+
+/* Lower-cases s into dst (size TP_PATTERN_TYPE_MAX + 1); false if s is too
+ * long to be any record's pattern type. */
+static bool type_key(char *dst, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (i >= TP_PATTERN_TYPE_MAX)
+			return false;
+		dst[i] = (char)tolower((unsigned char)s[i]);
+	}
+	dst[i] = '\0';
+	return true;
+}
+
+/* Monotone in c, so conf >= min implies bucket(conf) >= bucket(min). */
+static size_t conf_bucket(double c)
+{
+	double b;
+
+	if (!(c > 0)) /* also NaN */
+		return 0;
+	b = floor(c * 100.0);
+	if (b >= CONF_BUCKETS - 1)
+		return CONF_BUCKETS - 1;
+	return (size_t)b;
+}
+
+static int pattern_dup(struct tp_pattern *dst, const struct tp_pattern *src)
+{
+	*dst = *src;
+	dst->id[sizeof(dst->id) - 1] = '\0';
+	dst->symbol[sizeof(dst->symbol) - 1] = '\0';
+	dst->pattern_type[sizeof(dst->pattern_type) - 1] = '\0';
+	dst->sector[sizeof(dst->sector) - 1] = '\0';
+	dst->indicators_json = NULL;
+	if (src->indicators_json) {
+		dst->indicators_json = tp_strdup(src->indicators_json);
+		if (!dst->indicators_json)
+			return TP_ERR_NOMEM;
+	}
+	return TP_OK;
+}
+
+static void rec_free(struct rec *r)
+{
+	if (!r)
+		return;
+	tp_free(r->p.indicators_json);
+	tp_free(r);
+}
+
+/* ---- intrusive lists -------------------------------------------------- */
+
+static void list_push(struct list *l, struct rec *r, int k)
+{
+	r->ln[k].owner = l;
+	r->ln[k].prev = NULL;
+	r->ln[k].next = l->first;
+	if (l->first)
+		l->first->ln[k].prev = r;
+	l->first = r;
+	l->n++;
+}
+
+static void list_unlink(struct rec *r, int k)
+{
+	struct link *ln = &r->ln[k];
+
+	if (ln->prev)
+		ln->prev->ln[k].next = ln->next;
+	else
+		ln->owner->first = ln->next;
+	if (ln->next)
+		ln->next->ln[k].prev = ln->prev;
+	ln->owner->n--;
+	ln->prev = ln->next = NULL;
+}
+
+/* Unlinks r from a dict-held list and drops the list once empty. */
+static void keyed_unlink(struct tp_dict *d, struct rec *r, int k,
+			 const char *key)
+{
+	struct list *l = r->ln[k].owner;
+
+	list_unlink(r, k);
+	if (!l->n) {
+		tp_dict_del(d, key);
+		tp_free(l);
+	}
+	r->ln[k].owner = NULL;
+}
+
+/* Returns the list for key, creating (and registering) an empty one if
+ * needed; *created tells the caller to undo it on a later failure. */
+static struct list *keyed_get(struct tp_dict *d, const char *key,
+			      bool *created)
+{
+	struct list *l = tp_dict_get(d, key);
+
+	*created = false;
+	if (l)
+		return l;
+	l = tp_calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (tp_dict_set(d, key, l, NULL) != TP_OK) {
+		tp_free(l);
+		return NULL;
+	}
+	*created = true;
+	return l;
+}
+
+static void keyed_undo(struct tp_dict *d, const char *key, struct list *l,
+		       bool created)
+{
+	if (created && l && !l->n) {
+		tp_dict_del(d, key);
+		tp_free(l);
+	}
+}
+
+/* ---- heaps (expires_at, detected_at) ---------------------------------- */
+
+static bool heap_less(int k, const struct rec *a, const struct rec *b)
+{
+	int c = k == H_EXP ? cmp_dbl(a->p.expires_at, b->p.expires_at)
+			   : cmp_dbl(a->p.detected_at, b->p.detected_at);
+
+	if (c)
+		return c < 0;
+	return strcmp(a->p.id, b->p.id) < 0; /* deterministic order on ties */
+}
+
+static void heap_set(struct heap *h, int k, size_t i, struct rec *r)
+{
+	h->a[i] = r;
+	r->hidx[k] = i;
+}
+
+static void heap_up(struct heap *h, int k, size_t i)
+{
+	struct rec *r = h->a[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!heap_less(k, r, h->a[parent]))
+			break;
+		heap_set(h, k, i, h->a[parent]);
+		i = parent;
+	}
+	heap_set(h, k, i, r);
+}
+
+static void heap_down(struct heap *h, int k, size_t i)
+{
+	struct rec *r = h->a[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && heap_less(k, h->a[c + 1], h->a[c]))
+			c++;
+		if (!heap_less(k, h->a[c], r))
+			break;
+		heap_set(h, k, i, h->a[c]);
+		i = c;
+	}
+	heap_set(h, k, i, r);
+}
+
+static int heap_reserve(struct heap *h, size_t want)
+{
+	size_t cap;
+	struct rec **a;
+
+	if (want <= h->cap)
+		return TP_OK;
+	cap = h->cap ? h->cap * 2 : 64;
+	while (cap < want)
+		cap *= 2;
+	a = tp_realloc(h->a, cap * sizeof(*a));
+	if (!a)
+		return TP_ERR_NOMEM;
+	h->a = a;
+	h->cap = cap;
+	return TP_OK;
+}
+
+/* Room must have been reserved. */
+static void heap_push(struct heap *h, int k, struct rec *r)
+{
+	TP_ASSERT(h->n < h->cap);
+	heap_set(h, k, h->n++, r);
+	heap_up(h, k, h->n - 1);
+}
+
+static void heap_remove(struct heap *h, int k, struct rec *r)
+{
+	size_t i = r->hidx[k];
+	struct rec *last;
+
+	TP_ASSERT(i < h->n && h->a[i] == r);
+	last = h->a[--h->n];
+	if (last == r)
+		return;
+	heap_set(h, k, i, last);
+	heap_up(h, k, i);
+	heap_down(h, k, last->hidx[k]);
+}
+
+/* ---- create / destroy ------------------------------------------------- */
+
+struct tp_patterns *tp_patterns_create(const struct tp_patterns_opts *o)
+{
+	struct tp_patterns *ps;
+
+	if (!o || !o->max_patterns)
+		return NULL;
+	ps = tp_calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	ps->opts = *o;
+	ps->ids = tp_dict_create();
+	ps->bysym = tp_dict_create();
+	ps->bytype = tp_dict_create();
+	if (!ps->ids || !ps->bysym || !ps->bytype)
+		goto fail;
+	return ps;
+fail:
+	tp_patterns_destroy(ps);
+	return NULL;
+}
+
+static bool free_list_cb(const char *key, void *value, void *ud)
+{
+	(void)key;
+	(void)ud;
+	tp_free(value);
+	return true;
+}
+
+void tp_patterns_destroy(struct tp_patterns *ps)
+{
+	if (!ps)
+		return;
+	for (size_t b = 0; b < CONF_BUCKETS; b++) {
+		struct rec *r = ps->conf[b].first;
+
+		while (r) {
+			struct rec *next = r->ln[L_CONF].next;
+
+			rec_free(r);
+			r = next;
+		}
+	}
+	if (ps->bysym)
+		tp_dict_foreach(ps->bysym, free_list_cb, NULL);
+	if (ps->bytype)
+		tp_dict_foreach(ps->bytype, free_list_cb, NULL);
+	tp_dict_destroy(ps->ids);
+	tp_dict_destroy(ps->bysym);
+	tp_dict_destroy(ps->bytype);
+	for (int k = 0; k < H__COUNT; k++)
+		tp_free(ps->heap[k].a);
+	tp_free(ps);
+}
+
+/* ---- mutation --------------------------------------------------------- */
+
+/* Takes r out of every index, tells the owner, frees it. in_ids is false
+ * when the id dict already points at a replacement. */
+static void rec_remove(struct tp_patterns *ps, struct rec *r,
+		       enum tp_removal why, bool in_ids)
+{
+	keyed_unlink(ps->bysym, r, L_SYM, r->p.symbol);
+	keyed_unlink(ps->bytype, r, L_TYPE, r->type_key);
+	list_unlink(r, L_CONF);
+	for (int k = 0; k < H__COUNT; k++)
+		heap_remove(&ps->heap[k], k, r);
+	if (in_ids)
+		tp_dict_del(ps->ids, r->p.id);
+	ps->count--;
+	if (ps->opts.on_removed)
+		ps->opts.on_removed(&r->p, why, ps->opts.ud);
+	rec_free(r);
+}
+
+int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
+		       double now)
+{
+	struct rec *r = NULL, *old;
+	struct list *ls = NULL, *lt = NULL;
+	bool ls_new = false, lt_new = false;
+	int rc = TP_ERR_NOMEM;
+
+	if (!(p->expires_at > now)) /* also NaN */
+		return TP_ERR_INVAL;
+	r = tp_calloc(1, sizeof(*r));
+	if (!r)
+		return TP_ERR_NOMEM;
+	if (pattern_dup(&r->p, p) != TP_OK)
+		goto fail;
+	/* Cannot fail: pattern_type was NUL-terminated within its array. */
+	(void)type_key(r->type_key, r->p.pattern_type);
+
+	old = tp_dict_get(ps->ids, r->p.id);
+	for (int k = 0; k < H__COUNT; k++)
+		if (heap_reserve(&ps->heap[k], ps->count + 1) != TP_OK)
+			goto fail;
+	ls = keyed_get(ps->bysym, r->p.symbol, &ls_new);
+	if (!ls)
+		goto fail;
+	lt = keyed_get(ps->bytype, r->type_key, &lt_new);
+	if (!lt)
+		goto fail;
+	/* Replacing an existing key never allocates; a new key may fail. */
+	if (tp_dict_set(ps->ids, r->p.id, r, NULL) != TP_OK)
+		goto fail;
+
+	/* Commit: nothing below can fail. Link first so a list shared with
+	 * the record leaving is never emptied (and freed) under us. */
+	list_push(ls, r, L_SYM);
+	list_push(lt, r, L_TYPE);
+	list_push(&ps->conf[conf_bucket(r->p.confidence)], r, L_CONF);
+	ps->count++;
+	if (old) {
+		rec_remove(ps, old, TP_REMOVED_REPLACED, false);
+	} else if (ps->count > ps->opts.max_patterns && ps->heap[H_AGE].n) {
+		/* r is not in the heaps yet, so it cannot evict itself. */
+		ps->evictions++;
+		rec_remove(ps, ps->heap[H_AGE].a[0], TP_REMOVED_EVICTED, true);
+	}
+	for (int k = 0; k < H__COUNT; k++)
+		heap_push(&ps->heap[k], k, r);
+	return TP_OK;
+
+fail:
+	keyed_undo(ps->bytype, r->type_key, lt, lt_new);
+	keyed_undo(ps->bysym, r->p.symbol, ls, ls_new);
+	rec_free(r);
+	return rc;
+}
+
+int tp_patterns_remove(struct tp_patterns *ps, const char *id)
+{
+	struct rec *r = tp_dict_get(ps->ids, id);
+
+	if (!r)
+		return TP_ERR_NOTFOUND;
+	rec_remove(ps, r, TP_REMOVED_WITHDRAWN, true);
+	return TP_OK;
+}
+
+size_t tp_patterns_expire(struct tp_patterns *ps, double now)
+{
+	struct heap *h = &ps->heap[H_EXP];
+	size_t n = 0;
+
+	while (h->n && h->a[0]->p.expires_at <= now) {
+		ps->expired++;
+		n++;
+		rec_remove(ps, h->a[0], TP_REMOVED_EXPIRED, true);
+	}
+	return n;
+}
+
+double tp_patterns_next_expiry(const struct tp_patterns *ps)
+{
+	const struct heap *h = &ps->heap[H_EXP];
+
+	return h->n ? h->a[0]->p.expires_at : 0;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+const struct tp_pattern *tp_patterns_get(const struct tp_patterns *ps,
+					 const char *id)
+{
+	const struct rec *r = tp_dict_get(ps->ids, id);
+
+	return r ? &r->p : NULL;
+}
+
+size_t tp_patterns_count(const struct tp_patterns *ps)
+{
+	return ps->count;
+}
+
+uint64_t tp_patterns_evictions(const struct tp_patterns *ps)
+{
+	return ps->evictions;
+}
+
+uint64_t tp_patterns_expired_total(const struct tp_patterns *ps)
+{
+	return ps->expired;
+}
+
+void tp_patterns_foreach(const struct tp_patterns *ps, tp_patterns_visit_cb *cb,
+			 void *ud)
+{
+	for (size_t b = 0; b < CONF_BUCKETS; b++)
+		for (const struct rec *r = ps->conf[b].first; r;
+		     r = r->ln[L_CONF].next)
+			cb(&r->p, ud);
+}
+
+/* ---- scan ------------------------------------------------------------- */
+
+struct order {
+	enum tp_sort_key key;
+	bool asc;
+};
+
+/* < 0 when a comes before b in the response. Ties: detected_at desc, then
+ * id asc, whatever the direction, so paging is stable. */
+static int order_cmp(const struct order *o, const struct tp_pattern *a,
+		     const struct tp_pattern *b)
+{
+	int c;
+
+	switch (o->key) {
+	case TP_SORT_DETECTED_AT:
+		c = cmp_dbl(a->detected_at, b->detected_at);
+		break;
+	case TP_SORT_SYMBOL:
+		c = strcmp(a->symbol, b->symbol);
+		c = (c > 0) - (c < 0);
+		break;
+	case TP_SORT_RS:
+		c = cmp_dbl(a->rs, b->rs);
+		break;
+	case TP_SORT_VOLUME:
+		c = cmp_dbl(a->rvol, b->rvol);
+		break;
+	case TP_SORT_CONFIDENCE:
+	default:
+		c = cmp_dbl(a->confidence, b->confidence);
+		break;
+	}
+	if (c)
+		return o->asc ? c : -c;
+	c = cmp_dbl(b->detected_at, a->detected_at);
+	if (c)
+		return c;
+	return strcmp(a->id, b->id);
+}
+
+/* Max-heap in response order: a[0] is the worst row kept. */
+struct topk {
+	const struct tp_pattern **a;
+	size_t n, cap, k;
+	const struct order *o;
+};
+
+static void topk_down(struct topk *t, size_t i, size_t n)
+{
+	const struct tp_pattern *x = t->a[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && order_cmp(t->o, t->a[c + 1], t->a[c]) > 0)
+			c++;
+		if (order_cmp(t->o, t->a[c], x) <= 0)
+			break;
+		t->a[i] = t->a[c];
+		i = c;
+	}
+	t->a[i] = x;
+}
+
+static int topk_offer(struct topk *t, const struct tp_pattern *p)
+{
+	size_t i;
+
+	if (!t->k)
+		return TP_OK;
+	if (t->n == t->k) {
+		if (order_cmp(t->o, p, t->a[0]) >= 0)
+			return TP_OK; /* not better than the worst kept */
+		t->a[0] = p;
+		topk_down(t, 0, t->n);
+		return TP_OK;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		const struct tp_pattern **a;
+
+		if (cap > t->k)
+			cap = t->k;
+		a = tp_realloc(t->a, cap * sizeof(*a));
+		if (!a)
+			return TP_ERR_NOMEM;
+		t->a = a;
+		t->cap = cap;
+	}
+	i = t->n++;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (order_cmp(t->o, p, t->a[parent]) <= 0)
+			break;
+		t->a[i] = t->a[parent];
+		i = parent;
+	}
+	t->a[i] = p;
+	return TP_OK;
+}
+
+/* Heap-sorts in place into response order. */
+static void topk_sort(struct topk *t)
+{
+	for (size_t n = t->n; n > 1; n--) {
+		const struct tp_pattern *top = t->a[0];
+
+		t->a[0] = t->a[n - 1];
+		t->a[n - 1] = top;
+		topk_down(t, 0, n - 1);
+	}
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(struct list *const *)a;
+	uintptr_t y = (uintptr_t)*(struct list *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sum of list sizes for the filter's symbols (use_types false) or types. */
+static size_t keyed_estimate(const struct tp_patterns *ps,
+			     const struct tp_filter *f, bool use_types)
+{
+	char key[TP_PATTERN_TYPE_MAX + 1];
+	size_t n = use_types ? f->n_pattern_types : f->n_symbols;
+	size_t est = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct list *l;
+
+		if (use_types) {
+			if (!type_key(key, f->pattern_types[i]))
+				continue;
+			l = tp_dict_get(ps->bytype, key);
+		} else {
+			l = tp_dict_get(ps->bysym, f->symbols[i]);
+		}
+		if (l)
+			est += l->n;
+	}
+	return est;
+}
+
+/* Collects the distinct lists of the chosen keyed source into *out. */
+static int keyed_lists(const struct tp_patterns *ps, const struct tp_filter *f,
+		       bool use_types, struct list ***out, size_t *nout)
+{
+	char key[TP_PATTERN_TYPE_MAX + 1];
+	size_t n = use_types ? f->n_pattern_types : f->n_symbols;
+	struct list **v;
+	size_t m = 0, u = 0;
+
+	*out = NULL;
+	*nout = 0;
+	v = tp_calloc(n, sizeof(*v));
+	if (!v)
+		return TP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct list *l;
+
+		if (use_types) {
+			if (!type_key(key, f->pattern_types[i]))
+				continue;
+			l = tp_dict_get(ps->bytype, key);
+		} else {
+			l = tp_dict_get(ps->bysym, f->symbols[i]);
+		}
+		if (l)
+			v[m++] = l;
+	}
+	/* Case variants of one type (or a repeated key) share a list. */
+	qsort(v, m, sizeof(*v), cmp_ptr);
+	for (size_t i = 0; i < m; i++)
+		if (!u || v[u - 1] != v[i])
+			v[u++] = v[i];
+	*out = v;
+	*nout = u;
+	return TP_OK;
+}
+
+static int visit(const struct list *l, int k, const struct tp_filter *f,
+		 double now, struct topk *t, struct tp_scan_result *out)
+{
+	for (const struct rec *r = l->first; r; r = r->ln[k].next) {
+		out->examined++;
+		if (r->p.expires_at <= now || !tp_filter_match(f, &r->p))
+			continue;
+		out->total++;
+		if (topk_offer(t, &r->p) != TP_OK)
+			return TP_ERR_NOMEM;
+	}
+	return TP_OK;
+}
+
+int tp_patterns_scan(const struct tp_patterns *ps,
+		     const struct tp_scan_query *q, double now,
+		     struct tp_scan_result *out)
+{
+	const struct tp_filter *f = &q->filter;
+	struct order o = { .key = q->sort_by, .asc = q->ascending };
+	struct topk t = { .o = &o };
+	struct list **lists = NULL;
+	size_t nlists = 0;
+	size_t est_sym = SIZE_MAX, est_type = SIZE_MAX, est_conf = 0;
+	size_t start = conf_bucket(f->confidence_min);
+	uint64_t per_page, offset, want;
+	int rc = TP_OK;
+
+	memset(out, 0, sizeof(*out));
+	per_page = q->per_page < 1 ? 1 : q->per_page > 100 ? 100 : q->per_page;
+	offset = (uint64_t)(q->page ? q->page - 1 : 0) * per_page;
+	/* Rows past the store size can never exist: keep none, count all. */
+	want = offset >= ps->count ? 0 : offset + per_page;
+	t.k = want > ps->count ? ps->count : (size_t)want;
+
+	if (f->n_symbols)
+		est_sym = keyed_estimate(ps, f, false);
+	if (f->n_pattern_types)
+		est_type = keyed_estimate(ps, f, true);
+	for (size_t b = start; b < CONF_BUCKETS; b++)
+		est_conf += ps->conf[b].n;
+
+	if (est_sym <= est_type && est_sym <= est_conf) {
+		rc = keyed_lists(ps, f, false, &lists, &nlists);
+		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
+			rc = visit(lists[i], L_SYM, f, now, &t, out);
+	} else if (est_type <= est_conf) {
+		rc = keyed_lists(ps, f, true, &lists, &nlists);
+		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
+			rc = visit(lists[i], L_TYPE, f, now, &t, out);
+	} else {
+		for (size_t b = start; rc == TP_OK && b < CONF_BUCKETS; b++)
+			rc = visit(&ps->conf[b], L_CONF, f, now, &t, out);
+	}
+	tp_free(lists);
+	if (rc != TP_OK)
+		goto fail;
+
+	topk_sort(&t);
+	if (offset < t.n) {
+		out->n_rows = t.n - (size_t)offset;
+		memmove(t.a, t.a + offset, out->n_rows * sizeof(*t.a));
+		out->rows = t.a;
+	} else {
+		tp_free(t.a);
+	}
+	return TP_OK;
+
+fail:
+	tp_free(t.a);
+	memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+void tp_scan_result_cleanup(struct tp_scan_result *r)
+{
+	if (!r)
+		return;
+	tp_free(r->rows);
+	r->rows = NULL;
+	r->n_rows = 0;
+}

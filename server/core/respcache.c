@@ -1,0 +1,257 @@
+/*
+ * respcache.c - the coherent scan response cache (see respcache.h).
+ *
+ * Responsibilities: remember the result of a scan query (the ids of one page
+ * and the total) under its canonical key, hand it back to an identical query
+ * until something could have changed it, and count hits and misses.
+ *
+ * Why ids and not rendered bytes: a row's "time" (age) and "exp" (time
+ * left) fields change every second, and contract/rest.md requires them to
+ * be correct at the moment of the response, also for a cached answer. So
+ * the cache only saves the expensive part (filter, sort, page over the
+ * store); the caller looks each id up in the store and renders the rows
+ * fresh. An id that is gone by then means the entry raced a removal; the
+ * caller drops the entry (tp_respcache_drop) and rescans.
+ *
+ * Coherence: the store offers every record that enters or leaves (new and
+ * replaced versions alike) to tp_respcache_invalidate_pattern. An entry is
+ * dropped when its filter matches that record, since the record could then
+ * enter or leave the result or move within it. An entry that lists the
+ * record's id is dropped too: that covers an update which stops matching
+ * even if the caller only offered the new version. Everything else is left
+ * alone, so unrelated ingest traffic does not flush the cache. Entries also
+ * die ttl seconds after they were stored (now >= created + ttl), checked
+ * lazily on lookup.
+ *
+ * Structure: a tp_dict key -> entry and an intrusive doubly-linked LRU list
+ * (head = most recently used). Putting into a full cache evicts the tail.
+ * Invalidation walks the list: the cache is bounded by max_entries and
+ * tp_filter_match allocates nothing, so this is a short, cheap loop.
+ *
+ * Ownership: each entry owns its key copy, a tp_filter copy and its id
+ * strings. tp_respcache_get returns a borrowed pointer valid until the next
+ * call that mutates the cache. Single-threaded.
+ */
+#include <string.h>
+
+#include "tickpush/alloc.h"
+#include "tickpush/dict.h"
+#include "tickpush/err.h"
+#include "tickpush/filter.h"
+#include "tickpush/respcache.h"
+
+struct entry {
+	struct tp_respcache_entry pub; /* what get() returns */
+	struct entry *prev, *next;     /* LRU links */
+	struct tp_filter filter;
+	double created;
+	char *key;
+};
+
+struct tp_respcache {
+	struct tp_dict *by_key;
+	struct entry *head, *tail;
+	size_t n;
+	size_t max_entries;
+	double ttl;
+	uint64_t hits, misses;
+};
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->pub.n_ids; i++)
+		tp_free(e->pub.ids[i]);
+	tp_free(e->pub.ids);
+	tp_filter_cleanup(&e->filter);
+	tp_free(e->key);
+	tp_free(e);
+}
+
+static void lru_unlink(struct tp_respcache *rc, struct entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		rc->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		rc->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push_head(struct tp_respcache *rc, struct entry *e)
+{
+	e->prev = NULL;
+	e->next = rc->head;
+	if (rc->head)
+		rc->head->prev = e;
+	rc->head = e;
+	if (!rc->tail)
+		rc->tail = e;
+}
+
+static void entry_drop(struct tp_respcache *rc, struct entry *e)
+{
+	lru_unlink(rc, e);
+	tp_dict_del(rc->by_key, e->key);
+	rc->n--;
+	entry_free(e);
+}
+
+struct tp_respcache *tp_respcache_create(size_t max_entries, double ttl)
+{
+	struct tp_respcache *rc = tp_calloc(1, sizeof(*rc));
+
+	if (!rc)
+		return NULL;
+	rc->by_key = tp_dict_create();
+	if (!rc->by_key) {
+		tp_free(rc);
+		return NULL;
+	}
+	rc->max_entries = max_entries;
+	rc->ttl = ttl;
+	return rc;
+}
+
+void tp_respcache_clear(struct tp_respcache *rc)
+{
+	if (!rc)
+		return;
+	while (rc->head)
+		entry_drop(rc, rc->head);
+}
+
+void tp_respcache_destroy(struct tp_respcache *rc)
+{
+	if (!rc)
+		return;
+	tp_respcache_clear(rc);
+	tp_dict_destroy(rc->by_key);
+	tp_free(rc);
+}
+
+const struct tp_respcache_entry *tp_respcache_get(struct tp_respcache *rc,
+						  const char *key, double now)
+{
+	struct entry *e = tp_dict_get(rc->by_key, key);
+
+	if (e && !(now < e->created + rc->ttl)) {
+		entry_drop(rc, e);
+		e = NULL;
+	}
+	if (!e) {
+		rc->misses++;
+		return NULL;
+	}
+	rc->hits++;
+	lru_unlink(rc, e);
+	lru_push_head(rc, e);
+	return &e->pub;
+}
+
+int tp_respcache_put(struct tp_respcache *rc, const char *key,
+		     const struct tp_scan_query *q, const char *const *ids,
+		     size_t n_ids, size_t total, double now)
+{
+	struct entry *e;
+	void *old = NULL;
+
+	if (!rc->max_entries)
+		return TP_OK; /* caching disabled */
+	e = tp_calloc(1, sizeof(*e));
+	if (!e)
+		return TP_ERR_NOMEM;
+	e->key = tp_strdup(key);
+	if (!e->key || tp_filter_copy(&e->filter, &q->filter) != TP_OK)
+		goto fail;
+	if (n_ids) {
+		e->pub.ids = tp_calloc(n_ids, sizeof(*e->pub.ids));
+		if (!e->pub.ids)
+			goto fail;
+		for (size_t i = 0; i < n_ids; i++) {
+			e->pub.ids[i] = tp_strdup(ids[i]);
+			if (!e->pub.ids[i])
+				goto fail;
+			e->pub.n_ids = i + 1; /* entry_free frees what exists */
+		}
+	}
+	e->pub.total = total;
+	e->created = now;
+	/* Replacing an existing key does not allocate; a new key may fail. */
+	if (tp_dict_set(rc->by_key, e->key, e, &old) != TP_OK)
+		goto fail;
+	if (old) {
+		lru_unlink(rc, (struct entry *)old);
+		entry_free(old);
+	} else {
+		rc->n++;
+	}
+	lru_push_head(rc, e);
+	while (rc->n > rc->max_entries)
+		entry_drop(rc, rc->tail);
+	return TP_OK;
+
+fail:
+	entry_free(e);
+	return TP_ERR_NOMEM;
+}
+
+void tp_respcache_drop(struct tp_respcache *rc, const char *key)
+{
+	struct entry *e = tp_dict_get(rc->by_key, key);
+
+	if (e)
+		entry_drop(rc, e);
+}
+
+static bool lists_id(const struct entry *e, const char *id)
+{
+	for (size_t i = 0; i < e->pub.n_ids; i++)
+		if (!strcmp(e->pub.ids[i], id))
+			return true;
+	return false;
+}
+
+size_t tp_respcache_invalidate_pattern(struct tp_respcache *rc,
+				       const struct tp_pattern *p)
+{
+	struct entry *e = rc->head;
+	size_t n = 0;
+
+	while (e) {
+		struct entry *next = e->next;
+
+		if (tp_filter_match(&e->filter, p) || lists_id(e, p->id)) {
+			entry_drop(rc, e);
+			n++;
+		}
+		e = next;
+	}
+	return n;
+}
+
+size_t tp_respcache_size(const struct tp_respcache *rc)
+{
+	return rc->n;
+}
+
+uint64_t tp_respcache_hits(const struct tp_respcache *rc)
+{
+	return rc->hits;
+}
+
+uint64_t tp_respcache_misses(const struct tp_respcache *rc)
+{
+	return rc->misses;
+}
+
+double tp_respcache_hit_ratio(const struct tp_respcache *rc)
+{
+	uint64_t all = rc->hits + rc->misses;
+
+	return all ? (double)rc->hits / (double)all : 1.0;
+}
