@@ -1,1 +1,72 @@
-int main(void){return 0;}
+/*
+ * main.c - tickpush: argv, configuration, wiring, run, ordered shutdown.
+ *
+ *   tickpush [--config FILE] [--name=value ...]   run the server
+ *   tickpush --check-config [...]                 validate, print, exit
+ *   tickpush --help | --version
+ *
+ * Exit codes: 0 after a clean shutdown, 1 for a configuration error, 2 if
+ * the server could not start, 70 if shutdown found leaked loop handles.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+#include "tickpush/config.h"
+#include "tickpush/log.h"
+
+#ifndef TICKPUSH_VERSION
+#define TICKPUSH_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], flag))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	struct tp_config cfg;
+	struct tp_errdetail err = {{0}, NULL};
+	struct tp_server srv;
+	int level, rc;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		tp_config_print_help(stdout, argv[0]);
+		return 0;
+	}
+	if (has_flag(argc, argv, "--version")) {
+		printf("tickpush %s\n", TICKPUSH_VERSION);
+		return 0;
+	}
+	if (tp_config_load(&cfg, tp_config_find_file_arg(argc, argv), environ,
+			   argc, argv, &err)) {
+		fprintf(stderr, "tickpush: invalid configuration: %s\n", err.msg);
+		return 1;
+	}
+	if (has_flag(argc, argv, "--check-config")) {
+		tp_config_print(stdout, &cfg);
+		printf("configuration OK\n");
+		tp_config_cleanup(&cfg);
+		return 0;
+	}
+	level = tp_log_level_parse(cfg.log_level);
+	if (level >= 0)
+		tp_log_min_level = (enum tp_log_level)level;
+
+	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
+	if (tp_server_init(&srv, &cfg)) {
+		tp_config_cleanup(&cfg);
+		return 2;
+	}
+	rc = tp_server_run(&srv);
+	if (tp_server_cleanup(&srv))
+		rc = 70;
+	tp_config_cleanup(&cfg);
+	return rc;
+}

@@ -1,0 +1,375 @@
+/*
+ * api_patterns.c - GET /api/patterns/{scan,stats,summary,health}.
+ *
+ * Everything here is answered from the in-process store; PostgreSQL is
+ * never consulted for patterns. Scan results go through the response
+ * cache, which stores ids rather than bytes: rows are rendered at response
+ * time so "time"/"exp" are correct even on a cache hit. A cached entry that
+ * names a pattern that has since expired (the sweep runs once a second) is
+ * treated as a miss and recomputed, so a cached answer is never stale.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "api.h"
+#include "tickpush/alloc.h"
+#include "tickpush/dict.h"
+#include "tickpush/render.h"
+
+static const char scan_empty_shape[] =
+	"\"patterns\":[],\"pagination\":{\"page\":1,\"per_page\":30,\"total\":0,\"pages\":0}";
+
+static void put_performance(struct tp_buf *b, const struct tp_http_req *req,
+			    const char *source)
+{
+	tp_buf_puts(b, "\"performance\":{\"api_response_time_ms\":");
+	tp_buf_printf(b, "%.3f", tp_http_elapsed_ms(req));
+	tp_buf_puts(b, ",\"source\":");
+	tp_buf_json_str(b, source);
+	tp_buf_putc(b, '}');
+}
+
+static void put_stream(struct tp_buf *b, const struct tp_server *srv)
+{
+	tp_buf_puts(b, "\"stream\":{\"epoch\":");
+	tp_buf_json_str(b, srv->epoch);
+	tp_buf_printf(b, ",\"seq\":%llu}",
+		      (unsigned long long)tp_ingest_stats(srv->ingest)->seq);
+}
+
+/* Resolves cached ids to live rows; false if any is gone or expired. */
+static bool resolve_cached(const struct tp_patterns *ps,
+			   const struct tp_respcache_entry *e, double now,
+			   const struct tp_pattern **rows)
+{
+	for (size_t i = 0; i < e->n_ids; i++) {
+		rows[i] = tp_patterns_get(ps, e->ids[i]);
+		if (!rows[i] || rows[i]->expires_at <= now)
+			return false;
+	}
+	return true;
+}
+
+void tp_api_patterns_scan(const struct tp_http_req *req,
+			  struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	struct tp_patterns *ps = tp_ingest_patterns(srv->ingest);
+	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
+	struct tp_scan_query q;
+	struct tp_errdetail err = {{0}, NULL};
+	struct tp_scan_result res = {0};
+	const struct tp_respcache_entry *hit;
+	const struct tp_pattern *cached_rows[100];
+	const struct tp_pattern **rows;
+	size_t n_rows, total;
+	struct tp_buf key;
+	double t0 = tp_mono(), query_ms;
+	bool cached = false;
+	struct tp_buf *b = resp->body;
+
+	TP_METRIC_INC(scans);
+	/* Sweep first: O(expired), and it makes both the store and the
+	 * response cache exact at this instant, not just at the last tick. */
+	tp_ingest_expire(srv->ingest, req->now);
+	if (tp_scan_query_from_params(req->query, &q, &err)) {
+		tp_http_error(resp, 400, err.msg, err.field, scan_empty_shape);
+		return;
+	}
+	if (q.preset_id) {
+		/* Presets live in PostgreSQL with the user's account. */
+		tp_scan_query_cleanup(&q);
+		tp_http_error(resp, 401, "preset_id requires a signed-in user (Authorization: Bearer <token>)",
+			      "preset_id", scan_empty_shape);
+		return;
+	}
+	tp_buf_init(&key, 0);
+	tp_scan_query_canonical(&q, &key);
+	if (key.oom) {
+		tp_buf_cleanup(&key);
+		tp_scan_query_cleanup(&q);
+		tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
+		return;
+	}
+	hit = tp_respcache_get(rc, tp_buf_cstr(&key), req->now);
+	if (hit && hit->n_ids <= TP_ARRAY_SIZE(cached_rows) &&
+	    resolve_cached(ps, hit, req->now, cached_rows)) {
+		cached = true;
+		rows = cached_rows;
+		n_rows = hit->n_ids;
+		total = hit->total;
+	} else {
+		if (hit)
+			tp_respcache_drop(rc, tp_buf_cstr(&key));
+		if (tp_patterns_scan(ps, &q, req->now, &res)) {
+			tp_buf_cleanup(&key);
+			tp_scan_query_cleanup(&q);
+			tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
+			return;
+		}
+		rows = res.rows;
+		n_rows = res.n_rows;
+		total = res.total;
+		const char *ids[100];
+		size_t n_ids = n_rows < TP_ARRAY_SIZE(ids) ? n_rows : TP_ARRAY_SIZE(ids);
+
+		for (size_t i = 0; i < n_ids; i++)
+			ids[i] = rows[i]->id;
+		/* A failed put only costs a future miss. */
+		tp_respcache_put(rc, tp_buf_cstr(&key), &q, ids, n_ids, total, req->now);
+	}
+	query_ms = (tp_mono() - t0) * 1000.0;
+
+	tp_buf_puts(b, "{\"patterns\":[");
+	for (size_t i = 0; i < n_rows; i++) {
+		if (i)
+			tp_buf_putc(b, ',');
+		tp_render_row(b, rows[i], req->now);
+	}
+	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
+		      q.page, q.per_page, total,
+		      (total + q.per_page - 1) / q.per_page);
+	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
+		      cached ? "true" : "false", query_ms);
+	put_performance(b, req, "cache");
+	tp_buf_putc(b, ',');
+	put_stream(b, srv);
+	tp_buf_putc(b, '}');
+
+	tp_scan_result_cleanup(&res);
+	tp_buf_cleanup(&key);
+	tp_scan_query_cleanup(&q);
+}
+
+void tp_api_patterns_stats(const struct tp_http_req *req,
+			   struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
+	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
+	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
+	struct tp_buf *b = resp->body;
+
+	tp_buf_printf(b, "{\"stats\":{\"cached_patterns\":%zu,\"cache_hits\":%llu,"
+			 "\"cache_misses\":%llu,\"cache_hit_ratio\":",
+		      cached, (unsigned long long)tp_respcache_hits(rc),
+		      (unsigned long long)tp_respcache_misses(rc));
+	tp_buf_json_num(b, tp_respcache_hit_ratio(rc));
+	tp_buf_printf(b, ",\"events_processed\":%llu,\"events_rejected\":%llu,\"last_event_time\":",
+		      (unsigned long long)st->events_processed,
+		      (unsigned long long)st->events_rejected);
+	if (st->last_event_time > 0)
+		tp_buf_json_num(b, st->last_event_time);
+	else
+		tp_buf_puts(b, "null");
+	tp_buf_printf(b, ",\"expired_patterns_cleaned\":%llu,\"api_response_cache_size\":%zu,"
+			 "\"index_cache_size\":%zu,\"last_check\":",
+		      (unsigned long long)st->expired_cleaned, tp_respcache_size(rc),
+		      cached);
+	tp_buf_json_num(b, req->now);
+	tp_buf_printf(b, ",\"api_response_time_ms\":%.3f},\"status\":\"%s\"}",
+		      tp_http_elapsed_ms(req), cached ? "healthy" : "no_data");
+}
+
+/* ---- summary ---- */
+
+struct counter {
+	char name[TP_PATTERN_TYPE_MAX + 1];
+	size_t count;
+};
+
+struct summary {
+	double now;
+	size_t total, high;
+	struct tp_dict *types;   /* abbreviation -> struct counter */
+	struct tp_dict *symbols; /* symbol -> struct counter */
+	bool oom;
+};
+
+static void bump(struct summary *s, struct tp_dict *d, const char *name)
+{
+	struct counter *c = tp_dict_get(d, name);
+
+	if (!c) {
+		if (!(c = tp_calloc(1, sizeof(*c))) || tp_dict_set(d, name, c, NULL)) {
+			tp_free(c);
+			s->oom = true;
+			return;
+		}
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	}
+	c->count++;
+}
+
+static void summary_visit(const struct tp_pattern *p, void *ud)
+{
+	struct summary *s = ud;
+	char abbr[16];
+
+	if (p->expires_at <= s->now || p->confidence < 0.7 ||
+	    p->detected_at < s->now - 3600)
+		return;
+	s->total++;
+	if (p->confidence > 0.8)
+		s->high++;
+	tp_pattern_abbrev(p->pattern_type, abbr);
+	bump(s, s->types, abbr);
+	bump(s, s->symbols, p->symbol);
+}
+
+struct topn {
+	const struct counter *top[10];
+	size_t n, max;
+	struct tp_buf *b;
+	bool first;
+};
+
+static bool topn_visit(const char *key, void *value, void *ud)
+{
+	struct topn *t = ud;
+	const struct counter *c = value;
+	size_t i;
+
+	(void)key;
+	/* Insertion into a small sorted array: count desc, name asc. */
+	for (i = t->n; i > 0; i--) {
+		const struct counter *o = t->top[i - 1];
+
+		if (o->count > c->count ||
+		    (o->count == c->count && strcmp(o->name, c->name) < 0))
+			break;
+		if (i < t->max)
+			t->top[i] = o;
+	}
+	if (i < t->max) {
+		t->top[i] = c;
+		if (t->n < t->max)
+			t->n++;
+	}
+	return false;
+}
+
+static bool distribution_visit(const char *key, void *value, void *ud)
+{
+	struct topn *t = ud;
+	const struct counter *c = value;
+
+	if (!t->first)
+		tp_buf_putc(t->b, ',');
+	t->first = false;
+	tp_buf_json_str(t->b, key);
+	tp_buf_printf(t->b, ":%zu", c->count);
+	return false;
+}
+
+static bool free_counter(const char *key, void *value, void *ud)
+{
+	(void)key;
+	(void)ud;
+	tp_free(value);
+	return true;
+}
+
+static void put_top(struct tp_buf *b, struct tp_dict *d, size_t max,
+		    const char *label)
+{
+	struct topn t = {.max = max, .b = b};
+
+	tp_dict_foreach(d, topn_visit, &t);
+	tp_buf_putc(b, '[');
+	for (size_t i = 0; i < t.n; i++) {
+		tp_buf_printf(b, "%s{\"%s\":", i ? "," : "", label);
+		tp_buf_json_str(b, t.top[i]->name);
+		tp_buf_printf(b, ",\"count\":%zu}", t.top[i]->count);
+	}
+	tp_buf_putc(b, ']');
+}
+
+void tp_api_patterns_summary(const struct tp_http_req *req,
+			     struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
+	struct summary s = {.now = req->now};
+	struct tp_buf *b = resp->body;
+	struct topn dist = {.b = b, .first = true};
+
+	s.types = tp_dict_create();
+	s.symbols = tp_dict_create();
+	if (s.types && s.symbols)
+		tp_patterns_foreach(tp_ingest_patterns(srv->ingest), summary_visit, &s);
+	if (!s.types || !s.symbols || s.oom) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		goto out;
+	}
+	tp_buf_printf(b, "{\"total_patterns\":%zu,\"high_confidence_patterns\":%zu,"
+			 "\"pattern_types\":{\"distribution\":{",
+		      s.total, s.high);
+	tp_dict_foreach(s.types, distribution_visit, &dist);
+	tp_buf_puts(b, "},\"top_patterns\":");
+	put_top(b, s.types, 5, "pattern");
+	tp_buf_printf(b, "},\"symbols\":{\"active_symbols\":%zu,\"top_symbols\":",
+		      tp_dict_size(s.symbols));
+	put_top(b, s.symbols, 10, "symbol");
+	tp_buf_puts(b, "},\"cache_performance\":{\"hit_ratio\":");
+	tp_buf_json_num(b, tp_respcache_hit_ratio(tp_ingest_respcache(srv->ingest)));
+	tp_buf_printf(b, ",\"cached_patterns\":%zu,\"last_event_time\":",
+		      tp_patterns_count(tp_ingest_patterns(srv->ingest)));
+	if (st->last_event_time > 0)
+		tp_buf_json_num(b, st->last_event_time);
+	else
+		tp_buf_puts(b, "null");
+	tp_buf_puts(b, "},");
+	put_performance(b, req, "cache");
+	tp_buf_putc(b, '}');
+out:
+	if (s.types) {
+		tp_dict_foreach(s.types, free_counter, NULL);
+		tp_dict_destroy(s.types);
+	}
+	if (s.symbols) {
+		tp_dict_foreach(s.symbols, free_counter, NULL);
+		tp_dict_destroy(s.symbols);
+	}
+}
+
+/* ---- health ---- */
+
+void tp_api_patterns_health(const struct tp_http_req *req,
+			    struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
+	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
+	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
+	double ratio = tp_respcache_hit_ratio(rc);
+	const char *status, *message;
+	bool healthy;
+	struct tp_buf *b = resp->body;
+
+	if (cached == 0) {
+		status = "warning", message = "No patterns in cache", healthy = false;
+	} else if (st->last_event_time == 0 || req->now - st->last_event_time > 300) {
+		status = "warning", message = "No recent pattern events", healthy = false;
+	} else if (ratio < 0.5) {
+		status = "degraded", message = "Response cache hit ratio below 0.5", healthy = true;
+	} else {
+		status = "healthy", message = "Pattern cache is serving", healthy = true;
+	}
+	resp->status = healthy ? 200 : 503;
+	tp_buf_printf(b, "{\"status\":\"%s\",\"healthy\":%s,\"message\":", status,
+		      healthy ? "true" : "false");
+	tp_buf_json_str(b, message);
+	tp_buf_printf(b, ",\"metrics\":{\"cached_patterns\":%zu,\"cache_hit_ratio\":", cached);
+	tp_buf_json_num(b, ratio);
+	tp_buf_printf(b, ",\"events_processed\":%llu,\"last_event_time\":",
+		      (unsigned long long)st->events_processed);
+	if (st->last_event_time > 0)
+		tp_buf_json_num(b, st->last_event_time);
+	else
+		tp_buf_puts(b, "null");
+	tp_buf_printf(b, ",\"response_time_ms\":%.3f},\"last_check\":",
+		      tp_http_elapsed_ms(req));
+	tp_buf_json_num(b, req->now);
+	tp_buf_putc(b, '}');
+}

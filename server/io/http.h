@@ -1,0 +1,67 @@
+/*
+ * http.h - what a REST route handler sees (server/io/http.c dispatches).
+ *
+ * Handlers are plain functions from a parsed request to a response: no lws
+ * types, no I/O of their own. They run on the loop and must not block.
+ * http.c owns the connection, reads and bounds the body, writes the
+ * response from WRITEABLE callbacks and records per-route metrics.
+ */
+#ifndef TICKPUSH_IO_HTTP_H
+#define TICKPUSH_IO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server.h"
+#include "tickpush/buf.h"
+#include "tickpush/metrics.h"
+#include "tickpush/query.h"
+
+#define TP_HTTP_BODY_MAX (64 * 1024)
+
+enum tp_http_method {
+	TP_HTTP_GET = 1u << 0,
+	TP_HTTP_POST = 1u << 1,
+	TP_HTTP_PUT = 1u << 2,
+	TP_HTTP_DELETE = 1u << 3,
+	TP_HTTP_OTHER = 1u << 4,
+};
+
+struct tp_http_req {
+	struct tp_server *srv;
+	unsigned method;              /* one enum tp_http_method bit */
+	const char *path;             /* decoded path, starts with '/' */
+	const char *subpath;          /* what follows a prefix route's path */
+	const struct tp_query *query; /* decoded URL arguments */
+	const char *body;             /* NUL-terminated copy, may be NULL */
+	size_t body_len;
+	double now;                   /* wall clock at dispatch */
+	double mono_start;            /* monotonic start, for response_time */
+	void *conn;                   /* opaque, for tp_http_req_header */
+};
+
+struct tp_http_resp {
+	int status;
+	const char *content_type;     /* default application/json */
+	struct tp_buf *body;          /* handler appends here */
+	const char *allow;            /* Allow header for 405 */
+	int retry_after;              /* seconds, 0 = none */
+};
+
+typedef void tp_http_handler(const struct tp_http_req *req,
+			     struct tp_http_resp *resp);
+
+/* Copies request header `name` (lower-case, with trailing ':', e.g.
+ * "authorization:") into buf; returns its length or -1 if absent/too long. */
+int tp_http_req_header(const struct tp_http_req *req, const char *name,
+		       char *buf, size_t len);
+
+/* Sets status and writes {"error":msg <, extra>} where extra is either NULL
+ * or a JSON fragment of further members ("\"patterns\":[]"). */
+void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
+		   const char *field, const char *extra);
+
+/* Milliseconds since the request started (for "performance" members). */
+double tp_http_elapsed_ms(const struct tp_http_req *req);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * redis_cache.c - write-through to, and warm start from, the original
+ * Redis cache layout (contract/events.md), plus the producer heartbeat.
+ *
+ * Layout, with P the channel prefix ("tickstock"):
+ *   P:patterns:<id>        HASH data=<normalised JSON> cached_at=<epoch>,
+ *                          EXPIRE = time left until expires_at (<= TTL)
+ *   P:indexes:confidence   ZSET <id> scored by confidence
+ *   P:indexes:time         ZSET <id> scored by detected_at
+ *   P:indexes:symbol       ZSET <symbol>:<id> scored by detected_at
+ *   P:indexes:pattern_type ZSET <type>:<id> scored by detected_at
+ * Writes go out pipelined on this connection (hiredis queues every command
+ * and flushes when the socket is writable); we never wait for replies, we
+ * only count them. The number in flight is bounded: past the bound, writes
+ * are dropped and counted rather than queued without limit while Redis is
+ * slow. When the connection is down, writes are dropped and counted too:
+ * the in-process store stays the source of truth for this instance.
+ *
+ * Index members of patterns that expired by TTL (not through us) are
+ * trimmed on every heartbeat tick by score (detected_at older than the
+ * maximum TTL), which bounds the ZSETs without ever using KEYS.
+ *
+ * Warm start (once, on the first connection): SCAN P:patterns:* in batches,
+ * HGET data of each key, parse with tp_pattern_from_json and insert what
+ * has not expired. The server reports ready only once this finished.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis.h"
+#include "redis_conn.h"
+#include "tickpush/alloc.h"
+#include "tickpush/buf.h"
+#include "tickpush/log.h"
+#include "tickpush/metrics.h"
+
+#define MAX_PENDING 50000
+#define HEARTBEAT_FRESH_SECONDS 60.0
+
+struct tp_redis_cache {
+	struct tp_server *srv;
+	struct tp_redis_conn *conn;
+	char prefix[96];
+	size_t pending;           /* write-through replies outstanding */
+	bool warm_started, warm_done;
+	bool scan_finished;
+	size_t warm_pending;      /* HGETs of the warm start in flight */
+	size_t warm_loaded;
+	uv_timer_t heartbeat_timer;
+	bool timer_active;
+	double heartbeat;         /* last producer heartbeat value */
+	struct tp_buf scratch;
+};
+
+static void count_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_cache *rc = privdata;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (rc->pending)
+		rc->pending--;
+	if (!reply || reply->type == REDIS_REPLY_ERROR)
+		TP_METRIC_INC(redis_cache_write_errors);
+}
+
+/* Sends one write-through command; false when it had to be dropped. */
+static bool send_cmd(struct tp_redis_cache *rc, int argc, const char **argv,
+		     const size_t *argvlen)
+{
+	redisAsyncContext *ac = tp_redis_conn_ctx(rc->conn);
+
+	if (!ac || rc->pending >= MAX_PENDING) {
+		TP_METRIC_INC(redis_cache_write_errors);
+		return false;
+	}
+	if (redisAsyncCommandArgv(ac, count_reply, rc, argc, argv, argvlen) !=
+	    REDIS_OK) {
+		TP_METRIC_INC(redis_cache_write_errors);
+		return false;
+	}
+	rc->pending++;
+	TP_METRIC_INC(redis_cache_writes);
+	return true;
+}
+
+static void send_fmt(struct tp_redis_cache *rc, const char *a0, const char *a1,
+		     const char *a2, const char *a3)
+{
+	const char *argv[4] = {a0, a1, a2, a3};
+	size_t lens[4];
+	int argc = a3 ? 4 : a2 ? 3 : 2;
+
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	send_cmd(rc, argc, argv, lens);
+}
+
+void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
+			      const struct tp_pattern *p)
+{
+	char key[256], idx[160], member[256], score[64], ttl[32], now_s[32];
+	double now = tp_now();
+	double left = p->expires_at - now;
+	double max_ttl = rc->srv->cfg->pattern_cache_ttl;
+	const char *argv[6];
+	size_t lens[6];
+
+	if (!rc || !rc->srv->cfg->redis_write_through ||
+	    !tp_redis_conn_is_ready(rc->conn))
+		return;
+	if (left > max_ttl)
+		left = max_ttl;
+	if (left < 1)
+		left = 1;
+	snprintf(key, sizeof(key), "%s:patterns:%s", rc->prefix, p->id);
+	tp_buf_reset(&rc->scratch);
+	tp_pattern_to_json(&rc->scratch, p);
+	if (rc->scratch.oom)
+		return;
+	snprintf(now_s, sizeof(now_s), "%.3f", now);
+	argv[0] = "HSET"; argv[1] = key; argv[2] = "data";
+	argv[3] = tp_buf_data(&rc->scratch); argv[4] = "cached_at"; argv[5] = now_s;
+	for (int i = 0; i < 6; i++)
+		lens[i] = i == 3 ? rc->scratch.len : strlen(argv[i]);
+	send_cmd(rc, 6, argv, lens);
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)ceil(left));
+	send_fmt(rc, "EXPIRE", key, ttl, NULL);
+
+	snprintf(idx, sizeof(idx), "%s:indexes:confidence", rc->prefix);
+	snprintf(score, sizeof(score), "%.6f", p->confidence);
+	argv[0] = "ZADD"; argv[1] = idx; argv[2] = score; argv[3] = p->id;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	send_cmd(rc, 4, argv, lens);
+
+	snprintf(score, sizeof(score), "%.3f", p->detected_at);
+	snprintf(idx, sizeof(idx), "%s:indexes:time", rc->prefix);
+	argv[1] = idx; argv[2] = score; argv[3] = p->id;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	send_cmd(rc, 4, argv, lens);
+
+	snprintf(idx, sizeof(idx), "%s:indexes:symbol", rc->prefix);
+	snprintf(member, sizeof(member), "%s:%s", p->symbol, p->id);
+	argv[1] = idx; argv[3] = member;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	send_cmd(rc, 4, argv, lens);
+
+	snprintf(idx, sizeof(idx), "%s:indexes:pattern_type", rc->prefix);
+	snprintf(member, sizeof(member), "%s:%s", p->pattern_type, p->id);
+	argv[3] = member;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	send_cmd(rc, 4, argv, lens);
+}
+
+void tp_redis_cache_on_remove(struct tp_redis_cache *rc,
+			      const struct tp_pattern *p, enum tp_removal why)
+{
+	char key[256], idx[160], member[256];
+
+	/* A replaced record is overwritten by the upsert that follows; an
+	 * evicted one only left this process's bounded memory and stays in
+	 * the shared cache until its TTL. */
+	if (!rc || why == TP_REMOVED_REPLACED || why == TP_REMOVED_EVICTED ||
+	    !rc->srv->cfg->redis_write_through ||
+	    !tp_redis_conn_is_ready(rc->conn))
+		return;
+	snprintf(key, sizeof(key), "%s:patterns:%s", rc->prefix, p->id);
+	send_fmt(rc, "DEL", key, NULL, NULL);
+	snprintf(idx, sizeof(idx), "%s:indexes:confidence", rc->prefix);
+	send_fmt(rc, "ZREM", idx, p->id, NULL);
+	snprintf(idx, sizeof(idx), "%s:indexes:time", rc->prefix);
+	send_fmt(rc, "ZREM", idx, p->id, NULL);
+	snprintf(idx, sizeof(idx), "%s:indexes:symbol", rc->prefix);
+	snprintf(member, sizeof(member), "%s:%s", p->symbol, p->id);
+	send_fmt(rc, "ZREM", idx, member, NULL);
+	snprintf(idx, sizeof(idx), "%s:indexes:pattern_type", rc->prefix);
+	snprintf(member, sizeof(member), "%s:%s", p->pattern_type, p->id);
+	send_fmt(rc, "ZREM", idx, member, NULL);
+}
+
+/* ---- warm start ---- */
+
+static void warm_finish_if_done(struct tp_redis_cache *rc)
+{
+	if (rc->warm_done || !rc->scan_finished || rc->warm_pending)
+		return;
+	rc->warm_done = true;
+	TP_METRIC_ADD(redis_warm_loaded, rc->warm_loaded);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"warm start finished\" loaded=%zu cached=%zu",
+	       rc->warm_loaded, tp_patterns_count(tp_ingest_patterns(rc->srv->ingest)));
+}
+
+static void warm_got_record(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_cache *rc = privdata;
+	redisReply *reply = r;
+	struct tp_pattern p;
+	struct tp_errdetail err;
+
+	(void)ac;
+	rc->warm_pending--;
+	if (reply && reply->type == REDIS_REPLY_STRING &&
+	    tp_pattern_from_json(reply->str, reply->len, &p, &err) ==
+		    TP_REJECT_NONE) {
+		if (tp_ingest_warm(rc->srv->ingest, &p, tp_now()) == TP_OK)
+			rc->warm_loaded++;
+		tp_pattern_cleanup(&p);
+	}
+	warm_finish_if_done(rc);
+}
+
+static void warm_scan(struct tp_redis_cache *rc, const char *cursor);
+
+static void warm_scan_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_cache *rc = privdata;
+	redisReply *reply = r;
+	redisReply *keys;
+
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    reply->element[1]->type != REDIS_REPLY_ARRAY) {
+		/* Connection lost or an odd reply: give up warming rather than
+		 * keep the server unready; live events fill the store. */
+		TP_LOG(TP_LOG_WARN, "msg=\"warm start aborted\" loaded=%zu", rc->warm_loaded);
+		rc->scan_finished = true;
+		warm_finish_if_done(rc);
+		return;
+	}
+	keys = reply->element[1];
+	for (size_t i = 0; i < keys->elements; i++) {
+		if (keys->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		if (redisAsyncCommand(ac, warm_got_record, rc, "HGET %b data",
+				      keys->element[i]->str,
+				      keys->element[i]->len) == REDIS_OK)
+			rc->warm_pending++;
+	}
+	if (!strcmp(reply->element[0]->str, "0")) {
+		rc->scan_finished = true;
+		warm_finish_if_done(rc);
+	} else {
+		warm_scan(rc, reply->element[0]->str);
+	}
+}
+
+static void warm_scan(struct tp_redis_cache *rc, const char *cursor)
+{
+	redisAsyncContext *ac = tp_redis_conn_ctx(rc->conn);
+	char match[128];
+
+	snprintf(match, sizeof(match), "%s:patterns:*", rc->prefix);
+	if (!ac || redisAsyncCommand(ac, warm_scan_reply, rc,
+				     "SCAN %s MATCH %s COUNT 500", cursor,
+				     match) != REDIS_OK) {
+		rc->scan_finished = true;
+		warm_finish_if_done(rc);
+	}
+}
+
+/* ---- heartbeat and index trimming ---- */
+
+static void heartbeat_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_cache *rc = privdata;
+	redisReply *reply = r;
+	bool was, now_online;
+	double last;
+
+	(void)ac;
+	if (!reply)
+		return;
+	was = tp_redis_cache_producer_online(rc, NULL);
+	if (reply->type == REDIS_REPLY_STRING) {
+		char *end;
+		double v = strtod(reply->str, &end);
+
+		if (end != reply->str && isfinite(v))
+			rc->heartbeat = v;
+	}
+	now_online = tp_redis_cache_producer_online(rc, &last);
+	TP_METRIC_SET(producer_online, now_online);
+	if (was != now_online)
+		TP_LOG(TP_LOG_NOTICE, "msg=\"producer %s\" heartbeat=%.0f",
+		       now_online ? "online" : "offline", last);
+}
+
+static void heartbeat_tick(uv_timer_t *t)
+{
+	struct tp_redis_cache *rc = t->data;
+	redisAsyncContext *ac = tp_redis_conn_ctx(rc->conn);
+	char key[128], idx[128], max[64];
+
+	TP_METRIC_SET(producer_online, tp_redis_cache_producer_online(rc, NULL));
+	if (!ac)
+		return;
+	snprintf(key, sizeof(key), "%s:producer:heartbeat", rc->prefix);
+	redisAsyncCommand(ac, heartbeat_reply, rc, "GET %s", key);
+	if (!rc->srv->cfg->redis_write_through)
+		return;
+	snprintf(max, sizeof(max), "(%.3f",
+		 tp_now() - rc->srv->cfg->pattern_cache_ttl);
+	static const char *const by_time[] = {"time", "symbol", "pattern_type"};
+	for (size_t i = 0; i < TP_ARRAY_SIZE(by_time); i++) {
+		snprintf(idx, sizeof(idx), "%s:indexes:%s", rc->prefix, by_time[i]);
+		send_fmt(rc, "ZREMRANGEBYSCORE", idx, "-inf", max);
+	}
+}
+
+static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
+		     void *ud)
+{
+	struct tp_redis_cache *rc = ud;
+
+	(void)conn;
+	redisEnableKeepAlive(&ac->c);
+	heartbeat_tick(&rc->heartbeat_timer);
+	if (!rc->warm_started) {
+		rc->warm_started = true;
+		if (rc->srv->cfg->redis_warm_start) {
+			warm_scan(rc, "0");
+		} else {
+			rc->scan_finished = true;
+			warm_finish_if_done(rc);
+		}
+	}
+}
+
+static void on_lost(struct tp_redis_conn *conn, const char *why, void *ud)
+{
+	struct tp_redis_cache *rc = ud;
+
+	(void)conn;
+	(void)why;
+	/* hiredis has already run every pending callback with NULL. */
+	rc->pending = 0;
+}
+
+struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv)
+{
+	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
+	struct tp_redis_cache *rc = tp_calloc(1, sizeof(*rc));
+	double every = srv->cfg->heartbeat_interval > 0 ? srv->cfg->heartbeat_interval : 10;
+
+	if (!rc)
+		return NULL;
+	rc->srv = srv;
+	snprintf(rc->prefix, sizeof(rc->prefix), "%s", srv->cfg->channel_prefix);
+	tp_buf_init(&rc->scratch, 0);
+	rc->conn = tp_redis_conn_create(&srv->loop, srv->cfg, "cache", &ops, rc);
+	if (!rc->conn) {
+		tp_free(rc);
+		return NULL;
+	}
+	uv_timer_init(&srv->loop, &rc->heartbeat_timer);
+	rc->heartbeat_timer.data = rc;
+	uv_timer_start(&rc->heartbeat_timer, heartbeat_tick,
+		       (uint64_t)(every * 1000), (uint64_t)(every * 1000));
+	rc->timer_active = true;
+	tp_redis_conn_start(rc->conn);
+	return rc;
+}
+
+static void heartbeat_timer_closed(uv_handle_t *h)
+{
+	struct tp_redis_cache *rc = h->data;
+
+	tp_buf_cleanup(&rc->scratch);
+	tp_free(rc);
+}
+
+void tp_redis_cache_close(struct tp_redis_cache *rc)
+{
+	if (!rc)
+		return;
+	tp_redis_conn_close(rc->conn);
+	rc->conn = NULL;
+	uv_close((uv_handle_t *)&rc->heartbeat_timer, heartbeat_timer_closed);
+}
+
+bool tp_redis_cache_is_connected(const struct tp_redis_cache *rc)
+{
+	return rc && tp_redis_conn_is_ready(rc->conn);
+}
+
+bool tp_redis_cache_warm_done(const struct tp_redis_cache *rc)
+{
+	return rc && rc->warm_done;
+}
+
+size_t tp_redis_cache_warm_loaded(const struct tp_redis_cache *rc)
+{
+	return rc ? rc->warm_loaded : 0;
+}
+
+size_t tp_redis_cache_pending(const struct tp_redis_cache *rc)
+{
+	return rc ? rc->pending : 0;
+}
+
+bool tp_redis_cache_producer_online(const struct tp_redis_cache *rc,
+				    double *last)
+{
+	double hb = rc ? rc->heartbeat : 0;
+
+	if (last)
+		*last = hb;
+	return hb > 0 && tp_now() - hb < HEARTBEAT_FRESH_SECONDS;
+}

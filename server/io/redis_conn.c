@@ -1,0 +1,456 @@
+/*
+ * redis_conn.c - a self-healing hiredis async connection on our libuv loop.
+ *
+ * States: IDLE -> RESOLVING (uv_getaddrinfo on the threadpool, so DNS never
+ * blocks the loop) -> CONNECTING (non-blocking connect to the numeric
+ * address, guarded by a timer because hiredis 0.14 has no connect timeout)
+ * -> HANDSHAKE (AUTH, SELECT) -> READY. Any failure goes to BACKOFF, whose
+ * timer restarts at RESOLVING; the delay doubles from 100 ms up to
+ * redis_reconnect_max seconds, with +-25% jitter so many instances do not
+ * reconnect in lockstep.
+ *
+ * Event-loop adapter: hiredis's bundled adapters/libuv.h (0.14.1) returns
+ * early when uv_poll reports an error, so a refused connect is never noticed
+ * and the connection hangs. Ours forwards errors to hiredis as a read or
+ * write event, which makes hiredis look at the socket and fail cleanly.
+ *
+ * Lifetimes: hiredis owns and frees the redisAsyncContext (after the
+ * disconnect callback, or when a connect fails). rc->ac is cleared in those
+ * callbacks and never used afterwards. rc itself is freed only when closing
+ * and nothing is pending: no context, no getaddrinfo request, timer closed.
+ */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis_conn.h"
+#include "tickpush/alloc.h"
+#include "tickpush/log.h"
+
+enum state {
+	ST_IDLE,
+	ST_RESOLVING,
+	ST_CONNECTING,
+	ST_HANDSHAKE,
+	ST_READY,
+	ST_BACKOFF,
+	ST_CLOSING,
+};
+
+struct tp_redis_conn {
+	uv_loop_t *loop;
+	const struct tp_config *cfg;
+	const char *name;
+	struct tp_redis_conn_ops ops;
+	void *ud;
+	enum state state;
+	redisAsyncContext *ac;
+	uv_getaddrinfo_t gai;
+	bool gai_pending;
+	uv_timer_t timer;      /* connect timeout / backoff / close timeout */
+	bool timer_closed;
+	double backoff;        /* seconds, next delay */
+	unsigned long reconnects;
+	bool was_ready;        /* lost after being ready: counts as reconnect */
+};
+
+/* ---- libuv adapter for hiredis ---- */
+
+struct uv_events {
+	redisAsyncContext *ac;
+	uv_poll_t poll;
+	int events;
+};
+
+static void ev_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct uv_events *e = h->data;
+
+	if (status < 0) {
+		/* Let hiredis find the error itself (SO_ERROR or read()). */
+		events = e->events;
+	}
+	if (e->ac && (events & UV_WRITABLE))
+		redisAsyncHandleWrite(e->ac);
+	if (e->ac && (events & UV_READABLE))
+		redisAsyncHandleRead(e->ac);
+}
+
+static void ev_update(struct uv_events *e)
+{
+	if (e->events)
+		uv_poll_start(&e->poll, e->events, ev_poll_cb);
+	else
+		uv_poll_stop(&e->poll);
+}
+
+static void ev_add_read(void *p)
+{
+	struct uv_events *e = p;
+
+	e->events |= UV_READABLE;
+	ev_update(e);
+}
+
+static void ev_del_read(void *p)
+{
+	struct uv_events *e = p;
+
+	e->events &= ~UV_READABLE;
+	ev_update(e);
+}
+
+static void ev_add_write(void *p)
+{
+	struct uv_events *e = p;
+
+	e->events |= UV_WRITABLE;
+	ev_update(e);
+}
+
+static void ev_del_write(void *p)
+{
+	struct uv_events *e = p;
+
+	e->events &= ~UV_WRITABLE;
+	ev_update(e);
+}
+
+static void ev_closed(uv_handle_t *h)
+{
+	tp_free(h->data);
+}
+
+static void ev_cleanup(void *p)
+{
+	struct uv_events *e = p;
+
+	e->ac = NULL;
+	uv_close((uv_handle_t *)&e->poll, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+	struct uv_events *e = tp_calloc(1, sizeof(*e));
+
+	if (!e)
+		return REDIS_ERR;
+	if (uv_poll_init(loop, &e->poll, ac->c.fd)) {
+		tp_free(e);
+		return REDIS_ERR;
+	}
+	e->poll.data = e;
+	e->ac = ac;
+	ac->ev.data = e;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	return REDIS_OK;
+}
+
+/* ---- connection state machine ---- */
+
+static void start_resolve(struct tp_redis_conn *rc);
+
+static void maybe_free(struct tp_redis_conn *rc)
+{
+	if (rc->state == ST_CLOSING && !rc->ac && !rc->gai_pending &&
+	    rc->timer_closed)
+		tp_free(rc);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	struct tp_redis_conn *rc = h->data;
+
+	rc->timer_closed = true;
+	maybe_free(rc);
+}
+
+static void backoff_fired(uv_timer_t *t)
+{
+	struct tp_redis_conn *rc = t->data;
+
+	if (rc->state == ST_BACKOFF)
+		start_resolve(rc);
+}
+
+static void schedule_retry(struct tp_redis_conn *rc, const char *why)
+{
+	double max = rc->cfg->redis_reconnect_max > 0 ? rc->cfg->redis_reconnect_max : 5;
+	double delay = rc->backoff;
+	/* +-25% jitter; rand() is fine: this is not security-relevant. */
+	double jitter = 0.75 + 0.5 * ((double)rand() / RAND_MAX);
+
+	if (rc->state == ST_CLOSING)
+		return;
+	if (rc->was_ready) {
+		rc->was_ready = false;
+		if (rc->ops.on_lost)
+			rc->ops.on_lost(rc, why, rc->ud);
+	}
+	rc->state = ST_BACKOFF;
+	rc->reconnects++;
+	delay *= jitter;
+	if (delay > max)
+		delay = max;
+	rc->backoff = rc->backoff * 2 > max ? max : rc->backoff * 2;
+	TP_LOG(TP_LOG_WARN, "msg=\"redis unavailable, retrying\" conn=%s why=\"%s\" retry_in=%.2fs",
+	       rc->name, why, delay);
+	uv_timer_start(&rc->timer, backoff_fired, (uint64_t)(delay * 1000), 0);
+}
+
+static void connect_timeout_fired(uv_timer_t *t)
+{
+	struct tp_redis_conn *rc = t->data;
+	redisAsyncContext *ac = rc->ac;
+
+	if (!ac || (rc->state != ST_CONNECTING && rc->state != ST_HANDSHAKE))
+		return;
+	/* Not inside a hiredis callback, so this frees at once; for a
+	 * connected (handshaking) context the disconnect callback runs and
+	 * clears rc->ac. */
+	if (rc->state == ST_CONNECTING) {
+		rc->ac = NULL;
+		redisAsyncFree(ac);
+		schedule_retry(rc, "connect timed out");
+	} else {
+		redisAsyncFree(ac);
+	}
+}
+
+/* Reply to AUTH (and first look at SELECT's): an error reply means the
+ * server refuses us; disconnect and let the backoff retry. */
+static void handshake_done(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_conn *rc = privdata;
+	redisReply *reply = r;
+
+	if (!reply || rc->ac != ac || rc->state != ST_HANDSHAKE)
+		return; /* connection went away; disconnect_cb handles it */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		TP_LOG(TP_LOG_ERR, "msg=\"redis handshake refused\" conn=%s reply=\"%.*s\"",
+		       rc->name, (int)reply->len, reply->str);
+		redisAsyncDisconnect(ac);
+	}
+}
+
+static void select_done(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_conn *rc = privdata;
+	redisReply *reply = r;
+
+	handshake_done(ac, r, privdata);
+	if (!reply || rc->ac != ac || rc->state != ST_HANDSHAKE ||
+	    reply->type == REDIS_REPLY_ERROR)
+		return;
+	uv_timer_stop(&rc->timer);
+	rc->state = ST_READY;
+	rc->backoff = 0.1;
+	rc->was_ready = true;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"redis connected\" conn=%s", rc->name);
+	if (rc->ops.on_ready)
+		rc->ops.on_ready(rc, ac, rc->ud);
+}
+
+static void connect_cb(const redisAsyncContext *cac, int status)
+{
+	redisAsyncContext *ac = (redisAsyncContext *)cac;
+	struct tp_redis_conn *rc = ac->data;
+
+	if (rc->ac != ac)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback. */
+		rc->ac = NULL;
+		if (rc->state == ST_CLOSING) {
+			maybe_free(rc);
+			return;
+		}
+		schedule_retry(rc, ac->errstr[0] ? ac->errstr : "connect failed");
+		return;
+	}
+	rc->state = ST_HANDSHAKE;
+	if (rc->cfg->redis_password && rc->cfg->redis_password[0])
+		redisAsyncCommand(ac, handshake_done, rc, "AUTH %s",
+				  rc->cfg->redis_password);
+	redisAsyncCommand(ac, select_done, rc, "SELECT %d", rc->cfg->redis_db);
+}
+
+static void disconnect_cb(const redisAsyncContext *cac, int status)
+{
+	redisAsyncContext *ac = (redisAsyncContext *)cac;
+	struct tp_redis_conn *rc = ac->data;
+	char why[160];
+
+	if (rc->ac != ac)
+		return;
+	snprintf(why, sizeof(why), "%s",
+		 status == REDIS_OK ? "disconnected" :
+		 (ac->errstr[0] ? ac->errstr : "connection lost"));
+	rc->ac = NULL;
+	if (rc->state == ST_CLOSING) {
+		if (rc->was_ready && rc->ops.on_lost)
+			rc->ops.on_lost(rc, "closing", rc->ud);
+		rc->was_ready = false;
+		maybe_free(rc);
+		return;
+	}
+	schedule_retry(rc, why);
+}
+
+static void start_connect(struct tp_redis_conn *rc, const char *ip, int port)
+{
+	redisAsyncContext *ac;
+	double timeout = rc->cfg->redis_connect_timeout > 0 ?
+			 rc->cfg->redis_connect_timeout : 3;
+
+	if (ip)
+		ac = redisAsyncConnect(ip, port);
+	else
+		ac = redisAsyncConnectUnix(rc->cfg->redis_socket);
+	if (!ac) {
+		schedule_retry(rc, "out of memory");
+		return;
+	}
+	if (ac->err) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		schedule_retry(rc, why);
+		return;
+	}
+	ac->data = rc;
+	if (ev_attach(ac, rc->loop) != REDIS_OK) {
+		redisAsyncFree(ac);
+		schedule_retry(rc, "cannot attach to the event loop");
+		return;
+	}
+	rc->ac = ac;
+	rc->state = ST_CONNECTING;
+	redisAsyncSetConnectCallback(ac, connect_cb);
+	redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+	uv_timer_start(&rc->timer, connect_timeout_fired,
+		       (uint64_t)(timeout * 1000), 0);
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct tp_redis_conn *rc = req->data;
+	char ip[INET6_ADDRSTRLEN] = "";
+
+	rc->gai_pending = false;
+	if (rc->state == ST_CLOSING) {
+		uv_freeaddrinfo(res);
+		maybe_free(rc);
+		return;
+	}
+	if (status < 0 || !res) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "cannot resolve %s: %s",
+			 rc->cfg->redis_host, uv_strerror(status));
+		uv_freeaddrinfo(res);
+		schedule_retry(rc, why);
+		return;
+	}
+	if (res->ai_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+	else
+		uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+	uv_freeaddrinfo(res);
+	start_connect(rc, ip, rc->cfg->redis_port);
+}
+
+static void start_resolve(struct tp_redis_conn *rc)
+{
+	struct addrinfo hints;
+	int err;
+
+	if (rc->cfg->redis_socket && rc->cfg->redis_socket[0]) {
+		start_connect(rc, NULL, 0);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc->state = ST_RESOLVING;
+	rc->gai.data = rc;
+	err = uv_getaddrinfo(rc->loop, &rc->gai, resolved, rc->cfg->redis_host,
+			     NULL, &hints);
+	if (err) {
+		schedule_retry(rc, uv_strerror(err));
+		return;
+	}
+	rc->gai_pending = true;
+}
+
+struct tp_redis_conn *tp_redis_conn_create(uv_loop_t *loop,
+					   const struct tp_config *cfg,
+					   const char *name,
+					   const struct tp_redis_conn_ops *ops,
+					   void *ud)
+{
+	struct tp_redis_conn *rc = tp_calloc(1, sizeof(*rc));
+
+	if (!rc)
+		return NULL;
+	rc->loop = loop;
+	rc->cfg = cfg;
+	rc->name = name;
+	rc->ops = *ops;
+	rc->ud = ud;
+	rc->backoff = 0.1;
+	uv_timer_init(loop, &rc->timer);
+	rc->timer.data = rc;
+	return rc;
+}
+
+void tp_redis_conn_start(struct tp_redis_conn *rc)
+{
+	if (rc->state == ST_IDLE)
+		start_resolve(rc);
+}
+
+void tp_redis_conn_close(struct tp_redis_conn *rc)
+{
+	redisAsyncContext *ac;
+
+	if (!rc || rc->state == ST_CLOSING)
+		return;
+	rc->state = ST_CLOSING;
+	uv_timer_stop(&rc->timer);
+	uv_close((uv_handle_t *)&rc->timer, timer_closed_cb);
+	if (rc->gai_pending)
+		uv_cancel((uv_req_t *)&rc->gai);
+	ac = rc->ac;
+	if (ac) {
+		/* Free outright: pending callbacks get NULL replies. A connected
+		 * context calls disconnect_cb, which clears rc->ac; one still
+		 * connecting is freed silently, so clear it here. */
+		if (!(ac->c.flags & REDIS_CONNECTED))
+			rc->ac = NULL;
+		redisAsyncFree(ac);
+	}
+	maybe_free(rc);
+}
+
+redisAsyncContext *tp_redis_conn_ctx(const struct tp_redis_conn *rc)
+{
+	return rc && rc->state == ST_READY ? rc->ac : NULL;
+}
+
+bool tp_redis_conn_is_ready(const struct tp_redis_conn *rc)
+{
+	return rc && rc->state == ST_READY;
+}
+
+unsigned long tp_redis_conn_reconnects(const struct tp_redis_conn *rc)
+{
+	return rc->reconnects;
+}

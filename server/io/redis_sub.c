@@ -1,0 +1,153 @@
+/*
+ * redis_sub.c - the pub/sub consumer.
+ *
+ * A dedicated connection (a subscribed Redis connection can run nothing
+ * else) SUBSCRIBEs to the four channels of contract/events.md under the
+ * configured prefix. Every message is handed to the ingest pipeline inside
+ * the hiredis callback: the reply lives only during the callback, and the
+ * parser copies what it keeps. After any disconnect redis_conn reconnects
+ * with backoff and on_ready subscribes again, so a Redis restart needs no
+ * action here; the store keeps serving meanwhile.
+ */
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis.h"
+#include "redis_conn.h"
+#include "tickpush/alloc.h"
+#include "tickpush/log.h"
+#include "tickpush/metrics.h"
+
+struct tp_redis_sub {
+	struct tp_server *srv;
+	struct tp_redis_conn *conn;
+	char channels[TP_CH__COUNT][128];
+	unsigned confirmed;   /* subscribe confirmations on this connection */
+	bool subscribed;
+	double last_message;
+};
+
+static const char *const channel_suffix[TP_CH__COUNT] = {
+	[TP_CH_PATTERNS] = "events.patterns",
+	[TP_CH_BACKTEST_PROGRESS] = "events.backtesting.progress",
+	[TP_CH_BACKTEST_RESULTS] = "events.backtesting.results",
+	[TP_CH_HEALTH] = "health.status",
+};
+
+static int channel_of(const struct tp_redis_sub *sub, const char *name,
+		      size_t len)
+{
+	for (int i = 0; i < TP_CH__COUNT; i++)
+		if (strlen(sub->channels[i]) == len &&
+		    !memcmp(sub->channels[i], name, len))
+			return i;
+	return -1;
+}
+
+static void on_message(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct tp_redis_sub *sub = privdata;
+	redisReply *reply = r;
+	redisReply *kind, *chan, *payload;
+	int ch;
+
+	(void)ac;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+		return; /* NULL on disconnect: redis_conn handles the loss */
+	kind = reply->element[0];
+	chan = reply->element[1];
+	payload = reply->element[2];
+	if (kind->type != REDIS_REPLY_STRING || chan->type != REDIS_REPLY_STRING)
+		return;
+	if (!strcmp(kind->str, "subscribe")) {
+		if (++sub->confirmed == TP_CH__COUNT) {
+			sub->subscribed = true;
+			TP_METRIC_SET(redis_connected, 1);
+			TP_LOG(TP_LOG_NOTICE, "msg=\"subscribed\" channels=%d prefix=%s",
+			       TP_CH__COUNT, sub->srv->cfg->channel_prefix);
+		}
+		return;
+	}
+	if (strcmp(kind->str, "message") || payload->type != REDIS_REPLY_STRING)
+		return;
+	ch = channel_of(sub, chan->str, chan->len);
+	if (ch < 0)
+		return;
+	sub->last_message = tp_now();
+	tp_ingest_message(sub->srv->ingest, (enum tp_channel)ch, payload->str,
+			  payload->len, sub->last_message);
+}
+
+static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
+		     void *ud)
+{
+	struct tp_redis_sub *sub = ud;
+
+	(void)conn;
+	sub->confirmed = 0;
+	/* TCP keepalive notices a peer that vanished without a FIN. */
+	redisEnableKeepAlive(&ac->c);
+	redisAsyncCommand(ac, on_message, sub, "SUBSCRIBE %s %s %s %s",
+			  sub->channels[0], sub->channels[1], sub->channels[2],
+			  sub->channels[3]);
+}
+
+static void on_lost(struct tp_redis_conn *conn, const char *why, void *ud)
+{
+	struct tp_redis_sub *sub = ud;
+
+	(void)conn;
+	if (sub->subscribed)
+		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=\"%s\"",
+		       why);
+	sub->subscribed = false;
+	sub->confirmed = 0;
+	TP_METRIC_SET(redis_connected, 0);
+	TP_METRIC_INC(redis_disconnects);
+	TP_METRIC_INC(redis_reconnects);
+}
+
+struct tp_redis_sub *tp_redis_sub_create(struct tp_server *srv)
+{
+	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
+	struct tp_redis_sub *sub = tp_calloc(1, sizeof(*sub));
+
+	if (!sub)
+		return NULL;
+	sub->srv = srv;
+	for (int i = 0; i < TP_CH__COUNT; i++)
+		snprintf(sub->channels[i], sizeof(sub->channels[i]), "%s.%s",
+			 srv->cfg->channel_prefix, channel_suffix[i]);
+	sub->conn = tp_redis_conn_create(&srv->loop, srv->cfg, "pubsub", &ops, sub);
+	if (!sub->conn) {
+		tp_free(sub);
+		return NULL;
+	}
+	tp_redis_conn_start(sub->conn);
+	return sub;
+}
+
+void tp_redis_sub_close(struct tp_redis_sub *sub)
+{
+	if (!sub)
+		return;
+	tp_redis_conn_close(sub->conn); /* may call on_lost synchronously */
+	TP_METRIC_SET(redis_connected, 0);
+	tp_free(sub);
+}
+
+bool tp_redis_sub_is_subscribed(const struct tp_redis_sub *sub)
+{
+	return sub && sub->subscribed;
+}
+
+unsigned long tp_redis_sub_reconnects(const struct tp_redis_sub *sub)
+{
+	return sub ? tp_redis_conn_reconnects(sub->conn) : 0;
+}
+
+double tp_redis_sub_last_message(const struct tp_redis_sub *sub)
+{
+	return sub ? sub->last_message : 0;
+}

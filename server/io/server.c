@@ -1,0 +1,374 @@
+/*
+ * server.c - wiring and lifecycle: one libuv loop, lws on it, ingest,
+ * Redis clients, timers, signals, graceful shutdown.
+ *
+ * Startup order: uv loop -> ingest (store, response cache) -> lws context
+ * on our loop (foreign loop, LWS_SERVER_OPTION_LIBUV) and listen socket ->
+ * Redis clients (they connect in the background; Redis being down at start
+ * is not fatal) -> timers and signal watchers.
+ *
+ * Shutdown (SIGTERM/SIGINT, tp_server_stop):
+ *   1. stop accepting: the listen socket is closed (lws_context_deprecate),
+ *      new requests on kept-alive connections get 503;
+ *   2. stop consuming: the pub/sub connection is closed;
+ *   3. drain: a 50 ms timer waits until no HTTP response is being written
+ *      and the write-through pipeline is empty, at most shutdown_timeout;
+ *   4. lws_context_destroy, close the cache connection, our timers and
+ *      signal handles; uv_run returns when the last handle has closed, and
+ *      tp_server_cleanup asserts uv_loop_close() succeeds (no leaked
+ *      handles), as libuv's own tests do.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+#include <openssl/rand.h>
+
+#include "redis.h"
+#include "server.h"
+#include "tickpush/alloc.h"
+#include "tickpush/log.h"
+#include "tickpush/metrics.h"
+
+double tp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double tp_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- ingest hooks ---- */
+
+static void hook_upsert(const struct tp_pattern *p, void *ud)
+{
+	struct tp_server *srv = ud;
+
+	tp_redis_cache_on_upsert(srv->rcache, p);
+}
+
+static void hook_remove(const struct tp_pattern *p, enum tp_removal why,
+			void *ud)
+{
+	struct tp_server *srv = ud;
+
+	tp_redis_cache_on_remove(srv->rcache, p, why);
+}
+
+/* Bad events are logged at most once a second per channel, with the
+ * reason, the field and how many were suppressed since. */
+static void hook_reject(enum tp_channel ch, enum tp_reject why,
+			const struct tp_errdetail *err, void *ud)
+{
+	static struct tp_log_ratelimit rl[TP_CH__COUNT];
+	unsigned long suppressed = 0;
+
+	(void)ud;
+	if (!tp_log_ratelimit_allow(&rl[ch], tp_mono(), 1.0, &suppressed))
+		return;
+	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=\"%s\" suppressed=%lu",
+	       tp_channel_name(ch), tp_reject_name(why), err ? err->msg : "",
+	       suppressed);
+}
+
+/* ---- timers ---- */
+
+static void sweep_tick(uv_timer_t *t)
+{
+	struct tp_server *srv = t->data;
+	size_t n = tp_ingest_expire(srv->ingest, tp_now());
+	unsigned long long cur = tp_ingest_stats(srv->ingest)->events_processed;
+	unsigned slots = TP_ARRAY_SIZE(srv->rate_ring);
+	unsigned oldest = (srv->rate_pos + 1) % slots;
+	unsigned filled = srv->rate_pos + 1 < slots ? srv->rate_pos + 1 : slots - 1;
+
+	srv->rate_ring[srv->rate_pos % slots] = cur;
+	if (srv->rate_pos >= slots - 1)
+		srv->events_per_second = (double)(cur - srv->rate_ring[oldest]) / (slots - 1);
+	else
+		srv->events_per_second = (double)(cur - srv->rate_ring[0]) / filled;
+	srv->rate_pos++;
+	if (n)
+		TP_LOG(TP_LOG_DEBUG, "msg=\"expired patterns removed\" count=%zu", n);
+}
+
+/* ---- lws logging into ours ---- */
+
+static void lws_log_emit(int level, const char *line)
+{
+	enum tp_log_level l = level == LLL_ERR ? TP_LOG_ERR :
+			      level == LLL_WARN ? TP_LOG_WARN : TP_LOG_NOTICE;
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	TP_LOG(l, "msg=\"lws\" detail=\"%.*s\"", (int)n, line);
+}
+
+static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
+{
+	(void)reason;
+	if (!size) {
+		tp_free(ptr);
+		return NULL;
+	}
+	return tp_realloc(ptr, size);
+}
+
+/* ---- shutdown ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void finish_shutdown(struct tp_server *srv)
+{
+	uv_timer_stop(&srv->drain_timer);
+	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
+	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
+	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
+	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+	/* With a foreign loop lws tears down in stages as its handles close;
+	 * info.pcontext clears srv->lws when that has finished, and
+	 * tp_server_run completes it if the loop stops first. */
+	if (srv->lws)
+		lws_context_destroy(srv->lws);
+	tp_redis_cache_close(srv->rcache);
+	srv->rcache = NULL;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"stopped\"");
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+	struct tp_server *srv = t->data;
+	bool drained = srv->http_inflight == 0 &&
+		       tp_redis_cache_pending(srv->rcache) == 0;
+
+	if (drained || tp_mono() >= srv->shutdown_deadline) {
+		if (!drained)
+			TP_LOG(TP_LOG_WARN, "msg=\"shutdown timeout, closing anyway\" http_inflight=%u redis_pending=%zu",
+			       srv->http_inflight, tp_redis_cache_pending(srv->rcache));
+		finish_shutdown(srv);
+	}
+}
+
+/* lws calls this when the last connection of a deprecated context has
+ * gone; our drain timer already tracks what matters. */
+static int deprecated_cb(void)
+{
+	return 0;
+}
+
+void tp_server_stop(struct tp_server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"shutting down\" timeout=%.1fs",
+	       srv->cfg->shutdown_timeout);
+	uv_timer_stop(&srv->sweep_timer);
+	if (srv->lws)
+		lws_context_deprecate(srv->lws, deprecated_cb);
+	tp_redis_sub_close(srv->sub);
+	srv->sub = NULL;
+	srv->shutdown_deadline = tp_mono() + srv->cfg->shutdown_timeout;
+	uv_timer_start(&srv->drain_timer, drain_tick, 0, 50);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct tp_server *srv = s->data;
+
+	TP_LOG(TP_LOG_NOTICE, "msg=\"signal received\" signal=%d", signum);
+	tp_server_stop(srv);
+}
+
+/* ---- lifecycle ---- */
+
+static int create_lws(struct tp_server *srv)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = {&srv->loop};
+	const struct tp_config *cfg = srv->cfg;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_LIBUV |
+		       LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
+	if (!strchr(cfg->bind, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.foreign_loops = loops;
+	info.port = cfg->port;
+	info.iface = cfg->bind;
+	info.protocols = tp_http_protocols();
+	info.user = srv;
+	/* A request (line + headers) must fit in max_http_header_data and
+	 * arrive within timeout_secs, or lws drops the connection: a client
+	 * that trickles its request cannot hold a connection forever. */
+	info.max_http_header_data = (unsigned short)cfg->http_header_max;
+	info.max_http_header_pool = 256;
+	info.timeout_secs = (unsigned)cfg->http_timeout;
+	info.timeout_secs_ah_idle = (unsigned)cfg->http_timeout;
+	info.keepalive_timeout = cfg->http_keepalive_timeout;
+	info.fd_limit_per_thread = (unsigned)cfg->max_connections + 64;
+	info.server_string = "tickpush";
+	info.pcontext = &srv->lws;
+
+	srv->lws = lws_create_context(&info);
+	if (!srv->lws) {
+		TP_LOG(TP_LOG_ERR, "msg=\"cannot start the HTTP listener\" bind=%s port=%d",
+		       cfg->bind, cfg->port);
+		return TP_ERR_IO;
+	}
+	srv->vhost = lws_get_vhost_by_name(srv->lws, "default");
+	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+	return TP_OK;
+}
+
+static int write_port_file(const struct tp_server *srv)
+{
+	const char *path = srv->cfg->port_file;
+	char tmp[1024];
+	FILE *f;
+
+	if (!path || !path[0])
+		return TP_OK;
+	/* Write then rename so readers never see a partial file. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%d\n", srv->port) < 0 || fclose(f) ||
+	    rename(tmp, path)) {
+		TP_LOG(TP_LOG_ERR, "msg=\"cannot write port file\" path=%s", path);
+		return TP_ERR_IO;
+	}
+	return TP_OK;
+}
+
+int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
+{
+	struct tp_ingest_opts io;
+	unsigned char rnd[4];
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->started_at = tp_now();
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memcpy(rnd, &srv->started_at, sizeof(rnd));
+	snprintf(srv->epoch, sizeof(srv->epoch), "%02x%02x%02x%02x", rnd[0],
+		 rnd[1], rnd[2], rnd[3]);
+	signal(SIGPIPE, SIG_IGN);
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	lws_set_allocator(lws_realloc_hook);
+
+	if (uv_loop_init(&srv->loop))
+		return TP_ERR_IO;
+	memset(&io, 0, sizeof(io));
+	io.max_patterns = (size_t)cfg->max_patterns;
+	io.pattern_ttl = cfg->pattern_cache_ttl;
+	io.respcache_entries = (size_t)cfg->response_cache_entries;
+	io.respcache_ttl = cfg->api_response_cache_ttl;
+	io.hooks.on_upsert = hook_upsert;
+	io.hooks.on_remove = hook_remove;
+	io.hooks.on_reject = hook_reject;
+	io.hooks.ud = srv;
+	srv->ingest = tp_ingest_create(&io);
+	if (!srv->ingest)
+		goto fail;
+	if (create_lws(srv))
+		goto fail;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=http://%s:%d/ epoch=%s",
+	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->epoch);
+	if (write_port_file(srv))
+		goto fail;
+
+	uv_timer_init(&srv->loop, &srv->sweep_timer);
+	srv->sweep_timer.data = srv;
+	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
+	uv_timer_init(&srv->loop, &srv->drain_timer);
+	srv->drain_timer.data = srv;
+	uv_signal_init(&srv->loop, &srv->sig_term);
+	srv->sig_term.data = srv;
+	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+	uv_signal_init(&srv->loop, &srv->sig_int);
+	srv->sig_int.data = srv;
+	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+
+	srv->rcache = tp_redis_cache_create(srv);
+	srv->sub = tp_redis_sub_create(srv);
+	if (!srv->rcache || !srv->sub)
+		goto fail_running;
+	return TP_OK;
+
+fail_running:
+	/* Handles exist: go through the normal close path. */
+	tp_server_stop(srv);
+	finish_shutdown(srv);
+	tp_server_run(srv);
+	tp_server_cleanup(srv);
+	return TP_ERR_NOMEM;
+fail:
+	if (srv->lws) {
+		lws_context_destroy(srv->lws);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+		if (srv->lws)
+			lws_context_destroy(srv->lws);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
+	tp_server_cleanup(srv);
+	return TP_ERR_IO;
+}
+
+int tp_server_run(struct tp_server *srv)
+{
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	/* lws finishes destroying a context on a foreign loop only when
+	 * lws_context_destroy is called again after its handles closed (as
+	 * lws's own foreign-loop example does); then let it close the rest. */
+	if (srv->lws) {
+		lws_context_destroy(srv->lws);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
+	return srv->exit_code;
+}
+
+int tp_server_cleanup(struct tp_server *srv)
+{
+	int rc;
+
+	tp_ingest_destroy(srv->ingest);
+	srv->ingest = NULL;
+	rc = uv_loop_close(&srv->loop);
+	if (rc)
+		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",
+		       uv_strerror(rc));
+	return rc ? TP_ERR_IO : TP_OK;
+}
+
+bool tp_server_ready(const struct tp_server *srv, const char **why)
+{
+	if (srv->stopping) {
+		*why = "shutting down";
+		return false;
+	}
+	if (!tp_redis_sub_is_subscribed(srv->sub)) {
+		*why = "not subscribed to Redis";
+		return false;
+	}
+	if (!tp_redis_cache_warm_done(srv->rcache)) {
+		*why = "cache warm start not finished";
+		return false;
+	}
+	*why = "ready";
+	return true;
+}

@@ -1,0 +1,70 @@
+/*
+ * server.h - the server's wiring, shared by the io modules (not a public
+ * API: pure modules never see it).
+ *
+ * One struct tp_server per process holds what main wires together: the
+ * libuv loop that everything runs on, the lws context, the ingest pipeline
+ * and the Redis clients. Every io module keeps its own state in its own
+ * opaque struct and only reaches the others through their functions.
+ */
+#ifndef TICKPUSH_IO_SERVER_H
+#define TICKPUSH_IO_SERVER_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "tickpush/config.h"
+#include "tickpush/ingest.h"
+
+struct lws_context;
+struct lws_vhost;
+struct tp_redis_sub;
+struct tp_redis_cache;
+
+struct tp_server {
+	const struct tp_config *cfg;  /* borrowed from main, outlives us */
+	uv_loop_t loop;
+	struct lws_context *lws;
+	struct lws_vhost *vhost;
+	int port;                     /* bound listen port */
+
+	struct tp_ingest *ingest;
+	struct tp_redis_sub *sub;     /* pub/sub consumer */
+	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
+
+	uv_signal_t sig_term, sig_int;
+	uv_timer_t sweep_timer;       /* pattern expiry */
+	uv_timer_t drain_timer;       /* shutdown drain */
+	double started_at;
+	double shutdown_deadline;
+	char epoch[16];               /* changes on every start (stream position) */
+	bool stopping;
+	unsigned http_inflight;       /* responses not yet fully written */
+	/* Events/s over the last minute: accepted-event totals sampled once a
+	 * second by the sweep timer into a ring. */
+	unsigned long long rate_ring[61];
+	unsigned rate_pos;
+	double events_per_second;
+	int exit_code;
+};
+
+/* Wall-clock time, epoch seconds. */
+double tp_now(void);
+/* Monotonic seconds (latency measurement). */
+double tp_mono(void);
+
+int tp_server_init(struct tp_server *srv, const struct tp_config *cfg);
+int tp_server_run(struct tp_server *srv); /* returns the exit code */
+/* Frees what init created; returns TP_OK, or TP_ERR_IO when the loop
+ * still had live handles (a shutdown bug worth failing tests for). */
+int tp_server_cleanup(struct tp_server *srv);
+/* Starts a graceful shutdown (idempotent). */
+void tp_server_stop(struct tp_server *srv);
+
+/* HTTP (http.c). */
+const struct lws_protocols *tp_http_protocols(void);
+/* Readiness: pub/sub subscribed and the warm start finished. */
+bool tp_server_ready(const struct tp_server *srv, const char **why);
+
+#endif
