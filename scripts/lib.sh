@@ -245,6 +245,7 @@ tp_install_deps() {
 	local logdir="$TP_REPO/run" log
 	mkdir -p "$logdir"
 	log="$logdir/install-deps.log"
+	: >"$log"
 	local -a apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 		-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef
 		-o Dpkg::Options::=--force-confold)
@@ -258,7 +259,9 @@ tp_install_deps() {
 		TP_APT_UPDATED=1
 	fi
 	tp_say "deps: installing ${missing[*]}"
-	if ! "${apt[@]}" install --no-install-recommends "${missing[@]}" >>"$log" 2>&1 </dev/null; then
+	# With recommends, as a developer would get them (clang's runtime
+	# libraries, chromium's fonts).
+	if ! "${apt[@]}" install "${missing[@]}" >>"$log" 2>&1 </dev/null; then
 		tp_log_tail "$log" 40
 		tp_die "apt-get install failed (${missing[*]})"
 	fi
