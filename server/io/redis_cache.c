@@ -320,7 +320,7 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 	struct tp_redis_cache *rc = ud;
 
 	(void)conn;
-	redisEnableKeepAlive(&ac->c);
+	(void)ac;
 	heartbeat_tick(&rc->heartbeat_timer);
 	if (!rc->warm_started) {
 		rc->warm_started = true;

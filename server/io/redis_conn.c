@@ -275,6 +275,10 @@ static void connect_cb(const redisAsyncContext *cac, int status)
 		return;
 	}
 	rc->state = ST_HANDSHAKE;
+	/* TCP keepalive notices a peer that vanished without a FIN (not
+	 * applicable to unix sockets, where setting it fails the context). */
+	if (!(rc->cfg->redis_socket && rc->cfg->redis_socket[0]))
+		redisEnableKeepAlive(&ac->c);
 	if (rc->cfg->redis_password && rc->cfg->redis_password[0])
 		redisAsyncCommand(ac, handshake_done, rc, "AUTH %s",
 				  rc->cfg->redis_password);

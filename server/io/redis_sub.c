@@ -86,8 +86,6 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 
 	(void)conn;
 	sub->confirmed = 0;
-	/* TCP keepalive notices a peer that vanished without a FIN. */
-	redisEnableKeepAlive(&ac->c);
 	redisAsyncCommand(ac, on_message, sub, "SUBSCRIBE %s %s %s %s",
 			  sub->channels[0], sub->channels[1], sub->channels[2],
 			  sub->channels[3]);

@@ -1,0 +1,479 @@
+/*
+ * it.c - integration test helpers (see it.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+
+#include "it.h"
+#include "test_support.h"
+
+extern char **environ;
+
+double it_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s)
+{
+	double end = it_now() + timeout_s;
+
+	do {
+		if (cond(ud))
+			return true;
+		sleep_ms(20);
+	} while (it_now() < end);
+	return cond(ud);
+}
+
+void it_setup(struct it_env *e, const char *name)
+{
+	char tmpl[256];
+
+	memset(e, 0, sizeof(*e));
+	snprintf(tmpl, sizeof(tmpl), "/tmp/tickpush-it-%s-XXXXXX", name);
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		abort();
+	}
+	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
+	snprintf(e->redis_sock, sizeof(e->redis_sock), "%s/redis.sock", e->dir);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: could not remove %s\n", dir);
+}
+
+void it_teardown(struct it_env *e)
+{
+	if (e->server_pid > 0)
+		it_server_stop(e, SIGKILL, 5);
+	if (e->redis_pid > 0)
+		it_redis_stop(e, SIGKILL);
+	if (!getenv("KEEP_IT_DIR"))
+		rm_rf(e->dir);
+}
+
+static pid_t spawn(char *const argv[], char *const envp[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		abort();
+	}
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execve(argv[0], argv, envp);
+		/* Try PATH for plain names such as redis-server. */
+		execvp(argv[0], argv);
+		perror("exec");
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_exit(pid_t pid, double timeout_s)
+{
+	double end = it_now() + timeout_s;
+	int status;
+
+	while (it_now() < end) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status)
+						 : 128 + WTERMSIG(status);
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static bool redis_up(void *ud)
+{
+	struct it_env *e = ud;
+	char pong[16] = "";
+
+	return it_redis(e, pong, sizeof(pong), "PING") >= 0 && !strcmp(pong, "PONG");
+}
+
+void it_redis_start(struct it_env *e)
+{
+	char log[300], dir[300];
+	char a0[] = "redis-server", a1[] = "--port", a2[] = "0",
+	     a3[] = "--unixsocket", a5[] = "--unixsocketperm", a6[] = "700",
+	     a7[] = "--save", a8[] = "", a9[] = "--appendonly", a10[] = "no",
+	     a11[] = "--dir";
+	char *argv[] = {a0, a1, a2, a3, e->redis_sock, a5, a6, a7, a8, a9, a10,
+			a11, dir, NULL};
+
+	snprintf(dir, sizeof(dir), "%s", e->dir);
+	snprintf(log, sizeof(log), "%s/redis.log", e->dir);
+	e->redis_pid = spawn(argv, environ, log);
+	if (!it_wait(redis_up, e, 10)) {
+		it_dump_logs(e);
+		fail_msg("redis-server did not start");
+	}
+}
+
+void it_redis_stop(struct it_env *e, int sig)
+{
+	if (e->redis_pid <= 0)
+		return;
+	kill(e->redis_pid, sig);
+	wait_exit(e->redis_pid, 10);
+	e->redis_pid = 0;
+	unlink(e->redis_sock);
+}
+
+static bool read_port(struct it_env *e, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int port = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &port) != 1)
+		port = 0;
+	fclose(f);
+	e->port = port;
+	return port > 0;
+}
+
+struct ready_ctx {
+	struct it_env *e;
+	const char *port_file;
+	bool need_ready;
+};
+
+static bool server_up(void *ud)
+{
+	struct ready_ctx *c = ud;
+	struct it_http_resp r;
+	bool ok;
+
+	if (!read_port(c->e, c->port_file))
+		return false;
+	if (it_http(c->e->port, "GET", c->need_ready ? "/readyz" : "/healthz",
+		    NULL, NULL, 0, &r))
+		return false;
+	ok = r.status == 200;
+	it_http_free(&r);
+	return ok;
+}
+
+void it_server_start(struct it_env *e, const char *const *extra_env,
+		     bool wait_ready)
+{
+	const char *bin = getenv("TICKPUSH_BIN");
+	char log[300], port_file[300];
+	char env_sock[340], env_port_file[340];
+	char *envp[64];
+	size_t n = 0;
+	char *argv[2];
+
+	if (!bin)
+		fail_msg("TICKPUSH_BIN is not set");
+	snprintf(port_file, sizeof(port_file), "%s/port", e->dir);
+	unlink(port_file);
+	snprintf(log, sizeof(log), "%s/server.%d.log", e->dir, ++e->server_runs);
+	snprintf(env_sock, sizeof(env_sock), "TICKPUSH_REDIS_SOCKET=%s", e->redis_sock);
+	snprintf(env_port_file, sizeof(env_port_file), "TICKPUSH_PORT_FILE=%s", port_file);
+	/* Keep the sanitizer settings of the test run. */
+	for (char **p = environ; *p && n < 40; p++)
+		if (!strncmp(*p, "ASAN_OPTIONS=", 13) || !strncmp(*p, "UBSAN_OPTIONS=", 14) ||
+		    !strncmp(*p, "LSAN_OPTIONS=", 13) || !strncmp(*p, "PATH=", 5))
+			envp[n++] = *p;
+	envp[n++] = env_sock;
+	envp[n++] = env_port_file;
+	envp[n++] = (char *)"TICKPUSH_PORT=0";
+	envp[n++] = (char *)"TICKPUSH_LOG_LEVEL=info";
+	for (size_t i = 0; extra_env && extra_env[i] && n < 62; i++)
+		envp[n++] = (char *)extra_env[i];
+	envp[n] = NULL;
+	argv[0] = (char *)bin;
+	argv[1] = NULL;
+	e->server_pid = spawn(argv, envp, log);
+
+	struct ready_ctx c = {e, port_file, wait_ready};
+	if (!it_wait(server_up, &c, 15)) {
+		it_dump_logs(e);
+		fail_msg("tickpush did not become %s", wait_ready ? "ready" : "live");
+	}
+}
+
+int it_server_stop(struct it_env *e, int sig, double timeout_s)
+{
+	int rc;
+
+	if (e->server_pid <= 0)
+		return -1;
+	kill(e->server_pid, sig);
+	rc = wait_exit(e->server_pid, timeout_s);
+	e->server_pid = 0;
+	return rc;
+}
+
+static void cat_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- %s ----\n", path);
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fclose(f);
+}
+
+void it_dump_logs(const struct it_env *e)
+{
+	char path[320];
+
+	for (int i = 1; i <= e->server_runs; i++) {
+		snprintf(path, sizeof(path), "%s/server.%d.log", e->dir, i);
+		cat_file(path);
+	}
+	snprintf(path, sizeof(path), "%s/redis.log", e->dir);
+	cat_file(path);
+}
+
+int it_connect(int port)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {10, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char *find_nocase(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (!strncasecmp(hay, needle, n))
+			return (char *)hay;
+	return NULL;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int it_http(int port, const char *method, const char *path,
+	    const char *extra_headers, const char *body, size_t body_len,
+	    struct it_http_resp *out)
+{
+	char head[8192];
+	char *buf = NULL, *hdr_end;
+	size_t len = 0, cap = 0;
+	int fd, n;
+
+	memset(out, 0, sizeof(*out));
+	fd = it_connect(port);
+	if (fd < 0)
+		return -1;
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s",
+		     method, path, port, extra_headers ? extra_headers : "");
+	if (body)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			      body_len);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (send_all(fd, head, (size_t)n) || (body && send_all(fd, body, body_len))) {
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			buf = realloc(buf, cap + 1);
+		}
+		r = recv(fd, buf + len, cap - len, 0);
+		if (r < 0) {
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		/* Stop at Content-Length: the server may keep the socket. */
+		buf[len] = '\0';
+		hdr_end = strstr(buf, "\r\n\r\n");
+		if (hdr_end) {
+			char *cl = find_nocase(buf, "\r\ncontent-length:");
+			if (cl && cl < hdr_end &&
+			    len >= (size_t)(hdr_end + 4 - buf) + strtoul(cl + 17, NULL, 10))
+				break;
+		}
+	}
+	close(fd);
+	if (!buf)
+		return -1;
+	buf[len] = '\0';
+	hdr_end = strstr(buf, "\r\n\r\n");
+	if (!hdr_end || sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) {
+		free(buf);
+		return -1;
+	}
+	*hdr_end = '\0';
+	out->headers = strdup(buf);
+	out->body_len = len - (size_t)(hdr_end + 4 - buf);
+	out->body = malloc(out->body_len + 1);
+	memcpy(out->body, hdr_end + 4, out->body_len);
+	out->body[out->body_len] = '\0';
+	free(buf);
+	return 0;
+}
+
+void it_http_free(struct it_http_resp *r)
+{
+	free(r->headers);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+cJSON *it_get_json(int port, const char *path, int expect_status)
+{
+	struct it_http_resp r;
+	cJSON *j;
+
+	if (it_http(port, "GET", path, NULL, NULL, 0, &r))
+		fail_msg("GET %s: transport error", path);
+	if (r.status != expect_status)
+		fail_msg("GET %s: status %d, expected %d: %s", path, r.status,
+			 expect_status, r.body);
+	j = cJSON_Parse(r.body);
+	if (!j)
+		fail_msg("GET %s: body is not JSON: %s", path, r.body);
+	it_http_free(&r);
+	return j;
+}
+
+long long it_redis(const struct it_env *e, char *out, size_t outlen,
+		   const char *fmt, ...)
+{
+	struct timeval tv = {5, 0};
+	redisContext *c = redisConnectUnixWithTimeout(e->redis_sock, tv);
+	redisReply *reply;
+	long long rc = -1;
+	va_list ap;
+
+	if (!c || c->err) {
+		redisFree(c);
+		return -1;
+	}
+	redisSetTimeout(c, tv);
+	va_start(ap, fmt);
+	reply = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (reply) {
+		if (reply->type == REDIS_REPLY_INTEGER) {
+			rc = reply->integer;
+		} else if (reply->type == REDIS_REPLY_STRING ||
+			   reply->type == REDIS_REPLY_STATUS) {
+			rc = (long long)reply->len;
+			if (out)
+				snprintf(out, outlen, "%s", reply->str);
+		} else if (reply->type == REDIS_REPLY_NIL) {
+			rc = 0;
+			if (out && outlen)
+				out[0] = '\0';
+		} else if (reply->type == REDIS_REPLY_ARRAY) {
+			rc = (long long)reply->elements;
+		}
+		freeReplyObject(reply);
+	}
+	redisFree(c);
+	return rc;
+}
+
+long long it_publish(const struct it_env *e, const char *channel,
+		     const char *payload)
+{
+	return it_redis(e, NULL, 0, "PUBLISH %s %s", channel, payload);
+}
+
+double it_json_number(int port, const char *path, const char *member_path)
+{
+	cJSON *root = it_get_json(port, path, 200), *node = root;
+	char buf[256], *save = NULL, *tok;
+	double v = -1;
+
+	snprintf(buf, sizeof(buf), "%s", member_path);
+	for (tok = strtok_r(buf, ".", &save); tok && node;
+	     tok = strtok_r(NULL, ".", &save))
+		node = cJSON_GetObjectItemCaseSensitive(node, tok);
+	if (node && cJSON_IsNumber(node))
+		v = node->valuedouble;
+	cJSON_Delete(root);
+	return v;
+}

@@ -1,0 +1,88 @@
+/*
+ * it.h - helpers for integration tests: real processes, real sockets.
+ *
+ * Each integration test binary owns a private temporary directory, starts
+ * its own redis-server (unix socket only, nothing on TCP) and its own
+ * tickpush (port 0, the bound port read from a port file), and talks to
+ * them with blocking clients: a minimal HTTP/1.1 client and hiredis's
+ * synchronous API. Everything has a timeout so a broken server fails the
+ * test instead of hanging it. Server logs are kept in the directory and
+ * printed when a test fails (it_dump_logs).
+ */
+#ifndef TICKPUSH_TEST_IT_H
+#define TICKPUSH_TEST_IT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct cJSON;
+
+struct it_env {
+	char dir[256];
+	char redis_sock[300];
+	pid_t redis_pid;
+	pid_t server_pid;
+	int port;
+	int server_runs;   /* logs are server.<n>.log */
+};
+
+/* Creates the temp dir (removed by it_teardown unless KEEP_IT_DIR is set). */
+void it_setup(struct it_env *e, const char *name);
+void it_teardown(struct it_env *e);
+
+/* redis-server on e->redis_sock; waits until it answers PING. */
+void it_redis_start(struct it_env *e);
+/* sig = SIGKILL for a crash, SIGTERM for a clean stop; waits for exit. */
+void it_redis_stop(struct it_env *e, int sig);
+
+/* Starts tickpush (TICKPUSH_BIN) with the Redis socket, port 0 and any
+ * extra "NAME=value" environment entries (NULL-terminated, may be NULL);
+ * waits until it listens and, if wait_ready, until /readyz says ready. */
+void it_server_start(struct it_env *e, const char *const *extra_env,
+		     bool wait_ready);
+/* Sends sig, waits up to timeout_s, returns the exit status (or -1 on
+ * timeout after SIGKILL). */
+int it_server_stop(struct it_env *e, int sig, double timeout_s);
+
+/* Prints the server and Redis logs to stderr. */
+void it_dump_logs(const struct it_env *e);
+
+struct it_http_resp {
+	int status;
+	char *headers;  /* raw header block */
+	char *body;     /* NUL-terminated */
+	size_t body_len;
+};
+
+/* One request on a fresh connection (Connection: close); body may be NULL.
+ * extra_headers is "Name: value\r\n..." or NULL. Returns 0 or -1 on a
+ * transport error/timeout. */
+int it_http(int port, const char *method, const char *path,
+	    const char *extra_headers, const char *body, size_t body_len,
+	    struct it_http_resp *out);
+void it_http_free(struct it_http_resp *r);
+/* GET returning parsed JSON (caller cJSON_Delete); asserts the status. */
+struct cJSON *it_get_json(int port, const char *path, int expect_status);
+
+/* Raw TCP connection to the server (for trickling and abusive clients). */
+int it_connect(int port);
+
+/* Redis command over the unix socket (hiredis sync). Returns the integer
+ * reply, or the string length for string replies; -1 on error. If out is
+ * non-NULL, a string reply is copied into it (size outlen). */
+long long it_redis(const struct it_env *e, char *out, size_t outlen,
+		   const char *fmt, ...);
+/* PUBLISH payload on <prefix>.<suffix>; returns receivers. */
+long long it_publish(const struct it_env *e, const char *channel,
+		     const char *payload);
+
+/* Polls cond(ud) every 20 ms until true or timeout; returns the result. */
+bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);
+double it_now(void);
+
+/* Reads a numeric value of a top-level member path "stats.cached_patterns"
+ * from a JSON GET; returns -1 when absent. */
+double it_json_number(int port, const char *path, const char *member_path);
+
+#endif
