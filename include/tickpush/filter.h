@@ -17,6 +17,14 @@
 #include "tickpush/event.h"
 
 struct tp_buf;
+struct cJSON;
+
+/* Bounds on what one filter may hold (the whole list, after accumulating
+ * repeated parameters and removing duplicates). */
+#define TP_FILTER_MAX_PATTERN_TYPES 100
+#define TP_FILTER_MAX_SYMBOLS 500
+#define TP_FILTER_MAX_SECTORS 64
+#define TP_FILTER_UNIVERSE_MAX 64 /* bytes of a universe key, without NUL */
 
 /* Bits of tp_filter.tier_mask; 0 means "All". */
 #define TP_TIER_BIT(t) (1u << (t))
@@ -68,14 +76,37 @@ int tp_filter_copy(struct tp_filter *dst, const struct tp_filter *src);
 int tp_filter_set_param(struct tp_filter *f, const char *name,
 			const char *value, struct tp_errdetail *err);
 
-/* Overlay: every parameter given in `over` replaces the one in `base`. */
+/* References a preset may carry besides the filter proper. They name symbol
+ * sets stored in PostgreSQL, which the caller resolves later. */
+struct tp_filter_refs {
+	long long watchlist_id;                   /* 0 = none */
+	char universe[TP_FILTER_UNIVERSE_MAX + 1]; /* "" = none */
+};
+
+/*
+ * Builds *f (initialised here) from a preset's or inline filter's JSON
+ * object: the scan parameter names as keys; pattern_types/symbols/sectors as
+ * an array of strings or one comma-separated string, confidence_min/rs_min/
+ * vol_min as numbers, rsi_range as [min,max] or "min,max", timeframe as a
+ * string; null means "not given". Every value goes through
+ * tp_filter_set_param. "watchlist_id" (positive integer) and "universe"
+ * (string) go to *refs (zeroed here); with refs NULL they are rejected.
+ * Unknown keys and wrong JSON types fail with TP_ERR_INVAL and err naming the
+ * key. On failure *f is left empty (nothing to clean up).
+ */
+int tp_filter_from_json(struct tp_filter *f, const struct cJSON *obj,
+			struct tp_filter_refs *refs, struct tp_errdetail *err);
+
+/* Overlay: every parameter given in `over` replaces the one in `base` (and
+ * becomes given in base). TP_OK or TP_ERR_NOMEM, base unchanged on failure. */
 int tp_filter_overlay(struct tp_filter *base, const struct tp_filter *over);
 
 /* True if the pattern passes every constraint. Allocation-free. */
 bool tp_filter_match(const struct tp_filter *f, const struct tp_pattern *p);
 
-/* Appends a canonical text form: equal filters give equal strings (used as
- * response-cache and compiled-filter cache keys). */
+/* Appends a canonical text form (a compact JSON object with every field,
+ * case-insensitive list entries lower-cased): equal filters give equal
+ * strings (used as response-cache and compiled-filter cache keys). */
 void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out);
 
 #endif
