@@ -328,27 +328,31 @@ int it_http(int port, const char *method, const char *path,
 	    const char *extra_headers, const char *body, size_t body_len,
 	    struct it_http_resp *out)
 {
-	char head[8192];
+	size_t head_cap = strlen(path) + (extra_headers ? strlen(extra_headers) : 0) + 512;
+	char *head = malloc(head_cap);
 	char *buf = NULL, *hdr_end;
 	size_t len = 0, cap = 0;
 	int fd, n;
 
 	memset(out, 0, sizeof(*out));
 	fd = it_connect(port);
-	if (fd < 0)
+	if (fd < 0) {
+		free(head);
 		return -1;
-	n = snprintf(head, sizeof(head),
+	}
+	n = snprintf(head, head_cap,
 		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s",
 		     method, path, port, extra_headers ? extra_headers : "");
 	if (body)
-		n += snprintf(head + n, sizeof(head) - (size_t)n,
+		n += snprintf(head + n, head_cap - (size_t)n,
 			      "Content-Type: application/json\r\nContent-Length: %zu\r\n",
 			      body_len);
-	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-	if (send_all(fd, head, (size_t)n) || (body && send_all(fd, body, body_len))) {
-		close(fd);
-		return -1;
-	}
+	n += snprintf(head + n, head_cap - (size_t)n, "\r\n");
+	/* A failed send is not the end: the server may have answered (413,
+	 * 431) and closed before reading everything; read what it said. */
+	if (!send_all(fd, head, (size_t)n) && body)
+		send_all(fd, body, body_len);
+	free(head);
 	for (;;) {
 		ssize_t r;
 
