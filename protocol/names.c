@@ -41,6 +41,7 @@ const char *tp_reject_name(enum tp_reject r)
 	case TP_REJECT_OUT_OF_RANGE: return "out_of_range";
 	case TP_REJECT_BAD_SYMBOL: return "bad_symbol";
 	case TP_REJECT_BAD_TIME: return "bad_time";
+	case TP_REJECT_NOMEM: return "out_of_memory";
 	case TP_REJECT__COUNT: break;
 	}
 	return "unknown";

@@ -52,6 +52,7 @@ enum tp_reject {
 	TP_REJECT_OUT_OF_RANGE,   /* a number or string outside its range */
 	TP_REJECT_BAD_SYMBOL,     /* symbol has characters outside A-Z0-9.-_/ */
 	TP_REJECT_BAD_TIME,       /* unparseable ISO-8601 or non-finite time */
+	TP_REJECT_NOMEM,          /* out of memory while parsing (not the input's fault) */
 	TP_REJECT__COUNT
 };
 const char *tp_reject_name(enum tp_reject r); /* "too_large", ... */
@@ -132,7 +133,8 @@ bool tp_parse_iso8601(const char *s, double *out);
 /* Renders the normalised record as the JSON stored in the Redis cache layout
  * (field "data" of tickstock:patterns:<id>) and parses it back (warm start).
  * The parse accepts exactly what render produces plus the original system's
- * records; returns TP_REJECT_NONE on success. */
+ * records (up to 4 * TP_EVENT_MAX_BYTES: rendering can lengthen numbers);
+ * returns TP_REJECT_NONE on success. */
 struct tp_buf;
 void tp_pattern_to_json(struct tp_buf *b, const struct tp_pattern *p);
 enum tp_reject tp_pattern_from_json(const char *buf, size_t len,

@@ -28,8 +28,12 @@ void tp_format_price(char *out, size_t n, double v);
 void tp_format_change(char *out, size_t n, double v);
 
 /* Display abbreviation of rest.md (Weekly_Breakout -> WeeklyBO; Doji,
- * Hammer, Engulfing unchanged; others cut to 8 bytes) into out (>= 9 bytes). */
-void tp_pattern_abbrev(const char *pattern_type, char out[9]);
+ * Hammer, Engulfing unchanged; others cut to 8 bytes, never inside a UTF-8
+ * sequence) into out. TP_ABBREV_MAX bytes hold every result with its NUL
+ * ("TrendHold" and "Engulfing" are 9 characters). Matching is
+ * case-insensitive. */
+#define TP_ABBREV_MAX 16
+void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX]);
 /* Full name for an abbreviation of the rest.md map (case-insensitive), or
  * NULL if it is not one. */
 const char *tp_pattern_unabbrev(const char *abbrev);

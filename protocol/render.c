@@ -1,0 +1,224 @@
+/*
+ * render.c - the pattern row of contract/rest.md and its display formats
+ * (see render.h).
+ *
+ * Responsibilities: one function, tp_render_row, produces the row bytes
+ * that REST and every push transport send, so all clients see the same
+ * text. The display strings (time, exp) depend on the clock, which is
+ * passed in: a cached row is re-rendered at answer time, never stored.
+ *
+ * Rounding choices: "conf" is the confidence rounded to 2 decimals (half
+ * away from zero, as Python's display did for the examples), "confidence"
+ * is the exact value. Ages and time left are floored, so a pattern with 59 s
+ * left shows "0m" rather than claiming a full minute.
+ *
+ * Pure and allocation-free apart from the caller's tp_buf.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tickpush/buf.h"
+#include "tickpush/render.h"
+
+/* Ages and times left above this many seconds (~31 million years) print
+ * as if they were this long: keeps the strings short for absurd clocks. */
+#define DURATION_CAP 1e15
+
+static const struct {
+	const char *full;
+	const char *abbr;
+} abbrevs[] = {
+	{"Weekly_Breakout", "WeeklyBO"},  {"Bull_Flag", "BullFlag"},
+	{"Trendline_Hold", "TrendHold"},  {"Volume_Spike", "VolSpike"},
+	{"Gap_Fill", "GapFill"},          {"Momentum_Shift", "MomShift"},
+	{"Support_Test", "Support"},      {"Resistance_Break", "ResBreak"},
+	{"Ascending_Triangle", "AscTri"}, {"Reversal_Signal", "Reversal"},
+};
+
+/* Shown as they are, even when longer than the 8-byte cut. */
+static const char *const unchanged[] = {"Doji", "Hammer", "Engulfing"};
+
+#define ABBREV_CUT 8
+
+static bool ascii_ieq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		char x = *a, y = *b;
+
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX])
+{
+	const char *src = pattern_type ? pattern_type : "";
+	size_t n;
+
+	for (size_t i = 0; i < TP_ARRAY_SIZE(abbrevs); i++) {
+		if (ascii_ieq(src, abbrevs[i].full)) {
+			snprintf(out, TP_ABBREV_MAX, "%s", abbrevs[i].abbr);
+			return;
+		}
+	}
+	for (size_t i = 0; i < TP_ARRAY_SIZE(unchanged); i++) {
+		if (ascii_ieq(src, unchanged[i])) {
+			snprintf(out, TP_ABBREV_MAX, "%s", src);
+			return;
+		}
+	}
+	n = strlen(src);
+	if (n > ABBREV_CUT) {
+		n = ABBREV_CUT;
+		/* Never split a UTF-8 sequence: if the cut lands on a
+		 * continuation byte, drop the whole character. */
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, src, n);
+	out[n] = '\0';
+}
+
+const char *tp_pattern_unabbrev(const char *abbrev)
+{
+	if (!abbrev)
+		return NULL;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(abbrevs); i++)
+		if (ascii_ieq(abbrev, abbrevs[i].abbr))
+			return abbrevs[i].full;
+	return NULL;
+}
+
+static void put_count(char *out, size_t n, double count, char unit)
+{
+	snprintf(out, n, "%.0f%c", floor(count), unit);
+}
+
+void tp_format_age(char *out, size_t n, double seconds)
+{
+	if (!n)
+		return;
+	if (!(seconds > 0)) /* negative (clock skew) or NaN */
+		seconds = 0;
+	if (seconds > DURATION_CAP)
+		seconds = DURATION_CAP;
+	if (seconds < 60)
+		put_count(out, n, seconds, 's');
+	else if (seconds < 3600)
+		put_count(out, n, seconds / 60, 'm');
+	else if (seconds < 86400)
+		put_count(out, n, seconds / 3600, 'h');
+	else
+		put_count(out, n, seconds / 86400, 'd');
+}
+
+void tp_format_expiry(char *out, size_t n, double seconds_left)
+{
+	if (!n)
+		return;
+	if (!(seconds_left > 0)) {
+		snprintf(out, n, "Expired");
+		return;
+	}
+	if (seconds_left > DURATION_CAP)
+		seconds_left = DURATION_CAP;
+	if (seconds_left < 3600)
+		put_count(out, n, seconds_left / 60, 'm');
+	else if (seconds_left < 86400)
+		put_count(out, n, seconds_left / 3600, 'h');
+	else
+		put_count(out, n, seconds_left / 86400, 'd');
+}
+
+void tp_format_ratio(char *out, size_t n, double v)
+{
+	if (n)
+		snprintf(out, n, "%.1fx", v);
+}
+
+void tp_format_price(char *out, size_t n, double v)
+{
+	if (n)
+		snprintf(out, n, "$%.2f", v);
+}
+
+void tp_format_change(char *out, size_t n, double v)
+{
+	if (n)
+		snprintf(out, n, "%+.1f%%", v);
+}
+
+/* Enough for "%.2f" of DBL_MAX (309 digits) plus sign and decorations. */
+#define FMT_MAX 352
+
+static void put_key(struct tp_buf *b, const char *key, bool first)
+{
+	if (!first)
+		tp_buf_putc(b, ',');
+	tp_buf_json_str(b, key);
+	tp_buf_putc(b, ':');
+}
+
+static void put_str(struct tp_buf *b, const char *key, const char *v)
+{
+	put_key(b, key, false);
+	tp_buf_json_str(b, v);
+}
+
+static void put_num(struct tp_buf *b, const char *key, double v)
+{
+	put_key(b, key, false);
+	tp_buf_json_num(b, v);
+}
+
+void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
+{
+	char abbr[TP_ABBREV_MAX];
+	char tmp[FMT_MAX];
+
+	tp_buf_putc(b, '{');
+	put_key(b, "id", true);
+	tp_buf_json_str(b, p->id);
+	put_str(b, "symbol", p->symbol);
+	tp_pattern_abbrev(p->pattern_type, abbr);
+	put_str(b, "pattern", abbr);
+	put_str(b, "pattern_type", p->pattern_type);
+	put_num(b, "conf", round(p->confidence * 100) / 100);
+	put_num(b, "confidence", p->confidence);
+	tp_format_ratio(tmp, sizeof(tmp), p->rs);
+	put_str(b, "rs", tmp);
+	tp_format_ratio(tmp, sizeof(tmp), p->rvol);
+	put_str(b, "vol", tmp);
+	tp_format_price(tmp, sizeof(tmp), p->current_price);
+	put_str(b, "price", tmp);
+	tp_format_change(tmp, sizeof(tmp), p->price_change);
+	put_str(b, "chg", tmp);
+	tp_format_age(tmp, sizeof(tmp), now - p->detected_at);
+	put_str(b, "time", tmp);
+	tp_format_expiry(tmp, sizeof(tmp), p->expires_at - now);
+	put_str(b, "exp", tmp);
+	put_str(b, "source", tp_tier_name(p->tier));
+	put_num(b, "current_price", p->current_price);
+	put_num(b, "price_change", p->price_change);
+	put_num(b, "detected_at", p->detected_at);
+	put_num(b, "expires_at", p->expires_at);
+	put_key(b, "indicators", false);
+	if (p->indicators_json) {
+		tp_buf_puts(b, p->indicators_json);
+	} else {
+		tp_buf_puts(b, "{\"relative_strength\":");
+		tp_buf_json_num(b, p->rs);
+		tp_buf_puts(b, ",\"relative_volume\":");
+		tp_buf_json_num(b, p->rvol);
+		tp_buf_puts(b, ",\"rsi\":");
+		tp_buf_json_num(b, p->rsi);
+		tp_buf_putc(b, '}');
+	}
+	tp_buf_putc(b, '}');
+}

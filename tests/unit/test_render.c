@@ -1,0 +1,311 @@
+/*
+ * test_render.c - the rest.md pattern row (protocol/render.c): exact rows
+ * for fixed inputs and a fixed clock, the rounding edges of "time" and
+ * "exp", the display formats and the abbreviation map.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "test_support.h"
+#include "tickpush/buf.h"
+#include "tickpush/event.h"
+#include "tickpush/json.h"
+#include "tickpush/render.h"
+
+#define T0 1725456789.0
+
+static void render(const struct tp_pattern *p, double now, struct tp_buf *b)
+{
+	tp_buf_init(b, 0);
+	tp_render_row(b, p, now);
+	assert_false(b->oom);
+}
+
+/* A parsed event (shape A) seen 15 minutes after detection, 4.5 h left. */
+static void test_row_from_event(void **state)
+{
+	static const char json[] =
+		"{\"event_type\":\"pattern_detected\",\"data\":{\"symbol\":\"aapl\","
+		"\"pattern\":\"Weekly_Breakout\",\"confidence\":0.85,\"current_price\":150.25,"
+		"\"price_change\":2.3,\"timestamp\":1725456789,\"expires_at\":1725473000.5,"
+		"\"indicators\":{\"relative_strength\":1.4,\"relative_volume\":2.1,"
+		"\"rsi\":65.5,\"sma_20\":148.5},\"source\":\"daily\"}}";
+	const struct tp_event_opts opts = {.now = T0, .default_ttl = 3600};
+	struct tp_event ev;
+	struct tp_buf b;
+
+	(void)state;
+	assert_int_equal(tp_event_parse(TP_CH_PATTERNS, json, strlen(json),
+					&opts, &ev, NULL),
+			 TP_REJECT_NONE);
+	render(&ev.pattern, T0 + 900, &b);
+	assert_string_equal(tp_buf_cstr(&b),
+		"{\"id\":\"AAPL:Weekly_Breakout:1725456789\",\"symbol\":\"AAPL\","
+		"\"pattern\":\"WeeklyBO\",\"pattern_type\":\"Weekly_Breakout\","
+		"\"conf\":0.85,\"confidence\":0.85,\"rs\":\"1.4x\",\"vol\":\"2.1x\","
+		"\"price\":\"$150.25\",\"chg\":\"+2.3%\",\"time\":\"15m\",\"exp\":\"4h\","
+		"\"source\":\"daily\",\"current_price\":150.25,\"price_change\":2.3,"
+		"\"detected_at\":1725456789,\"expires_at\":1725473000.5,"
+		"\"indicators\":{\"relative_strength\":1.4,\"relative_volume\":2.1,"
+		"\"rsi\":65.5,\"sma_20\":148.5}}");
+	/* The same record later: only time and exp move. */
+	tp_buf_reset(&b);
+	tp_render_row(&b, &ev.pattern, T0 + 2 * 86400);
+	assert_non_null(strstr(tp_buf_cstr(&b),
+			       "\"time\":\"2d\",\"exp\":\"Expired\","));
+	tp_buf_cleanup(&b);
+	tp_event_cleanup(&ev);
+}
+
+/* A hand-built record: no indicators_json (defaults come from rs/rvol/rsi),
+ * unknown tier, a name cut to 8 bytes, conf rounded to 2 decimals,
+ * negative change, a clock behind detected_at. */
+static void test_row_hand_built(void **state)
+{
+	struct tp_pattern p;
+	struct tp_buf b;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.id, sizeof(p.id), "TSLA:Support_Bounce:1725456789");
+	snprintf(p.symbol, sizeof(p.symbol), "TSLA");
+	snprintf(p.pattern_type, sizeof(p.pattern_type), "Support_Bounce");
+	p.confidence = 0.856;
+	p.current_price = 1234.5;
+	p.price_change = -1.26;
+	p.detected_at = T0;
+	p.expires_at = T0 + 30;
+	p.rs = 0.96;
+	p.rvol = 12.34;
+	p.rsi = 50;
+	p.tier = TP_TIER_UNKNOWN;
+	render(&p, T0 - 10, &b);
+	assert_string_equal(tp_buf_cstr(&b),
+		"{\"id\":\"TSLA:Support_Bounce:1725456789\",\"symbol\":\"TSLA\","
+		"\"pattern\":\"Support_\",\"pattern_type\":\"Support_Bounce\","
+		"\"conf\":0.86,\"confidence\":0.856,\"rs\":\"1.0x\",\"vol\":\"12.3x\","
+		"\"price\":\"$1234.50\",\"chg\":\"-1.3%\",\"time\":\"0s\",\"exp\":\"0m\","
+		"\"source\":\"unknown\",\"current_price\":1234.5,\"price_change\":-1.26,"
+		"\"detected_at\":1725456789,\"expires_at\":1725456819,"
+		"\"indicators\":{\"relative_strength\":0.96,\"relative_volume\":12.34,\"rsi\":50}}");
+	tp_buf_cleanup(&b);
+}
+
+/* Rows are valid JSON with the rest.md keys in order, also when strings
+ * need escaping. */
+static void test_row_is_json(void **state)
+{
+	static const char *const keys[] = {
+		"id", "symbol", "pattern", "pattern_type", "conf", "confidence",
+		"rs", "vol", "price", "chg", "time", "exp", "source",
+		"current_price", "price_change", "detected_at", "expires_at",
+		"indicators",
+	};
+	struct tp_pattern p;
+	struct tp_buf b;
+	cJSON *root, *it;
+	size_t i = 0;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.id, sizeof(p.id), "X:Bull\"Fl\\ag:1");
+	snprintf(p.symbol, sizeof(p.symbol), "X");
+	snprintf(p.pattern_type, sizeof(p.pattern_type), "Bull\"Fl\\ag");
+	p.confidence = 1;
+	p.current_price = 1e300; /* absurd but finite: no truncation */
+	p.detected_at = T0;
+	p.expires_at = T0 + 1e9;
+	p.tier = TP_TIER_COMBO;
+	render(&p, T0, &b);
+	root = cJSON_ParseWithLength(tp_buf_data(&b), b.len);
+	assert_non_null(root);
+	cJSON_ArrayForEach(it, root) {
+		assert_true(i < TP_ARRAY_SIZE(keys));
+		assert_string_equal(it->string, keys[i]);
+		i++;
+	}
+	assert_int_equal(i, TP_ARRAY_SIZE(keys));
+	it = cJSON_GetObjectItemCaseSensitive(root, "pattern_type");
+	assert_string_equal(it->valuestring, "Bull\"Fl\\ag");
+	it = cJSON_GetObjectItemCaseSensitive(root, "pattern");
+	assert_string_equal(it->valuestring, "Bull\"Fl\\");
+	it = cJSON_GetObjectItemCaseSensitive(root, "price");
+	assert_int_equal(strlen(it->valuestring), 1 + 301 + 3);
+	it = cJSON_GetObjectItemCaseSensitive(root, "exp");
+	assert_string_equal(it->valuestring, "11574d");
+	it = cJSON_GetObjectItemCaseSensitive(root, "source");
+	assert_string_equal(it->valuestring, "combo");
+	cJSON_Delete(root);
+	tp_buf_cleanup(&b);
+}
+
+static void test_age(void **state)
+{
+	static const struct {
+		double s;
+		const char *want;
+	} cases[] = {
+		{0, "0s"},        {0.999, "0s"},    {59.9, "59s"},
+		{60, "1m"},       {119.99, "1m"},   {3599, "59m"},
+		{3599.99, "59m"}, {3600, "1h"},     {7199, "1h"},
+		{86399, "23h"},   {86399.9, "23h"}, {86400, "1d"},
+		{86400 * 400.0, "400d"},            {-5, "0s"},
+		{-1e12, "0s"},    {NAN, "0s"},
+	};
+	char out[32];
+
+	(void)state;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(cases); i++) {
+		tp_format_age(out, sizeof(out), cases[i].s);
+		print_message("age %g -> %s\n", cases[i].s, out);
+		assert_string_equal(out, cases[i].want);
+	}
+	/* Truncated, still terminated. */
+	tp_format_age(out, 3, 86400 * 400.0);
+	assert_string_equal(out, "40");
+	out[0] = 'z';
+	tp_format_age(out, 0, 5);
+	assert_int_equal(out[0], 'z');
+}
+
+static void test_expiry(void **state)
+{
+	static const struct {
+		double s;
+		const char *want;
+	} cases[] = {
+		{0, "Expired"},   {-1, "Expired"},   {NAN, "Expired"},
+		{-0.0, "Expired"}, {0.5, "0m"},      {59, "0m"},
+		{59.99, "0m"},    {60, "1m"},        {3599, "59m"},
+		{3600, "1h"},     {14400, "4h"},     {86399, "23h"},
+		{86400, "1d"},    {86400 * 3.5, "3d"},
+	};
+	char out[32];
+
+	(void)state;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(cases); i++) {
+		tp_format_expiry(out, sizeof(out), cases[i].s);
+		print_message("exp %g -> %s\n", cases[i].s, out);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+static void test_number_formats(void **state)
+{
+	char out[64];
+
+	(void)state;
+	tp_format_ratio(out, sizeof(out), 1.44);
+	assert_string_equal(out, "1.4x");
+	tp_format_ratio(out, sizeof(out), 2.06);
+	assert_string_equal(out, "2.1x");
+	tp_format_ratio(out, sizeof(out), 0);
+	assert_string_equal(out, "0.0x");
+	tp_format_price(out, sizeof(out), 150.25);
+	assert_string_equal(out, "$150.25");
+	tp_format_price(out, sizeof(out), 0);
+	assert_string_equal(out, "$0.00");
+	tp_format_price(out, sizeof(out), 9.999);
+	assert_string_equal(out, "$10.00");
+	tp_format_change(out, sizeof(out), 2.3);
+	assert_string_equal(out, "+2.3%");
+	tp_format_change(out, sizeof(out), -1.26);
+	assert_string_equal(out, "-1.3%");
+	tp_format_change(out, sizeof(out), 0);
+	assert_string_equal(out, "+0.0%");
+}
+
+static void test_abbrev(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *want;
+	} cases[] = {
+		{"Weekly_Breakout", "WeeklyBO"},
+		{"Bull_Flag", "BullFlag"},
+		{"Trendline_Hold", "TrendHold"},
+		{"Volume_Spike", "VolSpike"},
+		{"Gap_Fill", "GapFill"},
+		{"Momentum_Shift", "MomShift"},
+		{"Support_Test", "Support"},
+		{"Resistance_Break", "ResBreak"},
+		{"Ascending_Triangle", "AscTri"},
+		{"Reversal_Signal", "Reversal"},
+		{"weekly_BREAKOUT", "WeeklyBO"},
+		{"Doji", "Doji"},
+		{"Hammer", "Hammer"},
+		{"Engulfing", "Engulfing"}, /* 9 characters, not cut */
+		{"engulfing", "engulfing"}, /* unchanged means as given */
+		{"Support_Bounce", "Support_"},
+		{"Head_And_Shoulders", "Head_And"},
+		{"ABCDEFGH", "ABCDEFGH"},
+		{"ABCDEFGHI", "ABCDEFGH"},
+		{"Short", "Short"},
+		{"", ""},
+		/* Cuts never split a UTF-8 sequence. */
+		{"Drei_Ra\xc3\xbc" "ben", "Drei_Ra"},
+		{"ABCDEF\xe2\x82\xac" "x", "ABCDEF"},
+		{"ABCDEFG\xe2\x82\xac", "ABCDEFG"},
+		{"ABCDE\xe2\x82\xac" "xy", "ABCDE\xe2\x82\xac"},
+		{"\xf0\x9f\x93\x88\xf0\x9f\x93\x88\xf0\x9f\x93\x88",
+		 "\xf0\x9f\x93\x88\xf0\x9f\x93\x88"},
+	};
+	char out[TP_ABBREV_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(cases); i++) {
+		memset(out, 'z', sizeof(out));
+		tp_pattern_abbrev(cases[i].in, out);
+		print_message("abbrev %s -> %s\n", cases[i].in, out);
+		assert_string_equal(out, cases[i].want);
+	}
+	tp_pattern_abbrev(NULL, out);
+	assert_string_equal(out, "");
+}
+
+static void test_unabbrev(void **state)
+{
+	static const char *const full[] = {
+		"Weekly_Breakout", "Bull_Flag", "Trendline_Hold", "Volume_Spike",
+		"Gap_Fill", "Momentum_Shift", "Support_Test", "Resistance_Break",
+		"Ascending_Triangle", "Reversal_Signal",
+	};
+	char out[TP_ABBREV_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(full); i++) {
+		tp_pattern_abbrev(full[i], out);
+		assert_string_not_equal(out, full[i]);
+		assert_string_equal(tp_pattern_unabbrev(out), full[i]);
+	}
+	assert_string_equal(tp_pattern_unabbrev("weeklybo"), "Weekly_Breakout");
+	assert_string_equal(tp_pattern_unabbrev("TRENDHOLD"), "Trendline_Hold");
+	assert_string_equal(tp_pattern_unabbrev("asctri"), "Ascending_Triangle");
+	assert_null(tp_pattern_unabbrev("Doji"));
+	assert_null(tp_pattern_unabbrev("Weekly_Breakout"));
+	assert_null(tp_pattern_unabbrev("WeeklyB"));
+	assert_null(tp_pattern_unabbrev("WeeklyBOx"));
+	assert_null(tp_pattern_unabbrev(""));
+	assert_null(tp_pattern_unabbrev(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TP_TEST(test_row_from_event),
+		TP_TEST(test_row_hand_built),
+		TP_TEST(test_row_is_json),
+		TP_TEST(test_age),
+		TP_TEST(test_expiry),
+		TP_TEST(test_number_formats),
+		TP_TEST(test_abbrev),
+		TP_TEST(test_unabbrev),
+	};
+
+	/* cJSON trees in these tests go through tp_malloc like everywhere. */
+	tp_json_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
