@@ -12,6 +12,7 @@
 #define TICKPUSH_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "tickpush/err.h"
@@ -49,26 +50,88 @@ struct tp_config {
 	double shutdown_timeout;    /* TICKPUSH_SHUTDOWN_TIMEOUT s, default 4 */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
+	/* Added by the config module (not wired yet; see docs/config.md). */
+	/* Auth and access. */
+	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
+	char *jwt_secret;           /* TICKPUSH_JWT_SECRET, secret, "" = unset */
+	double token_ttl;           /* TICKPUSH_TOKEN_TTL s, default 86400 */
+	bool dev_mode;              /* TICKPUSH_DEV, default false */
+	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
+	/* Database. */
+	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */
+	int db_pool_size;           /* TICKPUSH_DB_POOL_SIZE, default 4 */
+	double symbols_refresh_interval; /* TICKPUSH_SYMBOLS_REFRESH s, default 300 */
+	/* WebSocket limits (contract/websocket.md "Limits and closing"). */
+	int ws_max_frame;           /* TICKPUSH_WS_MAX_FRAME bytes, default 65536 */
+	int ws_max_subscriptions;   /* TICKPUSH_WS_MAX_SUBSCRIPTIONS, default 32 */
+	double ws_rate;             /* TICKPUSH_WS_RATE frames/s, default 50 */
+	int ws_burst;               /* TICKPUSH_WS_BURST frames, default 100 */
+	int ws_queue_max_bytes;     /* TICKPUSH_WS_QUEUE_MAX_BYTES, default 1048576 */
+	double ws_idle_timeout;     /* TICKPUSH_WS_IDLE_TIMEOUT s, default 60 */
+	double ws_auth_timeout;     /* TICKPUSH_WS_AUTH_TIMEOUT s, default 10 */
+	int history_events;         /* TICKPUSH_HISTORY_EVENTS, default 10000 */
+	double history_seconds;     /* TICKPUSH_HISTORY_SECONDS, default 600 */
 };
 
 /* Fills cfg with defaults, then applies the file (if path != NULL), then
  * envp (NULL-terminated "NAME=value" array; NULL = none), then argv flags
- * (argv[0] skipped; non-option words are an error unless they are listed
- * in `positional_ok`). On error returns TP_ERR_INVAL, fills err with a
- * message naming the option and where it came from, and leaves cfg cleaned
- * up. Unknown file keys, environment variables with our TICKPUSH_ prefix
- * that are not options, and unknown flags are errors. */
+ * (argv[0] skipped; "--name=value" or "--name value", bool flags too).
+ * "--config FILE" / "--config=FILE" is skipped here (main finds it with
+ * tp_config_find_file_arg and passes it as path), and so are the words main
+ * handles itself: "--help", "-h", "--check-config" and "--version". Any
+ * other word is an error: unknown flags, non-option words, a flag without
+ * its value. Unknown file keys, duplicate file keys and environment
+ * variables with our TICKPUSH_ prefix that are not options are errors too.
+ * On error returns TP_ERR_INVAL (TP_ERR_IO if the file cannot be read,
+ * TP_ERR_NOMEM), fills err with a message naming the option and where it
+ * came from (err->field = the option's file name, when there is one;
+ * secret values are never echoed), and leaves cfg cleaned up. On success
+ * the caller owns cfg and frees it with tp_config_cleanup. */
 int tp_config_load(struct tp_config *cfg, const char *path, char *const *envp,
 		   int argc, char *const *argv, struct tp_errdetail *err);
+/* Defaults, then `text` (len bytes, config-file syntax, need not be NUL
+ * terminated) as if read from a file called `origin` (used in messages;
+ * NULL = "<string>"), then validation. Same errors and ownership as
+ * tp_config_load. Used by the fuzz harness and tests. */
+int tp_config_load_string(struct tp_config *cfg, const char *text, size_t len,
+			  const char *origin, struct tp_errdetail *err);
+/* NULL-safe; frees the strings and zeroes cfg. */
 void tp_config_cleanup(struct tp_config *cfg);
 
 /* Writes the --help text (every option, its env var, default, meaning). */
 void tp_config_print_help(FILE *out, const char *argv0);
-/* Writes the effective configuration, secrets masked (--check-config). */
+/* Writes the effective configuration in config-file syntax, secrets masked
+ * (redis_password, jwt_secret, the password inside database_uri). */
 void tp_config_print(FILE *out, const struct tp_config *cfg);
 
 /* Finds "--config FILE" / "--config=FILE" in argv (NULL if absent) so the
- * file can be read before the flags that override it. */
+ * file can be read before the flags that override it. The result points
+ * into argv. */
 const char *tp_config_find_file_arg(int argc, char *const *argv);
+
+/* The option table, read-only (docs, tests, --help). */
+enum tp_config_type {
+	TP_CONFIG_STRING = 0,
+	TP_CONFIG_INT,
+	TP_CONFIG_DOUBLE,
+	TP_CONFIG_BOOL,
+};
+#define TP_CONFIG_SECRET 0x1u /* value masked in output and errors */
+struct tp_config_option {
+	const char *name;     /* file key, e.g. "redis_port" */
+	const char *env;      /* environment variable, e.g. "REDIS_PORT" */
+	const char *flag;     /* command-line flag, e.g. "--redis-port" */
+	enum tp_config_type type;
+	size_t offset;        /* offsetof(struct tp_config, field) */
+	const char *def;      /* default, in config-file syntax */
+	double min, max;      /* bounds for INT and DOUBLE */
+	unsigned flags;       /* TP_CONFIG_SECRET */
+	/* Extra check of a STRING value after parsing: NULL = fine, else
+	 * what the value must be ("must be ..."). NULL pointer = none. */
+	const char *(*check)(const char *value);
+	const char *help;     /* one line */
+};
+/* Returns the table and stores its length in *n. */
+const struct tp_config_option *tp_config_options(size_t *n);
 
 #endif

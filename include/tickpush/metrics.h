@@ -83,7 +83,8 @@ const char *tp_route_name(enum tp_route r);
 /* Records one request's latency in seconds. */
 void tp_metrics_observe_route(enum tp_route r, double seconds);
 /* Approximate latency quantile (0 < q < 1) in seconds from the histogram
- * (upper bound of the bucket that holds it); 0 when no observations. */
+ * (upper bound of the bucket that holds it; the highest finite bound, 2.5,
+ * when that is the +Inf bucket); 0 when no observations. */
 double tp_metrics_route_quantile(enum tp_route r, double q);
 uint64_t tp_metrics_route_count(enum tp_route r);
 
