@@ -6,9 +6,14 @@
  * leak check (tp_alloc_used() == 0 after each test). The failure injection
  * hook lets tests walk every allocation of a constructor and check that it
  * fails cleanly.
+ *
+ * The counters are atomic (relaxed): the server is single-threaded, but CPU
+ * heavy work such as password hashing runs on libuv's threadpool and may
+ * allocate there.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,10 +25,10 @@ union hdr {
 	max_align_t align;
 };
 
-static size_t used_bytes;
-static size_t live_blocks;
-static size_t attempts;
-static size_t fail_at;
+static _Atomic size_t used_bytes;
+static _Atomic size_t live_blocks;
+static _Atomic size_t attempts;
+static _Atomic size_t fail_at;
 
 
 static int should_fail(void)
@@ -46,8 +51,8 @@ void *tp_malloc(size_t size)
 	if (!h)
 		return NULL;
 	h->size = size;
-	used_bytes += size;
-	live_blocks++;
+	atomic_fetch_add_explicit(&used_bytes, size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
 	return h + 1;
 }
 
@@ -77,7 +82,8 @@ void *tp_realloc(void *ptr, size_t size)
 	if (!nh)
 		return NULL;
 	nh->size = size;
-	used_bytes = used_bytes - old + size;
+	atomic_fetch_sub_explicit(&used_bytes, old, memory_order_relaxed);
+	atomic_fetch_add_explicit(&used_bytes, size, memory_order_relaxed);
 	return nh + 1;
 }
 
@@ -88,8 +94,8 @@ void tp_free(void *ptr)
 	if (!ptr)
 		return;
 	h = (union hdr *)ptr - 1;
-	used_bytes -= h->size;
-	live_blocks--;
+	atomic_fetch_sub_explicit(&used_bytes, h->size, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
 	free(h);
 }
 
@@ -121,12 +127,12 @@ char *tp_strdup(const char *s)
 
 size_t tp_alloc_used(void)
 {
-	return used_bytes;
+	return atomic_load_explicit(&used_bytes, memory_order_relaxed);
 }
 
 size_t tp_alloc_blocks(void)
 {
-	return live_blocks;
+	return atomic_load_explicit(&live_blocks, memory_order_relaxed);
 }
 
 size_t tp_alloc_fail_at(size_t n)
