@@ -1,0 +1,143 @@
+/*
+ * auth.h - authentication primitives: base64, JWT HS256, password hashes,
+ * and a login rate limiter.
+ *
+ * Pure: OpenSSL libcrypto and cJSON only, no I/O, the clock is passed in.
+ * Nothing here logs; callers must never log tokens or passwords either.
+ *
+ * Threading: like the rest of tp_core this runs on the loop thread, with one
+ * exception: tp_password_verify and tp_password_dummy_verify do not allocate
+ * and touch no shared state, so the I/O layer may run them on a worker
+ * (uv_queue_work) to keep a ~0.1 s PBKDF2 off the loop.
+ */
+#ifndef TICKPUSH_AUTH_H
+#define TICKPUSH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tickpush/buf.h"
+#include "tickpush/err.h"
+
+/* ---- base64 (RFC 4648) ---------------------------------------------- */
+
+/* Appends the encoding of in[0..n) to out. url: the URL-safe alphabet
+ * without padding (section 5, as JWS uses it); otherwise the standard
+ * alphabet with '=' padding (section 4). Returns TP_OK or TP_ERR_NOMEM. */
+int tp_b64url_encode(const void *in, size_t n, struct tp_buf *out);
+int tp_b64_encode(const void *in, size_t n, struct tp_buf *out);
+
+/* Strict decoders: reject characters outside the alphabet (including
+ * whitespace), padding in base64url, missing or misplaced padding in base64,
+ * impossible lengths and non-zero trailing bits (so every byte string has
+ * exactly one accepted encoding). Writes at most cap bytes to out and the
+ * decoded length to *outlen. Returns TP_OK, TP_ERR_INVAL (bad input) or
+ * TP_ERR_LIMIT (cap too small). Do not allocate. */
+int tp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
+		     size_t *outlen);
+int tp_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap,
+		  size_t *outlen);
+
+/* Decoded size upper bound for n encoded characters. */
+#define TP_B64_DECODED_MAX(n) (((n) / 4 + 1) * 3)
+
+/* Constant-time equality of two n-byte strings (CRYPTO_memcmp). */
+bool tp_ct_equal(const void *a, const void *b, size_t n);
+
+/* ---- JWT (RFC 7519) signed with HS256 (RFC 7515) -------------------- */
+
+#define TP_JWT_MAX_LEN 4096 /* longer tokens are rejected unread */
+
+/* Reasons tp_jwt_verify reports in err->field (static strings). */
+#define TP_JWT_R_TOO_LONG "too_long"
+#define TP_JWT_R_BAD_FORMAT "bad_format"       /* not three dot-separated parts, crit */
+#define TP_JWT_R_BAD_BASE64 "bad_base64"
+#define TP_JWT_R_BAD_JSON "bad_json"           /* not an object, duplicate keys, bad claim type */
+#define TP_JWT_R_BAD_ALG "bad_alg"             /* alg missing or not HS256 (none, RS256, HS512) */
+#define TP_JWT_R_BAD_SIGNATURE "bad_signature"
+#define TP_JWT_R_EXPIRED "expired"
+#define TP_JWT_R_NOT_YET_VALID "not_yet_valid" /* nbf or iat after now + leeway */
+#define TP_JWT_R_MISSING_EXP "missing_exp"
+#define TP_JWT_R_MISSING_SUB "missing_sub"
+#define TP_JWT_R_BAD_SUB "bad_sub"             /* not a positive integer user id */
+#define TP_JWT_R_BAD_KEY "bad_key"             /* empty key: a configuration error */
+
+struct tp_jwt_claims {
+	long long sub; /* user id, > 0 */
+	double iat;    /* 0 when the token has none */
+	double exp;
+};
+
+/* Appends a compact JWS to out: header {"alg":"HS256","typ":"JWT"},
+ * payload {"sub":"<sub>","iat":iat,"exp":exp} (sub as a string, RFC 7519
+ * StringOrURI). Returns TP_OK, TP_ERR_INVAL (empty key, sub <= 0, non-finite
+ * times) or TP_ERR_NOMEM. */
+int tp_jwt_sign(const unsigned char *key, size_t keylen, long long sub,
+		double iat, double exp, struct tp_buf *out);
+
+/* Verifies token[0..len) at time now (epoch seconds), allowing leeway
+ * seconds of clock skew. Checks, in order: length, shape, header (alg must be
+ * exactly HS256, typ if present JWT, no crit), the HMAC-SHA256 signature in
+ * constant time, and only then the payload: exp (required; expired when
+ * now >= exp + leeway), nbf/iat (not later than now + leeway), sub (a string
+ * or number holding a positive integer). Returns TP_OK with *out filled, or
+ * TP_ERR_AUTH with err->field = one of the TP_JWT_R_* reasons and err->msg a
+ * description that never contains the token. */
+int tp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
+		  size_t len, double now, double leeway,
+		  struct tp_jwt_claims *out, struct tp_errdetail *err);
+
+/* The signature part of tp_jwt_verify alone: checks shape, header and
+ * signature and appends the decoded payload bytes (untouched) to payload.
+ * Same return values and reasons. */
+int tp_jws_hs256_verify(const unsigned char *key, size_t keylen,
+			const char *token, size_t len, struct tp_buf *payload,
+			struct tp_errdetail *err);
+
+/* ---- password hashes: PBKDF2-HMAC-SHA256 ----------------------------- */
+
+/* "pbkdf2_sha256$<iterations>$<salt base64>$<hash base64>" with standard,
+ * padded base64, a 16-byte random salt and a 32-byte derived key. */
+#define TP_PASSWORD_DEFAULT_ITER 600000u /* OWASP 2023 for PBKDF2-HMAC-SHA256 */
+#define TP_PASSWORD_MAX_ITER 2000000u    /* verify refuses more: a crafted hash cannot stall us */
+#define TP_PASSWORD_SALT_LEN 16
+#define TP_PASSWORD_HASH_LEN 32
+#define TP_PASSWORD_ENCODED_MAX 256 /* longer encodings are malformed */
+
+/* Appends a new encoded hash of pw to out. iterations 0 means the default;
+ * must be <= TP_PASSWORD_MAX_ITER. Returns TP_OK, TP_ERR_INVAL,
+ * TP_ERR_NOMEM or TP_ERR_IO (no randomness). */
+int tp_password_hash(const char *pw, unsigned iterations, struct tp_buf *out);
+
+/* True when pw matches encoded. A malformed encoding (wrong prefix, bad
+ * base64, salt outside 8..64 bytes, hash not 32 bytes, iterations 0, above
+ * the cap or not canonical decimal) is false, at no PBKDF2 cost. */
+bool tp_password_verify(const char *pw, const char *encoded);
+/* The same with a caller-chosen iteration cap (<= TP_PASSWORD_MAX_ITER);
+ * the fuzz harness uses a small one. */
+bool tp_password_verify_capped(const char *pw, const char *encoded,
+			       unsigned max_iter);
+
+/* Costs what verifying against a default-iteration hash costs, always
+ * "fails": call it when the user does not exist, so unknown user and wrong
+ * password take the same time. */
+void tp_password_dummy_verify(const char *pw);
+
+/* ---- login rate limiter ---------------------------------------------- */
+
+/* A token bucket per key (the client address): each attempt takes one
+ * token, tokens refill at rate per second up to burst. At most max_entries
+ * keys are tracked; beyond that the least recently seen key is forgotten
+ * (which gives that key a fresh bucket: the bound on memory wins). */
+struct tp_ratelimit;
+
+struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
+					 size_t max_entries);
+void tp_ratelimit_destroy(struct tp_ratelimit *rl); /* NULL-safe */
+
+/* True when key may make an attempt at time now (and takes a token).
+ * A clock that goes backwards refills nothing. Out of memory denies. */
+bool tp_ratelimit_allow(struct tp_ratelimit *rl, const char *key, double now);
+size_t tp_ratelimit_size(const struct tp_ratelimit *rl);
+
+#endif
