@@ -781,6 +781,43 @@ static void test_record_original(void **state)
 			 TP_REJECT_BAD_JSON);
 }
 
+/* Rendering can lengthen numbers ("1e14" has 15 digits): a record made
+ * from a maximal event must still read back. */
+static void test_record_growth(void **state)
+{
+	static const char head[] = "{\"event_type\":\"pattern_detected\","
+		"\"symbol\":\"A\",\"pattern\":\"P\",\"confidence\":0.5,"
+		"\"timestamp\":1725456789,\"indicators\":{\"a\":[1e14";
+	char *json = tp_malloc(TP_EVENT_MAX_BYTES);
+	size_t n = sizeof(head) - 1;
+	struct tp_event ev;
+	struct tp_pattern back;
+	struct tp_buf b;
+
+	(void)state;
+	assert_non_null(json);
+	memcpy(json, head, n);
+	while (n + 5 + 3 <= TP_EVENT_MAX_BYTES) {
+		memcpy(json + n, ",1e14", 5);
+		n += 5;
+	}
+	memcpy(json + n, "]}}", 3);
+	n += 3;
+	assert_int_equal(tp_event_parse(PAT, json, n, &opts, &ev, NULL),
+			 TP_REJECT_NONE);
+	tp_buf_init(&b, 0);
+	tp_pattern_to_json(&b, &ev.pattern);
+	assert_true(b.len > 3 * TP_EVENT_MAX_BYTES);
+	assert_int_equal(tp_pattern_from_json(tp_buf_data(&b), b.len, &back,
+					      NULL),
+			 TP_REJECT_NONE);
+	assert_string_equal(back.indicators_json, ev.pattern.indicators_json);
+	tp_pattern_cleanup(&back);
+	tp_buf_cleanup(&b);
+	tp_event_cleanup(&ev);
+	tp_free(json);
+}
+
 static void test_pattern_copy(void **state)
 {
 	struct tp_event ev;
@@ -883,6 +920,7 @@ int main(void)
 		TP_TEST(test_record_round_trip),
 		TP_TEST(test_record_exact),
 		TP_TEST(test_record_original),
+		TP_TEST(test_record_growth),
 		TP_TEST(test_pattern_copy),
 		TP_TEST(test_names),
 		TP_TEST(test_oom),
