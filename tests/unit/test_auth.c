@@ -577,9 +577,16 @@ static const char py_hash[] =
 static const char py_hash_empty[] =
 	"pbkdf2_sha256$1000$AAECAwQFBgcICQoLDA0ODw==$xbMBsf1hvO1j8AZCojBOxnRRn7182DxLyD2v4XQ/mFU=";
 
+/* The demo account of server/sql/sample.sql (scripts/gen-sample-sql writes
+ * it with Python): the committed sample must log in through our verify. */
+static const char sample_demo_hash[] =
+	"pbkdf2_sha256$600000$Ui7UwID7XeRAXRUgK5tl7g==$t2VMeHFUYnz4ofKKC275R5SYnGZLhPRCO77zV/RXvBU=";
+
 static void test_password_known_vectors(void **state)
 {
 	(void)state;
+	assert_true(tp_password_verify("demo", sample_demo_hash));
+	assert_false(tp_password_verify("analyst", sample_demo_hash));
 	assert_true(tp_password_verify("correct horse", py_hash));
 	assert_false(tp_password_verify("correct horsE", py_hash));
 	assert_false(tp_password_verify("correct horse ", py_hash));
