@@ -101,6 +101,13 @@ int tp_filter_from_json(struct tp_filter *f, const struct cJSON *obj,
  * becomes given in base). TP_OK or TP_ERR_NOMEM, base unchanged on failure. */
 int tp_filter_overlay(struct tp_filter *base, const struct tp_filter *over);
 
+/* Narrows the symbol constraint to the set syms[0..n) (a watchlist's or a
+ * universe's symbols, already upper-case and trusted: no entry limit). If
+ * the filter already names symbols the result is the intersection; an
+ * empty result matches nothing. TP_OK or TP_ERR_NOMEM (f unchanged). */
+int tp_filter_restrict_symbols(struct tp_filter *f, const char *const *syms,
+			       size_t n);
+
 /* True if the pattern passes every constraint. Allocation-free. */
 bool tp_filter_match(const struct tp_filter *f, const struct tp_pattern *p);
 

@@ -44,6 +44,9 @@ struct tp_ingest_opts {
 	size_t respcache_entries;
 	double respcache_ttl;         /* API_RESPONSE_CACHE_TTL */
 	size_t max_jobs;              /* backtest jobs remembered (LRU-free: oldest dropped) */
+	/* Sector of a symbol (for sector filters), NULL when unknown; may be
+	 * NULL when no symbol directory exists. */
+	tp_patterns_sector_cb *sector_of;
 	struct tp_ingest_hooks hooks;
 };
 
@@ -74,6 +77,10 @@ int tp_ingest_warm(struct tp_ingest *ing, const struct tp_pattern *p,
 
 /* Expiry sweep; returns the number removed. */
 size_t tp_ingest_expire(struct tp_ingest *ing, double now);
+
+/* The symbol directory changed: re-tag sectors of stored patterns and drop
+ * the response cache (sector filters may answer differently now). */
+void tp_ingest_refresh_sectors(struct tp_ingest *ing);
 
 struct tp_patterns *tp_ingest_patterns(const struct tp_ingest *ing);
 struct tp_respcache *tp_ingest_respcache(const struct tp_ingest *ing);

@@ -67,6 +67,12 @@ uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
 	X(health, "/api/health")                                               \
 	X(discovery_health, "/api/pattern-discovery/health")                   \
 	X(discovery_performance, "/api/pattern-discovery/performance")         \
+	X(auth, "/api/auth/login")                                             \
+	X(symbols, "/api/symbols")                                             \
+	X(universes, "/api/users/universe")                                    \
+	X(dashboard, "/api/dashboard/stats")                                   \
+	X(watchlists, "/api/users/watchlists")                                 \
+	X(presets, "/api/users/filter-presets")                                \
 	X(metrics, "/metrics")                                                 \
 	X(probes, "/healthz,/readyz")                                          \
 	X(static, "static files")                                              \

@@ -65,6 +65,13 @@ typedef void tp_patterns_visit_cb(const struct tp_pattern *p, void *ud);
 void tp_patterns_foreach(const struct tp_patterns *ps, tp_patterns_visit_cb *cb,
 			 void *ud);
 
+/* Re-tags every record's sector (used when the symbol directory loads or
+ * changes). The caller must drop cached scan results that filter by
+ * sector afterwards. sector_of returns NULL for an unknown symbol. */
+typedef const char *tp_patterns_sector_cb(const char *symbol, void *ud);
+void tp_patterns_update_sectors(struct tp_patterns *ps,
+				tp_patterns_sector_cb *sector_of, void *ud);
+
 /* One page of a scan: rows are borrowed (valid until the next mutation),
  * total counts every match. */
 struct tp_scan_result {

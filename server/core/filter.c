@@ -698,6 +698,54 @@ fail:
  * Overlay and canonical form.
  */
 
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tp_filter_restrict_symbols(struct tp_filter *f, const char *const *syms,
+			       size_t n)
+{
+	char **set = tp_calloc(n ? n : 1, sizeof(char *));
+	size_t k = 0;
+
+	if (!set)
+		return TP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		/* Intersect with symbols the filter already names. */
+		if (f->n_symbols && !list_has(f->symbols, f->n_symbols, syms[i], false))
+			continue;
+		if (!(set[k] = tp_strdup(syms[i]))) {
+			free_list(set, k);
+			return TP_ERR_NOMEM;
+		}
+		k++;
+	}
+	qsort(set, k, sizeof(char *), cmp_strp);
+	size_t w = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (w && !strcmp(set[w - 1], set[i])) {
+			tp_free(set[i]);
+			continue;
+		}
+		set[w++] = set[i];
+	}
+	if (w == 0) {
+		/* An empty set must match nothing, while an empty list means
+		 * "any": keep one entry no symbol can equal. */
+		if (!(set[0] = tp_strdup(""))) {
+			tp_free(set);
+			return TP_ERR_NOMEM;
+		}
+		w = 1;
+	}
+	free_list(f->symbols, f->n_symbols);
+	f->symbols = set;
+	f->n_symbols = w;
+	f->given |= TP_FP_SYMBOLS;
+	return TP_OK;
+}
+
 int tp_filter_overlay(struct tp_filter *base, const struct tp_filter *over)
 {
 	char **lists[3] = { NULL, NULL, NULL };

@@ -209,6 +209,13 @@ enum tp_reject tp_ingest_message(struct tp_ingest *ing, enum tp_channel ch,
 			accepted(ing, now);
 			break;
 		}
+		if (ing->opts.sector_of) {
+			const char *sector = ing->opts.sector_of(ev.pattern.symbol,
+								 ing->opts.hooks.ud);
+
+			snprintf(ev.pattern.sector, sizeof(ev.pattern.sector), "%s",
+				 sector ? sector : "");
+		}
 		rc = tp_patterns_upsert(ing->patterns, &ev.pattern, now);
 		if (rc == TP_ERR_INVAL) {
 			tp_errdetail_set(&err, rc, "expires_at",
@@ -275,7 +282,15 @@ int tp_ingest_warm(struct tp_ingest *ing, const struct tp_pattern *p,
 	if (tp_patterns_get(ing->patterns, p->id))
 		return TP_ERR_EXISTS;
 	ing->warming = true;
-	rc = tp_patterns_upsert(ing->patterns, p, now);
+	if (ing->opts.sector_of) {
+		struct tp_pattern tagged = *p; /* shallow: only sector changes */
+		const char *sector = ing->opts.sector_of(p->symbol, ing->opts.hooks.ud);
+
+		snprintf(tagged.sector, sizeof(tagged.sector), "%s", sector ? sector : "");
+		rc = tp_patterns_upsert(ing->patterns, &tagged, now);
+	} else {
+		rc = tp_patterns_upsert(ing->patterns, p, now);
+	}
 	ing->warming = false;
 	if (rc == TP_OK)
 		tp_respcache_invalidate_pattern(ing->respcache, p);
@@ -289,6 +304,15 @@ size_t tp_ingest_expire(struct tp_ingest *ing, double now)
 
 	TP_METRIC_SET(patterns_cached, tp_patterns_count(ing->patterns));
 	return n;
+}
+
+void tp_ingest_refresh_sectors(struct tp_ingest *ing)
+{
+	if (!ing->opts.sector_of)
+		return;
+	tp_patterns_update_sectors(ing->patterns, ing->opts.sector_of,
+				   ing->opts.hooks.ud);
+	tp_respcache_clear(ing->respcache);
 }
 
 struct tp_patterns *tp_ingest_patterns(const struct tp_ingest *ing)

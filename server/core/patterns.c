@@ -515,6 +515,19 @@ void tp_patterns_foreach(const struct tp_patterns *ps, tp_patterns_visit_cb *cb,
 			cb(&r->p, ud);
 }
 
+void tp_patterns_update_sectors(struct tp_patterns *ps,
+				tp_patterns_sector_cb *sector_of, void *ud)
+{
+	/* The sector is not indexed, so it can change in place. */
+	for (size_t b = 0; b < CONF_BUCKETS; b++)
+		for (struct rec *r = ps->conf[b].first; r; r = r->ln[L_CONF].next) {
+			const char *sector = sector_of(r->p.symbol, ud);
+
+			snprintf(r->p.sector, sizeof(r->p.sector), "%s",
+				 sector ? sector : "");
+		}
+}
+
 /* ---- scan ------------------------------------------------------------- */
 
 struct order {

@@ -1189,6 +1189,57 @@ static void test_match_pattern_side(void **state)
 	tp_filter_cleanup(&f);
 }
 
+/* Watchlist/universe resolution: set, intersect, dedupe, empty = nothing. */
+static void test_restrict_symbols(void **state)
+{
+	const char *const wl[] = {"MSFT", "AAPL", "MSFT", "NVDA"};
+	struct tp_filter f;
+	struct tp_pattern p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.confidence = 0.9;
+	p.rs = p.rvol = 1;
+	p.rsi = 50;
+
+	tp_filter_init(&f);
+	assert_int_equal(tp_filter_restrict_symbols(&f, wl, 4), TP_OK);
+	assert_int_equal(f.n_symbols, 3);
+	assert_string_equal(f.symbols[0], "AAPL");
+	assert_string_equal(f.symbols[2], "NVDA");
+	assert_true(f.given & TP_FP_SYMBOLS);
+	strcpy(p.symbol, "NVDA");
+	assert_true(tp_filter_match(&f, &p));
+	strcpy(p.symbol, "IBM");
+	assert_false(tp_filter_match(&f, &p));
+	tp_filter_cleanup(&f);
+
+	/* Explicit symbols intersect with the set. */
+	tp_filter_init(&f);
+	assert_int_equal(tp_filter_set_param(&f, "symbols", "nvda,ibm", NULL), TP_OK);
+	assert_int_equal(tp_filter_restrict_symbols(&f, wl, 4), TP_OK);
+	assert_int_equal(f.n_symbols, 1);
+	assert_string_equal(f.symbols[0], "NVDA");
+	tp_filter_cleanup(&f);
+
+	/* An empty set (deleted or empty watchlist) matches nothing. */
+	tp_filter_init(&f);
+	assert_int_equal(tp_filter_restrict_symbols(&f, NULL, 0), TP_OK);
+	strcpy(p.symbol, "AAPL");
+	assert_false(tp_filter_match(&f, &p));
+	tp_filter_cleanup(&f);
+
+	/* Out of memory at each allocation leaves the filter usable. */
+	for (size_t n = 1; n < 10; n++) {
+		tp_filter_init(&f);
+		tp_alloc_fail_at(n);
+		int rc = tp_filter_restrict_symbols(&f, wl, 4);
+		tp_alloc_fail_at(0);
+		assert_true(rc == TP_OK || rc == TP_ERR_NOMEM);
+		tp_filter_cleanup(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1213,6 +1264,7 @@ int main(void)
 		TP_TEST(test_from_json_oom),
 		TP_TEST(test_match_table),
 		TP_TEST(test_match_pattern_side),
+		TP_TEST(test_restrict_symbols),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
