@@ -4,6 +4,8 @@
  *   tickpush [--config FILE] [--name=value ...]   run the server
  *   tickpush --check-config [...]                 validate, print, exit
  *   tickpush --help | --version
+ *   tickpush user add|passwd NAME [--name=value ...]  manage accounts
+ *                                                      (password on stdin)
  *
  * Exit codes: 0 after a clean shutdown, 1 for a configuration error, 2 if
  * the server could not start, 70 if shutdown found leaked loop handles.
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_user.h"
 #include "server.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
@@ -43,6 +46,28 @@ int main(int argc, char **argv)
 	if (has_flag(argc, argv, "--version")) {
 		printf("tickpush %s\n", TICKPUSH_VERSION);
 		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "user")) {
+		char *sub_argv[64];
+		int sub_argc = 1;
+
+		if (argc < 4) {
+			fprintf(stderr, "usage: tickpush user add|passwd NAME [--config FILE] [--name=value ...]\n");
+			return 2;
+		}
+		/* The config sees argv[0] and the flags after NAME. */
+		sub_argv[0] = argv[0];
+		for (int i = 4; i < argc && sub_argc < 63; i++)
+			sub_argv[sub_argc++] = argv[i];
+		sub_argv[sub_argc] = NULL;
+		if (tp_config_load(&cfg, tp_config_find_file_arg(sub_argc, sub_argv),
+				   environ, sub_argc, sub_argv, &err)) {
+			fprintf(stderr, "tickpush: invalid configuration: %s\n", err.msg);
+			return 1;
+		}
+		rc = tp_cli_user(&cfg, argv[2], argv[3]);
+		tp_config_cleanup(&cfg);
+		return rc;
 	}
 	if (tp_config_load(&cfg, tp_config_find_file_arg(argc, argv), environ,
 			   argc, argv, &err)) {

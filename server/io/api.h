@@ -13,6 +13,19 @@ tp_http_handler tp_api_patterns_stats;
 tp_http_handler tp_api_patterns_summary;
 tp_http_handler tp_api_patterns_health;
 
+/* api_auth.c */
+tp_http_handler tp_api_login;
+/* Checks the bearer token (Authorization header or ?token=). On success
+ * returns TP_OK with *user_id set; otherwise writes a 401 into resp. */
+int tp_http_require_user(const struct tp_http_req *req,
+			 struct tp_http_resp *resp, long long *user_id);
+
+/* api_users.c (token required) */
+tp_http_handler tp_api_watchlists;  /* GET, POST /api/users/watchlists */
+tp_http_handler tp_api_watchlist;   /* GET, PUT, DELETE /api/users/watchlists/<id> */
+tp_http_handler tp_api_presets;     /* GET, POST /api/users/filter-presets */
+tp_http_handler tp_api_preset;      /* GET, PUT, DELETE /api/users/filter-presets/<id> */
+
 /* api_ops.c */
 tp_http_handler tp_api_health;
 tp_http_handler tp_api_discovery_health;

@@ -15,14 +15,16 @@
 #include <string.h>
 
 #include "api.h"
+#include "directory.h"
+#include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 
 static const char *database_status(const struct tp_server *srv)
 {
-	/* PostgreSQL arrives with the database issue. */
-	(void)srv;
-	return "not_configured";
+	if (!srv->pg)
+		return "not_configured";
+	return tp_pg_is_up(srv->pg) ? "connected" : "disconnected";
 }
 
 static void put_last_check(struct tp_buf *b, const struct tp_http_req *req)
@@ -76,7 +78,12 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 	tp_buf_json_num(b, tp_respcache_hit_ratio(rc));
 	tp_buf_printf(b, ",\"warm_start_loaded\":%zu},",
 		      tp_redis_cache_warm_loaded(srv->rcache));
-	tp_buf_printf(b, "\"database\":{\"status\":\"%s\"},", database_status(srv));
+	tp_buf_printf(b, "\"database\":{\"status\":\"%s\"", database_status(srv));
+	if (srv->dir)
+		tp_buf_printf(b, ",\"symbols\":%zu,\"stale\":%s",
+			      tp_directory_symbol_count(srv->dir),
+			      tp_directory_is_stale(srv->dir) ? "true" : "false");
+	tp_buf_puts(b, "},");
 	tp_buf_printf(b, "\"event_subscriber\":{\"status\":\"%s\",\"events_processed\":%llu,"
 			 "\"events_rejected\":%llu,\"last_event_time\":",
 		      subscribed ? "healthy" : "error",

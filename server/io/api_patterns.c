@@ -11,9 +11,14 @@
 #include <math.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "api.h"
+#include "directory.h"
+#include "pg.h"
 #include "tickpush/alloc.h"
 #include "tickpush/dict.h"
+#include "tickpush/log.h"
 #include "tickpush/render.h"
 
 static const char scan_empty_shape[] =
@@ -50,14 +55,15 @@ static bool resolve_cached(const struct tp_patterns *ps,
 	return true;
 }
 
-void tp_api_patterns_scan(const struct tp_http_req *req,
-			  struct tp_http_resp *resp)
+/*
+ * Runs a validated scan query at `now` and writes the 200 body into b.
+ * Returns TP_OK, or TP_ERR_NOMEM (b then holds nothing useful).
+ */
+static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
+		       double now, double mono_start, struct tp_buf *b)
 {
-	struct tp_server *srv = req->srv;
 	struct tp_patterns *ps = tp_ingest_patterns(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
-	struct tp_scan_query q;
-	struct tp_errdetail err = {{0}, NULL};
 	struct tp_scan_result res = {0};
 	const struct tp_respcache_entry *hit;
 	const struct tp_pattern *cached_rows[100];
@@ -66,57 +72,41 @@ void tp_api_patterns_scan(const struct tp_http_req *req,
 	struct tp_buf key;
 	double t0 = tp_mono(), query_ms;
 	bool cached = false;
-	struct tp_buf *b = resp->body;
 
-	TP_METRIC_INC(scans);
 	/* Sweep first: O(expired), and it makes both the store and the
 	 * response cache exact at this instant, not just at the last tick. */
-	tp_ingest_expire(srv->ingest, req->now);
-	if (tp_scan_query_from_params(req->query, &q, &err)) {
-		tp_http_error(resp, 400, err.msg, err.field, scan_empty_shape);
-		return;
-	}
-	if (q.preset_id) {
-		/* Presets live in PostgreSQL with the user's account. */
-		tp_scan_query_cleanup(&q);
-		tp_http_error(resp, 401, "preset_id requires a signed-in user (Authorization: Bearer <token>)",
-			      "preset_id", scan_empty_shape);
-		return;
-	}
+	tp_ingest_expire(srv->ingest, now);
 	tp_buf_init(&key, 0);
-	tp_scan_query_canonical(&q, &key);
+	tp_scan_query_canonical(q, &key);
 	if (key.oom) {
 		tp_buf_cleanup(&key);
-		tp_scan_query_cleanup(&q);
-		tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
-		return;
+		return TP_ERR_NOMEM;
 	}
-	hit = tp_respcache_get(rc, tp_buf_cstr(&key), req->now);
+	hit = tp_respcache_get(rc, tp_buf_cstr(&key), now);
 	if (hit && hit->n_ids <= TP_ARRAY_SIZE(cached_rows) &&
-	    resolve_cached(ps, hit, req->now, cached_rows)) {
+	    resolve_cached(ps, hit, now, cached_rows)) {
 		cached = true;
 		rows = cached_rows;
 		n_rows = hit->n_ids;
 		total = hit->total;
 	} else {
+		const char *ids[100];
+		size_t n_ids;
+
 		if (hit)
 			tp_respcache_drop(rc, tp_buf_cstr(&key));
-		if (tp_patterns_scan(ps, &q, req->now, &res)) {
+		if (tp_patterns_scan(ps, q, now, &res)) {
 			tp_buf_cleanup(&key);
-			tp_scan_query_cleanup(&q);
-			tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
-			return;
+			return TP_ERR_NOMEM;
 		}
 		rows = res.rows;
 		n_rows = res.n_rows;
 		total = res.total;
-		const char *ids[100];
-		size_t n_ids = n_rows < TP_ARRAY_SIZE(ids) ? n_rows : TP_ARRAY_SIZE(ids);
-
+		n_ids = n_rows < TP_ARRAY_SIZE(ids) ? n_rows : TP_ARRAY_SIZE(ids);
 		for (size_t i = 0; i < n_ids; i++)
 			ids[i] = rows[i]->id;
 		/* A failed put only costs a future miss. */
-		tp_respcache_put(rc, tp_buf_cstr(&key), &q, ids, n_ids, total, req->now);
+		tp_respcache_put(rc, tp_buf_cstr(&key), q, ids, n_ids, total, now);
 	}
 	query_ms = (tp_mono() - t0) * 1000.0;
 
@@ -124,20 +114,232 @@ void tp_api_patterns_scan(const struct tp_http_req *req,
 	for (size_t i = 0; i < n_rows; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		tp_render_row(b, rows[i], req->now);
+		tp_render_row(b, rows[i], now);
 	}
 	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
-		      q.page, q.per_page, total,
-		      (total + q.per_page - 1) / q.per_page);
+		      q->page, q->per_page, total,
+		      (total + q->per_page - 1) / q->per_page);
 	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
 		      cached ? "true" : "false", query_ms);
-	put_performance(b, req, "cache");
-	tp_buf_putc(b, ',');
+	tp_buf_printf(b, "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
+		      (tp_mono() - mono_start) * 1000.0);
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
-
 	tp_scan_result_cleanup(&res);
 	tp_buf_cleanup(&key);
+	return b->oom ? TP_ERR_NOMEM : TP_OK;
+}
+
+/* ---- scans with preset_id: load the preset, resolve, then scan ---- */
+
+static const struct tp_pg_stmt q_scan_preset = {"scan_preset",
+	"SELECT filters::text FROM user_filter_presets WHERE id = $1 AND user_id = $2", 2};
+static const struct tp_pg_stmt q_scan_watchlist = {"scan_watchlist",
+	"SELECT unnest(symbols) FROM user_watchlists WHERE id = $1 AND user_id = $2", 2};
+
+struct preset_scan {
+	struct tp_server *srv;
+	uint64_t ticket;
+	struct tp_scan_query q;     /* explicit parameters of the request */
+	struct tp_filter preset;    /* the preset's filter, being resolved */
+	struct tp_filter_refs refs;
+	char user_id[24];
+	double mono_start;
+};
+
+static void preset_scan_free(struct preset_scan *ps)
+{
+	tp_scan_query_cleanup(&ps->q);
+	tp_filter_cleanup(&ps->preset);
+	tp_free(ps);
+}
+
+static void preset_scan_error(struct preset_scan *ps, int status, const char *msg,
+			      const char *field)
+{
+	struct tp_buf b;
+	struct tp_http_resp resp = {status, NULL, &b, NULL, 0};
+
+	tp_buf_init(&b, 0);
+	tp_http_error(&resp, status, msg, field, scan_empty_shape);
+	tp_http_complete(ps->srv, ps->ticket, status, &b);
+	tp_buf_cleanup(&b);
+	preset_scan_free(ps);
+}
+
+/* Explicit request parameters override the preset's, then scan. */
+static void preset_scan_finish(struct preset_scan *ps)
+{
+	struct tp_buf b;
+
+	if (tp_filter_overlay(&ps->preset, &ps->q.filter)) {
+		preset_scan_error(ps, 503, "Out of memory", NULL);
+		return;
+	}
+	tp_filter_cleanup(&ps->q.filter);
+	ps->q.filter = ps->preset;
+	tp_filter_init(&ps->preset);
+	tp_buf_init(&b, 0);
+	if (scan_render(ps->srv, &ps->q, tp_now(), ps->mono_start, &b)) {
+		tp_buf_cleanup(&b);
+		preset_scan_error(ps, 503, "Out of memory", NULL);
+		return;
+	}
+	tp_http_complete(ps->srv, ps->ticket, 200, &b);
+	tp_buf_cleanup(&b);
+	preset_scan_free(ps);
+}
+
+/* Universe tickers come from the in-process directory. */
+static void preset_scan_universe(struct preset_scan *ps)
+{
+	const struct tp_universe *u;
+
+	if (ps->refs.universe[0]) {
+		u = ps->srv->dir ? tp_directory_universe(ps->srv->dir, ps->refs.universe) : NULL;
+		if (!u) {
+			preset_scan_error(ps, ps->srv->dir && tp_directory_has_copy(ps->srv->dir) ? 400 : 503,
+					  ps->srv->dir && tp_directory_has_copy(ps->srv->dir)
+					  ? "preset_id: the preset's universe no longer exists"
+					  : "Database unavailable", "preset_id");
+			return;
+		}
+		if (tp_filter_restrict_symbols(&ps->preset, (const char *const *)u->tickers,
+					       u->n_tickers)) {
+			preset_scan_error(ps, 503, "Out of memory", NULL);
+			return;
+		}
+	}
+	preset_scan_finish(ps);
+}
+
+static void preset_watchlist_loaded(int status, const PGresult *res, void *ud)
+{
+	struct preset_scan *ps = ud;
+	int n;
+	const char **syms;
+
+	if (status != TP_OK) {
+		preset_scan_error(ps, 503, "Database unavailable", NULL);
+		return;
+	}
+	n = PQntuples(res);
+	syms = tp_calloc(n ? (size_t)n : 1, sizeof(char *));
+	if (!syms) {
+		preset_scan_error(ps, 503, "Out of memory", NULL);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		syms[i] = PQgetvalue(res, i, 0);
+	/* A deleted watchlist resolves to no symbols: the preset matches
+	 * nothing rather than everything. */
+	if (tp_filter_restrict_symbols(&ps->preset, syms, (size_t)n)) {
+		tp_free(syms);
+		preset_scan_error(ps, 503, "Out of memory", NULL);
+		return;
+	}
+	tp_free(syms);
+	preset_scan_universe(ps);
+}
+
+static void preset_loaded(int status, const PGresult *res, void *ud)
+{
+	struct preset_scan *ps = ud;
+	struct tp_errdetail err = {{0}, NULL};
+	cJSON *obj;
+	int rc;
+
+	if (status != TP_OK) {
+		preset_scan_error(ps, 503, "Database unavailable", NULL);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		preset_scan_error(ps, 404, "preset_id: no such filter preset", "preset_id");
+		return;
+	}
+	obj = cJSON_Parse(PQgetvalue(res, 0, 0));
+	rc = obj ? tp_filter_from_json(&ps->preset, obj, &ps->refs, &err) : TP_ERR_INVAL;
+	cJSON_Delete(obj);
+	if (rc) {
+		/* Stored presets were validated on write; this means the stored
+		 * JSON was changed behind our back. */
+		TP_LOG(TP_LOG_WARN, "msg=\"stored preset no longer valid\" detail=\"%s\"", err.msg);
+		preset_scan_error(ps, 409, "preset_id: the stored preset is not valid any more",
+				  "preset_id");
+		return;
+	}
+	if (ps->refs.watchlist_id > 0) {
+		char wl[24];
+		const char *p[2] = {wl, ps->user_id};
+
+		snprintf(wl, sizeof(wl), "%lld", ps->refs.watchlist_id);
+		if (tp_pg_query(ps->srv->pg, &q_scan_watchlist, p, preset_watchlist_loaded, ps))
+			preset_scan_error(ps, 503, "Database unavailable", NULL);
+		return;
+	}
+	preset_scan_universe(ps);
+}
+
+static void scan_with_preset(const struct tp_http_req *req,
+			     struct tp_http_resp *resp, struct tp_scan_query *q)
+{
+	struct tp_server *srv = req->srv;
+	struct preset_scan *ps;
+	long long uid;
+	char pid[24];
+	const char *p[2];
+
+	if (tp_http_require_user(req, resp, &uid)) {
+		tp_buf_reset(resp->body);
+		tp_http_error(resp, 401, "preset_id requires a signed-in user (Authorization: Bearer <token>)",
+			      "preset_id", scan_empty_shape);
+		tp_scan_query_cleanup(q);
+		return;
+	}
+	if (!srv->pg) {
+		tp_scan_query_cleanup(q);
+		tp_http_error(resp, 503, "Database unavailable", NULL, scan_empty_shape);
+		return;
+	}
+	if (!(ps = tp_calloc(1, sizeof(*ps)))) {
+		tp_scan_query_cleanup(q);
+		tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
+		return;
+	}
+	ps->srv = srv;
+	ps->q = *q; /* takes ownership of the query's filter */
+	tp_filter_init(&ps->preset);
+	ps->mono_start = req->mono_start;
+	snprintf(ps->user_id, sizeof(ps->user_id), "%lld", uid);
+	snprintf(pid, sizeof(pid), "%lld", q->preset_id);
+	ps->ticket = tp_http_defer(req, resp);
+	if (!ps->ticket) {
+		preset_scan_free(ps);
+		return;
+	}
+	p[0] = pid;
+	p[1] = ps->user_id;
+	if (tp_pg_query(srv->pg, &q_scan_preset, p, preset_loaded, ps))
+		preset_scan_error(ps, 503, "Database unavailable", NULL);
+}
+
+void tp_api_patterns_scan(const struct tp_http_req *req,
+			  struct tp_http_resp *resp)
+{
+	struct tp_scan_query q;
+	struct tp_errdetail err = {{0}, NULL};
+
+	TP_METRIC_INC(scans);
+	if (tp_scan_query_from_params(req->query, &q, &err)) {
+		tp_http_error(resp, 400, err.msg, err.field, scan_empty_shape);
+		return;
+	}
+	if (q.preset_id) {
+		scan_with_preset(req, resp, &q);
+		return;
+	}
+	if (scan_render(req->srv, &q, req->now, req->mono_start, resp->body))
+		tp_http_error(resp, 503, "Out of memory", NULL, scan_empty_shape);
 	tp_scan_query_cleanup(&q);
 }
 

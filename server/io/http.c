@@ -29,8 +29,10 @@
 #include <libwebsockets.h>
 
 #include "api.h"
+#include "api_symbols.h"
 #include "http.h"
 #include "tickpush/alloc.h"
+#include "tickpush/dict.h"
 #include "tickpush/log.h"
 
 #define CHUNK 16384
@@ -51,6 +53,16 @@ static const struct route routes[] = {
 	{"/api/health", false, TP_HTTP_GET, tp_api_health, TP_ROUTE_health},
 	{"/api/pattern-discovery/health", false, TP_HTTP_GET, tp_api_discovery_health, TP_ROUTE_discovery_health},
 	{"/api/pattern-discovery/performance", false, TP_HTTP_GET, tp_api_discovery_performance, TP_ROUTE_discovery_performance},
+	{"/api/auth/login", false, TP_HTTP_POST, tp_api_login, TP_ROUTE_auth},
+	{"/api/symbols", false, TP_HTTP_GET, tp_api_symbols, TP_ROUTE_symbols},
+	{"/api/symbols/", true, TP_HTTP_GET, tp_api_symbol, TP_ROUTE_symbols},
+	{"/api/users/universe", false, TP_HTTP_GET, tp_api_universes, TP_ROUTE_universes},
+	{"/api/users/universe/", true, TP_HTTP_GET, tp_api_universe, TP_ROUTE_universes},
+	{"/api/dashboard/stats", false, TP_HTTP_GET, tp_api_dashboard_stats, TP_ROUTE_dashboard},
+	{"/api/users/watchlists", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_watchlists, TP_ROUTE_watchlists},
+	{"/api/users/watchlists/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_watchlist, TP_ROUTE_watchlists},
+	{"/api/users/filter-presets", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_presets, TP_ROUTE_presets},
+	{"/api/users/filter-presets/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_preset, TP_ROUTE_presets},
 	{"/metrics", false, TP_HTTP_GET, tp_api_metrics, TP_ROUTE_metrics},
 	{"/healthz", false, TP_HTTP_GET, tp_api_healthz, TP_ROUTE_probes},
 	{"/readyz", false, TP_HTTP_GET, tp_api_readyz, TP_ROUTE_probes},
@@ -67,12 +79,31 @@ struct pss {
 	bool body_too_large;
 	bool close_after;     /* close once the response is out */
 	bool inflight;        /* counted in srv->http_inflight */
+	uint64_t ticket;      /* deferred response pending, 0 = none */
+	int deferred_status;  /* set by tp_http_complete */
+	bool headers_due;     /* deferred answer arrived: headers next */
 	bool counted;         /* counted in the connections gauge */
 };
 
 static struct tp_server *server_of(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
+}
+
+static void ticket_key(uint64_t ticket, char out[24])
+{
+	snprintf(out, 24, "%llu", (unsigned long long)ticket);
+}
+
+static void forget_ticket(struct lws *wsi, struct pss *pss)
+{
+	char key[24];
+
+	if (!pss->ticket)
+		return;
+	ticket_key(pss->ticket, key);
+	tp_dict_del(server_of(wsi)->http_pending, key);
+	pss->ticket = 0;
 }
 
 static void pss_reset(struct pss *pss)
@@ -85,6 +116,8 @@ static void pss_reset(struct pss *pss)
 	pss->path[0] = '\0';
 	pss->body_too_large = false;
 	pss->close_after = false;
+	pss->deferred_status = 0;
+	pss->headers_due = false;
 }
 
 static void inflight_done(struct lws *wsi, struct pss *pss)
@@ -284,6 +317,14 @@ static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = server_of(wsi);
 
+	if (resp->status == 0 && pss->ticket) {
+		/* Deferred: tp_http_complete answers. Count it as in flight so
+		 * a shutdown waits for it (bounded by the drain timeout). */
+		pss->inflight = true;
+		srv->http_inflight++;
+		return 0;
+	}
+
 	if (pss->out.oom) {
 		tp_buf_cleanup(&pss->out);
 		tp_buf_init(&pss->out, LWS_PRE);
@@ -348,6 +389,7 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.mono_start = pss->mono_start,
 		.conn = wsi,
 	};
+	lws_get_peer_simple(wsi, req.peer, sizeof(req.peer));
 	pss->route->handler(&req, &resp);
 	tp_query_cleanup(&query);
 	return respond(wsi, pss, &resp);
@@ -371,6 +413,86 @@ static int write_body(struct lws *wsi, struct pss *pss)
 		return 0;
 	}
 	return complete(wsi, pss);
+}
+
+uint64_t tp_http_defer(const struct tp_http_req *req,
+		       struct tp_http_resp *resp)
+{
+	struct lws *wsi = req->conn;
+	struct pss *pss = lws_wsi_user(wsi);
+	struct tp_server *srv = req->srv;
+	char key[24];
+
+	pss->ticket = ++srv->next_ticket;
+	ticket_key(pss->ticket, key);
+	if (tp_dict_set(srv->http_pending, key, wsi, NULL)) {
+		pss->ticket = 0;
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		resp->retry_after = 1;
+		return 0;
+	}
+	resp->status = 0;
+	return pss->ticket;
+}
+
+bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+		      struct tp_buf *body)
+{
+	char key[24];
+	struct lws *wsi;
+	struct pss *pss;
+
+	ticket_key(ticket, key);
+	wsi = ticket ? tp_dict_del(srv->http_pending, key) : NULL;
+	if (!wsi) {
+		tp_buf_reset(body);
+		return false; /* the client went away */
+	}
+	pss = lws_wsi_user(wsi);
+	pss->ticket = 0;
+	/* The body needs LWS_PRE headroom in front for lws_write. */
+	tp_buf_cleanup(&pss->out);
+	tp_buf_init(&pss->out, LWS_PRE);
+	tp_buf_append(&pss->out, tp_buf_data(body), body->len);
+	tp_buf_reset(body);
+	pss->deferred_status = status;
+	if (pss->out.oom) {
+		tp_buf_cleanup(&pss->out);
+		tp_buf_init(&pss->out, LWS_PRE);
+		tp_buf_puts(&pss->out, "{\"error\":\"Out of memory\"}");
+		pss->deferred_status = 503;
+	}
+	pss->headers_due = true;
+	lws_callback_on_writable(wsi);
+	return true;
+}
+
+bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+			    const char *msg, const char *field)
+{
+	struct tp_buf b;
+	struct tp_http_resp resp = {status, NULL, &b, NULL, 0};
+	bool ok;
+
+	tp_buf_init(&b, 0);
+	tp_http_error(&resp, status, msg, field, NULL);
+	ok = tp_http_complete(srv, ticket, status, &b);
+	tp_buf_cleanup(&b);
+	return ok;
+}
+
+static int send_deferred_headers(struct lws *wsi, struct pss *pss)
+{
+	struct tp_http_resp resp = {pss->deferred_status, NULL, &pss->out, NULL, 0};
+
+	pss->headers_due = false;
+	observe(wsi, pss, resp.status);
+	if (send_headers(wsi, pss, &resp))
+		return -1;
+	if (pss->out.len == 0)
+		return complete(wsi, pss);
+	lws_callback_on_writable(wsi);
+	return 0;
 }
 
 static bool safe_static_path(const char *path)
@@ -496,6 +618,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return dispatch(wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && pss->headers_due)
+			return send_deferred_headers(wsi, pss);
 		if (!pss || !pss->out.base || pss->sent >= pss->out.len)
 			return 0; /* spurious */
 		return write_body(wsi, pss);
@@ -504,6 +628,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pss) {
+			forget_ticket(wsi, pss);
 			inflight_done(wsi, pss);
 			pss_reset(pss);
 			if (pss->counted) {

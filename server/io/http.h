@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server.h"
 #include "tickpush/buf.h"
@@ -36,12 +37,13 @@ struct tp_http_req {
 	const char *body;             /* NUL-terminated copy, may be NULL */
 	size_t body_len;
 	double now;                   /* wall clock at dispatch */
+	char peer[64];                /* client address (rate limits, logs) */
 	double mono_start;            /* monotonic start, for response_time */
 	void *conn;                   /* opaque, for tp_http_req_header */
 };
 
 struct tp_http_resp {
-	int status;
+	int status;                   /* 0 after tp_http_defer: answer comes later */
 	const char *content_type;     /* default application/json */
 	struct tp_buf *body;          /* handler appends here */
 	const char *allow;            /* Allow header for 405 */
@@ -63,5 +65,23 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 
 /* Milliseconds since the request started (for "performance" members). */
 double tp_http_elapsed_ms(const struct tp_http_req *req);
+
+/*
+ * Deferred responses, for handlers that must wait for the database or the
+ * threadpool. The handler calls tp_http_defer, copies whatever it needs
+ * from req (req dies when the handler returns), starts its async work and
+ * returns. Later, on the loop thread, tp_http_complete delivers the answer
+ * by ticket. If the client has gone meanwhile the answer is dropped: async
+ * completions never hold a connection pointer, only the ticket.
+ */
+uint64_t tp_http_defer(const struct tp_http_req *req,
+		       struct tp_http_resp *resp);
+/* Sends status + body (body is moved out of *body and *body reset). Returns
+ * false when the connection is gone. */
+bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+		      struct tp_buf *body);
+/* Convenience: complete with {"error": msg, "field"?: field}. */
+bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+			    const char *msg, const char *field);
 
 #endif

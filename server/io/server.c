@@ -24,11 +24,17 @@
 #include <time.h>
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "directory.h"
+#include "pg.h"
 #include "redis.h"
 #include "server.h"
 #include "tickpush/alloc.h"
+#include "tickpush/auth.h"
+#include "tickpush/dict.h"
+#include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
@@ -79,6 +85,21 @@ static void hook_reject(enum tp_channel ch, enum tp_reject why,
 	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=\"%s\" suppressed=%lu",
 	       tp_channel_name(ch), tp_reject_name(why), err ? err->msg : "",
 	       suppressed);
+}
+
+static const char *hook_sector_of(const char *symbol, void *ud)
+{
+	struct tp_server *srv = ud;
+
+	return srv->dir ? tp_directory_sector(srv->dir, symbol) : NULL;
+}
+
+static void directory_loaded(struct tp_directory *dir, void *ud)
+{
+	struct tp_server *srv = ud;
+
+	(void)dir;
+	tp_ingest_refresh_sectors(srv->ingest);
 }
 
 /* ---- timers ---- */
@@ -134,6 +155,12 @@ static void handle_closed(uv_handle_t *h)
 
 static void finish_shutdown(struct tp_server *srv)
 {
+	/* Database users first: cancelled queries complete their deferred
+	 * HTTP requests while lws still exists (or find them gone). */
+	tp_directory_close(srv->dir);
+	srv->dir = NULL;
+	tp_pg_close(srv->pg);
+	srv->pg = NULL;
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
@@ -255,6 +282,56 @@ static int write_port_file(const struct tp_server *srv)
 	return TP_OK;
 }
 
+/* The HS256 key: the configured secret, or in dev mode a random one (tokens
+ * then die with the process). Without a database there are no accounts, so
+ * no secret is needed. */
+static int setup_auth(struct tp_server *srv)
+{
+	const struct tp_config *cfg = srv->cfg;
+
+	if (cfg->jwt_secret && cfg->jwt_secret[0]) {
+		srv->jwt_key = (const unsigned char *)cfg->jwt_secret;
+		srv->jwt_key_len = strlen(cfg->jwt_secret);
+	} else if (cfg->dev_mode) {
+		if (RAND_bytes(srv->jwt_dev_key, sizeof(srv->jwt_dev_key)) != 1)
+			return TP_ERR_IO;
+		srv->jwt_key = srv->jwt_dev_key;
+		srv->jwt_key_len = sizeof(srv->jwt_dev_key);
+		TP_LOG(TP_LOG_WARN, "msg=\"dev mode: generated a random JWT secret; tokens end with this process\"");
+	} else if (cfg->database_uri && cfg->database_uri[0]) {
+		TP_LOG(TP_LOG_ERR, "msg=\"TICKPUSH_JWT_SECRET is required with a database "
+		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
+		return TP_ERR_INVAL;
+	}
+	/* 5 attempts at once, then one every 6 s, per client address. */
+	srv->login_rl = tp_ratelimit_create(1.0 / 6.0, 5, 10000);
+	return srv->login_rl ? TP_OK : TP_ERR_NOMEM;
+}
+
+static int setup_database(struct tp_server *srv)
+{
+	const struct tp_config *cfg = srv->cfg;
+	struct tp_pg_opts po;
+
+	if (!cfg->database_uri || !cfg->database_uri[0]) {
+		TP_LOG(TP_LOG_NOTICE, "msg=\"no DATABASE_URI: symbols, accounts and user objects are unavailable\"");
+		return TP_OK;
+	}
+	memset(&po, 0, sizeof(po));
+	po.conninfo = cfg->database_uri;
+	po.pool_size = cfg->db_pool_size;
+	po.query_timeout = cfg->db_query_timeout;
+	po.reconnect_max = cfg->redis_reconnect_max > 0 ? cfg->redis_reconnect_max : 5;
+	po.max_queued = 1000;
+	srv->pg = tp_pg_create(&srv->loop, &po);
+	if (!srv->pg)
+		return TP_ERR_INVAL;
+	srv->dir = tp_directory_create(&srv->loop, srv->pg,
+				       cfg->symbols_refresh_interval,
+				       directory_loaded, srv);
+	return srv->dir ? TP_OK : TP_ERR_NOMEM;
+}
+
 int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 {
 	struct tp_ingest_opts io;
@@ -268,11 +345,14 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	snprintf(srv->epoch, sizeof(srv->epoch), "%02x%02x%02x%02x", rnd[0],
 		 rnd[1], rnd[2], rnd[3]);
 	signal(SIGPIPE, SIG_IGN);
+	tp_json_init();
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	lws_set_allocator(lws_realloc_hook);
 
 	if (uv_loop_init(&srv->loop))
 		return TP_ERR_IO;
+	if (!(srv->http_pending = tp_dict_create()) || setup_auth(srv))
+		goto fail;
 	memset(&io, 0, sizeof(io));
 	io.max_patterns = (size_t)cfg->max_patterns;
 	io.pattern_ttl = cfg->pattern_cache_ttl;
@@ -281,6 +361,7 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	io.hooks.on_upsert = hook_upsert;
 	io.hooks.on_remove = hook_remove;
 	io.hooks.on_reject = hook_reject;
+	io.sector_of = hook_sector_of;
 	io.hooks.ud = srv;
 	srv->ingest = tp_ingest_create(&io);
 	if (!srv->ingest)
@@ -306,7 +387,7 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 
 	srv->rcache = tp_redis_cache_create(srv);
 	srv->sub = tp_redis_sub_create(srv);
-	if (!srv->rcache || !srv->sub)
+	if (!srv->rcache || !srv->sub || setup_database(srv))
 		goto fail_running;
 	return TP_OK;
 
@@ -348,6 +429,11 @@ int tp_server_cleanup(struct tp_server *srv)
 
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
+	tp_dict_destroy(srv->http_pending);
+	srv->http_pending = NULL;
+	tp_ratelimit_destroy(srv->login_rl);
+	srv->login_rl = NULL;
+	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
 	rc = uv_loop_close(&srv->loop);
 	if (rc)
 		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",

@@ -21,6 +21,10 @@ struct lws_context;
 struct lws_vhost;
 struct tp_redis_sub;
 struct tp_redis_cache;
+struct tp_pg;
+struct tp_directory;
+struct tp_dict;
+struct tp_ratelimit;
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -32,6 +36,19 @@ struct tp_server {
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
 	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
+	struct tp_pg *pg;             /* NULL when DATABASE_URI is unset */
+	struct tp_directory *dir;     /* symbols/universes copy, NULL without pg */
+
+	/* Auth: HS256 key (config or, in dev mode, random) and the login
+	 * rate limiter per client address. */
+	const unsigned char *jwt_key; /* cfg->jwt_secret or jwt_dev_key */
+	size_t jwt_key_len;           /* 0 = no secret: tokens cannot be verified */
+	unsigned char jwt_dev_key[32];
+	struct tp_ratelimit *login_rl;
+
+	/* Deferred HTTP responses: ticket -> struct lws * (http.c). */
+	struct tp_dict *http_pending;
+	uint64_t next_ticket;
 
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */

@@ -1,0 +1,641 @@
+/*
+ * api_users.c - the user's own objects: watchlists and filter presets
+ * (rest.md "The user's own objects"), stored in PostgreSQL.
+ *
+ * Every route needs a valid token; every query is scoped by the token's
+ * user id, so another user's object is simply "not found" (404): its
+ * existence is never revealed. Input is validated before any query:
+ * watchlist names 1..100 chars, symbols upper-cased, deduplicated, at most
+ * 500, each known to the symbols directory (400 lists the unknown ones);
+ * preset filters go through tp_filter_from_json, the same validator as the
+ * scan parameters, and their watchlist_id / universe references must
+ * resolve. Names are unique per user (409).
+ *
+ * Each request is one small state machine (struct op) driven by pg
+ * callbacks; it owns copies of everything it needs because the request
+ * itself is gone once the handler returns (tp_http_defer).
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "directory.h"
+#include "pg.h"
+#include "tickpush/alloc.h"
+#include "tickpush/filter.h"
+#include "tickpush/log.h"
+
+#define NAME_MAX_CHARS 100
+#define WATCHLIST_MAX_SYMBOLS 500
+
+/* ---- statements ---- */
+
+#define WL_COLS "id, name, array_to_json(symbols)::text, " \
+	"extract(epoch from created_at)::float8, extract(epoch from updated_at)::float8"
+#define PR_COLS "id, name, filters::text, is_default, " \
+	"extract(epoch from created_at)::float8, extract(epoch from updated_at)::float8"
+
+static const struct tp_pg_stmt q_wl_list = {"wl_list",
+	"SELECT " WL_COLS " FROM user_watchlists WHERE user_id = $1 ORDER BY name, id", 1};
+static const struct tp_pg_stmt q_wl_get = {"wl_get",
+	"SELECT " WL_COLS " FROM user_watchlists WHERE id = $1 AND user_id = $2", 2};
+static const struct tp_pg_stmt q_wl_insert = {"wl_insert",
+	"INSERT INTO user_watchlists (user_id, name, symbols) VALUES ($1, $2, "
+	"ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) RETURNING " WL_COLS, 3};
+static const struct tp_pg_stmt q_wl_update = {"wl_update",
+	"UPDATE user_watchlists SET name = COALESCE($3, name), "
+	"symbols = CASE WHEN $4::jsonb IS NULL THEN symbols "
+	"ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END, updated_at = now() "
+	"WHERE id = $1 AND user_id = $2 RETURNING " WL_COLS, 4};
+static const struct tp_pg_stmt q_wl_delete = {"wl_delete",
+	"DELETE FROM user_watchlists WHERE id = $1 AND user_id = $2 RETURNING id", 2};
+
+static const struct tp_pg_stmt q_pr_list = {"pr_list",
+	"SELECT " PR_COLS " FROM user_filter_presets WHERE user_id = $1 ORDER BY name, id", 1};
+static const struct tp_pg_stmt q_pr_get = {"pr_get",
+	"SELECT " PR_COLS " FROM user_filter_presets WHERE id = $1 AND user_id = $2", 2};
+/* Clears the user's current default before another preset becomes it; for
+ * an update only when that preset exists (so a 404 changes nothing). */
+static const struct tp_pg_stmt q_pr_clear_default = {"pr_clear_default",
+	"UPDATE user_filter_presets SET is_default = false WHERE user_id = $1 AND is_default "
+	"AND id <> $2::bigint AND ($2::bigint = 0 OR EXISTS (SELECT 1 FROM user_filter_presets p "
+	"WHERE p.id = $2::bigint AND p.user_id = $1))", 2};
+static const struct tp_pg_stmt q_pr_insert = {"pr_insert",
+	"INSERT INTO user_filter_presets (user_id, name, filters, is_default) "
+	"VALUES ($1, $2, $3::jsonb, $4::boolean) RETURNING " PR_COLS, 4};
+static const struct tp_pg_stmt q_pr_update = {"pr_update",
+	"UPDATE user_filter_presets SET name = COALESCE($3, name), "
+	"filters = COALESCE($4::jsonb, filters), is_default = COALESCE($5::boolean, is_default), "
+	"updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING " PR_COLS, 5};
+static const struct tp_pg_stmt q_pr_delete = {"pr_delete",
+	"DELETE FROM user_filter_presets WHERE id = $1 AND user_id = $2 RETURNING id", 2};
+static const struct tp_pg_stmt q_wl_owned = {"wl_owned",
+	"SELECT 1 FROM user_watchlists WHERE id = $1 AND user_id = $2", 2};
+
+/* ---- request state ---- */
+
+enum op_kind { OP_WL_LIST, OP_WL_GET, OP_WL_CREATE, OP_WL_UPDATE, OP_WL_DELETE,
+	       OP_PR_LIST, OP_PR_GET, OP_PR_CREATE, OP_PR_UPDATE, OP_PR_DELETE };
+
+struct op {
+	struct tp_server *srv;
+	uint64_t ticket;
+	enum op_kind kind;
+	char user_id[24];
+	char id[24];             /* object id from the path, "0" for creates */
+	char *name;              /* NULL = not given (PUT) */
+	char *symbols_json;      /* validated JSON array, NULL = not given */
+	char *filters_json;      /* validated JSON object, NULL = not given */
+	int is_default;          /* -1 = not given, 0/1 */
+	char watchlist_ref[24];  /* preset filters.watchlist_id, "" = none */
+};
+
+static void op_free(struct op *op)
+{
+	if (!op)
+		return;
+	tp_free(op->name);
+	tp_free(op->symbols_json);
+	tp_free(op->filters_json);
+	tp_free(op);
+}
+
+static bool is_watchlist(enum op_kind k)
+{
+	return k <= OP_WL_DELETE;
+}
+
+/* ---- rendering ---- */
+
+static void put_epoch(struct tp_buf *b, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		tp_buf_puts(b, "null");
+	else
+		tp_buf_json_num(b, strtod(PQgetvalue(res, row, col), NULL));
+}
+
+static void render_watchlist(struct tp_buf *b, const PGresult *res, int row)
+{
+	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
+	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	/* array_to_json of a text[]: already JSON. */
+	tp_buf_printf(b, ",\"symbols\":%s,\"created_at\":",
+		      PQgetisnull(res, row, 2) ? "[]" : PQgetvalue(res, row, 2));
+	put_epoch(b, res, row, 3);
+	tp_buf_puts(b, ",\"updated_at\":");
+	put_epoch(b, res, row, 4);
+	tp_buf_putc(b, '}');
+}
+
+static void render_preset(struct tp_buf *b, const PGresult *res, int row)
+{
+	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
+	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	/* filters::text of a jsonb: already JSON. */
+	tp_buf_printf(b, ",\"filters\":%s,\"is_default\":%s,\"created_at\":",
+		      PQgetvalue(res, row, 2),
+		      PQgetvalue(res, row, 3)[0] == 't' ? "true" : "false");
+	put_epoch(b, res, row, 4);
+	tp_buf_puts(b, ",\"updated_at\":");
+	put_epoch(b, res, row, 5);
+	tp_buf_putc(b, '}');
+}
+
+static void finish_rows(struct op *op, const PGresult *res, int status_ok,
+			bool list)
+{
+	struct tp_buf b;
+	void (*render)(struct tp_buf *, const PGresult *, int) =
+		is_watchlist(op->kind) ? render_watchlist : render_preset;
+
+	tp_buf_init(&b, 0);
+	if (list) {
+		tp_buf_printf(&b, "{\"%s\":[", is_watchlist(op->kind) ? "watchlists" : "presets");
+		for (int i = 0; i < PQntuples(res); i++) {
+			if (i)
+				tp_buf_putc(&b, ',');
+			render(&b, res, i);
+		}
+		tp_buf_printf(&b, "],\"count\":%d}", PQntuples(res));
+	} else {
+		render(&b, res, 0);
+	}
+	tp_http_complete(op->srv, op->ticket, status_ok, &b);
+	tp_buf_cleanup(&b);
+}
+
+/* ---- query plumbing ---- */
+
+static bool is_unique_violation(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && !strcmp(state, "23505");
+}
+
+static void db_error(struct op *op, int status, const PGresult *res)
+{
+	if (is_unique_violation(res)) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "A %s named \"%.100s\" already exists",
+			 is_watchlist(op->kind) ? "watchlist" : "filter preset",
+			 op->name ? op->name : "");
+		tp_http_complete_error(op->srv, op->ticket, 409, msg, "name");
+		return;
+	}
+	if (status == TP_ERR_TIMEOUT)
+		tp_http_complete_error(op->srv, op->ticket, 503, "Database timed out", NULL);
+	else
+		tp_http_complete_error(op->srv, op->ticket, 503, "Database unavailable", NULL);
+}
+
+static void run(struct op *op, const struct tp_pg_stmt *stmt,
+		const char *const *params, tp_pg_cb *cb)
+{
+	if (tp_pg_query(op->srv->pg, stmt, params, cb, op)) {
+		tp_http_complete_error(op->srv, op->ticket, 503, "Database unavailable", NULL);
+		op_free(op);
+	}
+}
+
+static void step_main(struct op *op);
+
+static void main_done(int status, const PGresult *res, void *ud)
+{
+	struct op *op = ud;
+
+	if (status != TP_OK) {
+		db_error(op, status, res);
+	} else {
+		switch (op->kind) {
+		case OP_WL_LIST:
+		case OP_PR_LIST:
+			finish_rows(op, res, 200, true);
+			break;
+		case OP_WL_DELETE:
+		case OP_PR_DELETE:
+			if (PQntuples(res) == 0) {
+				tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
+			} else {
+				struct tp_buf b;
+
+				tp_buf_init(&b, 0);
+				tp_buf_printf(&b, "{\"deleted\":true,\"id\":%s}", op->id);
+				tp_http_complete(op->srv, op->ticket, 200, &b);
+				tp_buf_cleanup(&b);
+			}
+			break;
+		default:
+			if (PQntuples(res) == 0)
+				tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
+			else
+				finish_rows(op, res,
+					    op->kind == OP_WL_CREATE || op->kind == OP_PR_CREATE ? 201 : 200,
+					    false);
+		}
+	}
+	op_free(op);
+}
+
+static void step_main(struct op *op)
+{
+	const char *p[5] = {NULL, NULL, NULL, NULL, NULL};
+	const char *def = op->is_default < 0 ? NULL : op->is_default ? "true" : "false";
+
+	switch (op->kind) {
+	case OP_WL_LIST:
+		p[0] = op->user_id;
+		run(op, &q_wl_list, p, main_done);
+		break;
+	case OP_PR_LIST:
+		p[0] = op->user_id;
+		run(op, &q_pr_list, p, main_done);
+		break;
+	case OP_WL_GET:
+	case OP_WL_DELETE:
+	case OP_PR_GET:
+	case OP_PR_DELETE:
+		p[0] = op->id;
+		p[1] = op->user_id;
+		run(op, op->kind == OP_WL_GET ? &q_wl_get : op->kind == OP_WL_DELETE ? &q_wl_delete
+			: op->kind == OP_PR_GET ? &q_pr_get : &q_pr_delete, p, main_done);
+		break;
+	case OP_WL_CREATE:
+		p[0] = op->user_id;
+		p[1] = op->name;
+		p[2] = op->symbols_json;
+		run(op, &q_wl_insert, p, main_done);
+		break;
+	case OP_WL_UPDATE:
+		p[0] = op->id;
+		p[1] = op->user_id;
+		p[2] = op->name;
+		p[3] = op->symbols_json;
+		run(op, &q_wl_update, p, main_done);
+		break;
+	case OP_PR_CREATE:
+		p[0] = op->user_id;
+		p[1] = op->name;
+		p[2] = op->filters_json;
+		p[3] = def ? def : "false";
+		run(op, &q_pr_insert, p, main_done);
+		break;
+	case OP_PR_UPDATE:
+		p[0] = op->id;
+		p[1] = op->user_id;
+		p[2] = op->name;
+		p[3] = op->filters_json;
+		p[4] = def;
+		run(op, &q_pr_update, p, main_done);
+		break;
+	}
+}
+
+static void default_cleared(int status, const PGresult *res, void *ud)
+{
+	struct op *op = ud;
+
+	if (status != TP_OK) {
+		db_error(op, status, res);
+		op_free(op);
+		return;
+	}
+	step_main(op);
+}
+
+/* Presets: after references are checked, clear the old default if this
+ * one becomes it, then write. */
+static void step_write_preset(struct op *op)
+{
+	const char *p[2] = {op->user_id, op->id};
+
+	if (op->is_default == 1)
+		run(op, &q_pr_clear_default, p, default_cleared);
+	else
+		step_main(op);
+}
+
+static void watchlist_ref_checked(int status, const PGresult *res, void *ud)
+{
+	struct op *op = ud;
+
+	if (status != TP_OK) {
+		db_error(op, status, res);
+		op_free(op);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		tp_http_complete_error(op->srv, op->ticket, 400,
+				       "filters.watchlist_id: no such watchlist", "watchlist_id");
+		op_free(op);
+		return;
+	}
+	step_write_preset(op);
+}
+
+/* ---- input validation ---- */
+
+static int parse_id(const char *s, char out[24])
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || strlen(s) > 18 || !isdigit((unsigned char)s[0]))
+		return TP_ERR_INVAL;
+	v = strtoll(s, &end, 10);
+	if (*end || v <= 0)
+		return TP_ERR_INVAL;
+	snprintf(out, 24, "%lld", v);
+	return TP_OK;
+}
+
+static int validate_name(const cJSON *body, bool required, char **out,
+			 struct tp_http_resp *resp)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "name");
+	size_t chars = 0;
+
+	if (!v && !required)
+		return TP_OK;
+	if (!cJSON_IsString(v))
+		goto bad;
+	for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			goto bad;
+		if ((*p & 0xc0) != 0x80)
+			chars++;
+	}
+	if (chars < 1 || chars > NAME_MAX_CHARS)
+		goto bad;
+	if (!(*out = tp_strdup(v->valuestring))) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return TP_ERR_NOMEM;
+	}
+	return TP_OK;
+bad:
+	tp_http_error(resp, 400, "name: required, 1 to 100 characters, no control characters",
+		      "name", NULL);
+	return TP_ERR_INVAL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* symbols: array of strings -> upper-cased, deduplicated JSON array; every
+ * symbol must be in the directory. */
+static int validate_symbols(struct tp_server *srv, const cJSON *body,
+			    bool required, char **out, struct tp_http_resp *resp)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "symbols"), *it;
+	char *list[WATCHLIST_MAX_SYMBOLS];
+	size_t n = 0, unknown = 0;
+	struct tp_buf b, bad;
+	int rc = TP_ERR_INVAL;
+
+	if (!arr && !required)
+		return TP_OK;
+	if (!cJSON_IsArray(arr)) {
+		tp_http_error(resp, 400, "symbols: required, an array of symbols", "symbols", NULL);
+		return TP_ERR_INVAL;
+	}
+	if (cJSON_GetArraySize(arr) > WATCHLIST_MAX_SYMBOLS) {
+		tp_http_error(resp, 400, "symbols: at most 500 symbols", "symbols", NULL);
+		return TP_ERR_INVAL;
+	}
+	if (!srv->dir || !tp_directory_has_copy(srv->dir)) {
+		tp_http_error(resp, 503, "Database unavailable", NULL, NULL);
+		return TP_ERR_UPSTREAM;
+	}
+	tp_buf_init(&b, 0);
+	tp_buf_init(&bad, 0);
+	cJSON_ArrayForEach(it, arr) {
+		char sym[24];
+		size_t len;
+		const struct tp_symbol_row *row;
+
+		if (!cJSON_IsString(it) || !(len = strlen(it->valuestring)) || len > 16) {
+			tp_http_error(resp, 400, "symbols: each entry must be a symbol of 1 to 16 characters",
+				      "symbols", NULL);
+			goto out;
+		}
+		for (size_t i = 0; i <= len; i++)
+			sym[i] = (char)toupper((unsigned char)it->valuestring[i]);
+		row = tp_directory_symbol(srv->dir, sym);
+		if (!row) {
+			tp_buf_puts(&bad, unknown++ ? ", " : "");
+			tp_buf_puts(&bad, sym);
+			continue;
+		}
+		list[n++] = row->symbol; /* borrowed: valid during this call */
+	}
+	if (unknown) {
+		char msg[160];
+		struct tp_buf extra;
+
+		snprintf(msg, sizeof(msg), "symbols: unknown symbol%s: %.100s",
+			 unknown > 1 ? "s" : "", tp_buf_cstr(&bad));
+		tp_buf_init(&extra, 0);
+		tp_buf_puts(&extra, "\"unknown\":[");
+		/* Rebuild the list as JSON from the comma text. */
+		const char *s = tp_buf_cstr(&bad);
+		bool first = true;
+		while (*s) {
+			const char *e = strstr(s, ", ");
+			size_t l = e ? (size_t)(e - s) : strlen(s);
+
+			tp_buf_puts(&extra, first ? "" : ",");
+			tp_buf_json_strn(&extra, s, l);
+			first = false;
+			s += l + (e ? 2 : 0);
+		}
+		tp_buf_putc(&extra, ']');
+		tp_http_error(resp, 400, msg, "symbols", tp_buf_cstr(&extra));
+		tp_buf_cleanup(&extra);
+		goto out;
+	}
+	qsort(list, n, sizeof(list[0]), cmp_str);
+	tp_buf_putc(&b, '[');
+	for (size_t i = 0, w = 0; i < n; i++) {
+		if (i && !strcmp(list[i], list[i - 1]))
+			continue;
+		tp_buf_puts(&b, w++ ? "," : "");
+		tp_buf_json_str(&b, list[i]);
+	}
+	tp_buf_putc(&b, ']');
+	if (b.oom || !(*out = tp_strdup(tp_buf_cstr(&b)))) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		rc = TP_ERR_NOMEM;
+		goto out;
+	}
+	rc = TP_OK;
+out:
+	tp_buf_cleanup(&b);
+	tp_buf_cleanup(&bad);
+	return rc;
+}
+
+static int validate_filters(struct tp_server *srv, struct op *op,
+			    const cJSON *body, bool required,
+			    struct tp_http_resp *resp)
+{
+	const cJSON *obj = cJSON_GetObjectItemCaseSensitive(body, "filters");
+	struct tp_filter f;
+	struct tp_filter_refs refs;
+	struct tp_errdetail err = {{0}, NULL};
+
+	if (!obj && !required)
+		return TP_OK;
+	if (!cJSON_IsObject(obj)) {
+		tp_http_error(resp, 400, "filters: required, an object of scan parameters",
+			      "filters", NULL);
+		return TP_ERR_INVAL;
+	}
+	if (tp_filter_from_json(&f, obj, &refs, &err)) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "filters.%s", err.msg);
+		tp_http_error(resp, 400, msg, err.field, NULL);
+		return TP_ERR_INVAL;
+	}
+	tp_filter_cleanup(&f);
+	if (refs.universe[0] &&
+	    (!srv->dir || !tp_directory_universe(srv->dir, refs.universe))) {
+		tp_http_error(resp, 400, srv->dir && tp_directory_has_copy(srv->dir)
+			      ? "filters.universe: no such universe" : "Database unavailable",
+			      "universe", NULL);
+		return TP_ERR_INVAL;
+	}
+	if (refs.watchlist_id > 0)
+		snprintf(op->watchlist_ref, sizeof(op->watchlist_ref), "%lld",
+			 refs.watchlist_id);
+	if (!(op->filters_json = cJSON_PrintUnformatted(obj))) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return TP_ERR_NOMEM;
+	}
+	/* cJSON_Print* allocates with the hooks (tp_malloc): tp_free frees. */
+	return TP_OK;
+}
+
+static int validate_default(const cJSON *body, struct op *op,
+			    struct tp_http_resp *resp)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "is_default");
+
+	op->is_default = -1;
+	if (!v)
+		return TP_OK;
+	if (!cJSON_IsBool(v)) {
+		tp_http_error(resp, 400, "is_default: must be true or false", "is_default", NULL);
+		return TP_ERR_INVAL;
+	}
+	op->is_default = cJSON_IsTrue(v);
+	return TP_OK;
+}
+
+/* ---- handlers ---- */
+
+static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
+		  enum op_kind kind, const char *id)
+{
+	struct tp_server *srv = req->srv;
+	long long uid;
+	struct op *op = NULL;
+	cJSON *body = NULL;
+	bool writes = kind == OP_WL_CREATE || kind == OP_WL_UPDATE ||
+		      kind == OP_PR_CREATE || kind == OP_PR_UPDATE;
+	bool create = kind == OP_WL_CREATE || kind == OP_PR_CREATE;
+
+	if (tp_http_require_user(req, resp, &uid))
+		return;
+	if (!(op = tp_calloc(1, sizeof(*op)))) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return;
+	}
+	op->srv = srv;
+	op->kind = kind;
+	op->is_default = -1;
+	snprintf(op->user_id, sizeof(op->user_id), "%lld", uid);
+	snprintf(op->id, sizeof(op->id), "0");
+	if (id && parse_id(id, op->id)) {
+		tp_http_error(resp, 404, "Not found", NULL, NULL);
+		goto fail;
+	}
+	if (writes) {
+		body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+		if (!cJSON_IsObject(body)) {
+			tp_http_error(resp, 400, "Body must be a JSON object", NULL, NULL);
+			goto fail;
+		}
+		if (validate_name(body, create, &op->name, resp))
+			goto fail;
+		if (is_watchlist(kind)) {
+			if (validate_symbols(srv, body, create, &op->symbols_json, resp))
+				goto fail;
+		} else {
+			if (validate_filters(srv, op, body, create, resp) ||
+			    validate_default(body, op, resp))
+				goto fail;
+		}
+		if (!create && !op->name && !op->symbols_json && !op->filters_json &&
+		    op->is_default < 0) {
+			tp_http_error(resp, 400, "Nothing to change: give name, symbols, filters or is_default",
+				      NULL, NULL);
+			goto fail;
+		}
+		cJSON_Delete(body);
+		body = NULL;
+	}
+	if (!srv->pg) {
+		tp_http_error(resp, 503, "Database unavailable", NULL, NULL);
+		goto fail;
+	}
+	op->ticket = tp_http_defer(req, resp);
+	if (!op->ticket)
+		goto fail;
+	if (op->watchlist_ref[0]) {
+		const char *p[2] = {op->watchlist_ref, op->user_id};
+
+		run(op, &q_wl_owned, p, watchlist_ref_checked);
+	} else if (kind == OP_PR_CREATE || kind == OP_PR_UPDATE) {
+		step_write_preset(op);
+	} else {
+		step_main(op);
+	}
+	return;
+fail:
+	cJSON_Delete(body);
+	op_free(op);
+}
+
+void tp_api_watchlists(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	start(req, resp, req->method == TP_HTTP_POST ? OP_WL_CREATE : OP_WL_LIST, NULL);
+}
+
+void tp_api_watchlist(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	enum op_kind k = req->method == TP_HTTP_PUT ? OP_WL_UPDATE :
+			 req->method == TP_HTTP_DELETE ? OP_WL_DELETE : OP_WL_GET;
+
+	start(req, resp, k, req->subpath);
+}
+
+void tp_api_presets(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	start(req, resp, req->method == TP_HTTP_POST ? OP_PR_CREATE : OP_PR_LIST, NULL);
+}
+
+void tp_api_preset(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	enum op_kind k = req->method == TP_HTTP_PUT ? OP_PR_UPDATE :
+			 req->method == TP_HTTP_DELETE ? OP_PR_DELETE : OP_PR_GET;
+
+	start(req, resp, k, req->subpath);
+}
