@@ -55,6 +55,8 @@ struct tp_config {
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
 	char *jwt_secret;           /* TICKPUSH_JWT_SECRET, secret, "" = unset */
 	double token_ttl;           /* TICKPUSH_TOKEN_TTL s, default 86400 */
+	double login_rate;          /* TICKPUSH_LOGIN_RATE attempts/s refill, default 0.2 */
+	int login_burst;            /* TICKPUSH_LOGIN_BURST, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
 	/* Database. */

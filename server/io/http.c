@@ -313,16 +313,20 @@ static int complete(struct lws *wsi, struct pss *pss)
 	return lws_http_transaction_completed(wsi);
 }
 
+static int send_deferred_headers(struct lws *wsi, struct pss *pss);
+
 static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = server_of(wsi);
 
-	if (resp->status == 0 && pss->ticket) {
+	if (resp->status == 0) {
 		/* Deferred: tp_http_complete answers. Count it as in flight so
 		 * a shutdown waits for it (bounded by the drain timeout). */
 		pss->inflight = true;
 		srv->http_inflight++;
-		return 0;
+		/* The handler may have completed it already (a query that failed
+		 * at once): then the headers can go out right now. */
+		return pss->headers_due ? send_deferred_headers(wsi, pss) : 0;
 	}
 
 	if (pss->out.oom) {

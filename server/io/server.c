@@ -303,8 +303,9 @@ static int setup_auth(struct tp_server *srv)
 		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
 		return TP_ERR_INVAL;
 	}
-	/* 5 attempts at once, then one every 6 s, per client address. */
-	srv->login_rl = tp_ratelimit_create(1.0 / 6.0, 5, 10000);
+	/* Per client address: login_burst attempts at once, then login_rate
+	 * per second; at most 10,000 addresses tracked. */
+	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
 	return srv->login_rl ? TP_OK : TP_ERR_NOMEM;
 }
 

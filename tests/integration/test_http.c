@@ -244,6 +244,30 @@ static void test_garbage_instead_of_http(void **state)
 	cJSON_Delete(it_get_json(env.port, "/healthz", 200));
 }
 
+static void test_login_rate_limited_per_address(void **state)
+{
+	const char *body = "{\"username\":\"demo\",\"password\":\"guess\"}";
+	struct it_http_resp r;
+	int limited = 0, attempts;
+
+	(void)state;
+	/* The budget is 5 attempts at once (no database here: each answer is
+	 * 503 until the limiter says 429). */
+	for (attempts = 0; attempts < 8; attempts++) {
+		assert_int_equal(it_http(env.port, "POST", "/api/auth/login", NULL, body,
+					 strlen(body), &r), 0);
+		if (r.status == 429) {
+			limited++;
+			assert_non_null(strstr(r.headers, "retry-after:"));
+			assert_non_null(strstr(r.body, "\"error\""));
+		} else {
+			assert_int_equal(r.status, 503);
+		}
+		it_http_free(&r);
+	}
+	assert_int_equal(limited, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_oversized_header_and_body),
 		cmocka_unit_test(test_trickling_client_is_dropped),
 		cmocka_unit_test(test_garbage_instead_of_http),
+		cmocka_unit_test(test_login_rate_limited_per_address),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
