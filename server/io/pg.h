@@ -22,6 +22,20 @@
  * Lost connections reconnect with exponential backoff; while none is up,
  * queries fail at once with TP_ERR_UPSTREAM (they do not wait), so a
  * database outage never delays a request.
+ *
+ * Synchronous errors: tp_pg_query returns TP_ERR_UPSTREAM when no
+ * connection is up (or the pool is disabled), TP_ERR_LIMIT when every
+ * connection is busy and max_queued queries already wait, TP_ERR_CANCELLED
+ * after tp_pg_close, TP_ERR_INVAL / TP_ERR_NOMEM; the callback then never
+ * runs. A callback never runs inside tp_pg_query itself (a failure to send
+ * is reported from the loop), but callbacks may call tp_pg_query and
+ * tp_pg_close. A query waits for a free connection at most query_timeout
+ * seconds (then TP_ERR_TIMEOUT, no connection is dropped) and runs at most
+ * query_timeout seconds once sent, so a callback comes within twice the
+ * timeout.
+ *
+ * conninfo "" gives a disabled pool: never up, every query gets
+ * TP_ERR_UPSTREAM. Passwords in conninfo never appear in logs.
  */
 #ifndef TICKPUSH_IO_PG_H
 #define TICKPUSH_IO_PG_H
@@ -46,6 +60,11 @@ struct tp_pg_opts {
 	double query_timeout;     /* seconds */
 	double reconnect_max;     /* backoff cap, seconds */
 	int max_queued;           /* queries waiting for a connection */
+	/* Optional: called on the loop thread when the pool goes from no
+	 * connection up to one up (up = true) and back (false); never from
+	 * tp_pg_create or tp_pg_close. May call tp_pg_query / tp_pg_close. */
+	void (*on_state)(bool up, void *ud);
+	void *state_ud;
 };
 
 struct tp_pg;
