@@ -11,11 +11,9 @@
 #include <math.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 
 #include "api.h"
-#include "directory.h"
-#include "pg.h"
+#include "presets.h"
 #include "tickpush/alloc.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
@@ -130,29 +128,14 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 	return b->oom ? TP_ERR_NOMEM : TP_OK;
 }
 
-/* ---- scans with preset_id: load the preset, resolve, then scan ---- */
-
-static const struct tp_pg_stmt q_scan_preset = {"scan_preset",
-	"SELECT filters::text FROM user_filter_presets WHERE id = $1 AND user_id = $2", 2};
-static const struct tp_pg_stmt q_scan_watchlist = {"scan_watchlist",
-	"SELECT unnest(symbols) FROM user_watchlists WHERE id = $1 AND user_id = $2", 2};
+/* ---- scans with preset_id: resolve the preset (presets.c), then scan ---- */
 
 struct preset_scan {
 	struct tp_server *srv;
 	uint64_t ticket;
 	struct tp_scan_query q;     /* explicit parameters of the request */
-	struct tp_filter preset;    /* the preset's filter, being resolved */
-	struct tp_filter_refs refs;
-	char user_id[24];
 	double mono_start;
 };
-
-static void preset_scan_free(struct preset_scan *ps)
-{
-	tp_scan_query_cleanup(&ps->q);
-	tp_filter_cleanup(&ps->preset);
-	tp_free(ps);
-}
 
 static void preset_scan_error(struct preset_scan *ps, int status, const char *msg,
 			      const char *field)
@@ -164,120 +147,52 @@ static void preset_scan_error(struct preset_scan *ps, int status, const char *ms
 	tp_http_error(&resp, status, msg, field, scan_empty_shape);
 	tp_http_complete(ps->srv, ps->ticket, status, &b);
 	tp_buf_cleanup(&b);
-	preset_scan_free(ps);
 }
 
-/* Explicit request parameters override the preset's, then scan. */
-static void preset_scan_finish(struct preset_scan *ps)
+static void preset_resolved(int status, const struct tp_filter *filter,
+			    const struct tp_errdetail *err, void *ud)
 {
+	struct preset_scan *ps = ud;
+	struct tp_filter merged;
 	struct tp_buf b;
 
-	if (tp_filter_overlay(&ps->preset, &ps->q.filter)) {
+	switch (status) {
+	case TP_OK:
+		break;
+	case TP_ERR_NOTFOUND:
+		preset_scan_error(ps, 404, err->msg, "preset_id");
+		goto out;
+	case TP_ERR_INVAL:
+		preset_scan_error(ps, 409, err->msg, "preset_id");
+		goto out;
+	case TP_ERR_TIMEOUT:
+		preset_scan_error(ps, 503, "Database timed out", NULL);
+		goto out;
+	default:
+		preset_scan_error(ps, 503, "Database unavailable", NULL);
+		goto out;
+	}
+	/* Explicit request parameters override the preset's. */
+	if (tp_filter_copy(&merged, filter)) {
 		preset_scan_error(ps, 503, "Out of memory", NULL);
-		return;
+		goto out;
+	}
+	if (tp_filter_overlay(&merged, &ps->q.filter)) {
+		tp_filter_cleanup(&merged);
+		preset_scan_error(ps, 503, "Out of memory", NULL);
+		goto out;
 	}
 	tp_filter_cleanup(&ps->q.filter);
-	ps->q.filter = ps->preset;
-	tp_filter_init(&ps->preset);
+	ps->q.filter = merged;
 	tp_buf_init(&b, 0);
-	if (scan_render(ps->srv, &ps->q, tp_now(), ps->mono_start, &b)) {
-		tp_buf_cleanup(&b);
+	if (scan_render(ps->srv, &ps->q, tp_now(), ps->mono_start, &b))
 		preset_scan_error(ps, 503, "Out of memory", NULL);
-		return;
-	}
-	tp_http_complete(ps->srv, ps->ticket, 200, &b);
+	else
+		tp_http_complete(ps->srv, ps->ticket, 200, &b);
 	tp_buf_cleanup(&b);
-	preset_scan_free(ps);
-}
-
-/* Universe tickers come from the in-process directory. */
-static void preset_scan_universe(struct preset_scan *ps)
-{
-	const struct tp_universe *u;
-
-	if (ps->refs.universe[0]) {
-		u = ps->srv->dir ? tp_directory_universe(ps->srv->dir, ps->refs.universe) : NULL;
-		if (!u) {
-			preset_scan_error(ps, ps->srv->dir && tp_directory_has_copy(ps->srv->dir) ? 400 : 503,
-					  ps->srv->dir && tp_directory_has_copy(ps->srv->dir)
-					  ? "preset_id: the preset's universe no longer exists"
-					  : "Database unavailable", "preset_id");
-			return;
-		}
-		if (tp_filter_restrict_symbols(&ps->preset, (const char *const *)u->tickers,
-					       u->n_tickers)) {
-			preset_scan_error(ps, 503, "Out of memory", NULL);
-			return;
-		}
-	}
-	preset_scan_finish(ps);
-}
-
-static void preset_watchlist_loaded(int status, const PGresult *res, void *ud)
-{
-	struct preset_scan *ps = ud;
-	int n;
-	const char **syms;
-
-	if (status != TP_OK) {
-		preset_scan_error(ps, 503, "Database unavailable", NULL);
-		return;
-	}
-	n = PQntuples(res);
-	syms = tp_calloc(n ? (size_t)n : 1, sizeof(char *));
-	if (!syms) {
-		preset_scan_error(ps, 503, "Out of memory", NULL);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		syms[i] = PQgetvalue(res, i, 0);
-	/* A deleted watchlist resolves to no symbols: the preset matches
-	 * nothing rather than everything. */
-	if (tp_filter_restrict_symbols(&ps->preset, syms, (size_t)n)) {
-		tp_free(syms);
-		preset_scan_error(ps, 503, "Out of memory", NULL);
-		return;
-	}
-	tp_free(syms);
-	preset_scan_universe(ps);
-}
-
-static void preset_loaded(int status, const PGresult *res, void *ud)
-{
-	struct preset_scan *ps = ud;
-	struct tp_errdetail err = {{0}, NULL};
-	cJSON *obj;
-	int rc;
-
-	if (status != TP_OK) {
-		preset_scan_error(ps, 503, "Database unavailable", NULL);
-		return;
-	}
-	if (PQntuples(res) != 1) {
-		preset_scan_error(ps, 404, "preset_id: no such filter preset", "preset_id");
-		return;
-	}
-	obj = cJSON_Parse(PQgetvalue(res, 0, 0));
-	rc = obj ? tp_filter_from_json(&ps->preset, obj, &ps->refs, &err) : TP_ERR_INVAL;
-	cJSON_Delete(obj);
-	if (rc) {
-		/* Stored presets were validated on write; this means the stored
-		 * JSON was changed behind our back. */
-		TP_LOG(TP_LOG_WARN, "msg=\"stored preset no longer valid\" detail=\"%s\"", err.msg);
-		preset_scan_error(ps, 409, "preset_id: the stored preset is not valid any more",
-				  "preset_id");
-		return;
-	}
-	if (ps->refs.watchlist_id > 0) {
-		char wl[24];
-		const char *p[2] = {wl, ps->user_id};
-
-		snprintf(wl, sizeof(wl), "%lld", ps->refs.watchlist_id);
-		if (tp_pg_query(ps->srv->pg, &q_scan_watchlist, p, preset_watchlist_loaded, ps))
-			preset_scan_error(ps, 503, "Database unavailable", NULL);
-		return;
-	}
-	preset_scan_universe(ps);
+out:
+	tp_scan_query_cleanup(&ps->q);
+	tp_free(ps);
 }
 
 static void scan_with_preset(const struct tp_http_req *req,
@@ -286,19 +201,12 @@ static void scan_with_preset(const struct tp_http_req *req,
 	struct tp_server *srv = req->srv;
 	struct preset_scan *ps;
 	long long uid;
-	char pid[24];
-	const char *p[2];
 
 	if (tp_http_require_user(req, resp, &uid)) {
 		tp_buf_reset(resp->body);
 		tp_http_error(resp, 401, "preset_id requires a signed-in user (Authorization: Bearer <token>)",
 			      "preset_id", scan_empty_shape);
 		tp_scan_query_cleanup(q);
-		return;
-	}
-	if (!srv->pg) {
-		tp_scan_query_cleanup(q);
-		tp_http_error(resp, 503, "Database unavailable", NULL, scan_empty_shape);
 		return;
 	}
 	if (!(ps = tp_calloc(1, sizeof(*ps)))) {
@@ -308,19 +216,14 @@ static void scan_with_preset(const struct tp_http_req *req,
 	}
 	ps->srv = srv;
 	ps->q = *q; /* takes ownership of the query's filter */
-	tp_filter_init(&ps->preset);
 	ps->mono_start = req->mono_start;
-	snprintf(ps->user_id, sizeof(ps->user_id), "%lld", uid);
-	snprintf(pid, sizeof(pid), "%lld", q->preset_id);
 	ps->ticket = tp_http_defer(req, resp);
-	if (!ps->ticket) {
-		preset_scan_free(ps);
-		return;
+	if (!ps->ticket || tp_preset_resolve(srv, uid, q->preset_id, preset_resolved, ps)) {
+		if (ps->ticket)
+			preset_scan_error(ps, 503, "Database unavailable", NULL);
+		tp_scan_query_cleanup(&ps->q);
+		tp_free(ps);
 	}
-	p[0] = pid;
-	p[1] = ps->user_id;
-	if (tp_pg_query(srv->pg, &q_scan_preset, p, preset_loaded, ps))
-		preset_scan_error(ps, 503, "Database unavailable", NULL);
 }
 
 void tp_api_patterns_scan(const struct tp_http_req *req,
