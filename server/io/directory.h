@@ -51,6 +51,15 @@ struct tp_directory *tp_directory_create(uv_loop_t *loop, struct tp_pg *pg,
 					 tp_directory_loaded_cb *on_loaded,
 					 void *ud);
 void tp_directory_close(struct tp_directory *dir); /* NULL-safe, async free */
+/* Starts a refresh now unless one is in flight (e.g. from the pool's
+ * on_state callback when the database comes back). NULL-safe. */
+void tp_directory_refresh_now(struct tp_directory *dir);
+/* Feed the pool's state changes (tp_pg_opts.on_state) here: down marks the
+ * copy stale until the next successful refresh, up starts one at once.
+ * NULL-safe. */
+void tp_directory_db_state(struct tp_directory *dir, bool up);
+/* Failed refreshes since the last successful one. */
+unsigned tp_directory_refresh_failures(const struct tp_directory *dir);
 
 bool tp_directory_has_copy(const struct tp_directory *dir);
 /* A copy exists but the last refresh failed (or the database is down). */
@@ -68,6 +77,15 @@ size_t tp_directory_symbol_count(const struct tp_directory *dir);
 const struct tp_symbol_row *tp_directory_symbol_at(const struct tp_directory *dir,
 						   size_t i);
 
+/* Symbols with active = true (NULL counts as active). */
+size_t tp_directory_active_count(const struct tp_directory *dir);
+/* Distinct markets, sorted; tp_directory_market_at returns the i-th market
+ * name and stores its number of symbols in *n_symbols (may be NULL). */
+size_t tp_directory_market_count(const struct tp_directory *dir);
+const char *tp_directory_market_at(const struct tp_directory *dir, size_t i,
+				   size_t *n_symbols);
+
+/* Case-insensitive lookup by key; NULL when unknown or no copy. */
 const struct tp_universe *tp_directory_universe(const struct tp_directory *dir,
 						const char *key);
 size_t tp_directory_universe_count(const struct tp_directory *dir);
