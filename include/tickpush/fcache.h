@@ -39,7 +39,9 @@ int tp_fcache_acquire(struct tp_fcache *fc, const struct tp_filter *f,
 		      struct tp_cfilter **out);
 void tp_fcache_release(struct tp_fcache *fc, struct tp_cfilter *cf); /* NULL-safe */
 
-/* Evaluates cf against p for event generation gen, at most once per gen. */
+/* Evaluates cf against p for event generation gen, at most once per gen.
+ * Generation 0 means "no memo": it always evaluates and records nothing,
+ * so number events from 1. */
 bool tp_cfilter_match(struct tp_cfilter *cf, const struct tp_pattern *p,
 		      uint64_t gen);
 

@@ -28,14 +28,16 @@ struct tp_subentry;
 struct tp_subindex *tp_subindex_create(void);
 void tp_subindex_destroy(struct tp_subindex *ix); /* entries must be gone */
 
-/* Files owner with cf; returns the entry handle in *out. TP_OK/NOMEM. */
+/* Files owner with cf; returns the entry handle in *out. TP_OK/NOMEM (the
+ * index unchanged). remove is NULL-safe. */
 int tp_subindex_add(struct tp_subindex *ix, struct tp_cfilter *cf,
 		    void *owner, struct tp_subentry **out);
 void tp_subindex_remove(struct tp_subindex *ix, struct tp_subentry *e);
 
 /* Calls cb(owner) for every subscription whose filter matches p, each
  * filter evaluated at most once for generation gen (pass a fresh gen per
- * event). Must not be re-entered; cb must not add or remove entries. */
+ * event); returns how many matched. Must not be re-entered; cb must not add
+ * or remove entries. */
 typedef void tp_subindex_match_cb(void *owner, void *ud);
 size_t tp_subindex_match(struct tp_subindex *ix, const struct tp_pattern *p,
 			 uint64_t gen, tp_subindex_match_cb *cb, void *ud);
@@ -44,5 +46,8 @@ size_t tp_subindex_size(const struct tp_subindex *ix);
 /* Candidates examined by the last tp_subindex_match (tests check that a
  * selective event looks at few entries). */
 size_t tp_subindex_last_examined(const struct tp_subindex *ix);
+/* Symbol and pattern-type buckets currently allocated (the unconstrained
+ * list is not counted); tests check that empty buckets are deleted. */
+size_t tp_subindex_buckets(const struct tp_subindex *ix);
 
 #endif
