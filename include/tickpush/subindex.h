@@ -44,7 +44,9 @@ size_t tp_subindex_match(struct tp_subindex *ix, const struct tp_pattern *p,
 
 size_t tp_subindex_size(const struct tp_subindex *ix);
 /* Candidates examined by the last tp_subindex_match (tests check that a
- * selective event looks at few entries). */
+ * selective event looks at few entries). Subscriptions filed in one bucket
+ * with the same cfilter are examined together: this counts distinct
+ * filters per visited bucket. */
 size_t tp_subindex_last_examined(const struct tp_subindex *ix);
 /* Symbol and pattern-type buckets currently allocated (the unconstrained
  * list is not counted); tests check that empty buckets are deleted. */
