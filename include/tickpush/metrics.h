@@ -38,7 +38,9 @@ struct tp_buf;
 	X(http_requests, counter, "HTTP requests answered")                    \
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
 	X(http_connections, gauge, "Open HTTP connections")                    \
-	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator")
+	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator") \
+	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
+	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,
@@ -73,6 +75,7 @@ uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
 	X(dashboard, "/api/dashboard/stats")                                   \
 	X(watchlists, "/api/users/watchlists")                                 \
 	X(presets, "/api/users/filter-presets")                                \
+	X(backtests, "/api/backtests")                                         \
 	X(metrics, "/metrics")                                                 \
 	X(probes, "/healthz,/readyz")                                          \
 	X(static, "static files")                                              \

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <hiredis/async.h>
+
 #include "server.h"
 
 /* Pub/sub consumer: SUBSCRIBEs to the four channels of events.md on a
@@ -35,6 +37,15 @@ bool tp_redis_cache_warm_done(const struct tp_redis_cache *rc);
 size_t tp_redis_cache_warm_loaded(const struct tp_redis_cache *rc);
 /* Write-through commands sent but not yet answered. */
 size_t tp_redis_cache_pending(const struct tp_redis_cache *rc);
+
+/* Sends one command on the cache connection for another module (the
+ * backtest registry). cb (may be NULL) is called exactly once with the
+ * reply, or with NULL if the connection is lost first. TP_OK, or
+ * TP_ERR_UPSTREAM when not connected or hiredis refused the command (then
+ * cb is never called). Not counted as write-through. */
+int tp_redis_cache_command(struct tp_redis_cache *rc, redisCallbackFn *cb,
+			   void *ud, int argc, const char **argv,
+			   const size_t *argvlen);
 
 /* Producer heartbeat (events.md): online when now - value < 60 s.
  * *last receives the heartbeat value (0 when never seen). */

@@ -405,6 +405,17 @@ size_t tp_redis_cache_pending(const struct tp_redis_cache *rc)
 	return rc ? rc->pending : 0;
 }
 
+int tp_redis_cache_command(struct tp_redis_cache *rc, redisCallbackFn *cb,
+			   void *ud, int argc, const char **argv,
+			   const size_t *argvlen)
+{
+	redisAsyncContext *ac = rc ? tp_redis_conn_ctx(rc->conn) : NULL;
+
+	if (!ac || redisAsyncCommandArgv(ac, cb, ud, argc, argv, argvlen) != REDIS_OK)
+		return TP_ERR_UPSTREAM;
+	return TP_OK;
+}
+
 bool tp_redis_cache_producer_online(const struct tp_redis_cache *rc,
 				    double *last)
 {

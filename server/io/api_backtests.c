@@ -1,0 +1,598 @@
+/*
+ * api_backtests.c - backtest jobs over REST (rest.md "The user's own
+ * objects"): submit, list, look up and cancel, token required.
+ *
+ * POST validates the request (symbols 1..100 with the event symbol
+ * charset, upper-cased; patterns 1..20 pattern type names with the scan's
+ * rules, abbreviations expanded; start_date <= end_date, YYYY-MM-DD, not in
+ * the future; parameters an optional object of at most 4 KiB as JSON) and
+ * hands the normalised request to the registry (backtests.c), which
+ * records the owner and publishes the job in one Redis transaction. Redis
+ * down -> 503, nothing recorded.
+ *
+ * Reads merge what the registry knows (owner, request, submission time)
+ * with the latest event state the ingest keeps per job
+ * (tp_ingest_job_json): status "submitted" until the producer says more.
+ * Another user's job and an unknown one are the same 404: existence is
+ * never revealed. A job this process does not know is looked up in Redis
+ * before answering 404 (another instance, or the startup load running).
+ *
+ * Each deferred request is a struct op owned by the callback chain and
+ * freed when it answers; the request itself is gone once the handler
+ * returns (tp_http_defer).
+ */
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "api_backtests.h"
+#include "backtests.h"
+#include "redis.h"
+#include "tickpush/alloc.h"
+#include "tickpush/filter.h"
+
+#define MAX_SYMBOLS 100
+#define MAX_PATTERNS 20
+#define MAX_PARAMETERS_JSON 4096
+/* "Today" is the date in the most eastern time zone (UTC+14), so no user
+ * has today's date rejected as being in the future. */
+#define LATEST_ZONE_OFFSET (14 * 3600)
+
+enum op_kind { OP_LIST, OP_GET, OP_SUBMIT, OP_CANCEL };
+
+struct op {
+	struct tp_server *srv;
+	uint64_t ticket;
+	enum op_kind kind;
+	long long user_id;
+	char job_id[TP_JOB_ID_MAX + 1];
+};
+
+/* ---- rendering ---- */
+
+static bool is_terminal(const char *status)
+{
+	return !strcmp(status, "completed") || !strcmp(status, "failed") ||
+	       !strcmp(status, "cancelled");
+}
+
+/* One job: registry facts + the latest event state (or null). */
+static void render_job(struct tp_buf *b, const struct tp_server *srv,
+		       const struct tp_backtest_job *j, const char *extra)
+{
+	const char *latest = tp_ingest_job_json(srv->ingest, j->id);
+	cJSON *st = latest ? cJSON_Parse(latest) : NULL;
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(st, "status");
+	const cJSON *progress = cJSON_GetObjectItemCaseSensitive(st, "progress");
+	const cJSON *results = cJSON_GetObjectItemCaseSensitive(st, "results");
+	const char *s = cJSON_IsString(status) ? status->valuestring : "submitted";
+	char *results_json = results ? cJSON_PrintUnformatted(results) : NULL;
+	size_t rlen;
+
+	/* A cancellation shows until the producer reports an end. */
+	if (j->cancel_requested && !results && !is_terminal(s))
+		s = "cancel_requested";
+	tp_buf_puts(b, "{\"job_id\":");
+	tp_buf_json_str(b, j->id);
+	tp_buf_puts(b, ",\"status\":");
+	tp_buf_json_str(b, s);
+	tp_buf_puts(b, ",\"progress\":");
+	if (cJSON_IsNumber(progress))
+		tp_buf_json_num(b, progress->valuedouble);
+	else if (!st)
+		tp_buf_puts(b, "0");
+	else if (results && !strcmp(s, "completed"))
+		tp_buf_puts(b, "1");
+	else
+		tp_buf_puts(b, "null");
+	tp_buf_puts(b, ",\"submitted_at\":");
+	if (j->submitted_at > 0)
+		tp_buf_json_num(b, j->submitted_at);
+	else
+		tp_buf_puts(b, "null");
+	rlen = j->request_json ? strlen(j->request_json) : 0;
+	if (rlen > 2 && j->request_json[0] == '{') {
+		/* The registry stores the validated request object: splice
+		 * its members (symbols, patterns, dates, parameters). */
+		tp_buf_putc(b, ',');
+		tp_buf_append(b, j->request_json + 1, rlen - 2);
+	} else {
+		tp_buf_puts(b, ",\"symbols\":null,\"patterns\":null,\"start_date\":null,"
+			    "\"end_date\":null,\"parameters\":null");
+	}
+	tp_buf_printf(b, ",\"results\":%s,\"cancel_requested\":%s,\"latest\":%s%s%s}",
+		      results_json ? results_json : "null",
+		      j->cancel_requested ? "true" : "false", latest ? latest : "null",
+		      extra ? "," : "", extra ? extra : "");
+	tp_free(results_json);
+	cJSON_Delete(st);
+}
+
+static void render_list(struct tp_buf *b, struct tp_server *srv,
+			long long user_id, bool partial)
+{
+	const struct tp_backtest_job **jobs = NULL;
+	size_t n = tp_backtests_list(srv->backtests, user_id, tp_now(), &jobs);
+
+	if (n == (size_t)-1) {
+		b->oom = true;
+		return;
+	}
+	tp_buf_puts(b, "{\"jobs\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			tp_buf_putc(b, ',');
+		render_job(b, srv, jobs[i], NULL);
+	}
+	tp_buf_printf(b, "],\"count\":%zu", n);
+	/* The owner records are still loading from Redis (or could not be). */
+	if (partial)
+		tp_buf_puts(b, ",\"partial\":true");
+	tp_buf_putc(b, '}');
+	tp_free(jobs);
+}
+
+static void complete_buf(struct op *op, int status, struct tp_buf *b)
+{
+	if (b->oom)
+		tp_http_complete_error(op->srv, op->ticket, 503, "Out of memory", NULL);
+	else
+		tp_http_complete(op->srv, op->ticket, status, b);
+}
+
+/* ---- async steps ---- */
+
+static void redis_error(struct op *op, int status)
+{
+	if (status == TP_ERR_LIMIT)
+		tp_http_complete_error(op->srv, op->ticket, 429,
+				       "Too many backtest jobs: older ones are forgotten after 7 days",
+				       NULL);
+	else if (status == TP_ERR_NOMEM)
+		tp_http_complete_error(op->srv, op->ticket, 503, "Out of memory", NULL);
+	else if (status == TP_ERR_UPSTREAM || status == TP_ERR_CANCELLED)
+		tp_http_complete_error(op->srv, op->ticket, 503, "Redis unavailable", NULL);
+	else
+		tp_http_complete_error(op->srv, op->ticket, 503, "Could not submit the job", NULL);
+}
+
+static void listed(int status, const struct tp_backtest_job *job,
+		   long long receivers, void *ud)
+{
+	struct op *op = ud;
+	struct tp_buf b;
+
+	(void)job;
+	(void)receivers;
+	if (status == TP_ERR_CANCELLED) {
+		tp_http_complete_error(op->srv, op->ticket, 503, "Shutting down", NULL);
+	} else {
+		tp_buf_init(&b, 0);
+		render_list(&b, op->srv, op->user_id, status != TP_OK);
+		complete_buf(op, 200, &b);
+		tp_buf_cleanup(&b);
+	}
+	tp_free(op);
+}
+
+static void submitted(int status, const struct tp_backtest_job *job,
+		      long long receivers, void *ud)
+{
+	struct op *op = ud;
+	struct tp_buf b;
+	char extra[48];
+
+	if (status != TP_OK) {
+		redis_error(op, status);
+		tp_free(op);
+		return;
+	}
+	/* How many subscribers (producers) received the job message. */
+	snprintf(extra, sizeof(extra), "\"receivers\":%lld", receivers);
+	tp_buf_init(&b, 0);
+	render_job(&b, op->srv, job, extra);
+	complete_buf(op, 201, &b);
+	tp_buf_cleanup(&b);
+	tp_free(op);
+}
+
+static void cancelled(int status, const struct tp_backtest_job *job,
+		      long long receivers, void *ud)
+{
+	struct op *op = ud;
+	struct tp_buf b;
+
+	(void)receivers;
+	if (status == TP_ERR_NOTFOUND) {
+		tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
+	} else if (status != TP_OK) {
+		redis_error(op, status);
+	} else {
+		tp_buf_init(&b, 0);
+		tp_buf_puts(&b, "{\"job_id\":");
+		tp_buf_json_str(&b, job->id);
+		tp_buf_puts(&b, ",\"status\":\"cancel_requested\"}");
+		complete_buf(op, 202, &b);
+		tp_buf_cleanup(&b);
+	}
+	tp_free(op);
+}
+
+/* The job is known here and belongs to the caller: answer or cancel. */
+static void owned(struct op *op, const struct tp_backtest_job *job)
+{
+	struct tp_buf b;
+	int rc;
+
+	if (op->kind == OP_CANCEL) {
+		rc = tp_backtests_cancel(op->srv->backtests, job->id, cancelled, op);
+		if (rc) {
+			cancelled(rc, NULL, 0, op);
+		}
+		return;
+	}
+	tp_buf_init(&b, 0);
+	render_job(&b, op->srv, job, NULL);
+	complete_buf(op, 200, &b);
+	tp_buf_cleanup(&b);
+	tp_free(op);
+}
+
+static void fetched(int status, const struct tp_backtest_job *job,
+		    long long receivers, void *ud)
+{
+	struct op *op = ud;
+
+	(void)receivers;
+	if (status == TP_OK && job->user_id == op->user_id) {
+		owned(op, job);
+		return;
+	}
+	if (status == TP_OK || status == TP_ERR_NOTFOUND ||
+	    tp_backtests_loaded(op->srv->backtests))
+		tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
+	else
+		redis_error(op, status);
+	tp_free(op);
+}
+
+/* ---- input validation ---- */
+
+static int bad(struct tp_http_resp *resp, const char *field, const char *msg)
+{
+	tp_http_error(resp, 400, msg, field, NULL);
+	return TP_ERR_INVAL;
+}
+
+/*
+ * A list of names normalised one entry at a time by the scan's own rules
+ * (tp_filter_set_param with filter_name), kept in the caller's order with
+ * duplicates dropped, as a JSON array into out.
+ */
+static int validate_list(const cJSON *body, const char *field,
+			 const char *filter_name, size_t max, bool nocase,
+			 struct tp_buf *out, struct tp_http_resp *resp)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, field), *it;
+	bool symbols = !strcmp(filter_name, "symbols");
+	char *seen[MAX_SYMBOLS > MAX_PATTERNS ? MAX_SYMBOLS : MAX_PATTERNS];
+	char msg[200];
+	size_t n = 0;
+	int size, rc = TP_ERR_INVAL;
+
+	TP_ASSERT(max <= TP_ARRAY_SIZE(seen));
+	if (!cJSON_IsArray(arr) || (size = cJSON_GetArraySize(arr)) < 1 ||
+	    (size_t)size > max) {
+		snprintf(msg, sizeof(msg), "%s: required, an array of 1 to %zu names", field, max);
+		return bad(resp, field, msg);
+	}
+	cJSON_ArrayForEach(it, arr) {
+		struct tp_filter one;
+		struct tp_errdetail err = {{0}, NULL};
+		const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
+		const char *norm, *detail;
+		bool dup = false;
+		int frc;
+
+		/* One name per entry: the scan would split a comma list. */
+		if (!s || strchr(s, ',')) {
+			snprintf(msg, sizeof(msg), "%s: each entry must be one name (a string)", field);
+			bad(resp, field, msg);
+			goto out;
+		}
+		tp_filter_init(&one);
+		frc = tp_filter_set_param(&one, filter_name, s, &err);
+		if (frc == TP_ERR_NOMEM) {
+			tp_filter_cleanup(&one);
+			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+			rc = TP_ERR_NOMEM;
+			goto out;
+		}
+		if (frc || (symbols ? one.n_symbols : one.n_pattern_types) != 1) {
+			tp_filter_cleanup(&one);
+			/* The filter names its own parameter: name ours. */
+			detail = frc ? strchr(err.msg, ':') : NULL;
+			snprintf(msg, sizeof(msg), "%s%s", field,
+				 detail ? detail : ": entries must not be empty");
+			bad(resp, field, msg);
+			goto out;
+		}
+		norm = symbols ? one.symbols[0] : one.pattern_types[0];
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = nocase ? !strcasecmp(seen[i], norm) : !strcmp(seen[i], norm);
+		if (!dup && !(seen[n++] = tp_strdup(norm))) {
+			n--;
+			tp_filter_cleanup(&one);
+			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+			rc = TP_ERR_NOMEM;
+			goto out;
+		}
+		tp_filter_cleanup(&one);
+	}
+	tp_buf_putc(out, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			tp_buf_putc(out, ',');
+		tp_buf_json_str(out, seen[i]);
+	}
+	tp_buf_putc(out, ']');
+	rc = TP_OK;
+out:
+	for (size_t i = 0; i < n; i++)
+		tp_free(seen[i]);
+	return rc;
+}
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+static long days_from_civil(int y, int m, int d)
+{
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Strict YYYY-MM-DD (a real calendar date, year 1900..9999). */
+static bool parse_date(const char *s, long *days)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d, dim;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return false;
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 1900 || m < 1 || m > 12)
+		return false;
+	dim = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+	if (d < 1 || d > dim)
+		return false;
+	*days = days_from_civil(y, m, d);
+	return true;
+}
+
+static int validate_date(const cJSON *body, const char *field, double now,
+			 long *days, struct tp_http_resp *resp)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, field);
+	char msg[160];
+
+	if (!cJSON_IsString(v) || !parse_date(v->valuestring, days)) {
+		snprintf(msg, sizeof(msg), "%s: required, a date as YYYY-MM-DD", field);
+		return bad(resp, field, msg);
+	}
+	if (*days > (long)floor((now + LATEST_ZONE_OFFSET) / 86400)) {
+		snprintf(msg, sizeof(msg), "%s: must not be in the future", field);
+		return bad(resp, field, msg);
+	}
+	return TP_OK;
+}
+
+/* The normalised request object, or NULL with the error in resp. */
+static char *validate_request(const struct tp_http_req *req,
+			      struct tp_http_resp *resp)
+{
+	cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+	const cJSON *params;
+	char *params_json = NULL, *out = NULL;
+	struct tp_buf syms, pats, b;
+	long start, end;
+
+	tp_buf_init(&syms, 0);
+	tp_buf_init(&pats, 0);
+	tp_buf_init(&b, 0);
+	if (!cJSON_IsObject(body)) {
+		bad(resp, NULL, "Body must be a JSON object");
+		goto out;
+	}
+	if (validate_list(body, "symbols", "symbols", MAX_SYMBOLS, false, &syms, resp) ||
+	    validate_list(body, "patterns", "pattern_types", MAX_PATTERNS, true, &pats, resp) ||
+	    validate_date(body, "start_date", req->now, &start, resp) ||
+	    validate_date(body, "end_date", req->now, &end, resp))
+		goto out;
+	if (start > end) {
+		bad(resp, "start_date", "start_date: must not be after end_date");
+		goto out;
+	}
+	params = cJSON_GetObjectItemCaseSensitive(body, "parameters");
+	if (params && !cJSON_IsNull(params)) {
+		if (!cJSON_IsObject(params)) {
+			bad(resp, "parameters", "parameters: must be an object");
+			goto out;
+		}
+		/* cJSON allocates through the tp_ hooks: tp_free frees. */
+		if (!(params_json = cJSON_PrintUnformatted(params))) {
+			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+			goto out;
+		}
+		if (strlen(params_json) > MAX_PARAMETERS_JSON) {
+			bad(resp, "parameters", "parameters: at most 4096 bytes as JSON");
+			goto out;
+		}
+	}
+	tp_buf_printf(&b, "{\"symbols\":%s,\"patterns\":%s,\"start_date\":",
+		      tp_buf_cstr(&syms), tp_buf_cstr(&pats));
+	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "start_date")->valuestring);
+	tp_buf_puts(&b, ",\"end_date\":");
+	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "end_date")->valuestring);
+	tp_buf_printf(&b, ",\"parameters\":%s}", params_json ? params_json : "{}");
+	if (syms.oom || pats.oom || b.oom || !(out = tp_strdup(tp_buf_cstr(&b))))
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+out:
+	tp_free(params_json);
+	tp_buf_cleanup(&syms);
+	tp_buf_cleanup(&pats);
+	tp_buf_cleanup(&b);
+	cJSON_Delete(body);
+	return out;
+}
+
+/* Job ids in paths: what the registry could hold, anything else is 404. */
+static bool valid_job_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 1 || n > TP_JOB_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_-.:", s[i]))
+			return false;
+	return true;
+}
+
+/* ---- handlers ---- */
+
+static struct op *op_new(const struct tp_http_req *req,
+			 struct tp_http_resp *resp, enum op_kind kind,
+			 long long user_id)
+{
+	struct op *op = tp_calloc(1, sizeof(*op));
+
+	if (!op) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return NULL;
+	}
+	op->srv = req->srv;
+	op->kind = kind;
+	op->user_id = user_id;
+	if (!(op->ticket = tp_http_defer(req, resp))) {
+		tp_free(op);
+		return NULL;
+	}
+	return op;
+}
+
+static void submit(const struct tp_http_req *req, struct tp_http_resp *resp,
+		   long long uid)
+{
+	struct tp_server *srv = req->srv;
+	char *request = validate_request(req, resp);
+	struct op *op;
+	int rc;
+
+	if (!request)
+		return;
+	if (!srv->backtests || !tp_redis_cache_is_connected(srv->rcache)) {
+		tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
+		resp->retry_after = 1;
+		goto out;
+	}
+	if (!(op = op_new(req, resp, OP_SUBMIT, uid)))
+		goto out;
+	rc = tp_backtests_submit(srv->backtests, uid, request, req->now, submitted, op);
+	if (rc)
+		submitted(rc, NULL, 0, op);
+out:
+	tp_free(request);
+}
+
+void tp_api_backtests(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	long long uid;
+	struct op *op;
+
+	if (tp_http_require_user(req, resp, &uid))
+		return;
+	if (req->method == TP_HTTP_POST) {
+		submit(req, resp, uid);
+		return;
+	}
+	if (!srv->backtests) {
+		tp_http_error(resp, 503, "Redis unavailable", NULL, "\"jobs\":[]");
+		return;
+	}
+	if (!tp_backtests_loaded(srv->backtests) &&
+	    tp_redis_cache_is_connected(srv->rcache)) {
+		/* The owner records are loading: answer once they are in. */
+		if (!(op = op_new(req, resp, OP_LIST, uid)))
+			return;
+		if (tp_backtests_when_loaded(srv->backtests, listed, op))
+			listed(TP_ERR_UPSTREAM, NULL, 0, op);
+		return;
+	}
+	render_list(resp->body, srv, uid, !tp_backtests_loaded(srv->backtests));
+	if (resp->body->oom)
+		return; /* http.c turns it into a 503 */
+	resp->status = 200;
+}
+
+void tp_api_backtest(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	enum op_kind kind = req->method == TP_HTTP_DELETE ? OP_CANCEL : OP_GET;
+	const struct tp_backtest_job *job;
+	long long uid;
+	struct op *op;
+	int rc;
+
+	if (tp_http_require_user(req, resp, &uid))
+		return;
+	if (!valid_job_id(req->subpath)) {
+		tp_http_error(resp, 404, "Not found", NULL, NULL);
+		return;
+	}
+	if (!srv->backtests) {
+		tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
+		return;
+	}
+	job = tp_backtests_get(srv->backtests, req->subpath, req->now);
+	if (job && job->user_id != uid) {
+		tp_http_error(resp, 404, "Not found", NULL, NULL);
+		return;
+	}
+	if (job && kind == OP_GET) {
+		render_job(resp->body, srv, job, NULL);
+		resp->status = 200;
+		return;
+	}
+	if (!job && !tp_redis_cache_is_connected(srv->rcache)) {
+		if (tp_backtests_loaded(srv->backtests))
+			tp_http_error(resp, 404, "Not found", NULL, NULL);
+		else
+			tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
+		return;
+	}
+	if (!(op = op_new(req, resp, kind, uid)))
+		return;
+	snprintf(op->job_id, sizeof(op->job_id), "%s", req->subpath);
+	if (job) {
+		owned(op, job);
+		return;
+	}
+	rc = tp_backtests_fetch(srv->backtests, op->job_id, fetched, op);
+	if (rc)
+		fetched(rc, NULL, 0, op);
+}
