@@ -56,7 +56,9 @@ struct tp_ingest_stats {
 	uint64_t patterns_ingested; /* accepted pattern upserts */
 	uint64_t expired_cleaned;   /* removed by the expiry sweep */
 	double last_event_time;     /* receive time of the last accepted event, 0 = never */
-	uint64_t seq;               /* grows with every accepted event (stream position) */
+	uint64_t seq;               /* stream position: grows with every accepted event
+				     * and every visible removal (expiry, withdrawal,
+				     * eviction); hooks read it for the current change */
 };
 
 struct tp_ingest *tp_ingest_create(const struct tp_ingest_opts *o);

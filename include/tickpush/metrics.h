@@ -39,6 +39,20 @@ struct tp_buf;
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
 	X(http_connections, gauge, "Open HTTP connections")                    \
 	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator") \
+	X(ws_sessions, gauge, "Open WebSocket sessions") \
+	X(ws_connections_total, counter, "WebSocket sessions opened") \
+	X(ws_rejected, counter, "WebSocket handshakes refused (path, origin, token)") \
+	X(ws_frames_received, counter, "Frames received from WebSocket clients") \
+	X(ws_frames_sent, counter, "Frames written to WebSocket clients") \
+	X(ws_errors, counter, "Error frames sent and protocol violations") \
+	X(ws_queued_bytes, gauge, "Bytes waiting in WebSocket session queues") \
+	X(ws_slow_closed, counter, "Sessions closed as slow consumers (4008)") \
+	X(ws_rate_closed, counter, "Sessions closed for exceeding the rate limit (4029)") \
+	X(sse_sessions, gauge, "Open Server-Sent Events streams") \
+	X(poll_waiting, gauge, "Long-poll requests waiting for events") \
+	X(push_subscriptions, gauge, "Live subscriptions over every transport") \
+	X(push_frames, counter, "Frames handed to push transports") \
+	X(push_filters, gauge, "Distinct compiled filters in use") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
 
@@ -75,6 +89,7 @@ uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
 	X(dashboard, "/api/dashboard/stats")                                   \
 	X(watchlists, "/api/users/watchlists")                                 \
 	X(presets, "/api/users/filter-presets")                                \
+	X(stream, "/api/stream,/api/patterns/poll")                            \
 	X(backtests, "/api/backtests")                                         \
 	X(metrics, "/metrics")                                                 \
 	X(probes, "/healthz,/readyz")                                          \

@@ -47,6 +47,11 @@ static void store_removed(const struct tp_pattern *p, enum tp_removal why,
 	struct tp_ingest *ing = ud;
 	size_t n = tp_respcache_invalidate_pattern(ing->respcache, p);
 
+	/* A removal others can see is a position in the stream of its own
+	 * (a replaced record is not: the upsert that follows is). */
+	if (why != TP_REMOVED_REPLACED && !ing->warming)
+		ing->stats.seq++;
+
 	TP_METRIC_ADD(respcache_invalidations, n);
 	switch (why) {
 	case TP_REMOVED_EXPIRED:

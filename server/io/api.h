@@ -26,6 +26,10 @@ tp_http_handler tp_api_watchlist;   /* GET, PUT, DELETE /api/users/watchlists/<i
 tp_http_handler tp_api_presets;     /* GET, POST /api/users/filter-presets */
 tp_http_handler tp_api_preset;      /* GET, PUT, DELETE /api/users/filter-presets/<id> */
 
+/* sse.c: the push fallbacks over plain HTTP */
+tp_http_handler tp_api_stream;      /* GET /api/stream (SSE) */
+tp_http_handler tp_api_poll;        /* GET /api/patterns/poll (long-poll) */
+
 /* api_ops.c */
 tp_http_handler tp_api_health;
 tp_http_handler tp_api_discovery_health;

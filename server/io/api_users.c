@@ -24,6 +24,8 @@
 #include "api.h"
 #include "directory.h"
 #include "pg.h"
+#include "presets.h"
+#include "tickpush/push.h"
 #include "tickpush/alloc.h"
 #include "tickpush/filter.h"
 #include "tickpush/log.h"
@@ -205,6 +207,67 @@ static void run(struct op *op, const struct tp_pg_stmt *stmt,
 
 static void step_main(struct op *op);
 
+/* ---- live subscriptions follow their presets ---- */
+
+struct follow {
+	struct tp_server *srv;
+	long long user, preset;
+};
+
+static void follow_resolved(int status, const struct tp_filter *filter,
+			    const struct tp_errdetail *err, void *ud)
+{
+	struct follow *f = ud;
+
+	(void)err;
+	if (status == TP_OK)
+		tp_push_preset_changed(f->srv->push, f->user, f->preset, filter);
+	else if (status == TP_ERR_NOTFOUND)
+		tp_push_preset_changed(f->srv->push, f->user, f->preset, NULL);
+	/* Database trouble: subscriptions keep their last filter. */
+	tp_free(f);
+}
+
+static void refollow(long long user, long long preset, void *ud)
+{
+	struct tp_server *srv = ud;
+	struct follow *f = tp_calloc(1, sizeof(*f));
+
+	if (!f)
+		return;
+	f->srv = srv;
+	f->user = user;
+	f->preset = preset;
+	if (tp_preset_resolve(srv, user, preset, follow_resolved, f))
+		tp_free(f);
+}
+
+/* A preset or watchlist of user changed: re-resolve what live
+ * subscriptions use. Deleting a preset ends its subscriptions. */
+static void notify_change(struct op *op)
+{
+	long long user = strtoll(op->user_id, NULL, 10);
+	long long id = strtoll(op->id, NULL, 10);
+
+	if (!op->srv->push)
+		return;
+	switch (op->kind) {
+	case OP_PR_DELETE:
+		tp_push_preset_changed(op->srv->push, user, id, NULL);
+		break;
+	case OP_PR_UPDATE:
+		refollow(user, id, op->srv);
+		break;
+	case OP_WL_UPDATE:
+	case OP_WL_DELETE:
+		/* Any followed preset of this user may reference it. */
+		tp_push_foreach_preset(op->srv->push, user, refollow, op->srv);
+		break;
+	default:
+		break;
+	}
+}
+
 static void main_done(int status, const PGresult *res, void *ud)
 {
 	struct op *op = ud;
@@ -228,15 +291,18 @@ static void main_done(int status, const PGresult *res, void *ud)
 				tp_buf_printf(&b, "{\"deleted\":true,\"id\":%s}", op->id);
 				tp_http_complete(op->srv, op->ticket, 200, &b);
 				tp_buf_cleanup(&b);
+				notify_change(op);
 			}
 			break;
 		default:
-			if (PQntuples(res) == 0)
+			if (PQntuples(res) == 0) {
 				tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
-			else
+			} else {
 				finish_rows(op, res,
 					    op->kind == OP_WL_CREATE || op->kind == OP_PR_CREATE ? 201 : 200,
 					    false);
+				notify_change(op);
+			}
 		}
 	}
 	op_free(op);

@@ -29,8 +29,10 @@
 #include <libwebsockets.h>
 
 #include "api.h"
+#include "api_backtests.h"
 #include "api_symbols.h"
 #include "http.h"
+#include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
@@ -63,6 +65,10 @@ static const struct route routes[] = {
 	{"/api/users/watchlists/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_watchlist, TP_ROUTE_watchlists},
 	{"/api/users/filter-presets", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_presets, TP_ROUTE_presets},
 	{"/api/users/filter-presets/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_preset, TP_ROUTE_presets},
+	{"/api/backtests", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_backtests, TP_ROUTE_backtests},
+	{"/api/backtests/", true, TP_HTTP_GET | TP_HTTP_DELETE, tp_api_backtest, TP_ROUTE_backtests},
+	{"/api/stream", false, TP_HTTP_GET, tp_api_stream, TP_ROUTE_stream},
+	{"/api/patterns/poll", false, TP_HTTP_GET, tp_api_poll, TP_ROUTE_stream},
 	{"/metrics", false, TP_HTTP_GET, tp_api_metrics, TP_ROUTE_metrics},
 	{"/healthz", false, TP_HTTP_GET, tp_api_healthz, TP_ROUTE_probes},
 	{"/readyz", false, TP_HTTP_GET, tp_api_readyz, TP_ROUTE_probes},
@@ -82,6 +88,9 @@ struct pss {
 	uint64_t ticket;      /* deferred response pending, 0 = none */
 	int deferred_status;  /* set by tp_http_complete */
 	bool headers_due;     /* deferred answer arrived: headers next */
+	void *stream;         /* SSE stream (sse.c) once started */
+	bool stream_due;      /* stream started: its headers go next */
+	void *ws;             /* WebSocket session (ws.c) after the upgrade */
 	bool counted;         /* counted in the connections gauge */
 };
 
@@ -485,6 +494,48 @@ bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
 	return ok;
 }
 
+bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
+{
+	char key[24];
+	struct lws *wsi;
+	struct pss *pss;
+
+	ticket_key(ticket, key);
+	wsi = ticket ? tp_dict_del(srv->http_pending, key) : NULL;
+	if (!wsi)
+		return false;
+	pss = lws_wsi_user(wsi);
+	pss->ticket = 0;
+	pss->stream = conn;
+	pss->stream_due = true;
+	/* A stream never "finishes": it must not hold up a shutdown drain. */
+	inflight_done(wsi, pss);
+	tp_sse_attach(conn, wsi);
+	lws_callback_on_writable(wsi);
+	return true;
+}
+
+static int send_stream_headers(struct lws *wsi, struct pss *pss)
+{
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+
+	pss->stream_due = false;
+	observe(wsi, pss, 200);
+	if (lws_add_http_common_headers(wsi, 200, "text/event-stream",
+					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-cache", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
+					(const unsigned char *)"no", 2, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	/* No idle timeout on a stream; our keep-alive comments flow. */
+	lws_http_mark_sse(wsi);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int send_deferred_headers(struct lws *wsi, struct pss *pss)
 {
 	struct tp_http_resp resp = {pss->deferred_status, NULL, &pss->out, NULL, 0};
@@ -622,6 +673,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return dispatch(wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && pss->stream_due)
+			return send_stream_headers(wsi, pss);
+		if (pss && pss->stream)
+			return tp_sse_writeable(pss->stream, wsi);
 		if (pss && pss->headers_due)
 			return send_deferred_headers(wsi, pss);
 		if (!pss || !pss->out.base || pss->sent >= pss->out.len)
@@ -632,6 +687,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pss) {
+			if (pss->stream) {
+				tp_sse_closed(pss->stream);
+				pss->stream = NULL;
+			}
 			forget_ticket(wsi, pss);
 			inflight_done(wsi, pss);
 			pss_reset(pss);
@@ -642,10 +701,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			}
 		}
 		break;
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* WebSocket upgrades arrive with the push issue; refuse until
-		 * then instead of accepting a socket nobody serves. */
-		return 1;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return tp_ws_confirm_upgrade(wsi);
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : -1;
 	default:
 		break;
 	}

@@ -80,6 +80,18 @@ uint64_t tp_http_defer(const struct tp_http_req *req,
  * false when the connection is gone. */
 bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
 		      struct tp_buf *body);
+/* Turns a deferred request into a never-ending stream (SSE): headers go
+ * out without a length, then conn's frames as tp_sse_writeable produces
+ * them; when the connection closes, tp_sse_closed(conn) runs. Returns
+ * false (and does nothing) when the client is gone. */
+bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn);
+/* Implemented by sse.c. */
+struct lws;
+int tp_sse_writeable(void *conn, struct lws *wsi);
+void tp_sse_attach(void *conn, struct lws *wsi);
+void tp_sse_closed(void *conn);
+void tp_sse_tick(struct tp_server *srv, double mono_now);
+
 /* Convenience: complete with {"error": msg, "field"?: field}. */
 bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
 			    const char *msg, const char *field);

@@ -27,9 +27,13 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "backtests.h"
 #include "directory.h"
 #include "pg.h"
 #include "redis.h"
+#include "http.h"
+#include "stream.h"
+#include "tickpush/push.h"
 #include "server.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
@@ -56,11 +60,17 @@ double tp_mono(void)
 
 /* ---- ingest hooks ---- */
 
+static uint64_t current_seq(const struct tp_server *srv)
+{
+	return tp_ingest_stats(srv->ingest)->seq;
+}
+
 static void hook_upsert(const struct tp_pattern *p, void *ud)
 {
 	struct tp_server *srv = ud;
 
 	tp_redis_cache_on_upsert(srv->rcache, p);
+	tp_push_pattern(srv->push, p, current_seq(srv), tp_now());
 }
 
 static void hook_remove(const struct tp_pattern *p, enum tp_removal why,
@@ -69,6 +79,23 @@ static void hook_remove(const struct tp_pattern *p, enum tp_removal why,
 	struct tp_server *srv = ud;
 
 	tp_redis_cache_on_remove(srv->rcache, p, why);
+	if (why != TP_REMOVED_REPLACED && srv->push)
+		tp_push_pattern_removed(srv->push, p, current_seq(srv), tp_now());
+}
+
+static void hook_other(const struct tp_event *ev, void *ud)
+{
+	struct tp_server *srv = ud;
+
+	if (ev->kind == TP_EV_SYSTEM_HEALTH) {
+		tp_push_health(srv->push, ev->data_json ? ev->data_json : "{}",
+			       current_seq(srv), tp_now());
+		return;
+	}
+	/* Unknown jobs are kept in history but reach nobody (counted). */
+	tp_push_backtest(srv->push, ev,
+			 srv->backtests ? tp_backtests_on_event(srv->backtests, ev) : 0,
+			 current_seq(srv), tp_now());
 }
 
 /* Bad events are logged at most once a second per channel, with the
@@ -119,6 +146,16 @@ static void sweep_tick(uv_timer_t *t)
 	else
 		srv->events_per_second = (double)(cur - srv->rate_ring[0]) / filled;
 	srv->rate_pos++;
+	tp_ws_tick(srv, tp_now());
+	tp_sse_tick(srv, tp_mono());
+	if (srv->push) {
+		struct tp_push_stats ps;
+
+		tp_push_get_stats(srv->push, &ps);
+		TP_METRIC_SET(push_subscriptions, ps.subscriptions);
+		TP_METRIC_SET(push_filters, ps.distinct_filters);
+		TP_METRIC_SET(push_frames, ps.frames);
+	}
 	if (n)
 		TP_LOG(TP_LOG_DEBUG, "msg=\"expired patterns removed\" count=%zu", n);
 }
@@ -171,6 +208,8 @@ static void finish_shutdown(struct tp_server *srv)
 	 * tp_server_run completes it if the loop stops first. */
 	if (srv->lws)
 		lws_context_destroy(srv->lws);
+	tp_backtests_close(srv->backtests);
+	srv->backtests = NULL;
 	tp_redis_cache_close(srv->rcache);
 	srv->rcache = NULL;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"stopped\"");
@@ -180,7 +219,8 @@ static void drain_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
 	bool drained = srv->http_inflight == 0 &&
-		       tp_redis_cache_pending(srv->rcache) == 0;
+		       tp_redis_cache_pending(srv->rcache) == 0 &&
+		       tp_ws_count(srv) == 0;
 
 	if (drained || tp_mono() >= srv->shutdown_deadline) {
 		if (!drained)
@@ -209,6 +249,9 @@ void tp_server_stop(struct tp_server *srv)
 		lws_context_deprecate(srv->lws, deprecated_cb);
 	tp_redis_sub_close(srv->sub);
 	srv->sub = NULL;
+	/* Close 1001 to every WebSocket session; long-polls answer now. */
+	tp_ws_close_all(srv);
+	tp_poll_answer_all(srv);
 	srv->shutdown_deadline = tp_mono() + srv->cfg->shutdown_timeout;
 	uv_timer_start(&srv->drain_timer, drain_tick, 0, 50);
 }
@@ -309,6 +352,30 @@ static int setup_auth(struct tp_server *srv)
 	return srv->login_rl ? TP_OK : TP_ERR_NOMEM;
 }
 
+static int setup_push(struct tp_server *srv)
+{
+	const struct tp_config *cfg = srv->cfg;
+	struct tp_push_opts po;
+
+	memset(&po, 0, sizeof(po));
+	po.epoch = srv->epoch;
+	po.max_subs = (size_t)cfg->ws_max_subscriptions;
+	po.history_events = (size_t)cfg->history_events;
+	po.history_seconds = cfg->history_seconds;
+	po.ops.send = tp_stream_send;
+	if (!(srv->push = tp_push_create(&po)))
+		return TP_ERR_NOMEM;
+	return tp_ws_create(srv);
+}
+
+static void database_state(bool up, void *ud)
+{
+	struct tp_server *srv = ud;
+
+	if (srv->dir)
+		tp_directory_db_state(srv->dir, up);
+}
+
 static int setup_database(struct tp_server *srv)
 {
 	const struct tp_config *cfg = srv->cfg;
@@ -324,6 +391,8 @@ static int setup_database(struct tp_server *srv)
 	po.query_timeout = cfg->db_query_timeout;
 	po.reconnect_max = cfg->redis_reconnect_max > 0 ? cfg->redis_reconnect_max : 5;
 	po.max_queued = 1000;
+	po.on_state = database_state;
+	po.state_ud = srv;
 	srv->pg = tp_pg_create(&srv->loop, &po);
 	if (!srv->pg)
 		return TP_ERR_INVAL;
@@ -362,10 +431,11 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	io.hooks.on_upsert = hook_upsert;
 	io.hooks.on_remove = hook_remove;
 	io.hooks.on_reject = hook_reject;
+	io.hooks.on_other = hook_other;
 	io.sector_of = hook_sector_of;
 	io.hooks.ud = srv;
 	srv->ingest = tp_ingest_create(&io);
-	if (!srv->ingest)
+	if (!srv->ingest || setup_push(srv))
 		goto fail;
 	if (create_lws(srv))
 		goto fail;
@@ -388,7 +458,8 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 
 	srv->rcache = tp_redis_cache_create(srv);
 	srv->sub = tp_redis_sub_create(srv);
-	if (!srv->rcache || !srv->sub || setup_database(srv))
+	if (!srv->rcache || !srv->sub || setup_database(srv) ||
+	    !(srv->backtests = tp_backtests_create(srv)))
 		goto fail_running;
 	return TP_OK;
 
@@ -428,6 +499,10 @@ int tp_server_cleanup(struct tp_server *srv)
 {
 	int rc;
 
+	/* Every connection is gone (lws is destroyed): the sessions are too. */
+	tp_ws_destroy(srv);
+	tp_push_destroy(srv->push);
+	srv->push = NULL;
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
 	tp_dict_destroy(srv->http_pending);

@@ -25,6 +25,11 @@ struct tp_pg;
 struct tp_directory;
 struct tp_dict;
 struct tp_ratelimit;
+struct tp_push;
+struct tp_ws;
+struct sse_conn;
+struct poll_conn;
+struct tp_backtests;
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -38,6 +43,13 @@ struct tp_server {
 	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
 	struct tp_pg *pg;             /* NULL when DATABASE_URI is unset */
 	struct tp_directory *dir;     /* symbols/universes copy, NULL without pg */
+
+	/* Live push: the hub (pure) and its transports. */
+	struct tp_push *push;
+	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
+	struct sse_conn *sse;         /* open SSE streams (sse.c) */
+	struct poll_conn *polls;      /* waiting long-polls (sse.c) */
+	struct tp_backtests *backtests; /* job owners (backtests.c) */
 
 	/* Auth: HS256 key (config or, in dev mode, random) and the login
 	 * rate limiter per client address. */
@@ -78,6 +90,9 @@ int tp_server_run(struct tp_server *srv); /* returns the exit code */
 int tp_server_cleanup(struct tp_server *srv);
 /* Starts a graceful shutdown (idempotent). */
 void tp_server_stop(struct tp_server *srv);
+
+/* Answers every waiting long-poll now (shutdown; sse.c). */
+void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */
 const struct lws_protocols *tp_http_protocols(void);

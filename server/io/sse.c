@@ -1,0 +1,622 @@
+/*
+ * sse.c - the HTTP push fallbacks: Server-Sent Events (GET /api/stream)
+ * and long-poll (GET /api/patterns/poll), plus tp_stream_send, the one
+ * transport operation the push hub calls for every kind of connection.
+ *
+ * Both carry exactly the frames of the WebSocket protocol, with the same
+ * filters, presets and epoch/seq positions, so a client can switch
+ * transports and resume:
+ *  - SSE: each frame is an event "id: <epoch>:<seq>", "event: <type>",
+ *    "data: <the WebSocket frame>"; Last-Event-ID (or ?since=e:s) resumes;
+ *    a comment line every 15 s keeps proxies from closing the stream. The
+ *    stream is a never-ending HTTP response written from WRITEABLE, with a
+ *    byte-bounded queue like a WebSocket session (a slow reader is cut).
+ *  - long-poll: answers at once with the matching events after `since`
+ *    from the history, else waits (a deferred response) until one arrives
+ *    or `timeout` (<= 30 s) passes; events arriving in the same loop turn
+ *    are batched into one answer.
+ *
+ * Subscriptions: "patterns" (the filter from the query, or preset_id),
+ * "health", "backtests" (signed-in only), chosen with ?channels= (SSE).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+
+#include "api.h"
+#include "http.h"
+#include "presets.h"
+#include "stream.h"
+#include "tickpush/alloc.h"
+#include "tickpush/log.h"
+#include "tickpush/metrics.h"
+#include "tickpush/proto.h"
+#include "tickpush/push.h"
+
+#define SSE_KEEPALIVE_S 15.0
+#define POLL_TIMEOUT_MAX 30.0
+#define POLL_TIMEOUT_DEFAULT 25.0
+
+/* ---- the hub's transport operation ---- */
+
+int tp_stream_send(void *transport, const char *type, uint64_t seq,
+		   const char *frame, size_t len)
+{
+	struct tp_stream_conn *c = transport;
+
+	switch (c->kind) {
+	case TP_STREAM_WS: return tp_ws_frame_enqueue(c, frame, len);
+	case TP_STREAM_SSE: return tp_sse_frame_enqueue(c, type, seq, frame, len);
+	case TP_STREAM_POLL:
+		/* Control frames (subscribed, snapshot) are not events. */
+		if (!strcmp(type, "subscribed") || !strcmp(type, "snapshot"))
+			return TP_OK;
+		return tp_poll_frame_collect(c, frame, len);
+	}
+	return TP_ERR_INVAL;
+}
+
+/* ---- shared request parsing ---- */
+
+struct stream_params {
+	struct tp_scan_query q;     /* filter + preset_id from the query */
+	unsigned channels;          /* bits 1 << TP_SUBCH_* */
+	long long user;
+	bool has_since;
+	char epoch[TP_EPOCH_MAX + 1];
+	uint64_t since;
+};
+
+static int parse_position(const char *s, struct stream_params *sp)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long long seq;
+
+	if (colon && (size_t)(colon - s) <= TP_EPOCH_MAX && colon > s) {
+		memcpy(sp->epoch, s, (size_t)(colon - s));
+		sp->epoch[colon - s] = '\0';
+		s = colon + 1;
+	}
+	if (!*s || *s == '-')
+		return TP_ERR_INVAL;
+	seq = strtoull(s, &end, 10);
+	if (*end)
+		return TP_ERR_INVAL;
+	sp->since = seq;
+	sp->has_since = true;
+	return TP_OK;
+}
+
+/* Validates the query (and token); on error fills resp and returns
+ * nonzero. */
+static int stream_params_parse(const struct tp_http_req *req,
+			       struct tp_http_resp *resp, bool sse,
+			       struct stream_params *sp)
+{
+	struct tp_errdetail err = {{0}, NULL};
+	const char *v;
+	char hdr[64];
+
+	memset(sp, 0, sizeof(*sp));
+	if (tp_scan_query_from_params(req->query, &sp->q, &err)) {
+		tp_http_error(resp, 400, err.msg, err.field, NULL);
+		return TP_ERR_INVAL;
+	}
+	sp->channels = 1u << TP_SUBCH_PATTERNS;
+	if (sse && (v = tp_query_get(req->query, "channels"))) {
+		sp->channels = 0;
+		for (const char *p = v; *p;) {
+			const char *comma = strchr(p, ',');
+			size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+			if (n == 8 && !strncmp(p, "patterns", 8))
+				sp->channels |= 1u << TP_SUBCH_PATTERNS;
+			else if (n == 6 && !strncmp(p, "health", 6))
+				sp->channels |= 1u << TP_SUBCH_HEALTH;
+			else if (n == 9 && !strncmp(p, "backtests", 9))
+				sp->channels |= 1u << TP_SUBCH_BACKTESTS;
+			else if (n) {
+				tp_http_error(resp, 400, "channels: use patterns, health and/or backtests",
+					      "channels", NULL);
+				goto fail;
+			}
+			if (!comma)
+				break;
+			p = comma + 1;
+		}
+		if (!sp->channels) {
+			tp_http_error(resp, 400, "channels: empty", "channels", NULL);
+			goto fail;
+		}
+	}
+	/* A token is optional, but needed for presets and backtests. */
+	if (tp_query_get(req->query, "token") ||
+	    tp_http_req_header(req, "authorization:", hdr, sizeof(hdr)) > 0 ||
+	    sp->q.preset_id || (sp->channels & (1u << TP_SUBCH_BACKTESTS))) {
+		if (tp_http_require_user(req, resp, &sp->user))
+			goto fail;
+	}
+	/* Resume position: Last-Event-ID, else ?since= ("e:s" or "s"), with
+	 * ?epoch= for long-poll. */
+	if (sse && tp_http_req_header(req, "last-event-id:", hdr, sizeof(hdr)) > 0) {
+		if (parse_position(hdr, sp)) {
+			tp_http_error(resp, 400, "Last-Event-ID: expected <epoch>:<seq>",
+				      "Last-Event-ID", NULL);
+			goto fail;
+		}
+	} else if ((v = tp_query_get(req->query, "since"))) {
+		if (parse_position(v, sp)) {
+			tp_http_error(resp, 400, "since: expected a sequence number (or <epoch>:<seq>)",
+				      "since", NULL);
+			goto fail;
+		}
+	}
+	if ((v = tp_query_get(req->query, "epoch")))
+		snprintf(sp->epoch, sizeof(sp->epoch), "%s", v);
+	if (sp->has_since && !sp->epoch[0]) /* a bare seq means "this epoch" */
+		snprintf(sp->epoch, sizeof(sp->epoch), "%s", req->srv->epoch);
+	return TP_OK;
+fail:
+	tp_scan_query_cleanup(&sp->q);
+	return TP_ERR_INVAL;
+}
+
+/* ---- SSE ---- */
+
+struct sse_frame {
+	struct sse_frame *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE, then the event text */
+};
+
+struct sse_conn {
+	struct tp_stream_conn base;
+	struct tp_server *srv;
+	struct tp_push_session *push;
+	void *wsi;                 /* struct lws *, NULL once closed */
+	struct sse_frame *head, *tail;
+	size_t queued_bytes;
+	bool slow;
+	double last_write;
+	struct sse_conn *next, *prev; /* srv->sse list, for keep-alives */
+};
+
+static int sse_push(struct sse_conn *c, const char *text, size_t len,
+		    bool bounded)
+{
+	struct sse_frame *f;
+
+	if (c->slow)
+		return TP_ERR_LIMIT;
+	if (bounded && c->queued_bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+		c->slow = true;
+		TP_METRIC_INC(ws_slow_closed);
+		if (c->wsi)
+			lws_callback_on_writable(c->wsi); /* closes from WRITEABLE */
+		return TP_ERR_LIMIT;
+	}
+	if (!(f = tp_malloc(sizeof(*f) + LWS_PRE + len))) {
+		c->slow = true;
+		return TP_ERR_LIMIT;
+	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	if (c->tail)
+		c->tail->next = f;
+	else
+		c->head = f;
+	c->tail = f;
+	c->queued_bytes += len;
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+	return TP_OK;
+}
+
+int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const char *type,
+			 uint64_t seq, const char *frame, size_t len)
+{
+	struct sse_conn *c = (struct sse_conn *)sc;
+	struct tp_buf b;
+	int rc;
+
+	tp_buf_init(&b, 0);
+	if (seq)
+		tp_buf_printf(&b, "id: %s:%llu\n", c->srv->epoch, (unsigned long long)seq);
+	tp_buf_printf(&b, "event: %s\ndata: ", type);
+	/* Frames are single-line JSON: no "data:" continuation needed. */
+	tp_buf_append(&b, frame, len);
+	tp_buf_puts(&b, "\n\n");
+	rc = b.oom ? TP_ERR_LIMIT : sse_push(c, tp_buf_data(&b), b.len, true);
+	tp_buf_cleanup(&b);
+	return rc;
+}
+
+void tp_sse_attach(void *conn, struct lws *wsi)
+{
+	struct sse_conn *c = conn;
+
+	c->wsi = wsi;
+}
+
+/* Called by http.c from HTTP_WRITEABLE of a streaming connection. */
+int tp_sse_writeable(void *conn, struct lws *wsi)
+{
+	struct sse_conn *c = conn;
+	struct sse_frame *f = c->head;
+
+	if (c->slow)
+		return -1; /* cut a reader that fell too far behind */
+	if (!f)
+		return 0;
+	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_HTTP) < (int)f->len)
+		return -1;
+	c->head = f->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->queued_bytes -= f->len;
+	c->last_write = tp_mono();
+	tp_free(f);
+	if (c->head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+void tp_sse_closed(void *conn)
+{
+	struct sse_conn *c = conn;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->srv->sse = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	tp_push_session_destroy(c->push);
+	while (c->head) {
+		struct sse_frame *f = c->head;
+
+		c->head = f->next;
+		tp_free(f);
+	}
+	TP_METRIC_SET(sse_sessions, TP_METRIC_GET(sse_sessions) - 1);
+	tp_free(c);
+}
+
+void tp_sse_tick(struct tp_server *srv, double mono_now)
+{
+	static const char ka[] = ": keepalive\n\n";
+
+	for (struct sse_conn *c = srv->sse; c; c = c->next)
+		if (mono_now - c->last_write >= SSE_KEEPALIVE_S && !c->head) {
+			sse_push(c, ka, sizeof(ka) - 1, false);
+			c->last_write = mono_now;
+		}
+}
+
+/* Subscribes the stream's channels; errors become SSE error events. */
+static void sse_subscribe(struct sse_conn *c, const struct stream_params *sp,
+			  const struct tp_filter *filter)
+{
+	static const char *const names[] = {
+		[TP_SUBCH_PATTERNS] = "patterns",
+		[TP_SUBCH_BACKTESTS] = "backtests",
+		[TP_SUBCH_HEALTH] = "health",
+	};
+
+	for (int ch = 0; ch <= TP_SUBCH_HEALTH; ch++) {
+		struct tp_push_sub_req req = {
+			.id = names[ch], .channel = (enum tp_sub_channel)ch,
+			.filter = filter, .preset_id = sp->q.preset_id,
+			.has_since = sp->has_since, .since_epoch = sp->epoch,
+			.since_seq = sp->since,
+		};
+		struct tp_errdetail err = {{0}, NULL};
+
+		if (!(sp->channels & (1u << ch)))
+			continue;
+		if (ch != TP_SUBCH_PATTERNS)
+			req.preset_id = 0, req.filter = NULL;
+		if (tp_push_subscribe(c->srv->push, c->push, &req,
+				      tp_ingest_patterns(c->srv->ingest), tp_now(), &err)) {
+			struct tp_buf b;
+
+			tp_buf_init(&b, 0);
+			tp_proto_error(&b, names[ch], TP_CODE_BAD_REQUEST, err.msg);
+			tp_sse_frame_enqueue(&c->base, "error", 0, tp_buf_data(&b), b.len);
+			tp_buf_cleanup(&b);
+		}
+	}
+}
+
+static struct sse_conn *sse_new(struct tp_server *srv, long long user)
+{
+	struct sse_conn *c = tp_calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->base.kind = TP_STREAM_SSE;
+	c->srv = srv;
+	c->last_write = tp_mono();
+	if (!(c->push = tp_push_session_create(srv->push, c, user))) {
+		tp_free(c);
+		return NULL;
+	}
+	c->next = srv->sse;
+	if (srv->sse)
+		srv->sse->prev = c;
+	srv->sse = c;
+	TP_METRIC_INC(sse_sessions);
+	return c;
+}
+
+struct sse_pending {
+	struct tp_server *srv;
+	uint64_t ticket;
+	struct stream_params sp;
+};
+
+static void sse_resolved(int status, const struct tp_filter *filter,
+			 const struct tp_errdetail *err, void *ud)
+{
+	struct sse_pending *p = ud;
+	struct sse_conn *c;
+
+	if (status != TP_OK) {
+		tp_http_complete_error(p->srv, p->ticket,
+				       status == TP_ERR_NOTFOUND ? 404 :
+				       status == TP_ERR_INVAL ? 409 : 503,
+				       status == TP_ERR_NOTFOUND || status == TP_ERR_INVAL
+					       ? err->msg : "Database unavailable",
+				       status == TP_ERR_NOTFOUND ? "preset_id" : NULL);
+	} else if ((c = sse_new(p->srv, p->sp.user))) {
+		if (tp_http_stream_start(p->srv, p->ticket, c))
+			sse_subscribe(c, &p->sp, filter);
+		else
+			tp_sse_closed(c); /* the client went away */
+	} else {
+		tp_http_complete_error(p->srv, p->ticket, 503, "Out of memory", NULL);
+	}
+	tp_scan_query_cleanup(&p->sp.q);
+	tp_free(p);
+}
+
+void tp_api_stream(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	struct sse_pending *p = tp_calloc(1, sizeof(*p));
+
+	if (!p) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return;
+	}
+	if (stream_params_parse(req, resp, true, &p->sp)) {
+		tp_free(p);
+		return;
+	}
+	p->srv = srv;
+	p->ticket = tp_http_defer(req, resp);
+	if (!p->ticket)
+		goto fail;
+	if (p->sp.q.preset_id) {
+		if (tp_preset_resolve(srv, p->sp.user, p->sp.q.preset_id, sse_resolved, p)) {
+			tp_http_complete_error(srv, p->ticket, 503, "Database unavailable", NULL);
+			goto fail;
+		}
+		return;
+	}
+	/* Inline filter: start right away. */
+	sse_resolved(TP_OK, &p->sp.q.filter, NULL, p);
+	return;
+fail:
+	tp_scan_query_cleanup(&p->sp.q);
+	tp_free(p);
+}
+
+/* ---- long-poll ---- */
+
+struct poll_conn {
+	struct tp_stream_conn base;
+	struct tp_server *srv;
+	uint64_t ticket;
+	struct tp_push_session *push;
+	struct tp_buf events;      /* comma-joined frames */
+	size_t n_events;
+	uv_timer_t timer;          /* timeout, then "answer now" */
+	bool answered;
+	struct poll_conn *next, *prev; /* srv->polls */
+};
+
+static void poll_closed(uv_handle_t *h)
+{
+	struct poll_conn *c = h->data;
+
+	tp_buf_cleanup(&c->events);
+	tp_free(c);
+}
+
+static void poll_answer(struct poll_conn *c, bool gap)
+{
+	struct tp_buf b;
+
+	if (c->answered)
+		return;
+	c->answered = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->srv->polls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	tp_buf_init(&b, 0);
+	tp_buf_puts(&b, "{\"events\":[");
+	if (c->events.len)
+		tp_buf_append(&b, tp_buf_data(&c->events), c->events.len);
+	tp_buf_printf(&b, "],\"seq\":%llu,\"epoch\":",
+		      (unsigned long long)tp_ingest_stats(c->srv->ingest)->seq);
+	tp_buf_json_str(&b, c->srv->epoch);
+	tp_buf_printf(&b, ",\"gap\":%s}", gap ? "true" : "false");
+	tp_http_complete(c->srv, c->ticket, 200, &b);
+	tp_buf_cleanup(&b);
+	/* Not inside a hub callback here (timer), so the session can go. */
+	tp_push_session_destroy(c->push);
+	c->push = NULL;
+	TP_METRIC_SET(poll_waiting, TP_METRIC_GET(poll_waiting) - 1);
+	uv_close((uv_handle_t *)&c->timer, poll_closed);
+}
+
+static void poll_fire(uv_timer_t *t)
+{
+	poll_answer(t->data, false);
+}
+
+void tp_poll_answer_all(struct tp_server *srv)
+{
+	while (srv->polls) {
+		uv_timer_stop(&srv->polls->timer);
+		poll_answer(srv->polls, false);
+	}
+}
+
+int tp_poll_frame_collect(struct tp_stream_conn *sc, const char *frame, size_t len)
+{
+	struct poll_conn *c = (struct poll_conn *)sc;
+
+	if (c->answered)
+		return TP_OK;
+	if (c->n_events++)
+		tp_buf_putc(&c->events, ',');
+	tp_buf_append(&c->events, frame, len);
+	if (c->events.len > (size_t)c->srv->cfg->ws_queue_max_bytes)
+		return TP_ERR_LIMIT;
+	/* Answer on the next loop turn: events of this turn join the batch,
+	 * and the hub is not re-entered from its own send. */
+	uv_timer_start(&c->timer, poll_fire, 0, 0);
+	return TP_OK;
+}
+
+static void replay_collect(const char *type, uint64_t seq, const char *frame,
+			   size_t len, void *ud)
+{
+	(void)type;
+	(void)seq;
+	tp_poll_frame_collect(ud, frame, len);
+}
+
+struct poll_pending {
+	struct tp_server *srv;
+	uint64_t ticket;
+	struct stream_params sp;
+	double timeout;
+};
+
+static void poll_start(struct poll_pending *p, const struct tp_filter *filter)
+{
+	struct tp_server *srv = p->srv;
+	struct poll_conn *c = tp_calloc(1, sizeof(*c));
+	uint64_t since = p->sp.has_since ? p->sp.since : tp_ingest_stats(srv->ingest)->seq;
+	struct tp_push_sub_req req = {
+		.id = "poll", .channel = TP_SUBCH_PATTERNS, .filter = filter,
+		.preset_id = p->sp.q.preset_id,
+	};
+	struct tp_errdetail err = {{0}, NULL};
+	bool resumable;
+
+	if (!c) {
+		tp_http_complete_error(srv, p->ticket, 503, "Out of memory", NULL);
+		return;
+	}
+	c->base.kind = TP_STREAM_POLL;
+	c->srv = srv;
+	c->ticket = p->ticket;
+	tp_buf_init(&c->events, 0);
+	uv_timer_init(&srv->loop, &c->timer);
+	c->timer.data = c;
+	TP_METRIC_INC(poll_waiting);
+	c->next = srv->polls;
+	if (srv->polls)
+		srv->polls->prev = c;
+	srv->polls = c;
+	resumable = tp_push_replay(srv->push, p->sp.has_since ? p->sp.epoch : srv->epoch,
+				   since, filter, p->sp.user, 1u << TP_SUBCH_PATTERNS,
+				   replay_collect, c);
+	if (!resumable || c->n_events) {
+		/* Answer at once: missed events, or a gap to report. */
+		uv_timer_stop(&c->timer);
+		poll_answer(c, !resumable);
+		return;
+	}
+	c->push = tp_push_session_create(srv->push, c, p->sp.user);
+	if (!c->push || tp_push_subscribe(srv->push, c->push, &req,
+					  tp_ingest_patterns(srv->ingest), tp_now(), &err)) {
+		poll_answer(c, false);
+		return;
+	}
+	uv_timer_start(&c->timer, poll_fire, (uint64_t)(p->timeout * 1000), 0);
+}
+
+static void poll_resolved(int status, const struct tp_filter *filter,
+			  const struct tp_errdetail *err, void *ud)
+{
+	struct poll_pending *p = ud;
+
+	if (status == TP_OK)
+		poll_start(p, filter);
+	else
+		tp_http_complete_error(p->srv, p->ticket,
+				       status == TP_ERR_NOTFOUND ? 404 :
+				       status == TP_ERR_INVAL ? 409 : 503,
+				       status == TP_ERR_NOTFOUND || status == TP_ERR_INVAL
+					       ? err->msg : "Database unavailable",
+				       status == TP_ERR_NOTFOUND ? "preset_id" : NULL);
+	tp_scan_query_cleanup(&p->sp.q);
+	tp_free(p);
+}
+
+void tp_api_poll(const struct tp_http_req *req, struct tp_http_resp *resp)
+{
+	struct tp_server *srv = req->srv;
+	struct poll_pending *p = tp_calloc(1, sizeof(*p));
+	const char *v;
+
+	if (!p) {
+		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
+		return;
+	}
+	if (stream_params_parse(req, resp, false, &p->sp)) {
+		tp_free(p);
+		return;
+	}
+	p->srv = srv;
+	p->timeout = POLL_TIMEOUT_DEFAULT;
+	if ((v = tp_query_get(req->query, "timeout"))) {
+		char *end;
+		double t = strtod(v, &end);
+
+		if (end == v || *end || !(t >= 0 && t <= POLL_TIMEOUT_MAX)) {
+			tp_scan_query_cleanup(&p->sp.q);
+			tp_free(p);
+			tp_http_error(resp, 400, "timeout: seconds between 0 and 30", "timeout", NULL);
+			return;
+		}
+		p->timeout = t;
+	}
+	p->ticket = tp_http_defer(req, resp);
+	if (!p->ticket)
+		goto fail;
+	if (p->sp.q.preset_id) {
+		if (tp_preset_resolve(srv, p->sp.user, p->sp.q.preset_id, poll_resolved, p)) {
+			tp_http_complete_error(srv, p->ticket, 503, "Database unavailable", NULL);
+			goto fail;
+		}
+		return;
+	}
+	poll_resolved(TP_OK, &p->sp.q.filter, NULL, p);
+	return;
+fail:
+	tp_scan_query_cleanup(&p->sp.q);
+	tp_free(p);
+}

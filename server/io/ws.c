@@ -1,0 +1,703 @@
+/*
+ * ws.c - the WebSocket transport: GET /ws, subprotocol tickpush.v1
+ * (contract/websocket.md).
+ *
+ * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): the path must be /ws, the
+ * Origin (when a browser sends one) must be allowed, and a token given as
+ * ?token= or Authorization: Bearer must verify; rejections are answered
+ * with JSON (404/403/401), not a bare hang-up. A session without a token
+ * is anonymous until an {"op":"auth"} frame (accepted within
+ * ws_auth_timeout seconds).
+ *
+ * Per session: a queue of outgoing frames bounded in bytes
+ * (ws_queue_max_bytes). The push hub enqueues through tp_stream_send; a
+ * full queue means a slow consumer: the hub stops sending and the session
+ * is closed with 4008 from its own WRITEABLE callback (lws rule: close a
+ * connection only from its own callback), after which the client resumes
+ * with `since`. One lws_write per WRITEABLE. WebSocket control frames
+ * (ping/pong/close) are lws's and never wait behind the queue.
+ *
+ * Input: binary frames close with 1003, messages over ws_max_frame with
+ * 1009; each message is parsed by tp_proto_parse; bad frames get an error
+ * frame and the session stays open; frames beyond the rate limit get
+ * "rate_limited", and a client that keeps exceeding it is closed (4029).
+ * A token that expires mid-session closes it with 4001 (1 Hz check).
+ *
+ * Lifetimes: struct ws_conn lives from ESTABLISHED to CLOSED. Async work
+ * (preset resolution) refers to the session by id and finds nothing if it
+ * has gone meanwhile.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+
+#include "api.h"
+#include "http.h"
+#include "presets.h"
+#include "stream.h"
+#include "tickpush/alloc.h"
+#include "tickpush/auth.h"
+#include "tickpush/dict.h"
+#include "tickpush/log.h"
+#include "tickpush/metrics.h"
+#include "tickpush/proto.h"
+#include "tickpush/push.h"
+
+struct ws_frame {
+	struct ws_frame *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
+};
+
+struct ws_conn {
+	struct tp_stream_conn base; /* first: the hub's transport pointer */
+	struct tp_server *srv;
+	struct lws *wsi;
+	uint64_t id;
+	char id_str[24];
+	struct tp_push_session *push;
+	long long user;
+	double token_exp;          /* 0 = anonymous */
+	double connected_at;
+	struct ws_frame *head, *tail;
+	size_t queued_bytes;
+	struct tp_buf rx;          /* fragments of the current message */
+	bool rx_dropping;          /* current message is being rejected */
+	int close_code;            /* > 0: closing with this code */
+	char close_reason[64];
+	double tokens, refill_at;  /* rate limit bucket */
+	unsigned strikes;          /* consecutive rate-limit violations */
+};
+
+struct tp_ws {
+	struct tp_dict *conns;     /* id_str -> struct ws_conn */
+	uint64_t next_id;
+};
+
+/* ---- queue ---- */
+
+static void wake(struct ws_conn *c)
+{
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* lws 4.1 sends the close frame set by lws_close_reason only when a
+ * callback returns nonzero from RECEIVE; a nonzero return from WRITEABLE
+ * (or a kill timeout) drops the socket as failed, without the frame. Our
+ * closes start anywhere (fan-out, timers), so the WRITEABLE that follows
+ * writes the close frame itself, with lws_write's close opcode: the value
+ * 4 that lws-write.h reserves ("LWS_WRITE_CLOSE is handled by
+ * lws_close_reason()"), then returns -1. */
+#define TP_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+/* Marks the session for closing with code; its next WRITEABLE does it,
+ * never the current callback of another connection. */
+static void close_async(struct ws_conn *c, int code, const char *reason)
+{
+	if (c->close_code)
+		return;
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	wake(c);
+}
+
+static int enqueue(struct ws_conn *c, const char *frame, size_t len,
+		   bool bounded)
+{
+	struct ws_frame *f;
+
+	if (c->close_code)
+		return TP_OK; /* closing: nothing more goes out */
+	if (bounded && c->queued_bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+		TP_METRIC_INC(ws_slow_closed);
+		close_async(c, 4008, "slow consumer");
+		return TP_ERR_LIMIT;
+	}
+	f = tp_malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f) {
+		close_async(c, 1011, "out of memory");
+		return TP_ERR_LIMIT;
+	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, frame, len);
+	if (c->tail)
+		c->tail->next = f;
+	else
+		c->head = f;
+	c->tail = f;
+	c->queued_bytes += len;
+	TP_METRIC_ADD(ws_queued_bytes, len);
+	wake(c);
+	return TP_OK;
+}
+
+int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const char *frame, size_t len)
+{
+	struct ws_conn *c = (struct ws_conn *)sc;
+
+	return enqueue(c, frame, len, true);
+}
+
+/* Replies to the client's own ops are not subject to the slow-consumer
+ * bound (a client that floods us with pings is rate limited instead). */
+static void reply(struct ws_conn *c, struct tp_buf *b)
+{
+	if (!b->oom)
+		enqueue(c, tp_buf_data(b), b->len, false);
+	tp_buf_reset(b);
+}
+
+static void send_error(struct ws_conn *c, const char *id,
+		       enum tp_proto_code code, const char *msg)
+{
+	struct tp_buf b;
+
+	tp_buf_init(&b, 0);
+	tp_proto_error(&b, id, code, msg);
+	reply(c, &b);
+	tp_buf_cleanup(&b);
+	TP_METRIC_INC(ws_errors);
+}
+
+static void free_queue(struct ws_conn *c)
+{
+	while (c->head) {
+		struct ws_frame *f = c->head;
+
+		c->head = f->next;
+		TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - f->len);
+		tp_free(f);
+	}
+	c->tail = NULL;
+	c->queued_bytes = 0;
+}
+
+static int on_writeable(struct ws_conn *c)
+{
+	struct ws_frame *f = c->head;
+
+	if (c->close_code) {
+		unsigned char buf[LWS_PRE + 2 + sizeof(c->close_reason)];
+		size_t n = strlen(c->close_reason);
+
+		buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+		buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+		memcpy(buf + LWS_PRE + 2, c->close_reason, n);
+		lws_write(c->wsi, buf + LWS_PRE, 2 + n, TP_LWS_WRITE_CLOSE);
+		return -1;
+	}
+	if (!f)
+		return 0; /* spurious */
+	if (lws_write(c->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+		return -1;
+	c->head = f->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->queued_bytes -= f->len;
+	TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - f->len);
+	TP_METRIC_INC(ws_frames_sent);
+	tp_free(f);
+	if (c->head)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* ---- auth and origin ---- */
+
+static struct tp_ws *ws_of(struct tp_server *srv)
+{
+	return srv->ws;
+}
+
+/* Token from ?token= or Authorization: Bearer; "" when none. */
+static void token_of(struct lws *wsi, char *out, size_t n)
+{
+	char hdr[TP_JWT_MAX_LEN + 16];
+
+	out[0] = '\0';
+	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+	    !strncasecmp(hdr, "Bearer ", 7)) {
+		snprintf(out, n, "%s", hdr + 7);
+		return;
+	}
+	/* lws returns a pointer into out, past the "token=" prefix. */
+	const char *v = lws_get_urlarg_by_name(wsi, "token=", out, (int)n);
+
+	if (!v)
+		out[0] = '\0';
+	else if (v != out)
+		memmove(out, v, strlen(v) + 1);
+}
+
+static int verify(struct tp_server *srv, const char *token, long long *user,
+		  double *exp, const char **why)
+{
+	struct tp_jwt_claims claims;
+	struct tp_errdetail err = {{0}, NULL};
+
+	if (!srv->jwt_key_len ||
+	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
+			  tp_now(), 30, &claims, &err)) {
+		*why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED) ? "Token expired"
+									 : "Invalid token";
+		return TP_ERR_AUTH;
+	}
+	*user = claims.sub;
+	*exp = claims.exp;
+	return TP_OK;
+}
+
+/* Origin allowed? No Origin (not a browser) is allowed; otherwise it must
+ * be in allowed_origins, or, when that is empty, the same host the request
+ * was sent to (plus any localhost origin in dev mode). */
+static bool origin_ok(struct tp_server *srv, struct lws *wsi)
+{
+	char origin[256], host[256];
+	const char *list = srv->cfg->allowed_origins, *hostpart;
+
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+		return true;
+	if (list && list[0]) {
+		size_t n = strlen(origin);
+
+		for (const char *p = list; *p;) {
+			const char *comma = strchr(p, ',');
+			size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+			while (len && *p == ' ')
+				p++, len--;
+			while (len && p[len - 1] == ' ')
+				len--;
+			if (len == n && !strncasecmp(p, origin, n))
+				return true;
+			if (!comma)
+				break;
+			p = comma + 1;
+		}
+		return false;
+	}
+	hostpart = strstr(origin, "://");
+	hostpart = hostpart ? hostpart + 3 : origin;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
+	    !strcasecmp(hostpart, host))
+		return true;
+	if (srv->cfg->dev_mode &&
+	    (!strncasecmp(hostpart, "localhost", 9) || !strncmp(hostpart, "127.0.0.1", 9)))
+		return true;
+	return false;
+}
+
+static int reject(struct lws *wsi, int status, const char *msg)
+{
+	unsigned char buf[LWS_PRE + 512];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	char body[256];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+
+	TP_METRIC_INC(ws_rejected);
+	if (lws_add_http_common_headers(wsi, (unsigned)status,
+					"application/json; charset=utf-8",
+					(lws_filepos_t)n, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	memcpy(start, body, (size_t)n);
+	if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+		return -1;
+	return 1;
+}
+
+int tp_ws_confirm_upgrade(struct lws *wsi)
+{
+	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	char uri[64], token[TP_JWT_MAX_LEN + 1];
+	long long user;
+	double exp;
+	const char *why;
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, "/ws"))
+		return reject(wsi, 404, "Not found");
+	if (srv->stopping)
+		return reject(wsi, 503, "Server is shutting down");
+	if (!origin_ok(srv, wsi))
+		return reject(wsi, 403, "Origin not allowed");
+	token_of(wsi, token, sizeof(token));
+	if (token[0] && verify(srv, token, &user, &exp, &why))
+		return reject(wsi, 401, why);
+	if (!token[0] && srv->cfg->require_auth_everywhere)
+		return reject(wsi, 401, "Authentication required");
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+static void hello(struct ws_conn *c)
+{
+	struct tp_buf b;
+
+	tp_buf_init(&b, 0);
+	tp_proto_hello(&b, c->id_str, c->user, c->srv->epoch,
+		       tp_ingest_stats(c->srv->ingest)->seq, tp_now());
+	reply(c, &b);
+	tp_buf_cleanup(&b);
+}
+
+static struct ws_conn *established(struct lws *wsi)
+{
+	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_ws *ws = ws_of(srv);
+	struct ws_conn *c = tp_calloc(1, sizeof(*c));
+	char token[TP_JWT_MAX_LEN + 1];
+	const char *why;
+
+	if (!c)
+		return NULL;
+	c->base.kind = TP_STREAM_WS;
+	c->srv = srv;
+	c->wsi = wsi;
+	c->id = ++ws->next_id;
+	snprintf(c->id_str, sizeof(c->id_str), "w%llu", (unsigned long long)c->id);
+	c->connected_at = tp_now();
+	c->tokens = srv->cfg->ws_burst;
+	c->refill_at = tp_mono();
+	tp_buf_init(&c->rx, 0);
+	/* The handshake verified the token; read it again for the claims. */
+	token_of(wsi, token, sizeof(token));
+	if (token[0] && verify(srv, token, &c->user, &c->token_exp, &why)) {
+		c->user = 0;
+		c->token_exp = 0;
+	}
+	c->push = tp_push_session_create(srv->push, c, c->user);
+	if (!c->push || tp_dict_set(ws->conns, c->id_str, c, NULL)) {
+		tp_push_session_destroy(c->push);
+		tp_buf_cleanup(&c->rx);
+		tp_free(c);
+		return NULL;
+	}
+	TP_METRIC_INC(ws_sessions);
+	TP_METRIC_INC(ws_connections_total);
+	hello(c);
+	return c;
+}
+
+static void closed(struct ws_conn *c)
+{
+	struct tp_ws *ws = ws_of(c->srv);
+
+	tp_dict_del(ws->conns, c->id_str);
+	tp_push_session_destroy(c->push);
+	free_queue(c);
+	tp_buf_cleanup(&c->rx);
+	TP_METRIC_SET(ws_sessions, TP_METRIC_GET(ws_sessions) - 1);
+	tp_free(c);
+}
+
+/* ---- ops ---- */
+
+struct pending_sub {
+	struct tp_server *srv;
+	char conn_id[24];
+	char id[TP_SUB_ID_MAX + 1];
+	long long preset_id;
+	bool has_since;
+	char since_epoch[TP_EPOCH_MAX + 1];
+	uint64_t since_seq;
+	bool snapshot;
+	unsigned limit;
+};
+
+static void subscribe_now(struct ws_conn *c, const char *id,
+			  enum tp_sub_channel ch, const struct tp_filter *f,
+			  long long preset_id, bool has_since,
+			  const char *since_epoch, uint64_t since_seq,
+			  bool snapshot, unsigned limit)
+{
+	struct tp_push_sub_req req = {
+		.id = id, .channel = ch, .filter = f, .preset_id = preset_id,
+		.has_since = has_since, .since_epoch = since_epoch,
+		.since_seq = since_seq, .snapshot = snapshot, .limit = limit,
+	};
+	struct tp_errdetail err = {{0}, NULL};
+	int rc;
+
+	rc = tp_push_subscribe(c->srv->push, c->push, &req,
+			       tp_ingest_patterns(c->srv->ingest), tp_now(), &err);
+	switch (rc) {
+	case TP_OK: break;
+	case TP_ERR_LIMIT: send_error(c, id, TP_CODE_LIMIT, err.msg); break;
+	case TP_ERR_AUTH: send_error(c, id, TP_CODE_UNAUTHORIZED, err.msg); break;
+	case TP_ERR_NOMEM: send_error(c, id, TP_CODE_BAD_REQUEST, "out of memory"); break;
+	default: send_error(c, id, TP_CODE_BAD_REQUEST, err.msg); break;
+	}
+}
+
+static void sub_resolved(int status, const struct tp_filter *filter,
+			 const struct tp_errdetail *err, void *ud)
+{
+	struct pending_sub *ps = ud;
+	struct ws_conn *c = tp_dict_get(ws_of(ps->srv)->conns, ps->conn_id);
+
+	if (c && !c->close_code) {
+		if (status == TP_OK)
+			subscribe_now(c, ps->id, TP_SUBCH_PATTERNS, filter, ps->preset_id,
+				      ps->has_since, ps->since_epoch, ps->since_seq,
+				      ps->snapshot, ps->limit);
+		else if (status == TP_ERR_NOTFOUND)
+			send_error(c, ps->id, TP_CODE_NOT_FOUND, err->msg);
+		else if (status == TP_ERR_INVAL)
+			send_error(c, ps->id, TP_CODE_BAD_REQUEST, err->msg);
+		else
+			send_error(c, ps->id, TP_CODE_BAD_REQUEST, "database unavailable, try again");
+	}
+	tp_free(ps);
+}
+
+static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
+{
+	struct pending_sub *ps;
+	int rc;
+
+	if (f->channel != TP_SUBCH_PATTERNS || (!f->preset_id &&
+	    f->refs.watchlist_id <= 0 && !f->refs.universe[0])) {
+		subscribe_now(c, f->id, f->channel, &f->filter, 0, f->has_since,
+			      f->since_epoch, f->since_seq, f->snapshot, f->limit);
+		return;
+	}
+	if (c->user <= 0) {
+		send_error(c, f->id, TP_CODE_UNAUTHORIZED,
+			   "presets and watchlists need a signed-in session");
+		return;
+	}
+	/* Needs the database: resolve, then subscribe (by session id). */
+	if (!(ps = tp_calloc(1, sizeof(*ps)))) {
+		send_error(c, f->id, TP_CODE_BAD_REQUEST, "out of memory");
+		return;
+	}
+	ps->srv = c->srv;
+	snprintf(ps->conn_id, sizeof(ps->conn_id), "%s", c->id_str);
+	snprintf(ps->id, sizeof(ps->id), "%s", f->id);
+	ps->preset_id = f->preset_id;
+	ps->has_since = f->has_since;
+	snprintf(ps->since_epoch, sizeof(ps->since_epoch), "%s", f->since_epoch);
+	ps->since_seq = f->since_seq;
+	ps->snapshot = f->snapshot;
+	ps->limit = f->limit;
+	if (f->preset_id)
+		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
+	else
+		rc = tp_filter_resolve(c->srv, c->user, &f->filter, &f->refs,
+				       sub_resolved, ps);
+	if (rc) {
+		tp_free(ps);
+		send_error(c, f->id, rc == TP_ERR_AUTH ? TP_CODE_UNAUTHORIZED : TP_CODE_BAD_REQUEST,
+			   rc == TP_ERR_UPSTREAM ? "database unavailable, try again"
+						 : "cannot resolve the filter");
+	}
+}
+
+static void op_auth(struct ws_conn *c, const char *token)
+{
+	const char *why;
+	long long user;
+	double exp;
+
+	if (tp_now() - c->connected_at > c->srv->cfg->ws_auth_timeout) {
+		send_error(c, NULL, TP_CODE_UNAUTHORIZED,
+			   "auth must come within the first seconds of the session");
+		return;
+	}
+	if (c->user > 0) {
+		send_error(c, NULL, TP_CODE_BAD_REQUEST, "already authenticated");
+		return;
+	}
+	if (verify(c->srv, token, &user, &exp, &why)) {
+		send_error(c, NULL, TP_CODE_UNAUTHORIZED, why);
+		return;
+	}
+	c->user = user;
+	c->token_exp = exp;
+	tp_push_session_set_user(c->push, user);
+	hello(c); /* tells the client who it is now */
+}
+
+/* Token bucket: ws_rate frames/s, ws_burst deep. Returns false when the
+ * frame must be refused; closes the session when the client keeps on. */
+static bool rate_ok(struct ws_conn *c)
+{
+	const struct tp_config *cfg = c->srv->cfg;
+	double now = tp_mono();
+
+	c->tokens += (now - c->refill_at) * cfg->ws_rate;
+	if (c->tokens > cfg->ws_burst)
+		c->tokens = cfg->ws_burst;
+	c->refill_at = now;
+	if (c->tokens >= 1) {
+		c->tokens -= 1;
+		c->strikes = 0;
+		return true;
+	}
+	if (++c->strikes > (unsigned)cfg->ws_burst) {
+		TP_METRIC_INC(ws_rate_closed);
+		close_async(c, 4029, "rate limit exceeded");
+	} else {
+		send_error(c, NULL, TP_CODE_RATE_LIMITED, "too many frames, slow down");
+	}
+	return false;
+}
+
+static void on_message(struct ws_conn *c, const char *buf, size_t len)
+{
+	struct tp_client_frame f;
+	struct tp_errdetail err = {{0}, NULL};
+	struct tp_buf b;
+	int rc;
+
+	TP_METRIC_INC(ws_frames_received);
+	if (!rate_ok(c))
+		return;
+	rc = tp_proto_parse(buf, len, (size_t)c->srv->cfg->ws_max_frame, &f, &err);
+	if (rc) {
+		send_error(c, NULL, TP_CODE_BAD_REQUEST,
+			   rc == TP_ERR_NOMEM ? "out of memory" : err.msg);
+		return;
+	}
+	switch (f.op) {
+	case TP_OP_SUBSCRIBE:
+		op_subscribe(c, &f);
+		break;
+	case TP_OP_UNSUBSCRIBE:
+		if (tp_push_unsubscribe(c->srv->push, c->push, f.id))
+			send_error(c, f.id, TP_CODE_NOT_FOUND, "no such subscription");
+		break;
+	case TP_OP_PING:
+		tp_buf_init(&b, 0);
+		tp_proto_pong(&b, f.ping_t);
+		reply(c, &b);
+		tp_buf_cleanup(&b);
+		break;
+	case TP_OP_AUTH:
+		op_auth(c, f.token);
+		break;
+	}
+	tp_client_frame_cleanup(&f);
+}
+
+static int on_receive(struct ws_conn *c, const void *in, size_t len)
+{
+	struct lws *wsi = c->wsi;
+	size_t max = (size_t)c->srv->cfg->ws_max_frame;
+
+	if (lws_frame_is_binary(wsi)) {
+		TP_METRIC_INC(ws_errors);
+		close_async(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not accepted");
+		return 0;
+	}
+	if (c->close_code)
+		return 0;
+	if (c->rx.len + len > max) {
+		TP_METRIC_INC(ws_errors);
+		close_async(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "frame too large");
+		return 0;
+	}
+	tp_buf_append(&c->rx, in, len);
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	if (c->rx.oom) {
+		close_async(c, 1011, "out of memory");
+		return 0;
+	}
+	on_message(c, tp_buf_data(&c->rx) ? tp_buf_data(&c->rx) : "", c->rx.len);
+	tp_buf_reset(&c->rx);
+	return 0;
+}
+
+int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
+		   size_t len)
+{
+	struct ws_conn *c = *slot;
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		*slot = established(wsi);
+		return *slot ? 0 : -1;
+	case LWS_CALLBACK_RECEIVE:
+		return c ? on_receive(c, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return c ? on_writeable(c) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (c) {
+			closed(c);
+			*slot = NULL;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- module ---- */
+
+int tp_ws_create(struct tp_server *srv)
+{
+	struct tp_ws *ws = tp_calloc(1, sizeof(*ws));
+
+	if (!ws || !(ws->conns = tp_dict_create())) {
+		tp_free(ws);
+		return TP_ERR_NOMEM;
+	}
+	srv->ws = ws;
+	return TP_OK;
+}
+
+static bool close_visit(const char *key, void *value, void *ud)
+{
+	struct ws_conn *c = value;
+
+	(void)key;
+	(void)ud;
+	close_async(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+	return false;
+}
+
+size_t tp_ws_close_all(struct tp_server *srv)
+{
+	if (!srv->ws)
+		return 0;
+	tp_dict_foreach(srv->ws->conns, close_visit, NULL);
+	return tp_dict_size(srv->ws->conns);
+}
+
+void tp_ws_destroy(struct tp_server *srv)
+{
+	if (!srv->ws)
+		return;
+	/* lws closed every connection (CLOSED ran for each) before this. */
+	tp_dict_destroy(srv->ws->conns);
+	tp_free(srv->ws);
+	srv->ws = NULL;
+}
+
+size_t tp_ws_count(const struct tp_server *srv)
+{
+	return srv->ws ? tp_dict_size(srv->ws->conns) : 0;
+}
+
+static bool expiry_visit(const char *key, void *value, void *ud)
+{
+	struct ws_conn *c = value;
+	double now = *(double *)ud;
+
+	(void)key;
+	if (c->token_exp > 0 && now >= c->token_exp)
+		close_async(c, 4001, "token expired");
+	return false;
+}
+
+void tp_ws_tick(struct tp_server *srv, double now)
+{
+	if (srv->ws)
+		tp_dict_foreach(srv->ws->conns, expiry_visit, &now);
+}

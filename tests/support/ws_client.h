@@ -1,0 +1,51 @@
+/*
+ * ws_client.h - a minimal blocking WebSocket client for integration tests
+ * (RFC 6455 client side: masked frames, fragment reassembly, close codes).
+ * It can also misbehave on purpose (binary frames, oversized frames,
+ * not reading) to test the server's defences.
+ */
+#ifndef TICKPUSH_TEST_WS_CLIENT_H
+#define TICKPUSH_TEST_WS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cJSON;
+
+struct it_ws {
+	int fd;
+	unsigned char *buf;   /* bytes received, not yet consumed */
+	size_t len, cap;
+	int close_code;       /* set when a close frame arrived, else 0 */
+	bool closed;          /* connection ended */
+	int http_status;      /* handshake status (101 on success) */
+	char http_body[1024]; /* handshake response body when refused */
+};
+
+/* Connects and upgrades; path includes any query. extra_headers is
+ * "Name: value\r\n..." or NULL. Returns 0 when upgraded (status 101),
+ * -1 otherwise (ws->http_status / http_body tell why). rcvbuf > 0 shrinks
+ * the socket receive buffer (slow-consumer tests). */
+int it_ws_connect(struct it_ws *ws, int port, const char *path,
+		  const char *extra_headers, int rcvbuf);
+void it_ws_close(struct it_ws *ws); /* abrupt: just closes the socket */
+
+/* opcode 1 = text, 2 = binary, 9 = ping; fin false sends a fragment. */
+int it_ws_send(struct it_ws *ws, int opcode, const void *data, size_t len,
+	       bool fin);
+int it_ws_send_text(struct it_ws *ws, const char *text);
+
+/* Next text message within timeout_s: 1 with *msg (malloc'd, caller
+ * frees), 0 on timeout, -1 when the connection ended (close_code set if a
+ * close frame arrived). Pings are answered; pongs skipped. */
+int it_ws_recv(struct it_ws *ws, double timeout_s, char **msg, size_t *len);
+/* The next message parsed as JSON (NULL on timeout/close/garbage). */
+struct cJSON *it_ws_recv_json(struct it_ws *ws, double timeout_s);
+/* Reads messages until one of type `type` arrives (others are discarded)
+ * or timeout; returns it parsed, or NULL. */
+struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
+			      double timeout_s);
+/* Waits for the server to close; returns the close code (or -1). */
+int it_ws_wait_close(struct it_ws *ws, double timeout_s);
+
+#endif
