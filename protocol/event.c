@@ -248,7 +248,7 @@ static enum tp_reject opt_number(const cJSON *it, const char *field,
 				 double min, double max, double *out,
 				 struct tp_errdetail *err)
 {
-	double v;
+	double v = 0; /* set by number_value on success (gcc -O2 cannot tell) */
 	enum tp_reject r;
 
 	if (!it || cJSON_IsNull(it))

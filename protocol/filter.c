@@ -343,7 +343,7 @@ static int add_entries(struct tp_filter *f, enum list_kind kind,
 	list_of(f, kind, &list, &n);
 	for (;;) {
 		const char *comma = strchr(p, ',');
-		const char *s = p, *norm;
+		const char *s = p, *norm = NULL;
 		size_t len = comma ? (size_t)(comma - p) : strlen(p), at;
 		char tmp[ENTRY_MAX + 1];
 		bool found;

@@ -97,7 +97,8 @@ struct tp_subindex {
 	struct tp_dict *by_symbol; /* symbol -> struct bucket */
 	struct tp_dict *by_type;   /* lower-cased pattern type -> struct bucket */
 	struct tp_dict *groups;    /* "bucket cfilter" pointers -> struct group */
-	struct bucket any;         /* unconstrained filters; never freed */
+	struct bucket *any;        /* unconstrained filters (empty key); lives
+				    * as long as the index */
 	struct tp_subentry *all;
 	size_t size;
 	size_t last_examined;
@@ -124,10 +125,13 @@ struct tp_subindex *tp_subindex_create(void)
 	ix->by_symbol = tp_dict_create();
 	ix->by_type = tp_dict_create();
 	ix->groups = tp_dict_create();
-	if (!ix->by_symbol || !ix->by_type || !ix->groups) {
+	/* Separately allocated: struct bucket ends in a flexible array. */
+	ix->any = tp_calloc(1, sizeof(*ix->any) + 1);
+	if (!ix->by_symbol || !ix->by_type || !ix->groups || !ix->any) {
 		tp_dict_destroy(ix->by_symbol);
 		tp_dict_destroy(ix->by_type);
 		tp_dict_destroy(ix->groups);
+		tp_free(ix->any);
 		tp_free(ix);
 		return NULL;
 	}
@@ -160,6 +164,7 @@ void tp_subindex_destroy(struct tp_subindex *ix)
 	tp_dict_destroy(ix->groups);
 	tp_dict_destroy(ix->by_symbol);
 	tp_dict_destroy(ix->by_type);
+	tp_free(ix->any);
 	tp_free(ix);
 }
 
@@ -276,7 +281,7 @@ static struct group *get_group(struct tp_subindex *ix, struct bucket *b,
 static int file_under(struct tp_subindex *ix, struct tp_dict *dict,
 		      const char *key, struct tp_subentry *e)
 {
-	struct bucket *b = dict ? get_bucket(dict, key) : &ix->any;
+	struct bucket *b = dict ? get_bucket(dict, key) : ix->any;
 	struct group *g;
 	struct link *l;
 
@@ -405,7 +410,7 @@ size_t tp_subindex_match(struct tp_subindex *ix, const struct tp_pattern *p,
 					   lower_key(type, sizeof(type),
 						     p->pattern_type)),
 			   p, gen, cb, ud);
-	n += visit(ix, &ix->any, p, gen, cb, ud);
+	n += visit(ix, ix->any, p, gen, cb, ud);
 	ix->matching = false;
 	return n;
 }

@@ -220,7 +220,12 @@ static void token_of(struct lws *wsi, char *out, size_t n)
 	out[0] = '\0';
 	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
 	    !strncasecmp(hdr, "Bearer ", 7)) {
-		snprintf(out, n, "%s", hdr + 7);
+		size_t len = strlen(hdr + 7);
+
+		/* Too long for out: treat as no token (verification would
+		 * reject it anyway: TP_JWT_MAX_LEN). */
+		if (len < n)
+			memcpy(out, hdr + 7, len + 1);
 		return;
 	}
 	/* lws returns a pointer into out, past the "token=" prefix. */
