@@ -269,7 +269,9 @@ function updateCounts() {
 	const empty = $('#empty');
 	empty.hidden = live > 0;
 	if (!live)
-		empty.textContent = state.loading ? 'Loading…' : 'No matching patterns yet: new ones appear here as they are detected.';
+		empty.textContent = state.loading ? 'Loading…'
+			: 'Nothing matches this filter right now: new patterns appear here the moment they are detected.' +
+			(state.user && state.presets.length > 1 ? ' Or choose another preset.' : '');
 	state.dist = dist;
 	state.distDue = true;
 }

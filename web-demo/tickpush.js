@@ -191,8 +191,10 @@ export function sseToFrame(eventName, dataText, lastEventId, subId) {
 		frame.seq = pos.seq;
 	if (frame.epoch == null && pos)
 		frame.epoch = pos.epoch;
+	/* One stream per subscription: the server names the channel in subs
+	 * and id; the client knows it by its own id. */
 	frame.subs = [subId];
-	if (frame.type === 'gap')
+	if (['gap', 'subscribed', 'snapshot', 'error'].includes(frame.type))
 		frame.id = subId;
 	if (frame.type === 'pattern_removed' && frame.id == null && frame.data)
 		frame.id = frame.data.id;
@@ -405,7 +407,6 @@ export function sseTransport(ctx) {
 					opened = true;
 					ctx.onOpen({});
 				}
-				ctx.onFrame({ type: 'subscribed', id: req.id, via: 'sse' });
 			};
 			/* The browser would reconnect by itself, without our since
 			 * bookkeeping and backoff: stop it and let the client decide. */
@@ -464,7 +465,7 @@ export function pollTransport(ctx) {
 			while (!stopped && !done) {
 				const p = subParams(req);
 				if (since != null)
-					p.set('since', String(since));
+					p.set('since', epoch != null ? `${epoch}:${since}` : String(since));
 				p.set('timeout', String(client.opts.pollTimeoutS));
 				let body;
 				try {
@@ -483,7 +484,9 @@ export function pollTransport(ctx) {
 						opened = true;
 						ctx.onOpen({});
 					}
-					ctx.onFrame({ type: 'subscribed', id: req.id, epoch: body.epoch, seq: body.seq, via: 'poll' });
+					const lost = !!body.gap || (epoch != null && body.epoch != null && body.epoch !== epoch);
+					ctx.onFrame({ type: 'subscribed', id: req.id, epoch: body.epoch, seq: body.seq,
+						recovered: req.since ? !lost : false, via: 'poll' });
 				}
 				for (const f of pollToFrames(body, req.id, epoch))
 					ctx.onFrame(f);

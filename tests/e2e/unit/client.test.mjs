@@ -580,10 +580,13 @@ test('SSE adapter: one stream per subscription with its filter and since; any er
 	assert.equal(log.opens.length, 0);
 	p.onopen();
 	assert.equal(log.opens.length, 1);
+	p.dispatch('subscribed', { type: 'subscribed', id: 'patterns', epoch: 'e1', seq: 10, recovered: true });
 	p.dispatch('pattern', row('A:B:1'), 'e1:11');
-	b.dispatch('backtest_progress', { job_id: 'j', progress: 0.2 }, 'e1:12');
-	assert.deepEqual(log.frames.map((f) => [f.type, f.seq, f.subs ? f.subs[0] : f.id]),
-		[['subscribed', undefined, 's1'], ['pattern', 11, 's1'], ['backtest_progress', 12, 'b']]);
+	b.dispatch('backtest_progress', { type: 'backtest_progress', seq: 12, subs: ['backtests'], data: { job_id: 'j', progress: 0.2 } }, 'e1:12');
+	assert.deepEqual(log.frames.map((f) => [f.type, f.seq, f.type === 'subscribed' ? f.id : f.subs[0]]),
+		[['subscribed', 10, 's1'], ['pattern', 11, 's1'], ['backtest_progress', 12, 'b']]);
+	assert.equal(log.frames[0].recovered, true);
+	assert.equal(log.frames[2].data.progress, 0.2);
 	b.onerror();
 	assert.ok(p.closed && b.closed);
 	assert.deepEqual(log.closes.map((c) => c.opened), [true]);
@@ -606,10 +609,10 @@ test('long-poll adapter: polls from since, carries the position forward, reports
 	t.open();
 	t.subscribe({ id: 's1', channel: 'patterns', presetId: null, filter: { symbols: ['AAPL'] }, since: { epoch: 'e1', seq: 10 } });
 	await flush();
-	assert.equal(asked[0].get('since'), '10');
+	assert.equal(asked[0].get('since'), 'e1:10');
 	assert.equal(asked[0].get('symbols'), 'AAPL');
 	assert.equal(asked[0].get('timeout'), '25');
-	assert.equal(asked[1].get('since'), '11');
+	assert.equal(asked[1].get('since'), 'e1:11');
 	assert.equal(log.opens.length, 1);
 	assert.deepEqual(log.frames.map((f) => f.type), ['subscribed', 'pattern', 'gap']);
 	t.close();
