@@ -806,7 +806,7 @@ function renderHealth() {
 		items.push(['producer report', ph.status || 'received', ph.status === 'healthy' ? true : ph.status ? null : true]);
 		const m = ph.metrics || {};
 		if (m.cpu_usage != null)
-			items.push(['producer cpu / mem', `${num(m.cpu_usage, 0)}% / ${num(m.memory_usage, 0)}%`, null, true]);
+			items.push(['producer cpu / mem', `${pct(m.cpu_usage)} / ${pct(m.memory_usage)}`, null, true]);
 		if (m.queue_depth != null)
 			items.push(['producer queue', String(m.queue_depth), null, true]);
 	}
@@ -965,7 +965,11 @@ function wire() {
 	client.on('gap', () => renderStatus(null));
 	client.on('backtest', onBacktest);
 	client.on('health', (e) => {
-		state.pushedHealth = e.data;
+		/* Long-poll has no health channel: the library polls REST instead. */
+		if (e.data && e.data.source === 'rest')
+			state.restHealth = e.data;
+		else
+			state.pushedHealth = e.data;
 		renderHealth();
 	});
 	client.on('error', (e) => {
