@@ -281,6 +281,10 @@ function setSort(key) {
 		state.sort.dir = state.sort.dir === 'asc' ? 'desc' : 'asc';
 	else
 		state.sort = { key, dir: ['symbol', 'pattern', 'age', 'exp'].includes(key) ? 'asc' : 'desc' };
+	renderSort();
+}
+
+function renderSort() {
 	for (const th of $$('#tbl th')) {
 		th.classList.toggle('sorted', th.dataset.sort === state.sort.key);
 		th.classList.toggle('asc', th.dataset.sort === state.sort.key && state.sort.dir === 'asc');
@@ -930,7 +934,7 @@ function wire() {
 	$('#btn-signout').addEventListener('click', () => signOut());
 	for (const th of $$('#tbl th'))
 		th.addEventListener('click', () => setSort(th.dataset.sort));
-	setSort('age');
+	renderSort();
 	const end = new Date();
 	const start = new Date(end.getTime() - 365 * 86400000);
 	$('#bt-end').value = end.toISOString().slice(0, 10);
