@@ -177,7 +177,10 @@ static void put_num(struct tp_buf *b, const char *key, double v)
 	tp_buf_json_num(b, v);
 }
 
-void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
+/* The row is rendered in three parts so stores can keep the first and
+ * last (everything but "time"/"exp", which depend on the clock) and
+ * answer a scan by copying bytes: formatting doubles is most of the cost. */
+void tp_render_row_head(struct tp_buf *b, const struct tp_pattern *p)
 {
 	char abbr[TP_ABBREV_MAX];
 	char tmp[FMT_MAX];
@@ -199,10 +202,21 @@ void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
 	put_str(b, "price", tmp);
 	tp_format_change(tmp, sizeof(tmp), p->price_change);
 	put_str(b, "chg", tmp);
+}
+
+void tp_render_row_times(struct tp_buf *b, const struct tp_pattern *p,
+			 double now)
+{
+	char tmp[FMT_MAX];
+
 	tp_format_age(tmp, sizeof(tmp), now - p->detected_at);
 	put_str(b, "time", tmp);
 	tp_format_expiry(tmp, sizeof(tmp), p->expires_at - now);
 	put_str(b, "exp", tmp);
+}
+
+void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p)
+{
 	put_str(b, "source", tp_tier_name(p->tier));
 	put_num(b, "current_price", p->current_price);
 	put_num(b, "price_change", p->price_change);
@@ -221,4 +235,11 @@ void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
 		tp_buf_putc(b, '}');
 	}
 	tp_buf_putc(b, '}');
+}
+
+void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
+{
+	tp_render_row_head(b, p);
+	tp_render_row_times(b, p, now);
+	tp_render_row_tail(b, p);
 }

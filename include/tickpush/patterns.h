@@ -60,6 +60,12 @@ size_t tp_patterns_count(const struct tp_patterns *ps);
 uint64_t tp_patterns_evictions(const struct tp_patterns *ps);
 uint64_t tp_patterns_expired_total(const struct tp_patterns *ps);
 
+/* Appends the scan row of a record (a pointer the store returned) at time
+ * now: the same bytes as tp_render_row, from parts rendered at insert. */
+struct tp_buf;
+void tp_patterns_render_row(const struct tp_pattern *stored, double now,
+			    struct tp_buf *b);
+
 /* Visits every record (unspecified order). */
 typedef void tp_patterns_visit_cb(const struct tp_pattern *p, void *ud);
 void tp_patterns_foreach(const struct tp_patterns *ps, tp_patterns_visit_cb *cb,

@@ -17,6 +17,13 @@ struct tp_buf;
  *  "price","chg","time","exp","source","current_price","price_change",
  *  "detected_at","expires_at","indicators":{...}} */
 void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now);
+/* The same row in three parts: head + times + tail == tp_render_row. Head
+ * and tail do not depend on the clock, so a store may render them once per
+ * record and only add the times per response. */
+void tp_render_row_head(struct tp_buf *b, const struct tp_pattern *p);
+void tp_render_row_times(struct tp_buf *b, const struct tp_pattern *p,
+			 double now);
+void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p);
 
 /* Age as "Ns"/"Nm"/"Nh"/"Nd" (floor; negative ages count as 0s). */
 void tp_format_age(char *out, size_t n, double seconds);

@@ -50,10 +50,12 @@
 #include <string.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/filter.h"
 #include "tickpush/patterns.h"
+#include "tickpush/render.h"
 
 #define CONF_BUCKETS 101
 
@@ -75,6 +77,10 @@ struct link {
 struct rec {
 	struct tp_pattern p; /* first: callers borrow &rec->p */
 	char type_key[TP_PATTERN_TYPE_MAX + 1]; /* lower-cased pattern_type */
+	/* The scan row minus "time"/"exp", rendered once at insert: a scan
+	 * answer is then mostly byte copies (tp_patterns_render_row). */
+	char *row_head, *row_tail;
+	size_t row_head_len, row_tail_len;
 	struct link ln[L__COUNT];
 	size_t hidx[H__COUNT];
 };
@@ -152,7 +158,40 @@ static void rec_free(struct rec *r)
 	if (!r)
 		return;
 	tp_free(r->p.indicators_json);
+	tp_free(r->row_head);
+	tp_free(r->row_tail);
 	tp_free(r);
+}
+
+static int rec_render(struct rec *r)
+{
+	struct tp_buf b;
+
+	tp_buf_init(&b, 0);
+	tp_render_row_head(&b, &r->p);
+	if (b.oom || !(r->row_head = tp_memdup(tp_buf_data(&b), b.len)))
+		goto fail;
+	r->row_head_len = b.len;
+	tp_buf_reset(&b);
+	tp_render_row_tail(&b, &r->p);
+	if (b.oom || !(r->row_tail = tp_memdup(tp_buf_data(&b), b.len)))
+		goto fail;
+	r->row_tail_len = b.len;
+	tp_buf_cleanup(&b);
+	return TP_OK;
+fail:
+	tp_buf_cleanup(&b);
+	return TP_ERR_NOMEM;
+}
+
+void tp_patterns_render_row(const struct tp_pattern *stored, double now,
+			    struct tp_buf *b)
+{
+	const struct rec *r = (const struct rec *)stored;
+
+	tp_buf_append(b, r->row_head, r->row_head_len);
+	tp_render_row_times(b, stored, now);
+	tp_buf_append(b, r->row_tail, r->row_tail_len);
 }
 
 /* ---- intrusive lists -------------------------------------------------- */
@@ -408,7 +447,7 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	r = tp_calloc(1, sizeof(*r));
 	if (!r)
 		return TP_ERR_NOMEM;
-	if (pattern_dup(&r->p, p) != TP_OK)
+	if (pattern_dup(&r->p, p) != TP_OK || rec_render(r) != TP_OK)
 		goto fail;
 	/* Cannot fail: pattern_type was NUL-terminated within its array. */
 	(void)type_key(r->type_key, r->p.pattern_type);

@@ -443,7 +443,7 @@ static void send_snapshot(struct tp_push *hub, struct sub *sub,
 		for (i = 0; i < r.n_rows && sent < limit; i++, sent++) {
 			if (sent)
 				tp_buf_putc(&hub->frame, ',');
-			tp_render_row(&hub->frame, r.rows[i], now);
+			tp_patterns_render_row(r.rows[i], now, &hub->frame);
 		}
 		i = r.n_rows;
 		tp_scan_result_cleanup(&r);

@@ -112,7 +112,7 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 	for (size_t i = 0; i < n_rows; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		tp_render_row(b, rows[i], now);
+		tp_patterns_render_row(rows[i], now, b);
 	}
 	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
 		      q->page, q->per_page, total,

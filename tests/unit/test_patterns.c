@@ -20,6 +20,8 @@
 #include "tickpush/filter.h"
 #include "tickpush/patterns.h"
 #include "tickpush/query.h"
+#include "tickpush/render.h"
+#include "tickpush/buf.h"
 
 static char ind_json[] = "{\"relative_strength\":1.4,\"note\":\"x\"}";
 
@@ -1091,9 +1093,36 @@ static void test_create_rejects_zero(void **state)
 	}
 }
 
+/* Rows from the parts cached at insert equal a fresh tp_render_row. */
+static void test_cached_row_parts(void **state)
+{
+	struct tp_patterns_opts o = {100, NULL, NULL};
+	struct tp_patterns *ps = tp_patterns_create(&o);
+	struct tp_pattern p;
+	struct tp_buf a, b;
+
+	(void)state;
+	mkp(&p, "AAPL", "Weekly_Breakout", 0.857, NOW - 125, NOW + 7300);
+	p.current_price = 150.25;
+	p.price_change = -2.34;
+	assert_int_equal(tp_patterns_upsert(ps, &p, NOW), TP_OK);
+	const struct tp_pattern *stored = tp_patterns_get(ps, p.id);
+	for (double t = NOW; t < NOW + 200; t += 37.5) {
+		tp_buf_init(&a, 0);
+		tp_buf_init(&b, 0);
+		tp_render_row(&a, stored, t);
+		tp_patterns_render_row(stored, t, &b);
+		assert_string_equal(tp_buf_cstr(&a), tp_buf_cstr(&b));
+		tp_buf_cleanup(&a);
+		tp_buf_cleanup(&b);
+	}
+	tp_patterns_destroy(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		TP_TEST(test_cached_row_parts),
 		TP_TEST(test_upsert_get_replace),
 		TP_TEST(test_remove),
 		TP_TEST(test_expire),
