@@ -589,6 +589,7 @@ const DEFAULTS = {
 	pingIntervalMs: 25000,
 	pongTimeoutMs: 10000,
 	pollTimeoutS: 25,
+	upgradeAfterMs: 60000,
 	scanLimit: 100,
 	maxRows: 500,
 	sweepIntervalMs: 1000,
@@ -623,6 +624,8 @@ export class TickpushClient extends Emitter {
 		this._attempt = 0;
 		this._retryTimer = null;
 		this._sweepTimer = null;
+		this._upgradeTimer = null;
+		this._upgradeFails = 0;
 		this._wanted = false; /* connect() called and not close()d */
 		this._everOpened = false;
 		this.hello = null;
@@ -824,6 +827,8 @@ export class TickpushClient extends Emitter {
 		this._wanted = false;
 		this.clearTimeout(this._retryTimer);
 		this._retryTimer = null;
+		this.clearTimeout(this._upgradeTimer);
+		this._upgradeTimer = null;
 		this._stopSweep();
 		const t = this.transport;
 		this.transport = null;
@@ -862,7 +867,8 @@ export class TickpushClient extends Emitter {
 				return;
 			}
 		}
-		if (this.transportName && list[i] !== this.transportName) {
+		const prev = list.indexOf(this.transportName);
+		if (prev >= 0 && i > prev) {
 			this.stats.fallbacks++;
 			this.emit('fallback', { from: this.transportName, to: list[i] });
 		}
@@ -910,6 +916,57 @@ export class TickpushClient extends Emitter {
 		this._setState('open');
 		if (reconnect)
 			this.stats.reconnects++;
+		this._scheduleUpgrade();
+	}
+
+	/* On a fallback transport, try the better one now and then: a probe
+	 * connection in parallel, so the page keeps its stream meanwhile. When
+	 * the probe opens, the client moves over and resumes with since. */
+	_scheduleUpgrade() {
+		this.clearTimeout(this._upgradeTimer);
+		this._upgradeTimer = null;
+		if (!this.opts.upgradeAfterMs || this._tIndex === 0)
+			return;
+		const delay = this.opts.upgradeAfterMs * Math.pow(2, Math.min(this._upgradeFails || 0, 4));
+		this._upgradeTimer = this.setTimeout(() => this._probe(), delay);
+	}
+
+	_probe() {
+		this._upgradeTimer = null;
+		const list = this.opts.transports;
+		let i = 0;
+		while (i < this._tIndex && !this._available(list[i]))
+			i++;
+		if (i >= this._tIndex || this.state !== 'open' || !this._wanted)
+			return;
+		let probe = null;
+		let done = false;
+		const ctx = {
+			client: this,
+			onOpen: () => {
+				if (done)
+					return;
+				done = true;
+				probe.close();
+				if (!this._wanted || this.state !== 'open')
+					return;
+				this._upgradeFails = 0;
+				this._tIndex = i;
+				this._failures = 0;
+				this.emit('upgrade', { from: this.transportName, to: list[i] });
+				this._restartTransport();
+			},
+			onFrame: () => {},
+			onClose: () => {
+				if (done)
+					return;
+				done = true;
+				this._upgradeFails = (this._upgradeFails || 0) + 1;
+				this._scheduleUpgrade();
+			},
+		};
+		probe = this.factories[list[i]](ctx);
+		probe.open();
 	}
 
 	_send(sub) {
@@ -922,6 +979,8 @@ export class TickpushClient extends Emitter {
 
 	_onClose(info) {
 		this.transport = null;
+		this.clearTimeout(this._upgradeTimer);
+		this._upgradeTimer = null;
 		for (const s of this.subs.values())
 			s.onServer = false;
 		if (!this._wanted || info.byClient)

@@ -296,6 +296,24 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		await p.context().close();
 	});
 
+	await t.test('after a server restart (new epoch) the page reloads on the gap and stays exact', async () => {
+		const gaps0 = (await status()).stats.gaps;
+		const epoch0 = await page.evaluate(() => window.tickpushDemo.client.position('main').epoch);
+		const first = await svc.restartServer();
+		assert.deepEqual(first, { code: 0, signal: null }, 'first tickpush exit status');
+		await page.waitForFunction((g) => window.tickpushDemo.client.stats.gaps > g, gaps0, { timeout: 30000 });
+		await page.waitForFunction((e) => {
+			const c = window.tickpushDemo.client;
+			const s = c.subs.get('main');
+			return c.state === 'open' && s && !s.loading && s.epoch !== e && s.onServer;
+		}, epoch0, { timeout: 30000 });
+		const presetId = await page.evaluate(() => window.tickpushDemo.state.presetId);
+		const want = (await svc.api('GET', `/api/patterns/scan?preset_id=${presetId}&per_page=100`, null, token)).patterns.map((r) => r.id);
+		assert.deepEqual((await rowIds()).sort(), want.sort(), 'table = the preset\'s scan after the reload');
+		await publishAndSee({ symbol: 'GOOGL', pattern: 'Doji', confidence: 0.7 });
+		await shot(page, '12-after-restart');
+	});
+
 	await t.test('no errors in the page', () => {
 		assert.deepEqual(consoleErrors, []);
 	});
@@ -304,7 +322,7 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		await browser.close();
 		browser = null;
 		const ended = await svc.stop();
-		assert.deepEqual(ended.tickpush, { code: 0, signal: null }, 'tickpush exit status (sanitizers report through it)');
+		assert.deepEqual(ended['tickpush-restarted'], { code: 0, signal: null }, 'tickpush exit status (sanitizers report through it)');
 	});
 	fs.writeFileSync(path.join(OUTPUT, 'README.txt'), 'Screenshots and logs of the last end-to-end run (tests/e2e).\n');
 });

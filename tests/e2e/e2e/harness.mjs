@@ -177,10 +177,26 @@ export class Services {
 			path.join(REPO, 'server/sql/schema.sql'), path.join(REPO, 'server/sql/sample.sql')]);
 		this.started.pg = true;
 
+		this.bin = bin;
+		await this.startServer('tickpush', 0);
+
+		this.redis = new Resp(this.redisSocket);
+		await this.redis.connect();
+		if (sim && fs.existsSync(simBin)) {
+			/* The producer's other duties: heartbeat, health reports and
+			 * the backtest side. Its own pattern stream is nearly off so
+			 * the test controls every pattern the page sees. */
+			this.spawn('tickpush-sim', simBin, ['--socket', this.redisSocket, '--rate', '0.0001',
+				'--health-interval', '2', '--seed', '7', '-q']);
+		}
+	}
+
+	/* tickpush on `port` (0 = any free one, then remembered). */
+	async startServer(name, port) {
 		const portFile = path.join(this.dir, 'tickpush.port');
 		fs.rmSync(portFile, { force: true });
-		this.spawn('tickpush', bin, [], {
-			TICKPUSH_PORT: '0',
+		this.server = this.spawn(name, this.bin, [], {
+			TICKPUSH_PORT: String(port),
 			TICKPUSH_PORT_FILE: portFile,
 			TICKPUSH_BIND: '127.0.0.1',
 			TICKPUSH_WEB_DEMO_DIR: path.join(REPO, 'web-demo'),
@@ -188,6 +204,7 @@ export class Services {
 			DATABASE_URI: this.databaseUri,
 			TICKPUSH_JWT_SECRET: 'e2e-secret-0123456789abcdef0123456789abcdef',
 		});
+		this.port = null;
 		for (let i = 0; i < 300 && !this.port; i++) {
 			this.checkAlive();
 			try {
@@ -207,16 +224,19 @@ export class Services {
 			const r = await fetch(`${this.baseUrl}/api/symbols/AAPL`);
 			return r.ok;
 		}, 'symbols directory loaded');
+		await this.waitHttp('/readyz');
+	}
 
-		this.redis = new Resp(this.redisSocket);
-		await this.redis.connect();
-		if (sim && fs.existsSync(simBin)) {
-			/* The producer's other duties: heartbeat, health reports and
-			 * the backtest side. Its own pattern stream is nearly off so
-			 * the test controls every pattern the page sees. */
-			this.spawn('tickpush-sim', simBin, ['--socket', this.redisSocket, '--rate', '0.0001',
-				'--health-interval', '2', '--seed', '7', '-q']);
-		}
+	/* Stops tickpush (SIGTERM) and starts it again on the same port: its
+	 * history (and so the epoch) is gone, the Redis cache warms it. */
+	async restartServer() {
+		const old = this.server;
+		const port = this.port;
+		old.stopping = true;
+		old.kill('SIGTERM');
+		await new Promise((r) => (old.exitInfo ? r() : old.once('exit', r)));
+		await this.startServer('tickpush-restarted', port);
+		return old.exitInfo;
 	}
 
 	spawn(name, bin, args, env = {}) {

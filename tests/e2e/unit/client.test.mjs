@@ -371,6 +371,44 @@ test('falls back ws -> sse -> poll after repeated connect failures', async () =>
 	assert.equal(h.client.stats.fallbacks, 2);
 });
 
+test('on a fallback, a probe of the better transport moves the stream back when it opens', async () => {
+	const h = makeClient({ opts: { failuresBeforeFallback: 1, upgradeAfterMs: 60000, backoff: { min: 10, max: 10, jitter: 0 } } });
+	await h.client.subscribe({ id: 's1' });
+	const upgrades = [];
+	h.client.on('upgrade', (e) => upgrades.push(e));
+	h.tr.last.drop(false);
+	h.timers.advance(10);
+	const sse = h.tr.last;
+	assert.equal(sse.name, 'sse');
+	sse.connect();
+	sse.frame({ type: 'pattern', seq: 130, subs: ['s1'], data: row('NVDA:Hammer:3') });
+	/* first probe fails: the next one waits twice as long; the stream stays */
+	h.timers.advance(60000);
+	const probe1 = h.tr.last;
+	assert.equal(probe1.name, 'ws');
+	assert.deepEqual(probe1.subs, [], 'a probe carries no subscriptions');
+	probe1.drop(false);
+	assert.equal(h.client.transportName, 'sse');
+	assert.ok(!sse.closed);
+	h.timers.advance(60000);
+	assert.equal(h.tr.last, probe1, 'backed off');
+	h.timers.advance(60000);
+	const probe2 = h.tr.last;
+	assert.notEqual(probe2, probe1);
+	probe2.connect();
+	assert.ok(probe2.closed, 'the probe itself is closed');
+	assert.ok(sse.closed, 'the fallback is closed');
+	const ws = h.tr.last;
+	assert.equal(ws.name, 'ws');
+	assert.deepEqual(ws.subs[0].since, { epoch: 'e1', seq: 130 });
+	ws.connect();
+	assert.equal(h.client.transportName, 'ws');
+	assert.deepEqual(upgrades, [{ from: 'sse', to: 'ws' }]);
+	assert.equal(h.client.stats.fallbacks, 1);
+	h.timers.advance(600000);
+	assert.equal(h.tr.last, ws, 'no probes on the best transport');
+});
+
 test('a connection that worked once is retried on the same transport', async () => {
 	const h = makeClient({ opts: { failuresBeforeFallback: 2, backoff: { min: 10, max: 10, jitter: 0 } } });
 	await h.client.subscribe({ id: 's1' });
