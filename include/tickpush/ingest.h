@@ -80,6 +80,10 @@ int tp_ingest_warm(struct tp_ingest *ing, const struct tp_pattern *p,
 /* Expiry sweep; returns the number removed. */
 size_t tp_ingest_expire(struct tp_ingest *ing, double now);
 
+/* Takes the next stream position for a change that does not come from an
+ * event (e.g. the producer going offline); returns it. */
+uint64_t tp_ingest_bump_seq(struct tp_ingest *ing);
+
 /* The symbol directory changed: re-tag sectors of stored patterns and drop
  * the response cache (sector filters may answer differently now). */
 void tp_ingest_refresh_sectors(struct tp_ingest *ing);

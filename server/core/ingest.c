@@ -311,6 +311,11 @@ size_t tp_ingest_expire(struct tp_ingest *ing, double now)
 	return n;
 }
 
+uint64_t tp_ingest_bump_seq(struct tp_ingest *ing)
+{
+	return ++ing->stats.seq;
+}
+
 void tp_ingest_refresh_sectors(struct tp_ingest *ing)
 {
 	if (!ing->opts.sector_of)

@@ -52,6 +52,7 @@ struct tp_redis_cache {
 	uv_timer_t heartbeat_timer;
 	bool timer_active;
 	double heartbeat;         /* last producer heartbeat value */
+	bool producer_online;     /* as last reported */
 	struct tp_buf scratch;
 };
 
@@ -267,17 +268,29 @@ static void warm_scan(struct tp_redis_cache *rc, const char *cursor)
 
 /* ---- heartbeat and index trimming ---- */
 
+/* Reports a change of the producer's state (log, metric, push). */
+static void check_producer(struct tp_redis_cache *rc)
+{
+	double last;
+	bool online = tp_redis_cache_producer_online(rc, &last);
+
+	TP_METRIC_SET(producer_online, online);
+	if (online == rc->producer_online)
+		return;
+	rc->producer_online = online;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"producer %s\" heartbeat=%.0f",
+	       online ? "online" : "offline", last);
+	tp_server_producer_changed(rc->srv, online, last);
+}
+
 static void heartbeat_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct tp_redis_cache *rc = privdata;
 	redisReply *reply = r;
-	bool was, now_online;
-	double last;
 
 	(void)ac;
 	if (!reply)
 		return;
-	was = tp_redis_cache_producer_online(rc, NULL);
 	if (reply->type == REDIS_REPLY_STRING) {
 		char *end;
 		double v = strtod(reply->str, &end);
@@ -285,11 +298,7 @@ static void heartbeat_reply(redisAsyncContext *ac, void *r, void *privdata)
 		if (end != reply->str && isfinite(v))
 			rc->heartbeat = v;
 	}
-	now_online = tp_redis_cache_producer_online(rc, &last);
-	TP_METRIC_SET(producer_online, now_online);
-	if (was != now_online)
-		TP_LOG(TP_LOG_NOTICE, "msg=\"producer %s\" heartbeat=%.0f",
-		       now_online ? "online" : "offline", last);
+	check_producer(rc);
 }
 
 static void heartbeat_tick(uv_timer_t *t)
@@ -298,7 +307,8 @@ static void heartbeat_tick(uv_timer_t *t)
 	redisAsyncContext *ac = tp_redis_conn_ctx(rc->conn);
 	char key[128], idx[128], max[64];
 
-	TP_METRIC_SET(producer_online, tp_redis_cache_producer_online(rc, NULL));
+	/* A heartbeat that stops coming turns stale here, Redis up or not. */
+	check_producer(rc);
 	if (!ac)
 		return;
 	snprintf(key, sizeof(key), "%s:producer:heartbeat", rc->prefix);

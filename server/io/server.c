@@ -37,6 +37,7 @@
 #include "server.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
+#include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
@@ -96,6 +97,28 @@ static void hook_other(const struct tp_event *ev, void *ud)
 	tp_push_backtest(srv->push, ev,
 			 srv->backtests ? tp_backtests_on_event(srv->backtests, ev) : 0,
 			 current_seq(srv), tp_now());
+}
+
+void tp_server_producer_changed(struct tp_server *srv, bool online,
+				double last_heartbeat)
+{
+	struct tp_buf b;
+
+	if (!srv->push || !srv->ingest)
+		return;
+	tp_buf_init(&b, 0);
+	tp_buf_printf(&b, "{\"status\":\"%s\",\"producer\":{\"online\":%s,\"last_heartbeat\":",
+		      online ? "producer_online" : "producer_offline",
+		      online ? "true" : "false");
+	if (last_heartbeat > 0)
+		tp_buf_json_num(&b, last_heartbeat);
+	else
+		tp_buf_puts(&b, "null");
+	tp_buf_puts(&b, "}}");
+	if (!b.oom)
+		tp_push_health(srv->push, tp_buf_cstr(&b), tp_ingest_bump_seq(srv->ingest),
+			       tp_now());
+	tp_buf_cleanup(&b);
 }
 
 /* Bad events are logged at most once a second per channel, with the
@@ -293,6 +316,12 @@ static int create_lws(struct tp_server *srv)
 	info.keepalive_timeout = cfg->http_keepalive_timeout;
 	info.fd_limit_per_thread = (unsigned)cfg->max_connections + 64;
 	info.server_string = "tickpush";
+	/* WebSocket idle policy: lws pings a session quiet for half the idle
+	 * timeout and hangs up when nothing came back within the timeout. */
+	srv->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->ws_idle_timeout / 2 > 1 ? cfg->ws_idle_timeout / 2 : 1);
+	srv->idle_policy.secs_since_valid_hangup =
+		(uint16_t)(srv->idle_policy.secs_since_valid_ping + cfg->ws_idle_timeout);
+	info.retry_and_idle_policy = &srv->idle_policy;
 	info.pcontext = &srv->lws;
 
 	srv->lws = lws_create_context(&info);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include <libwebsockets.h>
 #include <uv.h>
 
 #include "tickpush/config.h"
@@ -62,6 +63,7 @@ struct tp_server {
 	struct tp_dict *http_pending;
 	uint64_t next_ticket;
 
+	lws_retry_bo_t idle_policy;   /* WebSocket ping/hang-up timing */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
@@ -91,6 +93,10 @@ int tp_server_cleanup(struct tp_server *srv);
 /* Starts a graceful shutdown (idempotent). */
 void tp_server_stop(struct tp_server *srv);
 
+/* The producer went online or offline (heartbeat, redis_cache.c): tells
+ * "health" subscribers (server.c). */
+void tp_server_producer_changed(struct tp_server *srv, bool online,
+				double last_heartbeat);
 /* Answers every waiting long-poll now (shutdown; sse.c). */
 void tp_poll_answer_all(struct tp_server *srv);
 

@@ -67,6 +67,7 @@ static void start_server(void)
 			       "TICKPUSH_LOGIN_BURST=1000",
 			       "TICKPUSH_WS_QUEUE_MAX_BYTES=262144",
 			       "TICKPUSH_ALLOWED_ORIGINS=http://dashboard.example",
+			       "TICKPUSH_HEARTBEAT_INTERVAL=1",
 			       NULL};
 
 	it_server_start(&env, extra, true);
@@ -673,6 +674,52 @@ static void test_health_channel(void **state)
 	ws_free(ws);
 }
 
+static void test_producer_online_offline_on_health(void **state)
+{
+	struct it_ws *ws = ws_open(NULL);
+	char now_s[32];
+	cJSON *j;
+
+	(void)state;
+	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"h\",\"channel\":\"health\"}");
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL));
+	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
+	j = it_ws_wait_type(ws, "system_health", 5);
+	assert_non_null(j);
+	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_online");
+	cJSON_Delete(j);
+	j = it_get_json(env.port, "/api/pattern-discovery/health", 200);
+	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "components"), "producer"), "status"), "online");
+	cJSON_Delete(j);
+	/* A heartbeat older than 60 s: offline. */
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL) - 120);
+	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
+	j = it_ws_wait_type(ws, "system_health", 5);
+	assert_non_null(j);
+	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_offline");
+	cJSON_Delete(j);
+	ws_free(ws);
+}
+
+static void test_token_expiry_closes_4001(void **state)
+{
+	const unsigned char *key = (const unsigned char *)SECRET;
+	struct tp_buf tok;
+	char path[1200];
+	struct it_ws ws;
+	double now = (double)time(NULL);
+
+	(void)state;
+	tp_buf_init(&tok, 0);
+	tp_jwt_sign(key, strlen(SECRET), 1, now, now + 2, &tok);
+	snprintf(path, sizeof(path), "/ws?token=%s", tp_buf_cstr(&tok));
+	tp_buf_cleanup(&tok);
+	assert_int_equal(it_ws_connect(&ws, env.port, path, NULL, 0), 0);
+	assert_int_equal(it_ws_wait_close(&ws, 8), 4001);
+	it_ws_close(&ws);
+}
+
 static void test_backtests_reach_only_their_owner(void **state)
 {
 	struct it_ws *demo = ws_open(demo_token), *analyst = ws_open(analyst_token);
@@ -858,6 +905,8 @@ int main(void)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_slow_consumer_is_closed_others_unaffected),
 		cmocka_unit_test(test_health_channel),
+		cmocka_unit_test(test_producer_online_offline_on_health),
+		cmocka_unit_test(test_token_expiry_closes_4001),
 		cmocka_unit_test(test_backtests_reach_only_their_owner),
 		cmocka_unit_test(test_sse_and_poll_carry_the_same_sequence),
 		cmocka_unit_test(test_expiry_pushes_removal),
