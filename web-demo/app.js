@@ -945,6 +945,9 @@ function wire() {
 			return;
 		state.loading = false;
 		resetTable(e.rows);
+		/* The initial load is one scan page; more matches keep arriving live. */
+		const more = e.total > e.rows.length ? ` · top ${e.rows.length} of ${e.total} by confidence` : '';
+		$('#live-sub').textContent = (state.subLabel ? `· ${state.subLabel}` : '') + more;
 	});
 	client.on('row', (e) => {
 		if (e.sub !== MAIN)
