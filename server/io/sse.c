@@ -543,8 +543,9 @@ static void poll_start(struct poll_pending *p, const struct tp_filter *filter)
 	resumable = tp_push_replay(srv->push, p->sp.has_since ? p->sp.epoch : srv->epoch,
 				   since, filter, p->sp.user, 1u << TP_SUBCH_PATTERNS,
 				   replay_collect, c);
-	if (!resumable || c->n_events) {
-		/* Answer at once: missed events, or a gap to report. */
+	if (!resumable || c->n_events || srv->stopping) {
+		/* Answer at once: missed events, a gap to report, or a server
+		 * that is shutting down (its drain waits for open answers). */
 		uv_timer_stop(&c->timer);
 		poll_answer(c, !resumable);
 		return;
