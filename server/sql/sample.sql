@@ -785,8 +785,8 @@ SELECT u.id, v.name,
             ELSE v.filters || jsonb_build_object('watchlist_id', w.id) END,
        v.is_default
 FROM (VALUES
-  ('demo', 'High confidence breakouts', true, NULL::text, '{"pattern_types":["Weekly_Breakout","Resistance_Break","Ascending_Triangle"],"confidence_min":0.8,"rs_min":1.2,"vol_min":1.5,"rsi_range":[50,80],"timeframe":"Daily"}'::jsonb),
-  ('demo', 'My watchlist, any pattern', false, 'Tech Favorites'::text, '{"confidence_min":0.6,"timeframe":"All"}'::jsonb),
+  ('demo', 'High confidence breakouts', false, NULL::text, '{"pattern_types":["Weekly_Breakout","Resistance_Break","Ascending_Triangle"],"confidence_min":0.8,"rs_min":1.2,"vol_min":1.5,"rsi_range":[50,80],"timeframe":"Daily"}'::jsonb),
+  ('demo', 'My watchlist, any pattern', true, 'Tech Favorites'::text, '{"confidence_min":0.6,"timeframe":"All"}'::jsonb),
   ('analyst', 'Oversold reversals', true, NULL::text, '{"pattern_types":["Reversal_Signal","Hammer","Doji","Support_Test"],"confidence_min":0.7,"rsi_range":[0,35],"sectors":["Financials","Energy"],"timeframe":"Daily"}'::jsonb),
   ('analyst', 'Intraday tech momentum', false, NULL::text, '{"pattern_types":["Momentum_Shift","Volume_Spike","Bull_Flag"],"universe":"sector_information_technology","symbols":["NVDA","AMD","AVGO"],"confidence_min":0.65,"vol_min":2.0,"timeframe":"Intraday"}'::jsonb)
 ) AS v(username, name, is_default, watchlist, filters)

@@ -631,13 +631,19 @@ static void put_confidence(struct jw *w, struct sim_state *st,
 		jw_num(w, "confidence", p->confidence);
 }
 
-static void put_indicators(struct jw *w, const struct pat *p)
+/* With --stamp the publish time also goes into indicators: tickpush passes
+ * unknown indicator keys through to the pushed row, so a dashboard can
+ * measure publish-to-screen latency (the event's own published_at stays
+ * for other consumers). */
+static void put_indicators(struct jw *w, const struct pat *p, double stamp)
 {
 	jw_open(w, "indicators");
 	jw_fix(w, "relative_strength", p->rs, 2);
 	jw_fix(w, "relative_volume", p->rvol, 2);
 	jw_fix(w, "rsi", p->rsi, 1);
 	jw_fix(w, "sma_20", p->sma20, 2);
+	if (stamp > 0)
+		jw_fix(w, "published_at", stamp, 6);
 	jw_close(w);
 }
 
@@ -676,7 +682,7 @@ static void put_record(struct jw *w, struct sim_state *st, const struct pat *p,
 	if (alt && chance(st, 0.5))
 		jw_time(w, "detected_at", p->detected_ms, chance(st, 0.8), st);
 	jw_time(w, "expires_at", p->expires_ms, alt && chance(st, 0.8), st);
-	put_indicators(w, p);
+	put_indicators(w, p, ro->stamp ? ro->now : 0);
 	jw_str(w, "source", tp_tier_name(p->tier));
 	jw_str(w, "flow_id", p->flow_id);
 	jw_str(w, "tier", tp_tier_name(p->tier));
@@ -709,7 +715,7 @@ static void render_pattern(struct sim_state *st, struct tp_buf *b,
 		jw_fix(&w, "price_change", p->change, 2);
 		jw_time(&w, "expires_at", p->expires_ms, false, st);
 		jw_str(&w, "tier", tp_tier_name(p->tier));
-		put_indicators(&w, p);
+		put_indicators(&w, p, ro->stamp ? ro->now : 0);
 		jw_open(&w, "details");
 		jw_str(&w, "timeframe", p->tier == TP_TIER_INTRADAY ? "5min" : "1D");
 		jw_num(&w, "volume", (double)p->volume);
