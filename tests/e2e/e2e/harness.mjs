@@ -241,8 +241,13 @@ export class Services {
 
 	spawn(name, bin, args, env = {}) {
 		const log = fs.openSync(path.join(OUTPUT, `${name}.log`), 'w');
+		/* tickpush refuses TICKPUSH_* variables that are not its options
+		 * (typos fail loudly), and scripts/test exports TICKPUSH_BIN and
+		 * TICKPUSH_SIM_BIN for this harness: pass on only what we set. */
+		const inherited = Object.fromEntries(Object.entries(process.env)
+			.filter(([k]) => !k.startsWith('TICKPUSH_')));
 		const child = spawn(bin, args, {
-			env: { ...process.env, ...env }, stdio: ['ignore', log, log], cwd: REPO,
+			env: { ...inherited, ...env }, stdio: ['ignore', log, log], cwd: REPO,
 		});
 		fs.closeSync(log);
 		child.tpName = name;
