@@ -37,6 +37,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/event.h"
 #include "tickpush/json.h"
+#include "text.h"
 
 /* Nested "data" envelopes followed below the root (shape C needs 2). */
 #define MAX_DATA_DEPTH 4
@@ -120,41 +121,6 @@ static const cJSON *find1(const struct scope *sc, const char *name)
 	return find(sc, names);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if
- * invalid: no overlongs, surrogates or code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1fu;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0fu;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07u;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* 1..max bytes of valid UTF-8 without control characters. */
 static bool text_ok(const char *s, size_t max)
 {
@@ -168,7 +134,7 @@ static bool text_ok(const char *s, size_t max)
 
 		if (c < 0x20 || c == 0x7f)
 			return false;
-		k = utf8_seq((const unsigned char *)s + i, n - i);
+		k = tp_utf8_seq((const unsigned char *)s + i, n - i);
 		if (!k)
 			return false;
 		i += k;
@@ -377,28 +343,13 @@ static bool job_id_ok(const char *s)
 	return true;
 }
 
-static bool ascii_ieq(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++) {
-		char x = *a, y = *b;
-
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-	}
-	return *a == *b;
-}
-
 static bool tier_from_name(const char *s, enum tp_tier *out)
 {
 	static const enum tp_tier tiers[] = {TP_TIER_DAILY, TP_TIER_INTRADAY,
 					     TP_TIER_COMBO};
 
 	for (size_t i = 0; i < TP_ARRAY_SIZE(tiers); i++) {
-		if (ascii_ieq(s, tp_tier_name(tiers[i]))) {
+		if (tp_ascii_ieq(s, tp_tier_name(tiers[i]))) {
 			*out = tiers[i];
 			return true;
 		}

@@ -45,6 +45,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/json.h"
 #include "tickpush/proto.h"
+#include "text.h"
 
 /* Longest token accepted by the auth op (a JWT is a few hundred bytes). */
 #define TOKEN_MAX 4096
@@ -117,41 +118,6 @@ static const char *excerpt(char out[32], const char *s)
 	return out;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if
- * invalid: no overlongs, surrogates or code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1fu;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0fu;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07u;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * What cJSON lets through but a client must not send: invalid UTF-8, raw
  * control characters (JSON forbids them in strings; outside strings cJSON
@@ -168,7 +134,7 @@ static const char *lex_check(const char *buf, size_t len, size_t *at)
 
 		*at = i;
 		if (c >= 0x80) {
-			size_t k = utf8_seq(s + i, len - i);
+			size_t k = tp_utf8_seq(s + i, len - i);
 
 			if (!k)
 				return "invalid UTF-8";

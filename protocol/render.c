@@ -20,6 +20,7 @@
 
 #include "tickpush/buf.h"
 #include "tickpush/render.h"
+#include "text.h"
 
 /* Ages and times left above this many seconds (~31 million years) print
  * as if they were this long: keeps the strings short for absurd clocks. */
@@ -41,34 +42,19 @@ static const char *const unchanged[] = {"Doji", "Hammer", "Engulfing"};
 
 #define ABBREV_CUT 8
 
-static bool ascii_ieq(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++) {
-		char x = *a, y = *b;
-
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-	}
-	return *a == *b;
-}
-
 void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX])
 {
 	const char *src = pattern_type ? pattern_type : "";
 	size_t n;
 
 	for (size_t i = 0; i < TP_ARRAY_SIZE(abbrevs); i++) {
-		if (ascii_ieq(src, abbrevs[i].full)) {
+		if (tp_ascii_ieq(src, abbrevs[i].full)) {
 			snprintf(out, TP_ABBREV_MAX, "%s", abbrevs[i].abbr);
 			return;
 		}
 	}
 	for (size_t i = 0; i < TP_ARRAY_SIZE(unchanged); i++) {
-		if (ascii_ieq(src, unchanged[i])) {
+		if (tp_ascii_ieq(src, unchanged[i])) {
 			snprintf(out, TP_ABBREV_MAX, "%s", src);
 			return;
 		}
@@ -90,7 +76,7 @@ const char *tp_pattern_unabbrev(const char *abbrev)
 	if (!abbrev)
 		return NULL;
 	for (size_t i = 0; i < TP_ARRAY_SIZE(abbrevs); i++)
-		if (ascii_ieq(abbrev, abbrevs[i].abbr))
+		if (tp_ascii_ieq(abbrev, abbrevs[i].abbr))
 			return abbrevs[i].full;
 	return NULL;
 }

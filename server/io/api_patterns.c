@@ -156,20 +156,8 @@ static void preset_resolved(int status, const struct tp_filter *filter,
 	struct tp_filter merged;
 	struct tp_buf b;
 
-	switch (status) {
-	case TP_OK:
-		break;
-	case TP_ERR_NOTFOUND:
-		preset_scan_error(ps, 404, err->msg, "preset_id");
-		goto out;
-	case TP_ERR_INVAL:
-		preset_scan_error(ps, 409, err->msg, "preset_id");
-		goto out;
-	case TP_ERR_TIMEOUT:
-		preset_scan_error(ps, 503, "Database timed out", NULL);
-		goto out;
-	default:
-		preset_scan_error(ps, 503, "Database unavailable", NULL);
+	if (status != TP_OK) {
+		tp_preset_complete_error(ps->srv, ps->ticket, status, err, scan_empty_shape);
 		goto out;
 	}
 	/* Explicit request parameters override the preset's. */

@@ -52,6 +52,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "netutil.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
 #include "tickpush/dict.h"
@@ -427,13 +428,8 @@ static void backoff_fired(uv_timer_t *t)
 static double schedule_retry(struct conn *c)
 {
 	struct tp_pg *pg = c->pg;
-	double max = pg->o.reconnect_max;
-	/* +-25% jitter; rand() is fine: this is not security-relevant. */
-	double delay = c->backoff * (0.75 + 0.5 * ((double)rand() / RAND_MAX));
+	double delay = tp_backoff_next(&c->backoff, pg->o.reconnect_max);
 
-	if (delay > max)
-		delay = max;
-	c->backoff = c->backoff * 2 > max ? max : c->backoff * 2;
 	c->state = C_BACKOFF;
 	uv_timer_start(&c->timer, backoff_fired, ms(delay), 0);
 	return delay;
@@ -581,10 +577,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		conn_failed(c, why);
 		return;
 	}
-	if (res->ai_family == AF_INET6)
-		uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-	else
-		uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+	tp_addrinfo_ip(res, ip, sizeof(ip));
 	uv_freeaddrinfo(res);
 	tp_free(c->addrs[c->resolve_idx]);
 	c->addrs[c->resolve_idx] = tp_strdup(ip);

@@ -13,10 +13,37 @@
 #include <cjson/cJSON.h>
 
 #include "directory.h"
+#include "http.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
+
+void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
+			      int status, const struct tp_errdetail *err,
+			      const char *extra)
+{
+	struct tp_buf b;
+	struct tp_http_resp resp = {503, NULL, &b, NULL, 0};
+
+	tp_buf_init(&b, 0);
+	switch (status) {
+	case TP_ERR_NOTFOUND:
+		tp_http_error(&resp, 404, err->msg, "preset_id", extra);
+		break;
+	case TP_ERR_INVAL:
+		tp_http_error(&resp, 409, err->msg, err->field, extra);
+		break;
+	case TP_ERR_TIMEOUT:
+		tp_http_error(&resp, 503, "Database timed out", NULL, extra);
+		break;
+	default:
+		tp_http_error(&resp, 503, "Database unavailable", NULL, extra);
+		break;
+	}
+	tp_http_complete(srv, ticket, resp.status, &b);
+	tp_buf_cleanup(&b);
+}
 
 static const struct tp_pg_stmt q_preset = {"resolve_preset",
 	"SELECT filters::text FROM user_filter_presets WHERE id = $1 AND user_id = $2", 2};

@@ -36,4 +36,11 @@ int tp_filter_resolve(struct tp_server *srv, long long user_id,
 		      struct tp_filter *filter, const struct tp_filter_refs *refs,
 		      tp_preset_resolved_cb *cb, void *ud);
 
+/* Answers a deferred HTTP request whose resolution failed with status:
+ * 404 (no such preset), 409 (stored preset or references no longer
+ * valid), 503 (database). extra: further JSON members, or NULL. */
+void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
+			      int status, const struct tp_errdetail *err,
+			      const char *extra);
+
 #endif

@@ -25,6 +25,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "netutil.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
@@ -182,9 +183,7 @@ static void backoff_fired(uv_timer_t *t)
 static void schedule_retry(struct tp_redis_conn *rc, const char *why)
 {
 	double max = rc->cfg->redis_reconnect_max > 0 ? rc->cfg->redis_reconnect_max : 5;
-	double delay = rc->backoff;
-	/* +-25% jitter; rand() is fine: this is not security-relevant. */
-	double jitter = 0.75 + 0.5 * ((double)rand() / RAND_MAX);
+	double delay;
 
 	if (rc->state == ST_CLOSING)
 		return;
@@ -195,10 +194,7 @@ static void schedule_retry(struct tp_redis_conn *rc, const char *why)
 	}
 	rc->state = ST_BACKOFF;
 	rc->reconnects++;
-	delay *= jitter;
-	if (delay > max)
-		delay = max;
-	rc->backoff = rc->backoff * 2 > max ? max : rc->backoff * 2;
+	delay = tp_backoff_next(&rc->backoff, max);
 	TP_LOG(TP_LOG_WARN, "msg=\"redis unavailable, retrying\" conn=%s why=\"%s\" retry_in=%.2fs",
 	       rc->name, why, delay);
 	uv_timer_start(&rc->timer, backoff_fired, (uint64_t)(delay * 1000), 0);
@@ -363,10 +359,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		schedule_retry(rc, why);
 		return;
 	}
-	if (res->ai_family == AF_INET6)
-		uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-	else
-		uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+	tp_addrinfo_ip(res, ip, sizeof(ip));
 	uv_freeaddrinfo(res);
 	start_connect(rc, ip, rc->cfg->redis_port);
 }

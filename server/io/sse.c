@@ -366,12 +366,7 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 	struct sse_conn *c;
 
 	if (status != TP_OK) {
-		tp_http_complete_error(p->srv, p->ticket,
-				       status == TP_ERR_NOTFOUND ? 404 :
-				       status == TP_ERR_INVAL ? 409 : 503,
-				       status == TP_ERR_NOTFOUND || status == TP_ERR_INVAL
-					       ? err->msg : "Database unavailable",
-				       status == TP_ERR_NOTFOUND ? "preset_id" : NULL);
+		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
 	} else if ((c = sse_new(p->srv, p->sp.user))) {
 		if (tp_http_stream_start(p->srv, p->ticket, c))
 			sse_subscribe(c, &p->sp, filter);
@@ -567,12 +562,7 @@ static void poll_resolved(int status, const struct tp_filter *filter,
 	if (status == TP_OK)
 		poll_start(p, filter);
 	else
-		tp_http_complete_error(p->srv, p->ticket,
-				       status == TP_ERR_NOTFOUND ? 404 :
-				       status == TP_ERR_INVAL ? 409 : 503,
-				       status == TP_ERR_NOTFOUND || status == TP_ERR_INVAL
-					       ? err->msg : "Database unavailable",
-				       status == TP_ERR_NOTFOUND ? "preset_id" : NULL);
+		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
 	tp_scan_query_cleanup(&p->sp.q);
 	tp_free(p);
 }
