@@ -26,6 +26,7 @@
 #include <libwebsockets.h>
 
 #include "api.h"
+#include "frameq.h"
 #include "http.h"
 #include "presets.h"
 #include "stream.h"
@@ -166,19 +167,12 @@ fail:
 
 /* ---- SSE ---- */
 
-struct sse_frame {
-	struct sse_frame *next;
-	size_t len;
-	unsigned char buf[]; /* LWS_PRE, then the event text */
-};
-
 struct sse_conn {
 	struct tp_stream_conn base;
 	struct tp_server *srv;
 	struct tp_push_session *push;
 	void *wsi;                 /* struct lws *, NULL once closed */
-	struct sse_frame *head, *tail;
-	size_t queued_bytes;
+	struct tp_frameq out;      /* events waiting for WRITEABLE */
 	bool slow;
 	double last_write;
 	struct sse_conn *next, *prev; /* srv->sse list, for keep-alives */
@@ -187,30 +181,16 @@ struct sse_conn {
 static int sse_push(struct sse_conn *c, const char *text, size_t len,
 		    bool bounded)
 {
-	struct sse_frame *f;
-
 	if (c->slow)
 		return TP_ERR_LIMIT;
-	if (bounded && c->queued_bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+	if ((bounded && c->out.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) ||
+	    tp_frameq_push(&c->out, text, len)) {
 		c->slow = true;
 		TP_METRIC_INC(ws_slow_closed);
 		if (c->wsi)
 			lws_callback_on_writable(c->wsi); /* closes from WRITEABLE */
 		return TP_ERR_LIMIT;
 	}
-	if (!(f = tp_malloc(sizeof(*f) + LWS_PRE + len))) {
-		c->slow = true;
-		return TP_ERR_LIMIT;
-	}
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->buf + LWS_PRE, text, len);
-	if (c->tail)
-		c->tail->next = f;
-	else
-		c->head = f;
-	c->tail = f;
-	c->queued_bytes += len;
 	if (c->wsi)
 		lws_callback_on_writable(c->wsi);
 	return TP_OK;
@@ -246,21 +226,18 @@ void tp_sse_attach(void *conn, struct lws *wsi)
 int tp_sse_writeable(void *conn, struct lws *wsi)
 {
 	struct sse_conn *c = conn;
-	struct sse_frame *f = c->head;
+	unsigned char *p;
+	size_t len;
 
 	if (c->slow)
 		return -1; /* cut a reader that fell too far behind */
-	if (!f)
+	if (!(p = tp_frameq_head(&c->out, &len)))
 		return 0;
-	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_HTTP) < (int)f->len)
+	if (lws_write(wsi, p, len, LWS_WRITE_HTTP) < (int)len)
 		return -1;
-	c->head = f->next;
-	if (!c->head)
-		c->tail = NULL;
-	c->queued_bytes -= f->len;
+	tp_frameq_pop(&c->out);
 	c->last_write = tp_mono();
-	tp_free(f);
-	if (c->head)
+	if (c->out.head)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -276,12 +253,7 @@ void tp_sse_closed(void *conn)
 	if (c->next)
 		c->next->prev = c->prev;
 	tp_push_session_destroy(c->push);
-	while (c->head) {
-		struct sse_frame *f = c->head;
-
-		c->head = f->next;
-		tp_free(f);
-	}
+	tp_frameq_clear(&c->out);
 	TP_METRIC_SET(sse_sessions, TP_METRIC_GET(sse_sessions) - 1);
 	tp_free(c);
 }
@@ -291,7 +263,7 @@ void tp_sse_tick(struct tp_server *srv, double mono_now)
 	static const char ka[] = ": keepalive\n\n";
 
 	for (struct sse_conn *c = srv->sse; c; c = c->next)
-		if (mono_now - c->last_write >= SSE_KEEPALIVE_S && !c->head) {
+		if (mono_now - c->last_write >= SSE_KEEPALIVE_S && !c->out.head) {
 			sse_push(c, ka, sizeof(ka) - 1, false);
 			c->last_write = mono_now;
 		}

@@ -33,6 +33,7 @@
 #include <libwebsockets.h>
 
 #include "api.h"
+#include "frameq.h"
 #include "http.h"
 #include "presets.h"
 #include "stream.h"
@@ -44,12 +45,6 @@
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
 
-struct ws_frame {
-	struct ws_frame *next;
-	size_t len;
-	unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
-};
-
 struct ws_conn {
 	struct tp_stream_conn base; /* first: the hub's transport pointer */
 	struct tp_server *srv;
@@ -60,8 +55,7 @@ struct ws_conn {
 	long long user;
 	double token_exp;          /* 0 = anonymous */
 	double connected_at;
-	struct ws_frame *head, *tail;
-	size_t queued_bytes;
+	struct tp_frameq out;      /* frames waiting for WRITEABLE */
 	struct tp_buf rx;          /* fragments of the current message */
 	bool rx_dropping;          /* current message is being rejected */
 	int close_code;            /* > 0: closing with this code */
@@ -106,29 +100,17 @@ static void close_async(struct ws_conn *c, int code, const char *reason)
 static int enqueue(struct ws_conn *c, const char *frame, size_t len,
 		   bool bounded)
 {
-	struct ws_frame *f;
-
 	if (c->close_code)
 		return TP_OK; /* closing: nothing more goes out */
-	if (bounded && c->queued_bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+	if (bounded && c->out.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
 		TP_METRIC_INC(ws_slow_closed);
 		close_async(c, 4008, "slow consumer");
 		return TP_ERR_LIMIT;
 	}
-	f = tp_malloc(sizeof(*f) + LWS_PRE + len);
-	if (!f) {
+	if (tp_frameq_push(&c->out, frame, len)) {
 		close_async(c, 1011, "out of memory");
 		return TP_ERR_LIMIT;
 	}
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->buf + LWS_PRE, frame, len);
-	if (c->tail)
-		c->tail->next = f;
-	else
-		c->head = f;
-	c->tail = f;
-	c->queued_bytes += len;
 	TP_METRIC_ADD(ws_queued_bytes, len);
 	wake(c);
 	return TP_OK;
@@ -164,20 +146,14 @@ static void send_error(struct ws_conn *c, const char *id,
 
 static void free_queue(struct ws_conn *c)
 {
-	while (c->head) {
-		struct ws_frame *f = c->head;
-
-		c->head = f->next;
-		TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - f->len);
-		tp_free(f);
-	}
-	c->tail = NULL;
-	c->queued_bytes = 0;
+	TP_METRIC_SET(ws_queued_bytes,
+		      TP_METRIC_GET(ws_queued_bytes) - tp_frameq_clear(&c->out));
 }
 
 static int on_writeable(struct ws_conn *c)
 {
-	struct ws_frame *f = c->head;
+	unsigned char *p;
+	size_t len;
 
 	if (c->close_code) {
 		unsigned char buf[LWS_PRE + 2 + sizeof(c->close_reason)];
@@ -189,18 +165,14 @@ static int on_writeable(struct ws_conn *c)
 		lws_write(c->wsi, buf + LWS_PRE, 2 + n, TP_LWS_WRITE_CLOSE);
 		return -1;
 	}
-	if (!f)
+	if (!(p = tp_frameq_head(&c->out, &len)))
 		return 0; /* spurious */
-	if (lws_write(c->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+	if (lws_write(c->wsi, p, len, LWS_WRITE_TEXT) < (int)len)
 		return -1;
-	c->head = f->next;
-	if (!c->head)
-		c->tail = NULL;
-	c->queued_bytes -= f->len;
-	TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - f->len);
+	tp_frameq_pop(&c->out);
+	TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - len);
 	TP_METRIC_INC(ws_frames_sent);
-	tp_free(f);
-	if (c->head)
+	if (c->out.head)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
