@@ -37,12 +37,7 @@ static char job1[80], job2[80];
 
 static void tickpush_uri(char *out, size_t n)
 {
-	char uri[512];
-	const char *at;
-
-	it_pg_uri(&env, NULL, uri, sizeof(uri));
-	at = strchr(uri, '@');
-	snprintf(out, n, "postgresql://tickpush%s", at ? at : "@");
+	it_pg_tickpush_uri(&env, out, n);
 }
 
 /* Request with a bearer token (NULL = none); returns the status, body in
@@ -50,36 +45,7 @@ static void tickpush_uri(char *out, size_t n)
 static int call(const char *method, const char *path, const char *token,
 		const char *body, cJSON **json)
 {
-	char hdr[1200] = "";
-	struct it_http_resp r;
-	int status;
-
-	if (token)
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
-	if (it_http(env.port, method, path, hdr, body, body ? strlen(body) : 0, &r))
-		fail_msg("%s %s: transport error", method, path);
-	status = r.status;
-	if (json) {
-		*json = cJSON_Parse(r.body);
-		if (!*json)
-			fail_msg("%s %s: not JSON: %s", method, path, r.body);
-	}
-	it_http_free(&r);
-	return status;
-}
-
-static const char *str(const cJSON *j, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double num(const cJSON *j, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+	return it_call(env.port, method, path, token, body, json);
 }
 
 static void login(const char *user, char *token, size_t n, long long *id)
@@ -90,8 +56,8 @@ static void login(const char *user, char *token, size_t n, long long *id)
 	snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, user);
 	if (call("POST", "/api/auth/login", NULL, body, &j) != 200)
 		fail_msg("login %s failed", user);
-	snprintf(token, n, "%s", str(j, "token"));
-	*id = (long long)num(cJSON_GetObjectItemCaseSensitive(j, "user"), "id");
+	snprintf(token, n, "%s", it_json_str(j, "token"));
+	*id = (long long)it_json_num(cJSON_GetObjectItemCaseSensitive(j, "user"), "id");
 	assert_true(*id > 0);
 	cJSON_Delete(j);
 }
@@ -232,10 +198,10 @@ static void expect_400(const char *body, const char *field)
 
 	if (got != 400)
 		fail_msg("POST %s: %d, want 400", body, got);
-	assert_true(str(j, "error")[0] != '\0');
-	if (field && strcmp(str(j, "field"), field))
+	assert_true(it_json_str(j, "error")[0] != '\0');
+	if (field && strcmp(it_json_str(j, "field"), field))
 		fail_msg("POST %s: field \"%s\", want \"%s\" (%s)", body,
-			 str(j, "field"), field, str(j, "error"));
+			 it_json_str(j, "field"), field, it_json_str(j, "error"));
 	cJSON_Delete(j);
 }
 
@@ -357,13 +323,13 @@ static void test_submit_publishes_and_records(void **state)
 			      "{\"symbols\":[\"aapl\",\"MSFT\",\"AAPL\"],"
 			      "\"patterns\":[\"WeeklyBO\",\"Doji\",\"weekly_breakout\"],"
 			      GOOD_DATES ",\"parameters\":{\"hold_days\":5}}", &j), 201);
-	snprintf(job1, sizeof(job1), "%s", str(j, "job_id"));
+	snprintf(job1, sizeof(job1), "%s", it_json_str(j, "job_id"));
 	assert_int_equal(strlen(job1), 20);
 	assert_memory_equal(job1, "job_", 4);
 	assert_int_equal(strspn(job1 + 4, "0123456789abcdef"), 16);
-	assert_string_equal(str(j, "status"), "submitted");
-	assert_true(num(j, "progress") == 0);
-	assert_true(num(j, "submitted_at") > 1.7e9);
+	assert_string_equal(it_json_str(j, "status"), "submitted");
+	assert_true(it_json_num(j, "progress") == 0);
+	assert_true(it_json_num(j, "submitted_at") > 1.7e9);
 	/* Upper-cased, abbreviations expanded, duplicates dropped (pattern
 	 * types case-insensitively, as the scan compares them), order kept. */
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "symbols")), 2);
@@ -372,22 +338,22 @@ static void test_submit_publishes_and_records(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "patterns")), 2);
 	assert_string_equal(array_item(j, "patterns", 0), "Weekly_Breakout");
 	assert_string_equal(array_item(j, "patterns", 1), "Doji");
-	assert_true(num(j, "receivers") >= 1); /* our subscriber */
+	assert_true(it_json_num(j, "receivers") >= 1); /* our subscriber */
 	cJSON_Delete(j);
 
 	msg = next_message(sub, chan, sizeof(chan));
 	assert_string_equal(chan, JOBS_CHANNEL);
-	assert_string_equal(str(msg, "type"), "backtest_job");
-	assert_string_equal(str(msg, "job_id"), job1);
-	assert_true(num(msg, "user_id") == (double)demo_id);
+	assert_string_equal(it_json_str(msg, "type"), "backtest_job");
+	assert_string_equal(it_json_str(msg, "job_id"), job1);
+	assert_true(it_json_num(msg, "user_id") == (double)demo_id);
 	assert_string_equal(array_item(msg, "symbols", 0), "AAPL");
 	assert_string_equal(array_item(msg, "symbols", 1), "MSFT");
 	assert_string_equal(array_item(msg, "patterns", 0), "Weekly_Breakout");
-	assert_string_equal(str(msg, "start_date"), "2024-01-02");
-	assert_string_equal(str(msg, "end_date"), "2024-06-28");
-	assert_true(num(cJSON_GetObjectItemCaseSensitive(msg, "parameters"), "hold_days") == 5);
-	assert_true(num(msg, "submitted_at") > 1.7e9);
-	assert_string_equal(str(msg, "source"), "tickpush");
+	assert_string_equal(it_json_str(msg, "start_date"), "2024-01-02");
+	assert_string_equal(it_json_str(msg, "end_date"), "2024-06-28");
+	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(msg, "parameters"), "hold_days") == 5);
+	assert_true(it_json_num(msg, "submitted_at") > 1.7e9);
+	assert_string_equal(it_json_str(msg, "source"), "tickpush");
 	cJSON_Delete(msg);
 	redisFree(sub);
 
@@ -404,7 +370,7 @@ static void test_submit_publishes_and_records(void **state)
 	assert_int_equal(call("POST", "/api/backtests", demo_token,
 			      "{\"symbols\":[\"NVDA\"],\"patterns\":[\"Hammer\"],"
 			      GOOD_DATES "}", &j), 201);
-	snprintf(job2, sizeof(job2), "%s", str(j, "job_id"));
+	snprintf(job2, sizeof(job2), "%s", it_json_str(j, "job_id"));
 	assert_string_not_equal(job1, job2);
 	assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "parameters")));
 	cJSON_Delete(j);
@@ -415,7 +381,7 @@ static bool list_has(const cJSON *list, const char *job_id)
 	const cJSON *it;
 
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "jobs"))
-		if (!strcmp(str(it, "job_id"), job_id))
+		if (!strcmp(it_json_str(it, "job_id"), job_id))
 			return true;
 	return false;
 }
@@ -429,20 +395,20 @@ static void test_list_and_detail(void **state)
 	assert_int_equal(call("GET", "/api/backtests", demo_token, NULL, &j), 200);
 	jobs = cJSON_GetObjectItemCaseSensitive(j, "jobs");
 	assert_int_equal(cJSON_GetArraySize(jobs), 2);
-	assert_true(num(j, "count") == 2);
+	assert_true(it_json_num(j, "count") == 2);
 	/* Most recent first. */
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 0), "job_id"), job2);
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 1), "job_id"), job1);
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 1), "status"), "submitted");
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 0), "job_id"), job2);
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 1), "job_id"), job1);
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 1), "status"), "submitted");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jobs, 1),
 								  "latest")));
 	cJSON_Delete(j);
 
 	snprintf(path, sizeof(path), "/api/backtests/%s", job1);
 	assert_int_equal(call("GET", path, demo_token, NULL, &j), 200);
-	assert_string_equal(str(j, "job_id"), job1);
-	assert_string_equal(str(j, "status"), "submitted");
-	assert_string_equal(str(j, "start_date"), "2024-01-02");
+	assert_string_equal(it_json_str(j, "job_id"), job1);
+	assert_string_equal(it_json_str(j, "status"), "submitted");
+	assert_string_equal(it_json_str(j, "start_date"), "2024-01-02");
 	cJSON_Delete(j);
 
 	/* analyst sees none of it. */
@@ -451,13 +417,13 @@ static void test_list_and_detail(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "jobs")), 0);
 	cJSON_Delete(j);
 	assert_int_equal(call("GET", path, analyst_token, NULL, &j), 404);
-	assert_string_equal(str(j, "error"), "Not found");
+	assert_string_equal(it_json_str(j, "error"), "Not found");
 	cJSON_Delete(j);
 
 	/* Unknown and malformed ids: the same 404. */
 	assert_int_equal(call("GET", "/api/backtests/job_ffffffffffffffff", demo_token, NULL, &j),
 			 404);
-	assert_string_equal(str(j, "error"), "Not found");
+	assert_string_equal(it_json_str(j, "error"), "Not found");
 	cJSON_Delete(j);
 	assert_int_equal(call("GET", "/api/backtests/a%20b", demo_token, NULL, NULL), 404);
 	assert_int_equal(call("DELETE", "/api/backtests/job_ffffffffffffffff", demo_token, NULL,
@@ -482,7 +448,7 @@ static bool job_state_is(void *ud)
 		cJSON_Delete(j);
 		return false;
 	}
-	ok = !strcmp(str(j, "status"), w->status) && num(j, "progress") == w->progress;
+	ok = !strcmp(it_json_str(j, "status"), w->status) && it_json_num(j, "progress") == w->progress;
 	cJSON_Delete(j);
 	return ok;
 }
@@ -504,8 +470,8 @@ static void test_progress_and_result_events(void **state)
 	/* The list shows the same state. */
 	assert_int_equal(call("GET", "/api/backtests", demo_token, NULL, &j), 200);
 	jobs = cJSON_GetObjectItemCaseSensitive(j, "jobs");
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 1), "status"), "processing");
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jobs, 1),
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 1), "status"), "processing");
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jobs, 1),
 								 "latest"), "current_symbol"), "MSFT");
 	cJSON_Delete(j);
 
@@ -520,7 +486,7 @@ static void test_progress_and_result_events(void **state)
 		fail_msg("result never showed in GET");
 	snprintf(path, sizeof(path), "/api/backtests/%s", job1);
 	assert_int_equal(call("GET", path, demo_token, NULL, &j), 200);
-	assert_true(num(cJSON_GetObjectItemCaseSensitive(j, "results"), "win_rate") == 0.65);
+	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "results"), "win_rate") == 0.65);
 	cJSON_Delete(j);
 	/* Both events had a known owner. */
 	assert_true(metric("tp_backtest_events_unknown_job_total") == unknown_before);
@@ -545,22 +511,22 @@ static void test_cancel(void **state)
 	snprintf(path, sizeof(path), "/api/backtests/%s", job2);
 	/* analyst cannot cancel demo's job, and nothing is published. */
 	assert_int_equal(call("DELETE", path, analyst_token, NULL, &j), 404);
-	assert_string_equal(str(j, "error"), "Not found");
+	assert_string_equal(it_json_str(j, "error"), "Not found");
 	cJSON_Delete(j);
 
 	assert_int_equal(call("DELETE", path, demo_token, NULL, &j), 202);
-	assert_string_equal(str(j, "job_id"), job2);
-	assert_string_equal(str(j, "status"), "cancel_requested");
+	assert_string_equal(it_json_str(j, "job_id"), job2);
+	assert_string_equal(it_json_str(j, "status"), "cancel_requested");
 	cJSON_Delete(j);
 	/* A marker after it: the cancel must be the only message before it. */
 	assert_true(it_publish(&env, CANCEL_CHANNEL, "{\"marker\":true}") >= 1);
 
 	msg = next_message(sub, chan, sizeof(chan));
 	assert_string_equal(chan, CANCEL_CHANNEL);
-	assert_string_equal(str(msg, "type"), "backtest_cancel");
-	assert_string_equal(str(msg, "job_id"), job2);
-	assert_true(num(msg, "user_id") == (double)demo_id);
-	assert_string_equal(str(msg, "source"), "tickpush");
+	assert_string_equal(it_json_str(msg, "type"), "backtest_cancel");
+	assert_string_equal(it_json_str(msg, "job_id"), job2);
+	assert_true(it_json_num(msg, "user_id") == (double)demo_id);
+	assert_string_equal(it_json_str(msg, "source"), "tickpush");
 	cJSON_Delete(msg);
 	msg = next_message(sub, chan, sizeof(chan));
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "marker")));
@@ -568,7 +534,7 @@ static void test_cancel(void **state)
 	redisFree(sub);
 
 	assert_int_equal(call("GET", path, demo_token, NULL, &j), 200);
-	assert_string_equal(str(j, "status"), "cancel_requested");
+	assert_string_equal(it_json_str(j, "status"), "cancel_requested");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "cancel_requested")));
 	cJSON_Delete(j);
 }
@@ -588,8 +554,8 @@ static void test_restart_keeps_owners(void **state)
 	jobs = cJSON_GetObjectItemCaseSensitive(j, "jobs");
 	assert_int_equal(cJSON_GetArraySize(jobs), 2);
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "partial"));
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 0), "job_id"), job2);
-	assert_string_equal(str(cJSON_GetArrayItem(jobs, 1), "job_id"), job1);
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 0), "job_id"), job2);
+	assert_string_equal(it_json_str(cJSON_GetArrayItem(jobs, 1), "job_id"), job1);
 	cJSON_Delete(j);
 
 	/* The request came back from Redis with the owner. */
@@ -597,8 +563,8 @@ static void test_restart_keeps_owners(void **state)
 	assert_int_equal(call("GET", path, demo_token, NULL, &j), 200);
 	assert_string_equal(array_item(j, "symbols", 1), "MSFT");
 	assert_string_equal(array_item(j, "patterns", 0), "Weekly_Breakout");
-	assert_string_equal(str(j, "end_date"), "2024-06-28");
-	assert_true(num(j, "submitted_at") > 1.7e9);
+	assert_string_equal(it_json_str(j, "end_date"), "2024-06-28");
+	assert_true(it_json_num(j, "submitted_at") > 1.7e9);
 	cJSON_Delete(j);
 	assert_int_equal(call("GET", path, analyst_token, NULL, NULL), 404);
 	assert_int_equal(call("DELETE", path, analyst_token, NULL, NULL), 404);
@@ -631,7 +597,7 @@ static void test_redis_down(void **state)
 	assert_int_equal(call("POST", "/api/backtests", demo_token,
 			      "{\"symbols\":[\"AAPL\"],\"patterns\":[\"Doji\"]," GOOD_DATES "}",
 			      &j), 503);
-	assert_true(str(j, "error")[0] != '\0');
+	assert_true(it_json_str(j, "error")[0] != '\0');
 	cJSON_Delete(j);
 	/* Nothing recorded: the known jobs are still answered from memory. */
 	assert_int_equal(call("GET", "/api/backtests", demo_token, NULL, &j), 200);

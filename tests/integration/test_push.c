@@ -79,7 +79,6 @@ static int setup(void **state)
 	const char *src = getenv("TP_SOURCE_DIR");
 	char schema[512], sample[512], uri[512];
 	const char *sql[3] = {schema, sample, NULL};
-	const char *at;
 
 	(void)state;
 	it_setup(&env, "push");
@@ -87,9 +86,8 @@ static int setup(void **state)
 	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
 	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
 	it_pg_start(&env, sql);
-	it_pg_uri(&env, NULL, uri, sizeof(uri));
-	at = strchr(uri, '@');
-	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=postgresql://tickpush%s", at ? at : "@");
+	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s",
+		 it_pg_tickpush_uri(&env, uri, sizeof(uri)));
 	start_server();
 	login("demo", demo_token, sizeof(demo_token));
 	login("analyst", analyst_token, sizeof(analyst_token));
@@ -110,20 +108,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static const char *str(const cJSON *j, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double num(const cJSON *j, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
 
 /* Publishes a pattern event; the id it will have goes to id_out. The
  * detected_at is unique per call so every event is a new record. */
@@ -155,7 +139,7 @@ static struct it_ws *ws_open(const char *token)
 		fail_msg("ws connect: %d %s", ws->http_status, ws->http_body);
 	hello = it_ws_wait_type(ws, "hello", 5);
 	assert_non_null(hello);
-	assert_int_equal(num(hello, "protocol"), 1);
+	assert_int_equal(it_json_num(hello, "protocol"), 1);
 	cJSON_Delete(hello);
 	return ws;
 }
@@ -172,7 +156,7 @@ static void subscribe(struct it_ws *ws, const char *frame)
 
 	assert_int_equal(it_ws_send_text(ws, frame), 0);
 	j = it_ws_recv_json(ws, 5);
-	if (!j || strcmp(str(j, "type"), "subscribed"))
+	if (!j || strcmp(it_json_str(j, "type"), "subscribed"))
 		fail_msg("subscribe %s: got %s", frame, j ? cJSON_PrintUnformatted(j) : "nothing");
 	cJSON_Delete(j);
 }
@@ -185,9 +169,9 @@ static size_t collect_ids(struct it_ws *ws, char ids[][TP_PATTERN_ID_MAX + 1], s
 	cJSON *j;
 
 	while ((j = it_ws_recv_json(ws, quiet))) {
-		if (!strcmp(str(j, "type"), "pattern") && n < max)
+		if (!strcmp(it_json_str(j, "type"), "pattern") && n < max)
 			snprintf(ids[n++], TP_PATTERN_ID_MAX + 1, "%s",
-				 str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
+				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
 		cJSON_Delete(j);
 	}
 	return n;
@@ -204,7 +188,7 @@ static void test_hello_and_ping(void **state)
 	it_ws_send_text(ws, "{\"op\":\"ping\",\"t\":{\"n\":42}}");
 	j = it_ws_wait_type(ws, "pong", 5);
 	assert_non_null(j);
-	assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(j, "t"), "n"), 42);
+	assert_int_equal(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "t"), "n"), 42);
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -223,10 +207,10 @@ static void test_inline_filter_delivery(void **state)
 	publish("AAPL", "Hammer", 0.8, 1, NULL, 0, id);
 	j = it_ws_wait_type(ws, "pattern", 5);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "pattern"), "Hammer");
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "pattern"), "Hammer");
 	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "subs"), 0)->valuestring, "s1");
-	assert_true(num(j, "seq") > 0);
+	assert_true(it_json_num(j, "seq") > 0);
 	cJSON_Delete(j);
 	/* Nothing else arrives. */
 	assert_null(it_ws_recv_json(ws, 0.5));
@@ -337,7 +321,7 @@ static double create_preset(const char *token, const char *body)
 	if (r.status != 201)
 		fail_msg("preset: %d %s", r.status, r.body);
 	j = cJSON_Parse(r.body);
-	id = num(j, "id");
+	id = it_json_num(j, "id");
 	cJSON_Delete(j);
 	it_http_free(&r);
 	return id;
@@ -382,14 +366,14 @@ static void test_preset_follows_edits(void **state)
 	publish("DE", "Doji", 0.7, 1, NULL, 0, id);
 	j = it_ws_wait_type(ws, "pattern", 5);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
 	cJSON_Delete(j);
 	/* Deleting it ends the subscription with an error frame. */
 	assert_int_equal(http_with_token("DELETE", path, demo_token, NULL), 200);
 	j = it_ws_wait_type(ws, "error", 5);
 	assert_non_null(j);
-	assert_string_equal(str(j, "code"), "not_found");
-	assert_string_equal(str(j, "id"), "p");
+	assert_string_equal(it_json_str(j, "code"), "not_found");
+	assert_string_equal(it_json_str(j, "id"), "p");
 	cJSON_Delete(j);
 	publish("DE", "Doji", 0.7, 1, NULL, 0, NULL);
 	assert_null(it_ws_wait_type(ws, "pattern", 0.5));
@@ -399,7 +383,7 @@ static void test_preset_follows_edits(void **state)
 		 "\"preset_id\":%.0f}", pid);
 	it_ws_send_text(ws, frame);
 	j = it_ws_wait_type(ws, "error", 5);
-	assert_string_equal(str(j, "code"), "not_found");
+	assert_string_equal(it_json_str(j, "code"), "not_found");
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -418,10 +402,10 @@ static void test_resume_since_loses_nothing(void **state)
 	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"r\",\"channel\":\"patterns\",\"filter\":{\"symbols\":[\"HD\"],\"confidence_min\":0}}");
 	publish("HD", "Doji", 0.7, 1, NULL, 0, NULL);
 	j = it_ws_wait_type(ws, "pattern", 5);
-	seq = num(j, "seq");
+	seq = it_json_num(j, "seq");
 	cJSON_Delete(j);
 	j = it_get_json(env.port, "/api/patterns/scan?per_page=1", 200);
-	snprintf(epoch, sizeof(epoch), "%s", str(cJSON_GetObjectItemCaseSensitive(j, "stream"), "epoch"));
+	snprintf(epoch, sizeof(epoch), "%s", it_json_str(cJSON_GetObjectItemCaseSensitive(j, "stream"), "epoch"));
 	cJSON_Delete(j);
 	ws_free(ws);
 	/* Published while disconnected: 3 matching, 3 not. */
@@ -434,7 +418,7 @@ static void test_resume_since_loses_nothing(void **state)
 		 epoch, seq);
 	it_ws_send_text(ws, frame);
 	j = it_ws_recv_json(ws, 5);
-	assert_string_equal(str(j, "type"), "subscribed");
+	assert_string_equal(it_json_str(j, "type"), "subscribed");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "recovered")));
 	cJSON_Delete(j);
 	publish("HD", "Gap_Fill", 0.7, 1, NULL, 0, want[w++]); /* live after replay */
@@ -450,7 +434,7 @@ static void test_resume_since_loses_nothing(void **state)
 	cJSON_Delete(j);
 	j = it_ws_wait_type(ws, "gap", 5);
 	assert_non_null(j);
-	assert_string_equal(str(j, "id"), "g");
+	assert_string_equal(it_json_str(j, "id"), "g");
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -468,14 +452,14 @@ static void test_scan_position_joins_the_stream(void **state)
 	usleep(200 * 1000);
 	j = it_get_json(env.port, "/api/patterns/scan?symbols=NKE&confidence_min=0", 200);
 	stream = cJSON_GetObjectItemCaseSensitive(j, "stream");
-	assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(j, "pagination"), "total"), 1);
+	assert_int_equal(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "pagination"), "total"), 1);
 	for (int i = 0; i < 3; i++)
 		publish("NKE", "Hammer", 0.7, 1, NULL, 0, after[i]);
 	usleep(300 * 1000);
 	ws = ws_open(NULL);
 	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"n\",\"channel\":\"patterns\","
 		 "\"filter\":{\"symbols\":[\"NKE\"],\"confidence_min\":0},"
-		 "\"since\":{\"epoch\":\"%s\",\"seq\":%.0f}}", str(stream, "epoch"), num(stream, "seq"));
+		 "\"since\":{\"epoch\":\"%s\",\"seq\":%.0f}}", it_json_str(stream, "epoch"), it_json_num(stream, "seq"));
 	cJSON_Delete(j);
 	subscribe(ws, frame);
 	n = collect_ids(ws, got, 16, 1.0);
@@ -505,11 +489,11 @@ static void test_snapshot(void **state)
 	assert_int_equal(cJSON_GetArraySize(rows), 2);
 	cJSON *row;
 	cJSON_ArrayForEach(row, rows) {
-		assert_true(num(row, "confidence") <= prev);
-		prev = num(row, "confidence");
-		assert_string_equal(str(row, "symbol"), "MMM");
+		assert_true(it_json_num(row, "confidence") <= prev);
+		prev = it_json_num(row, "confidence");
+		assert_string_equal(it_json_str(row, "symbol"), "MMM");
 	}
-	assert_true(num(cJSON_GetArrayItem(rows, 0), "confidence") > 0.9);
+	assert_true(it_json_num(cJSON_GetArrayItem(rows, 0), "confidence") > 0.9);
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -520,9 +504,9 @@ static void expect_error_code(struct it_ws *ws, const char *frame, const char *c
 
 	it_ws_send_text(ws, frame);
 	j = it_ws_wait_type(ws, "error", 5);
-	if (!j || strcmp(str(j, "code"), code))
+	if (!j || strcmp(it_json_str(j, "code"), code))
 		fail_msg("%s: want error %s", frame, code);
-	assert_true(strlen(str(j, "message")) > 0);
+	assert_true(strlen(it_json_str(j, "message")) > 0);
 	cJSON_Delete(j);
 }
 
@@ -615,7 +599,7 @@ static void test_rate_limit(void **state)
 	for (int i = 0; i < 150; i++)
 		it_ws_send_text(ws, "{\"op\":\"ping\"}");
 	while ((j = it_ws_recv_json(ws, 0.5))) {
-		if (!strcmp(str(j, "type"), "error") && !strcmp(str(j, "code"), "rate_limited"))
+		if (!strcmp(it_json_str(j, "type"), "error") && !strcmp(it_json_str(j, "code"), "rate_limited"))
 			limited++;
 		cJSON_Delete(j);
 	}
@@ -647,7 +631,7 @@ static void test_slow_consumer_is_closed_others_unaffected(void **state)
 	publish("ZTS", "Doji", 0.8, 1, NULL, 0, id);
 	j = it_ws_wait_type(fast, "pattern", 10);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
 	cJSON_Delete(j);
 	/* Now the slow one reads: what was queued, then close 4008. */
 	code = it_ws_wait_close(&slow, 20);
@@ -668,7 +652,7 @@ static void test_health_channel(void **state)
 		   "\"metrics\":{\"cpu_usage\":0.25}}");
 	j = it_ws_wait_type(ws, "system_health", 5);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "healthy");
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "healthy");
 	cJSON_Delete(j);
 	assert_null(it_ws_recv_json(ws, 0.5)); /* the diagnostic was not forwarded */
 	ws_free(ws);
@@ -686,10 +670,10 @@ static void test_producer_online_offline_on_health(void **state)
 	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
 	j = it_ws_wait_type(ws, "system_health", 5);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_online");
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_online");
 	cJSON_Delete(j);
 	j = it_get_json(env.port, "/api/pattern-discovery/health", 200);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(j, "components"), "producer"), "status"), "online");
 	cJSON_Delete(j);
 	/* A heartbeat older than 60 s: offline. */
@@ -697,7 +681,7 @@ static void test_producer_online_offline_on_health(void **state)
 	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
 	j = it_ws_wait_type(ws, "system_health", 5);
 	assert_non_null(j);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_offline");
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_offline");
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -738,13 +722,13 @@ static void test_backtests_reach_only_their_owner(void **state)
 		fail_msg("backtest: %d %s", r.status, r.body);
 	j = cJSON_Parse(r.body);
 	snprintf(ev, sizeof(ev), "{\"event_type\":\"backtest_progress\",\"job_id\":\"%s\","
-		 "\"progress\":0.5,\"status\":\"processing\"}", str(j, "job_id"));
+		 "\"progress\":0.5,\"status\":\"processing\"}", it_json_str(j, "job_id"));
 	cJSON_Delete(j);
 	it_http_free(&r);
 	it_publish(&env, "tickstock.events.backtesting.progress", ev);
 	j = it_ws_wait_type(demo, "backtest_progress", 5);
 	assert_non_null(j);
-	assert_true(num(cJSON_GetObjectItemCaseSensitive(j, "data"), "progress") == 0.5);
+	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "data"), "progress") == 0.5);
 	cJSON_Delete(j);
 	assert_null(it_ws_wait_type(analyst, "backtest_progress", 0.5));
 	/* A job nobody here owns reaches nobody. */
@@ -786,7 +770,7 @@ static size_t sse_collect(int fd, char ids[][TP_PATTERN_ID_MAX + 1], size_t max,
 		j = cJSON_Parse(data);
 		if (j && n < max)
 			snprintf(ids[n++], TP_PATTERN_ID_MAX + 1, "%s",
-				 str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
+				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
 		cJSON_Delete(j);
 		p = nl + 1;
 	}
@@ -812,7 +796,7 @@ static void test_sse_and_poll_carry_the_same_sequence(void **state)
 	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
 	usleep(300 * 1000);
 	j = it_get_json(env.port, "/api/patterns/scan?per_page=1", 200);
-	seq0 = num(cJSON_GetObjectItemCaseSensitive(j, "stream"), "seq");
+	seq0 = it_json_num(cJSON_GetObjectItemCaseSensitive(j, "stream"), "seq");
 	cJSON_Delete(j);
 	for (int i = 0; i < 8; i++)
 		publish(i % 2 ? "ORCL" : "SAP", "Doji", 0.7, 1, NULL, 0, i % 2 ? want[i / 2] : NULL);
@@ -830,7 +814,7 @@ static void test_sse_and_poll_carry_the_same_sequence(void **state)
 	events = cJSON_GetObjectItemCaseSensitive(j, "events");
 	assert_int_equal(cJSON_GetArraySize(events), 4);
 	for (int i = 0; i < 4; i++)
-		assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, i), "data"), "id"),
+		assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, i), "data"), "id"),
 				    want[i]);
 	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gap")));
 	cJSON_Delete(j);
@@ -860,7 +844,7 @@ static void test_expiry_pushes_removal(void **state)
 	cJSON_Delete(j);
 	j = it_ws_wait_type(ws, "pattern_removed", 6);
 	assert_non_null(j);
-	assert_non_null(strstr(str(j, "id"), "TGT:Doji:"));
+	assert_non_null(strstr(it_json_str(j, "id"), "TGT:Doji:"));
 	cJSON_Delete(j);
 	ws_free(ws);
 }
@@ -873,7 +857,7 @@ static void test_restart_gives_gap(void **state)
 
 	(void)state;
 	j = it_get_json(env.port, "/api/patterns/scan?per_page=1", 200);
-	snprintf(epoch, sizeof(epoch), "%s", str(cJSON_GetObjectItemCaseSensitive(j, "stream"), "epoch"));
+	snprintf(epoch, sizeof(epoch), "%s", it_json_str(cJSON_GetObjectItemCaseSensitive(j, "stream"), "epoch"));
 	cJSON_Delete(j);
 	assert_int_equal(it_server_stop(&env, SIGTERM, 10), 0);
 	start_server();
@@ -883,7 +867,7 @@ static void test_restart_gives_gap(void **state)
 	it_ws_send_text(ws, frame);
 	j = it_ws_wait_type(ws, "gap", 5);
 	assert_non_null(j);
-	assert_string_not_equal(str(j, "epoch"), epoch);
+	assert_string_not_equal(it_json_str(j, "epoch"), epoch);
 	cJSON_Delete(j);
 	ws_free(ws);
 }

@@ -38,12 +38,7 @@ static const char *extra_env[5];
 /* The server connects as its own read-only role (schema.sql). */
 static void tickpush_uri(const struct it_env *e, char *out, size_t n)
 {
-	char uri[600];
-	const char *at;
-
-	it_pg_uri(e, NULL, uri, sizeof(uri));
-	at = strchr(uri, '@');
-	snprintf(out, n, "postgresql://tickpush%s", at ? at : "@");
+	it_pg_tickpush_uri(e, out, n);
 }
 
 static bool symbols_fresh(void *ud)
@@ -150,24 +145,6 @@ static const cJSON *member(const cJSON *j, const char *name)
 	return m;
 }
 
-static const char *str(const cJSON *j, const char *name)
-{
-	const cJSON *m = member(j, name);
-
-	if (!cJSON_IsString(m))
-		fail_msg("member %s is not a string", name);
-	return m->valuestring;
-}
-
-static double num(const cJSON *j, const char *name)
-{
-	const cJSON *m = member(j, name);
-
-	if (!cJSON_IsNumber(m))
-		fail_msg("member %s is not a number", name);
-	return m->valuedouble;
-}
-
 /* GET expecting status; on a JSON error body checks "error" is a string. */
 static cJSON *get(const char *path, int status)
 {
@@ -182,8 +159,8 @@ static void expect_bad_param(const char *path, const char *field)
 {
 	cJSON *j = get(path, 400);
 
-	assert_string_equal(str(j, "field"), field);
-	assert_non_null(strstr(str(j, "error"), field));
+	assert_string_equal(it_json_str(j, "field"), field);
+	assert_non_null(strstr(it_json_str(j, "error"), field));
 	/* The endpoint's empty shape comes with the error. */
 	assert_true(cJSON_IsArray(member(j, "symbols")));
 	assert_int_equal(cJSON_GetArraySize(member(j, "symbols")), 0);
@@ -194,8 +171,8 @@ static void check_perf(const cJSON *j, bool stale)
 {
 	const cJSON *perf = member(j, "performance");
 
-	assert_string_equal(str(perf, "source"), "database");
-	assert_true(num(perf, "api_response_time_ms") >= 0);
+	assert_string_equal(it_json_str(perf, "source"), "database");
+	assert_true(it_json_num(perf, "api_response_time_ms") >= 0);
 	if (stale)
 		assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stale")));
 	else
@@ -227,20 +204,20 @@ static void test_symbols_list(void **state)
 	j = get("/api/symbols", 200);
 	arr = (cJSON *)member(j, "symbols");
 	assert_int_equal(cJSON_GetArraySize(arr), total);
-	assert_int_equal((long long)num(j, "count"), total);
+	assert_int_equal((long long)it_json_num(j, "count"), total);
 	f = member(j, "filters");
 	assert_true(cJSON_IsNull(member(f, "market")));
 	assert_true(cJSON_IsNull(member(f, "search")));
-	assert_int_equal((int)num(f, "limit"), 1000);
+	assert_int_equal((int)it_json_num(f, "limit"), 1000);
 	check_perf(j, false);
 	cJSON_ArrayForEach(it, arr) {
-		const char *sym = str(it, "symbol");
+		const char *sym = it_json_str(it, "symbol");
 
 		/* Symbol order, every member of the contract present. */
 		assert_true(strcmp(prev, sym) < 0);
 		prev = sym;
-		str(it, "name");
-		str(it, "market");
+		it_json_str(it, "name");
+		it_json_str(it, "market");
 		member(it, "exchange");
 		member(it, "type");
 		member(it, "sector");
@@ -251,8 +228,8 @@ static void test_symbols_list(void **state)
 			aapl = true;
 			sql_text("SELECT sector FROM symbols WHERE symbol = 'AAPL'", NULL,
 				 sector, sizeof(sector));
-			assert_string_equal(str(it, "sector"), sector);
-			assert_string_equal(str(it, "sector"), "Information Technology");
+			assert_string_equal(it_json_str(it, "sector"), sector);
+			assert_string_equal(it_json_str(it, "sector"), "Information Technology");
 		}
 	}
 	assert_true(aapl);
@@ -262,13 +239,13 @@ static void test_symbols_list(void **state)
 	j = get("/api/symbols?limit=5", 200);
 	arr = (cJSON *)member(j, "symbols");
 	assert_int_equal(cJSON_GetArraySize(arr), 5);
-	assert_int_equal((int)num(member(j, "filters"), "limit"), 5);
+	assert_int_equal((int)it_json_num(member(j, "filters"), "limit"), 5);
 	{
 		char first[32];
 
 		sql_text("SELECT symbol FROM symbols ORDER BY symbol COLLATE \"C\" LIMIT 1",
 			 NULL, first, sizeof(first));
-		assert_string_equal(str(cJSON_GetArrayItem(arr, 0), "symbol"), first);
+		assert_string_equal(it_json_str(cJSON_GetArrayItem(arr, 0), "symbol"), first);
 	}
 	cJSON_Delete(j);
 
@@ -293,12 +270,12 @@ static void test_symbols_search_and_market(void **state)
 		       " OR name ILIKE '%apple%'");
 	assert_true(want >= 1);
 	j = get("/api/symbols?search=apple", 200);
-	assert_int_equal((long long)num(j, "count"), want);
-	assert_string_equal(str(member(j, "filters"), "search"), "apple");
+	assert_int_equal((long long)it_json_num(j, "count"), want);
+	assert_string_equal(it_json_str(member(j, "filters"), "search"), "apple");
 	cJSON_ArrayForEach(it, member(j, "symbols")) {
-		assert_true(contains_ci(str(it, "symbol"), "apple") ||
-			    contains_ci(str(it, "name"), "apple"));
-		if (!strcmp(str(it, "symbol"), "AAPL"))
+		assert_true(contains_ci(it_json_str(it, "symbol"), "apple") ||
+			    contains_ci(it_json_str(it, "name"), "apple"));
+		if (!strcmp(it_json_str(it, "symbol"), "AAPL"))
 			aapl = true;
 	}
 	assert_true(aapl);
@@ -308,32 +285,32 @@ static void test_symbols_search_and_market(void **state)
 	want = sql_int("SELECT count(*) FROM symbols WHERE symbol ILIKE '%aap%'"
 		       " OR name ILIKE '%aap%'");
 	j = get("/api/symbols?search=aAp", 200);
-	assert_int_equal((long long)num(j, "count"), want);
+	assert_int_equal((long long)it_json_num(j, "count"), want);
 	assert_true(want >= 1);
 	cJSON_Delete(j);
 
 	j = get("/api/symbols?search=no-such-thing-anywhere", 200);
-	assert_int_equal((int)num(j, "count"), 0);
+	assert_int_equal((int)it_json_num(j, "count"), 0);
 	assert_int_equal(cJSON_GetArraySize(member(j, "symbols")), 0);
 	cJSON_Delete(j);
 
 	/* market: exact, case-insensitive; combined with search and limit. */
 	want = sql_int("SELECT count(*) FROM symbols WHERE lower(market) = 'stocks'");
 	j = get("/api/symbols?market=STOCKS&limit=5000", 200);
-	assert_int_equal((long long)num(j, "count"), want);
-	assert_string_equal(str(member(j, "filters"), "market"), "STOCKS");
+	assert_int_equal((long long)it_json_num(j, "count"), want);
+	assert_string_equal(it_json_str(member(j, "filters"), "market"), "STOCKS");
 	cJSON_Delete(j);
 	j = get("/api/symbols?market=stock", 200);
-	assert_int_equal((int)num(j, "count"), 0);
+	assert_int_equal((int)it_json_num(j, "count"), 0);
 	cJSON_Delete(j);
 	want = sql_int("SELECT count(*) FROM symbols WHERE market = 'stocks'"
 		       " AND (symbol ILIKE '%in%' OR name ILIKE '%in%')");
 	assert_true(want > 3);
 	j = get("/api/symbols?market=stocks&search=IN&limit=3", 200);
-	assert_int_equal((int)num(j, "count"), 3);
+	assert_int_equal((int)it_json_num(j, "count"), 3);
 	cJSON_Delete(j);
 	j = get("/api/symbols?market=stocks&search=IN", 200);
-	assert_int_equal((long long)num(j, "count"), want);
+	assert_int_equal((long long)it_json_num(j, "count"), want);
 	cJSON_Delete(j);
 
 	expect_bad_param("/api/symbols?search=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -349,18 +326,18 @@ static void test_symbol_detail(void **state)
 
 	(void)state;
 	j = get("/api/symbols/aapl", 200);
-	assert_string_equal(str(j, "symbol"), "AAPL");
+	assert_string_equal(it_json_str(j, "symbol"), "AAPL");
 	sql_text("SELECT name FROM symbols WHERE symbol = $1", "AAPL", want, sizeof(want));
-	assert_string_equal(str(j, "name"), want);
+	assert_string_equal(it_json_str(j, "name"), want);
 	sql_text("SELECT industry FROM symbols WHERE symbol = $1", "AAPL", want, sizeof(want));
-	assert_string_equal(str(j, "industry"), want);
+	assert_string_equal(it_json_str(j, "industry"), want);
 	sql_text("SELECT exchange FROM symbols WHERE symbol = $1", "AAPL", want, sizeof(want));
-	assert_string_equal(str(j, "exchange"), want);
-	assert_string_equal(str(j, "sector"), "Information Technology");
-	assert_string_equal(str(j, "market"), "stocks");
-	assert_string_equal(str(j, "locale"), "us");
-	assert_string_equal(str(j, "currency_name"), "usd");
-	str(j, "type");
+	assert_string_equal(it_json_str(j, "exchange"), want);
+	assert_string_equal(it_json_str(j, "sector"), "Information Technology");
+	assert_string_equal(it_json_str(j, "market"), "stocks");
+	assert_string_equal(it_json_str(j, "locale"), "us");
+	assert_string_equal(it_json_str(j, "currency_name"), "usd");
+	it_json_str(j, "type");
 	assert_true(cJSON_IsTrue(member(j, "active")));
 	/* market_cap is NULL in the sample data. */
 	assert_true(cJSON_IsNull(member(j, "market_cap")));
@@ -368,25 +345,25 @@ static void test_symbol_detail(void **state)
 	sql_text("SELECT to_char(last_updated AT TIME ZONE 'UTC',"
 		 " 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM symbols WHERE symbol = $1",
 		 "AAPL", want, sizeof(want));
-	assert_true(!strncmp(str(j, "last_updated"), want, strlen(want)));
-	assert_int_equal(str(j, "last_updated")[strlen(str(j, "last_updated")) - 1], 'Z');
+	assert_true(!strncmp(it_json_str(j, "last_updated"), want, strlen(want)));
+	assert_int_equal(it_json_str(j, "last_updated")[strlen(it_json_str(j, "last_updated")) - 1], 'Z');
 	check_perf(j, false);
 	cJSON_Delete(j);
 
 	/* Punctuation in symbols. */
 	j = get("/api/symbols/brk.b", 200);
-	assert_string_equal(str(j, "symbol"), "BRK.B");
+	assert_string_equal(it_json_str(j, "symbol"), "BRK.B");
 	cJSON_Delete(j);
 
 	j = get("/api/symbols/NOPE", 404);
-	assert_string_equal(str(j, "error"), "Symbol NOPE not found");
+	assert_string_equal(it_json_str(j, "error"), "Symbol NOPE not found");
 	cJSON_Delete(j);
 	j = get("/api/symbols/nope", 404);
-	assert_string_equal(str(j, "error"), "Symbol NOPE not found");
+	assert_string_equal(it_json_str(j, "error"), "Symbol NOPE not found");
 	cJSON_Delete(j);
 
 	j = get("/api/symbols/bad%20symbol", 400);
-	assert_string_equal(str(j, "field"), "symbol");
+	assert_string_equal(it_json_str(j, "field"), "symbol");
 	cJSON_Delete(j);
 	j = get("/api/symbols/%3Cscript%3E", 400);
 	cJSON_Delete(j);
@@ -410,16 +387,16 @@ static void test_universes_list(void **state)
 
 	(void)state;
 	j = get("/api/users/universe", 200);
-	assert_int_equal((long long)num(j, "total_universes"), want);
+	assert_int_equal((long long)it_json_num(j, "total_universes"), want);
 	assert_int_equal(cJSON_GetArraySize(member(j, "universes")), want);
 	check_perf(j, false);
 	cJSON_ArrayForEach(it, member(j, "universes")) {
-		const char *key = str(it, "key"), *cat = str(it, "category");
-		double count = num(it, "count");
+		const char *key = it_json_str(it, "key"), *cat = it_json_str(it, "category");
+		double count = it_json_num(it, "count");
 		char sql[512];
 
-		str(it, "description");
-		str(it, "criteria");
+		it_json_str(it, "description");
+		it_json_str(it, "criteria");
 		/* category asc, then count desc. */
 		assert_true(strcmp(prev_cat, cat) <= 0);
 		if (!strcmp(prev_cat, cat))
@@ -439,7 +416,7 @@ static void test_universes_list(void **state)
 			sector_it = true;
 		if (!strcmp(key, "etf_broad_market")) {
 			etf = true;
-			assert_string_equal(str(it, "description"), "Broad market index ETFs");
+			assert_string_equal(it_json_str(it, "description"), "Broad market index ETFs");
 		}
 		if (!strcmp(key, "theme_semiconductors"))
 			theme = true;
@@ -457,7 +434,7 @@ static void test_universe_detail(void **state)
 
 	(void)state;
 	j = get("/api/users/universe/theme_semiconductors", 200);
-	assert_string_equal(str(j, "universe_key"), "theme_semiconductors");
+	assert_string_equal(it_json_str(j, "universe_key"), "theme_semiconductors");
 	sql_text("SELECT string_agg(t, ',' ORDER BY o) FROM cache_entries,"
 		 " jsonb_array_elements_text(value->'tickers') WITH ORDINALITY AS x(t, o)"
 		 " WHERE type = 'themes' AND name = $1 AND key = 'list'",
@@ -468,26 +445,26 @@ static void test_universe_detail(void **state)
 				      it->valuestring);
 	}
 	assert_string_equal(got, want);
-	assert_int_equal((int)num(j, "count"), cJSON_GetArraySize(member(j, "tickers")));
+	assert_int_equal((int)it_json_num(j, "count"), cJSON_GetArraySize(member(j, "tickers")));
 	meta = member(j, "metadata");
 	assert_true(cJSON_IsObject(meta));
 	assert_null(cJSON_GetObjectItemCaseSensitive(meta, "tickers"));
 	sql_text("SELECT value->>'description' FROM cache_entries WHERE type = 'themes'"
 		 " AND name = $1 AND key = 'list'", "semiconductors", want, sizeof(want));
-	assert_string_equal(str(meta, "description"), want);
-	assert_string_equal(str(meta, "category"), "theme");
-	str(meta, "criteria");
+	assert_string_equal(it_json_str(meta, "description"), want);
+	assert_string_equal(it_json_str(meta, "category"), "theme");
+	it_json_str(meta, "criteria");
 	check_perf(j, false);
 	cJSON_Delete(j);
 
 	j = get("/api/users/universe/etf_broad_market", 200);
-	assert_int_equal((int)num(j, "count"),
+	assert_int_equal((int)it_json_num(j, "count"),
 			 sql_int("SELECT jsonb_array_length(value->'tickers') FROM cache_entries"
 				 " WHERE type = 'etf_universe' AND key = 'broad_market'"));
 	cJSON_Delete(j);
 	/* Keys are matched case-insensitively. */
 	j = get("/api/users/universe/SECTOR_Information_Technology", 200);
-	assert_string_equal(str(j, "universe_key"), "sector_information_technology");
+	assert_string_equal(it_json_str(j, "universe_key"), "sector_information_technology");
 	cJSON_Delete(j);
 
 	j = get("/api/users/universe/no_such_universe", 404);
@@ -509,8 +486,8 @@ static void test_dashboard_stats(void **state)
 
 	(void)state;
 	j = get("/api/dashboard/stats", 200);
-	assert_int_equal((long long)num(j, "symbols_count"), sql_int("SELECT count(*) FROM symbols"));
-	assert_int_equal((long long)num(j, "active_symbols_count"),
+	assert_int_equal((long long)it_json_num(j, "symbols_count"), sql_int("SELECT count(*) FROM symbols"));
+	assert_int_equal((long long)it_json_num(j, "active_symbols_count"),
 			 sql_int("SELECT count(*) FROM symbols WHERE active"));
 	bm = member(j, "symbols_by_market");
 	assert_true(cJSON_IsObject(bm));
@@ -523,14 +500,14 @@ static void test_dashboard_stats(void **state)
 			 it->string);
 		assert_int_equal((long long)it->valuedouble, sql_int(sql));
 	}
-	assert_int_equal((long long)num(j, "events_count"), sql_int("SELECT count(*) FROM events"));
+	assert_int_equal((long long)it_json_num(j, "events_count"), sql_int("SELECT count(*) FROM events"));
 	latest = sql_double("SELECT extract(epoch from max(created_at)) FROM events");
-	assert_true(fabs(num(j, "latest_event_time") - latest) < 0.001);
-	assert_string_equal(str(j, "database_status"), "connected");
+	assert_true(fabs(it_json_num(j, "latest_event_time") - latest) < 0.001);
+	assert_string_equal(it_json_str(j, "database_status"), "connected");
 	pat = member(j, "patterns");
 	stats = it_get_json(env.port, "/api/patterns/stats", 200);
-	assert_int_equal((long long)num(pat, "cached"),
-			 (long long)num(member(stats, "stats"), "cached_patterns"));
+	assert_int_equal((long long)it_json_num(pat, "cached"),
+			 (long long)it_json_num(member(stats, "stats"), "cached_patterns"));
 	member(pat, "last_event_time");
 	check_perf(j, false);
 	cJSON_Delete(stats);
@@ -576,13 +553,13 @@ static void test_refresh_follows_the_database(void **state)
 				    " VALUES ('ZZZT', 'Zed Test Corp', 'otc', 'Testing')"), 0);
 	assert_true(it_wait(zzzt_present, NULL, 20));
 	j = get("/api/symbols/zzzt", 200);
-	assert_string_equal(str(j, "sector"), "Testing");
+	assert_string_equal(it_json_str(j, "sector"), "Testing");
 	cJSON_Delete(j);
 	j = get("/api/dashboard/stats", 200);
-	assert_int_equal((int)num(member(j, "symbols_by_market"), "otc"), 1);
+	assert_int_equal((int)it_json_num(member(j, "symbols_by_market"), "otc"), 1);
 	cJSON_Delete(j);
 	j = get("/api/symbols?market=OTC", 200);
-	assert_int_equal((int)num(j, "count"), 1);
+	assert_int_equal((int)it_json_num(j, "count"), 1);
 	cJSON_Delete(j);
 	assert_int_equal(it_pg_exec(&env, NULL, "DELETE FROM symbols WHERE symbol = 'ZZZT'"), 0);
 	assert_true(it_wait(zzzt_absent, NULL, 20));
@@ -593,7 +570,7 @@ static void test_refresh_follows_the_database(void **state)
 static double perf_number(const char *path, const char *name)
 {
 	cJSON *j = get(path, 200);
-	double v = num(member(j, "performance"), name);
+	double v = it_json_num(member(j, "performance"), name);
 
 	cJSON_Delete(j);
 	return v;
@@ -631,31 +608,31 @@ static void test_stale_while_database_down(void **state)
 	/* ... and the copy stays: same load, all of it, still stale. */
 	assert_true(perf_number("/api/symbols?limit=1", "loaded_at") == loaded_before);
 	j = get("/api/symbols", 200);
-	assert_int_equal((long long)num(j, "count"), total);
+	assert_int_equal((long long)it_json_num(j, "count"), total);
 	check_perf(j, true);
 	cJSON_Delete(j);
 	j = get("/api/symbols/AAPL", 200);
-	assert_string_equal(str(j, "sector"), "Information Technology");
+	assert_string_equal(it_json_str(j, "sector"), "Information Technology");
 	check_perf(j, true);
 	cJSON_Delete(j);
 	j = get("/api/users/universe", 200);
-	assert_true(num(j, "total_universes") > 0);
+	assert_true(it_json_num(j, "total_universes") > 0);
 	check_perf(j, true);
 	cJSON_Delete(j);
 	j = get("/api/users/universe/etf_broad_market", 200);
 	check_perf(j, true);
 	cJSON_Delete(j);
 	j = get("/api/dashboard/stats", 200);
-	assert_string_equal(str(j, "database_status"), "stale");
-	assert_int_equal((long long)num(j, "symbols_count"), total);
+	assert_string_equal(it_json_str(j, "database_status"), "stale");
+	assert_int_equal((long long)it_json_num(j, "symbols_count"), total);
 	cJSON_Delete(j);
 	cJSON_Delete(it_get_json(env.port, "/api/patterns/scan", 200));
 
 	it_pg_up(&env);
 	assert_true(it_wait(reloaded, NULL, 30));
 	j = get("/api/dashboard/stats", 200);
-	assert_string_equal(str(j, "database_status"), "connected");
-	assert_int_equal((int)num(member(j, "performance"), "refresh_failures"), 0);
+	assert_string_equal(it_json_str(j, "database_status"), "connected");
+	assert_int_equal((int)it_json_num(member(j, "performance"), "refresh_failures"), 0);
 	check_perf(j, false);
 	cJSON_Delete(j);
 }
@@ -707,7 +684,7 @@ static void expect_unavailable(const struct it_env *e, const char *path,
 {
 	cJSON *j = it_get_json(e->port, path, 503);
 
-	assert_string_equal(str(j, "error"), "Database unavailable");
+	assert_string_equal(it_json_str(j, "error"), "Database unavailable");
 	if (shape)
 		assert_true(cJSON_IsArray(member(j, shape)));
 	cJSON_Delete(j);
@@ -739,8 +716,8 @@ static void test_database_down_at_startup(void **state)
 	expect_unavailable(&e2, "/api/users/universe", "universes");
 	expect_unavailable(&e2, "/api/users/universe/etf_broad_market", "tickers");
 	j = it_get_json(e2.port, "/api/dashboard/stats", 503);
-	assert_string_equal(str(j, "error"), "Database unavailable");
-	assert_string_equal(str(j, "database_status"), "unavailable");
+	assert_string_equal(it_json_str(j, "error"), "Database unavailable");
+	assert_string_equal(it_json_str(j, "database_status"), "unavailable");
 	assert_true(cJSON_IsObject(member(j, "patterns")));
 	cJSON_Delete(j);
 	/* Parameters are still validated first. */

@@ -36,13 +36,7 @@ static char uri_env[600], demo_token[1024], analyst_token[1024];
 
 static void tickpush_uri(char *out, size_t n)
 {
-	char uri[512];
-	const char *at;
-
-	/* The server connects as its own restricted role. */
-	it_pg_uri(&env, NULL, uri, sizeof(uri));
-	at = strchr(uri, '@');
-	snprintf(out, n, "postgresql://tickpush%s", at ? at : "@");
+	it_pg_tickpush_uri(&env, out, n);
 }
 
 static bool symbols_loaded(void *ud)
@@ -129,36 +123,7 @@ static int teardown(void **state)
 static int call(const char *method, const char *path, const char *token,
 		const char *body, cJSON **json)
 {
-	char hdr[1200] = "";
-	struct it_http_resp r;
-	int status;
-
-	if (token)
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
-	if (it_http(env.port, method, path, hdr, body, body ? strlen(body) : 0, &r))
-		fail_msg("%s %s: transport error", method, path);
-	status = r.status;
-	if (json) {
-		*json = cJSON_Parse(r.body);
-		if (!*json)
-			fail_msg("%s %s: not JSON: %s", method, path, r.body);
-	}
-	it_http_free(&r);
-	return status;
-}
-
-static const char *str(const cJSON *j, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double num(const cJSON *j, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+	return it_call(env.port, method, path, token, body, json);
 }
 
 static void expect_error(const char *method, const char *path, const char *token,
@@ -169,10 +134,10 @@ static void expect_error(const char *method, const char *path, const char *token
 
 	if (got != status)
 		fail_msg("%s %s: %d, want %d", method, path, got, status);
-	assert_true(str(j, "error")[0] != '\0');
-	if (field && strcmp(str(j, "field"), field))
+	assert_true(it_json_str(j, "error")[0] != '\0');
+	if (field && strcmp(it_json_str(j, "field"), field))
 		fail_msg("%s %s: field \"%s\", want \"%s\" (%s)", method, path,
-			 str(j, "field"), field, str(j, "error"));
+			 it_json_str(j, "field"), field, it_json_str(j, "error"));
 	cJSON_Delete(j);
 }
 
@@ -187,11 +152,11 @@ static void test_login(void **state)
 	snprintf(unknown, sizeof(unknown), "{\"username\":\"nobody\",\"password\":\"nope\"}");
 	assert_int_equal(call("POST", "/api/auth/login", NULL, wrong, &j), 401);
 	char msg_wrong[128];
-	snprintf(msg_wrong, sizeof(msg_wrong), "%s", str(j, "error"));
+	snprintf(msg_wrong, sizeof(msg_wrong), "%s", it_json_str(j, "error"));
 	cJSON_Delete(j);
 	assert_int_equal(call("POST", "/api/auth/login", NULL, unknown, &j), 401);
 	/* The same message: the existence of an account is not revealed. */
-	assert_string_equal(str(j, "error"), msg_wrong);
+	assert_string_equal(it_json_str(j, "error"), msg_wrong);
 	cJSON_Delete(j);
 	expect_error("POST", "/api/auth/login", NULL, "{\"password\":\"x\"}", 400, "username");
 	expect_error("POST", "/api/auth/login", NULL, "{\"username\":\"demo\",\"password\":7}", 400,
@@ -229,7 +194,7 @@ static void test_token_rejections(void **state)
 	make_token(tok, sizeof(tok), key, strlen(SECRET), 1, now - 7200, now - 3600);
 	cJSON *j;
 	assert_int_equal(call("GET", "/api/users/watchlists", tok, NULL, &j), 401);
-	assert_string_equal(str(j, "error"), "Token expired");
+	assert_string_equal(it_json_str(j, "error"), "Token expired");
 	cJSON_Delete(j);
 	/* alg none with the payload of a valid token. */
 	make_token(tok, sizeof(tok), key, strlen(SECRET), 1, now, now + 600);
@@ -252,25 +217,25 @@ static void test_watchlist_crud(void **state)
 	(void)state;
 	assert_int_equal(call("POST", "/api/users/watchlists", demo_token,
 			      "{\"name\":\"CRUD list\",\"symbols\":[\"msft\",\"AAPL\",\"aapl\"]}", &j), 201);
-	snprintf(id, sizeof(id), "%.0f", num(j, "id"));
+	snprintf(id, sizeof(id), "%.0f", it_json_num(j, "id"));
 	syms = cJSON_GetObjectItemCaseSensitive(j, "symbols");
 	assert_int_equal(cJSON_GetArraySize(syms), 2);
 	assert_string_equal(cJSON_GetArrayItem(syms, 0)->valuestring, "AAPL");
 	assert_string_equal(cJSON_GetArrayItem(syms, 1)->valuestring, "MSFT");
-	assert_true(num(j, "created_at") > 0);
+	assert_true(it_json_num(j, "created_at") > 0);
 	cJSON_Delete(j);
 
 	snprintf(path, sizeof(path), "/api/users/watchlists/%s", id);
 	assert_int_equal(call("GET", path, demo_token, NULL, &j), 200);
-	assert_string_equal(str(j, "name"), "CRUD list");
+	assert_string_equal(it_json_str(j, "name"), "CRUD list");
 	cJSON_Delete(j);
 	assert_int_equal(call("PUT", path, demo_token, "{\"name\":\"Renamed\"}", &j), 200);
-	assert_string_equal(str(j, "name"), "Renamed");
+	assert_string_equal(it_json_str(j, "name"), "Renamed");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "symbols")), 2);
 	cJSON_Delete(j);
 	assert_int_equal(call("PUT", path, demo_token,
 			      "{\"symbols\":[\"AAPL\",\"NOPE1\",\"NOPE2\"]}", &j), 400);
-	assert_string_equal(str(j, "field"), "symbols");
+	assert_string_equal(it_json_str(j, "field"), "symbols");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "unknown")), 2);
 	cJSON_Delete(j);
 
@@ -325,7 +290,7 @@ static double find_default(cJSON *list)
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(list, "presets")) {
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "is_default"))) {
 			defaults++;
-			id = num(p, "id");
+			id = it_json_num(p, "id");
 		}
 	}
 	assert_true(defaults <= 1);
@@ -343,7 +308,7 @@ static void test_preset_crud(void **state)
 			      "{\"name\":\"Breakouts\",\"filters\":{\"pattern_types\":[\"WeeklyBO\"],"
 			      "\"confidence_min\":0.7,\"rsi_range\":[30,70],\"timeframe\":\"Daily\"},"
 			      "\"is_default\":true}", &j), 201);
-	id = num(j, "id");
+	id = it_json_num(j, "id");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "is_default")));
 	cJSON_Delete(j);
 	/* Exactly one default per user: the new one. */
@@ -373,7 +338,7 @@ static void test_preset_crud(void **state)
 
 	snprintf(path, sizeof(path), "/api/users/filter-presets/%.0f", id);
 	assert_int_equal(call("PUT", path, demo_token, "{\"filters\":{\"confidence_min\":0.9}}", &j), 200);
-	assert_true(num(cJSON_GetObjectItemCaseSensitive(j, "filters"), "confidence_min") == 0.9);
+	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "filters"), "confidence_min") == 0.9);
 	cJSON_Delete(j);
 	assert_int_equal(call("DELETE", path, demo_token, NULL, NULL), 200);
 	expect_error("GET", path, demo_token, NULL, 404, NULL);
@@ -387,19 +352,19 @@ static void test_other_users_objects_are_invisible(void **state)
 	(void)state;
 	assert_int_equal(call("POST", "/api/users/watchlists", analyst_token,
 			      "{\"name\":\"Analyst private\",\"symbols\":[\"IBM\"]}", &j), 201);
-	snprintf(path, sizeof(path), "/api/users/watchlists/%.0f", num(j, "id"));
+	snprintf(path, sizeof(path), "/api/users/watchlists/%.0f", it_json_num(j, "id"));
 	cJSON_Delete(j);
 	expect_error("GET", path, demo_token, NULL, 404, NULL);
 	expect_error("PUT", path, demo_token, "{\"name\":\"hijack\"}", 404, NULL);
 	expect_error("DELETE", path, demo_token, NULL, 404, NULL);
 	assert_int_equal(call("GET", path, analyst_token, NULL, &j), 200);
-	assert_string_equal(str(j, "name"), "Analyst private");
+	assert_string_equal(it_json_str(j, "name"), "Analyst private");
 	cJSON_Delete(j);
 	/* Not listed for demo either. */
 	assert_int_equal(call("GET", "/api/users/watchlists", demo_token, NULL, &j), 200);
 	cJSON *w;
 	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(j, "watchlists"))
-		assert_string_not_equal(str(w, "name"), "Analyst private");
+		assert_string_not_equal(it_json_str(w, "name"), "Analyst private");
 	cJSON_Delete(j);
 }
 
@@ -409,7 +374,7 @@ static int total_of(const char *path, const char *token)
 	int total;
 
 	assert_int_equal(call("GET", path, token, NULL, &j), 200);
-	total = (int)num(cJSON_GetObjectItemCaseSensitive(j, "pagination"), "total");
+	total = (int)it_json_num(cJSON_GetObjectItemCaseSensitive(j, "pagination"), "total");
 	cJSON_Delete(j);
 	return total;
 }
@@ -452,10 +417,10 @@ static void test_scan_with_preset_and_sectors(void **state)
 			      "{\"name\":\"Preset list\",\"symbols\":[\"AAPL\",\"JPM\"]}", &j), 201);
 	snprintf(body, sizeof(body), "{\"name\":\"Hammers on my list\",\"filters\":{"
 		 "\"watchlist_id\":%.0f,\"pattern_types\":[\"Hammer\"],\"confidence_min\":0}}",
-		 num(j, "id"));
+		 it_json_num(j, "id"));
 	cJSON_Delete(j);
 	assert_int_equal(call("POST", "/api/users/filter-presets", demo_token, body, &j), 201);
-	snprintf(path, sizeof(path), "/api/patterns/scan?preset_id=%.0f", num(j, "id"));
+	snprintf(path, sizeof(path), "/api/patterns/scan?preset_id=%.0f", it_json_num(j, "id"));
 	cJSON_Delete(j);
 	assert_int_equal(total_of(path, demo_token), 2);
 	/* Explicit parameters override the preset's. */
@@ -465,7 +430,7 @@ static void test_scan_with_preset_and_sectors(void **state)
 	*strrchr(path, '&') = '\0';
 	cJSON *e;
 	assert_int_equal(call("GET", path, analyst_token, NULL, &e), 404);
-	assert_string_equal(str(e, "field"), "preset_id");
+	assert_string_equal(it_json_str(e, "field"), "preset_id");
 	cJSON_Delete(e);
 	assert_int_equal(call("GET", path, NULL, NULL, NULL), 401);
 }
@@ -547,7 +512,7 @@ static void test_database_down_and_back(void **state)
 	(void)state;
 	it_pg_down(&env);
 	assert_int_equal(call("GET", "/api/users/watchlists", demo_token, NULL, &j), 503);
-	assert_string_equal(str(j, "error"), "Database unavailable");
+	assert_string_equal(it_json_str(j, "error"), "Database unavailable");
 	cJSON_Delete(j);
 	assert_int_equal(call("POST", "/api/auth/login", NULL,
 			      "{\"username\":\"demo\",\"password\":\"demo\"}", NULL), 503);
@@ -557,7 +522,7 @@ static void test_database_down_and_back(void **state)
 	cJSON_Delete(j);
 	cJSON_Delete(it_get_json(env.port, "/api/patterns/scan", 200));
 	j = it_get_json(env.port, "/api/health", 200);
-	assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "services"), "database"),
+	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "services"), "database"),
 			    "disconnected");
 	cJSON_Delete(j);
 

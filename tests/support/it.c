@@ -24,6 +24,8 @@
 #include "it.h"
 #include "test_support.h"
 
+#define TP_IT_TOKEN_MAX 4096
+
 extern char **environ;
 
 double it_now(void)
@@ -480,4 +482,39 @@ double it_json_number(int port, const char *path, const char *member_path)
 		v = node->valuedouble;
 	cJSON_Delete(root);
 	return v;
+}
+
+const char *it_json_str(const cJSON *j, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+double it_json_num(const cJSON *j, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+int it_call(int port, const char *method, const char *path, const char *token,
+	    const char *body, cJSON **json)
+{
+	char hdr[TP_IT_TOKEN_MAX + 64] = "";
+	struct it_http_resp r;
+	int status;
+
+	if (token)
+		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	if (it_http(port, method, path, hdr, body, body ? strlen(body) : 0, &r))
+		fail_msg("%s %s: transport error", method, path);
+	status = r.status;
+	if (json) {
+		*json = cJSON_Parse(r.body);
+		if (!*json)
+			fail_msg("%s %s: not JSON: %s", method, path, r.body);
+	}
+	it_http_free(&r);
+	return status;
 }

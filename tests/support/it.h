@@ -81,6 +81,16 @@ long long it_publish(const struct it_env *e, const char *channel,
 bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);
 double it_now(void);
 
+/* A string/number member of a JSON object ("" / -1 when absent or of
+ * another type). */
+const char *it_json_str(const struct cJSON *j, const char *name);
+double it_json_num(const struct cJSON *j, const char *name);
+
+/* One request with an optional bearer token; returns the status and, if
+ * json is not NULL, the parsed body (fails the test if it is not JSON). */
+int it_call(int port, const char *method, const char *path, const char *token,
+	    const char *body, struct cJSON **json);
+
 /* Reads a numeric value of a top-level member path "stats.cached_patterns"
  * from a JSON GET; returns -1 when absent. */
 double it_json_number(int port, const char *path, const char *member_path);

@@ -264,3 +264,14 @@ void it_pg_create_db(const struct it_env *e, const char *db)
 	PQclear(res);
 	PQfinish(pq);
 }
+
+const char *it_pg_tickpush_uri(const struct it_env *e, char *out, size_t outlen)
+{
+	char uri[512];
+	const char *at;
+
+	it_pg_uri(e, NULL, uri, sizeof(uri));
+	at = strchr(uri, '@');
+	snprintf(out, outlen, "postgresql://tickpush%s", at ? at : "@");
+	return out;
+}

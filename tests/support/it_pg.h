@@ -41,6 +41,10 @@ void it_pg_up(const struct it_env *e);
 const char *it_pg_uri(const struct it_env *e, const char *db, char *out,
 		      size_t outlen);
 
+/* The URI of the default database for the restricted role tickpush
+ * (what the server connects as), written to out; returns out. */
+const char *it_pg_tickpush_uri(const struct it_env *e, char *out, size_t outlen);
+
 /* Creates database db (dropped first if it exists). */
 void it_pg_create_db(const struct it_env *e, const char *db);
 
