@@ -178,6 +178,14 @@ double tp_http_elapsed_ms(const struct tp_http_req *req)
 	return (tp_mono() - req->mono_start) * 1000.0;
 }
 
+/* Routes that stay open with TICKPUSH_REQUIRE_AUTH: signing in and the
+ * probes an orchestrator calls. */
+static bool route_always_public(const struct route *r)
+{
+	return r->handler == tp_api_login || r->handler == tp_api_healthz ||
+	       r->handler == tp_api_readyz;
+}
+
 static unsigned method_of(struct lws *wsi)
 {
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
@@ -403,6 +411,15 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.conn = wsi,
 	};
 	lws_get_peer_simple(wsi, req.peer, sizeof(req.peer));
+	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route)) {
+		long long uid;
+
+		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */
+		if (tp_http_require_user(&req, &resp, &uid)) {
+			tp_query_cleanup(&query);
+			return respond(wsi, pss, &resp);
+		}
+	}
 	pss->route->handler(&req, &resp);
 	tp_query_cleanup(&query);
 	return respond(wsi, pss, &resp);

@@ -268,6 +268,27 @@ static void test_login_rate_limited_per_address(void **state)
 	assert_int_equal(limited, 3);
 }
 
+static void test_require_auth_everywhere(void **state)
+{
+	const char *extra[] = {"TICKPUSH_REQUIRE_AUTH=yes", NULL};
+	struct it_env e2;
+	int rc;
+
+	(void)state;
+	/* A second server over the same Redis, with the setting on. */
+	it_setup(&e2, "http-auth");
+	snprintf(e2.redis_sock, sizeof(e2.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e2, extra, true);
+	assert_int_equal(it_call(e2.port, "GET", "/api/patterns/scan", NULL, NULL, NULL), 401);
+	assert_int_equal(it_call(e2.port, "GET", "/metrics", NULL, NULL, NULL), 401);
+	assert_int_equal(it_call(e2.port, "GET", "/healthz", NULL, NULL, NULL), 200);
+	rc = it_server_stop(&e2, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e2);
+	it_teardown(&e2);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_trickling_client_is_dropped),
 		cmocka_unit_test(test_garbage_instead_of_http),
 		cmocka_unit_test(test_login_rate_limited_per_address),
+		cmocka_unit_test(test_require_auth_everywhere),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
