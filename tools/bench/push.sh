@@ -3,8 +3,8 @@
 #
 # For each scenario: starts a private redis-server (unix socket only) and a
 # fresh release tickpush (port 0, warm start off, default
-# ws_queue_max_bytes, max_connections above the session count, open-file
-# limit raised), then runs tickpush-load against it: N sessions over 8
+# ws_queue_max_bytes, max_connections = the open-file limit, which is
+# raised to the hard limit), then runs tickpush-load against it: N sessions over 8
 # source addresses 127.0.0.2..9, each subscribed with a broadcast filter
 # (every event matches) or a filtered one (1/20 of the symbols, ~5%), the
 # load tool's own publisher at RATE events/s for DURATION seconds with
@@ -31,6 +31,12 @@ scenarios=("$@")
 rate_default=${TP_LOAD_RATE:-1000}
 pin=${TP_LOAD_PIN:-yes}
 perf_dir=${TP_LOAD_PERF:-}   # a directory: perf-record the server per scenario
+# max_connections at least the open-file limit: the server gives lws
+# fd_limit_per_thread = max_connections + 64, and lws 4.1 switches to a
+# linear fd -> connection lookup (wsi_from_fd scans every slot on each
+# socket event) whenever that is below ulimit -n. TP_LOAD_MAX_CONNECTIONS
+# overrides it (e.g. sessions + 1000, to measure that slow path).
+max_conn=${TP_LOAD_MAX_CONNECTIONS:-}
 (($(nproc) >= 2)) || pin=no
 
 if [[ ! -x $build/server/tickpush || ! -x $build/tools/tickpush-load ]]; then
@@ -42,6 +48,7 @@ fi
 # Up to 20,000 open files per process here: take the hard limit for the
 # server and the load tool (both inherit it from this shell).
 ulimit -n "$(ulimit -Hn)"
+max_conn=${max_conn:-$(ulimit -n)}
 
 server_cpu=() tool_cpu=()
 if [[ $pin == yes ]]; then
@@ -72,7 +79,7 @@ start_all() { # $1 = sessions
 	for _ in $(seq 50); do redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	TICKPUSH_REDIS_SOCKET=$dir/redis.sock TICKPUSH_PORT=0 TICKPUSH_PORT_FILE=$dir/port \
 		TICKPUSH_LOG_LEVEL=warn TICKPUSH_REDIS_WARM_START=no \
-		TICKPUSH_MAX_CONNECTIONS=$(($1 + 1000)) \
+		TICKPUSH_MAX_CONNECTIONS=$max_conn \
 		"${server_cpu[@]}" "$build/server/tickpush" >>"$dir/tickpush.log" 2>&1 &
 	tp_pid=$!
 	for _ in $(seq 100); do [[ -s $dir/port ]] && break; sleep 0.1; done
@@ -80,8 +87,30 @@ start_all() { # $1 = sessions
 	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 }
 
+# The machine may be shared (other builds and tests): before each scenario
+# wait, at most TP_LOAD_QUIET_WAIT seconds (default 300), for a 2-second
+# window in which the machine is at least 85% idle, and say if none came.
+quiet_wait=${TP_LOAD_QUIET_WAIT:-300}
+cpu_idle_pct() { # idle share of all cores over 2 s
+	local a b
+	a=($(head -1 /proc/stat)); sleep 2; b=($(head -1 /proc/stat))
+	awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN{split(a,x);split(b,y);t=0;
+		for(i=2;i<=9;i++)t+=y[i]-x[i]; i=(y[5]-x[5])+(y[6]-x[6]); printf "%d", t?100*i/t:100}'
+}
+wait_quiet() {
+	local start=$SECONDS idle
+	while :; do
+		idle=$(cpu_idle_pct)
+		((idle >= 85)) && { echo "machine idle ${idle}% before the run"; return; }
+		if ((SECONDS - start >= quiet_wait)); then
+			echo "WARNING: machine only ${idle}% idle after ${quiet_wait}s of waiting: figures are contended"
+			return
+		fi
+	done
+}
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
-echo "kernel: $(uname -r); open files: $(ulimit -n); pinning: $pin"
+echo "kernel: $(uname -r); open files: $(ulimit -n); max_connections: $max_conn; pinning: $pin"
 echo "server: $build/server/tickpush ($("$build/server/tickpush" --version 2>/dev/null | head -1))"
 results=()
 for sc in "${scenarios[@]}"; do
@@ -90,6 +119,7 @@ for sc in "${scenarios[@]}"; do
 	rate=${rate:-$rate_default}
 	echo
 	echo "== $sessions sessions, $mode, $rate events/s for $duration s (loadavg before: $(cut -d' ' -f1-3 /proc/loadavg))"
+	wait_quiet
 	start_all "$sessions"
 	perf_pid=
 	if [[ -n $perf_dir ]]; then
