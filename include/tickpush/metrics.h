@@ -37,7 +37,8 @@ struct tp_buf;
 	X(producer_online, gauge, "1 while the producer heartbeat is fresh")   \
 	X(http_requests, counter, "HTTP requests answered")                    \
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
-	X(http_connections, gauge, "Open HTTP connections")                    \
+	X(http_connections, gauge, "Open client connections (HTTP, SSE and WebSocket)") \
+	X(connections_refused, counter, "Connections refused at max_connections") \
 	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator") \
 	X(ws_sessions, gauge, "Open WebSocket sessions") \
 	X(ws_connections_total, counter, "WebSocket sessions opened") \

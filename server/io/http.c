@@ -337,6 +337,10 @@ static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
 	struct tp_server *srv = server_of(wsi);
 
 	if (resp->status == 0) {
+		/* A stream the handler already started is not "in flight": it
+		 * never finishes, and must not hold up a shutdown drain. */
+		if (pss->stream)
+			return 0;
 		/* Deferred: tp_http_complete answers. Count it as in flight so
 		 * a shutdown waits for it (bounded by the drain timeout). */
 		pss->inflight = true;
@@ -547,8 +551,9 @@ static int send_stream_headers(struct lws *wsi, struct pss *pss)
 					(const unsigned char *)"no", 2, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	/* No idle timeout on a stream; our keep-alive comments flow. */
-	lws_http_mark_sse(wsi);
+	/* No idle timeout on a stream; our keep-alive comments flow.
+	 * (lws_http_mark_sse is for h2 streams and complains on h1.) */
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -718,12 +723,33 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			}
 		}
 		break;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+		struct tp_server *srv = server_of(wsi);
+		static struct tp_log_ratelimit rl;
+		unsigned long skipped;
+
+		/* max_connections: refuse at accept. The gauge counts every
+		 * client connection, HTTP (SSE included) and WebSocket. */
+		if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
+			return 0;
+		TP_METRIC_INC(connections_refused);
+		if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
+			TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
+			       srv->cfg->max_connections, skipped);
+		return 1;
+	}
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return tp_ws_confirm_upgrade(wsi);
+	case LWS_CALLBACK_CLOSED:
+		/* An upgraded connection ends here, not in CLOSED_HTTP. */
+		if (pss && pss->counted) {
+			pss->counted = false;
+			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);
+		}
+		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-	case LWS_CALLBACK_CLOSED:
 		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : -1;
 	default:
 		break;

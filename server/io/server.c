@@ -19,6 +19,7 @@
  *      handles), as libuv's own tests do.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -289,6 +290,26 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- lifecycle ---- */
 
+/* Raises the soft open-file limit to the hard one (a push server holds a
+ * socket per client) and returns the limit in force, at least want. */
+static rlim_t fd_limit(rlim_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+		rl.rlim_cur = 1000000;
+	return rl.rlim_cur > want ? rl.rlim_cur : want;
+}
+
 static int create_lws(struct tp_server *srv)
 {
 	struct lws_context_creation_info info;
@@ -314,7 +335,12 @@ static int create_lws(struct tp_server *srv)
 	info.timeout_secs = (unsigned)cfg->http_timeout;
 	info.timeout_secs_ah_idle = (unsigned)cfg->http_timeout;
 	info.keepalive_timeout = cfg->http_keepalive_timeout;
-	info.fd_limit_per_thread = (unsigned)cfg->max_connections + 64;
+	/* lws looks sockets up directly by fd only when its table covers
+	 * every fd the process may get; a smaller table means a linear scan
+	 * per socket event (24 % of the server's time at 10k sessions,
+	 * docs/benchmarks.md). So the table spans the whole fd limit, and
+	 * max_connections is enforced at accept (http.c). */
+	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
 	info.server_string = "tickpush";
 	/* WebSocket idle policy: lws pings a session quiet for half the idle
 	 * timeout and hangs up when nothing came back within the timeout. */

@@ -183,6 +183,8 @@ static int sse_push(struct sse_conn *c, const char *text, size_t len,
 {
 	if (c->slow)
 		return TP_ERR_LIMIT;
+	bool was_empty = !c->out.head;
+
 	if ((bounded && c->out.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) ||
 	    tp_frameq_push(&c->out, text, len)) {
 		c->slow = true;
@@ -191,7 +193,8 @@ static int sse_push(struct sse_conn *c, const char *text, size_t len,
 			lws_callback_on_writable(c->wsi); /* closes from WRITEABLE */
 		return TP_ERR_LIMIT;
 	}
-	if (c->wsi)
+	/* As in ws.c: ask once when the queue starts to fill. */
+	if (was_empty && c->wsi)
 		lws_callback_on_writable(c->wsi);
 	return TP_OK;
 }

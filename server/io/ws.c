@@ -94,6 +94,8 @@ static void close_async(struct ws_conn *c, int code, const char *reason)
 		return;
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=\"%s\" queued=%zu",
+	       c->id_str, c->user, code, reason, c->out.bytes);
 	wake(c);
 }
 
@@ -107,12 +109,20 @@ static int enqueue(struct ws_conn *c, const char *frame, size_t len,
 		close_async(c, 4008, "slow consumer");
 		return TP_ERR_LIMIT;
 	}
+	bool was_empty = !c->out.head;
+
 	if (tp_frameq_push(&c->out, frame, len)) {
 		close_async(c, 1011, "out of memory");
 		return TP_ERR_LIMIT;
 	}
 	TP_METRIC_ADD(ws_queued_bytes, len);
-	wake(c);
+	/* Ask for WRITEABLE only when the queue starts to fill: while it is
+	 * not empty the WRITEABLE handler asks again itself. Asking on every
+	 * frame re-arms the socket in epoll each time, which with lws on
+	 * libuv drops the pending writable event: under a broadcast, sessions
+	 * starved and nothing was ever written (measured, docs/benchmarks.md). */
+	if (was_empty)
+		wake(c);
 	return TP_OK;
 }
 
@@ -165,6 +175,9 @@ static int on_writeable(struct ws_conn *c)
 		lws_write(c->wsi, buf + LWS_PRE, 2 + n, TP_LWS_WRITE_CLOSE);
 		return -1;
 	}
+	/* One lws_write per WRITEABLE, as lws requires: with several, a
+	 * partial write followed by a close lost the end of a frame
+	 * (integration.push, slow consumer). */
 	if (!(p = tp_frameq_head(&c->out, &len)))
 		return 0; /* spurious */
 	if (lws_write(c->wsi, p, len, LWS_WRITE_TEXT) < (int)len)
@@ -662,7 +675,7 @@ size_t tp_ws_count(const struct tp_server *srv)
 	return srv->ws ? tp_dict_size(srv->ws->conns) : 0;
 }
 
-static bool expiry_visit(const char *key, void *value, void *ud)
+static bool tick_visit(const char *key, void *value, void *ud)
 {
 	struct ws_conn *c = value;
 	double now = *(double *)ud;
@@ -670,11 +683,16 @@ static bool expiry_visit(const char *key, void *value, void *ud)
 	(void)key;
 	if (c->token_exp > 0 && now >= c->token_exp)
 		close_async(c, 4001, "token expired");
+	/* Enqueue asks for WRITEABLE only when a queue starts to fill; if
+	 * lws ever drops such a request (a re-armed poll can lose a pending
+	 * writable event), this asks again instead of stalling the session. */
+	if (c->out.head || c->close_code)
+		wake(c);
 	return false;
 }
 
 void tp_ws_tick(struct tp_server *srv, double now)
 {
 	if (srv->ws)
-		tp_dict_foreach(srv->ws->conns, expiry_visit, &now);
+		tp_dict_foreach(srv->ws->conns, tick_visit, &now);
 }

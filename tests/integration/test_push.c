@@ -849,6 +849,47 @@ static void test_expiry_pushes_removal(void **state)
 	ws_free(ws);
 }
 
+static double connections_gauge(void)
+{
+	struct it_http_resp r;
+	const char *p;
+	double v = -1;
+
+	assert_int_equal(it_http(env.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	p = strstr(r.body, "\ntp_http_connections ");
+	if (p)
+		v = strtod(p + strlen("\ntp_http_connections "), NULL);
+	it_http_free(&r);
+	return v;
+}
+
+static double baseline;
+
+static bool connections_back_to_baseline(void *ud)
+{
+	(void)ud;
+	/* Earlier tests' connections may still be closing: at most. */
+	return connections_gauge() <= baseline;
+}
+
+/* The connection count (which max_connections is checked against) must
+ * come back down when WebSocket sessions end. */
+static void test_connection_count_follows_sessions(void **state)
+{
+	struct it_ws *ws[5];
+
+	(void)state;
+	baseline = connections_gauge();
+	assert_true(baseline >= 1);
+	for (int i = 0; i < 5; i++)
+		ws[i] = ws_open(NULL);
+	assert_true(connections_gauge() >= 5 + 1); /* five sessions and this request */
+	for (int i = 0; i < 5; i++)
+		ws_free(ws[i]);
+	if (!it_wait(connections_back_to_baseline, NULL, 5))
+		fail_msg("connections: %g, expected %g", connections_gauge(), baseline);
+}
+
 static void test_restart_gives_gap(void **state)
 {
 	struct it_ws *ws;
@@ -894,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_backtests_reach_only_their_owner),
 		cmocka_unit_test(test_sse_and_poll_carry_the_same_sequence),
 		cmocka_unit_test(test_expiry_pushes_removal),
+		cmocka_unit_test(test_connection_count_follows_sessions),
 		cmocka_unit_test(test_restart_gives_gap),
 	};
 

@@ -321,5 +321,6 @@ int it_ws_wait_close(struct it_ws *ws, double timeout_s)
 		if (r < 0)
 			return ws->close_code ? ws->close_code : -1;
 	}
+	/* Timed out; a partial frame may be buffered (ws->len). */
 	return -1;
 }
