@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "it.h"
+#include "ws_client.h"
 #include "test_support.h"
 
 static struct it_env env;
@@ -289,6 +290,40 @@ static void test_require_auth_everywhere(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* A WebSocket client that stops answering pings is dropped: lws pings
+ * after half the idle timeout and hangs up after the timeout. */
+static void test_idle_websocket_dropped(void **state)
+{
+	const char *extra[] = {"TICKPUSH_WS_IDLE_TIMEOUT=2", NULL};
+	struct it_env e2;
+	struct it_ws ws;
+	char *msg;
+	size_t len;
+	double t0;
+	int rc, r;
+
+	(void)state;
+	it_setup(&e2, "http-idle");
+	snprintf(e2.redis_sock, sizeof(e2.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e2, extra, true);
+	assert_int_equal(it_ws_connect(&ws, e2.port, "/ws", NULL, 0), 0);
+	t0 = it_now();
+	sleep(5); /* not reading: the server's ping goes unanswered */
+	do {
+		r = it_ws_recv(&ws, 10, &msg, &len);
+		if (r == 1)
+			free(msg);
+	} while (r == 1);
+	assert_int_equal(r, -1);      /* dropped, not a timeout */
+	assert_true(it_now() - t0 < 12);
+	it_ws_close(&ws);
+	rc = it_server_stop(&e2, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e2);
+	it_teardown(&e2);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_instead_of_http),
 		cmocka_unit_test(test_login_rate_limited_per_address),
 		cmocka_unit_test(test_require_auth_everywhere),
+		cmocka_unit_test(test_idle_websocket_dropped),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
