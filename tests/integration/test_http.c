@@ -38,14 +38,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = it_server_stop(&env, SIGTERM, 10);
-	if (rc != 0)
-		it_dump_logs(&env);
-	it_teardown(&env);
-	return rc == 0 ? 0 : -1;
+	return it_finish(&env);
 }
 
 static void expect_json_error(const char *method, const char *path, int status,

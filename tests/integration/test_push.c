@@ -96,15 +96,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = it_server_stop(&env, SIGTERM, 10);
-	if (rc != 0)
-		it_dump_logs(&env);
-	it_pg_stop(&env);
-	it_teardown(&env);
-	return rc == 0 ? 0 : -1;
+	return it_finish_pg(&env);
 }
 
 /* ---- helpers ---- */

@@ -29,14 +29,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = it_server_stop(&env, SIGTERM, 10);
-	if (rc != 0)
-		it_dump_logs(&env);
-	it_teardown(&env);
-	return rc == 0 ? 0 : -1;
+	return it_finish(&env);
 }
 
 struct totals {

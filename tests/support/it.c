@@ -518,3 +518,13 @@ int it_call(int port, const char *method, const char *path, const char *token,
 	it_http_free(&r);
 	return status;
 }
+
+int it_finish(struct it_env *e)
+{
+	int rc = it_server_stop(e, SIGTERM, 10);
+
+	if (rc != 0)
+		it_dump_logs(e);
+	it_teardown(e);
+	return rc == 0 ? 0 : -1;
+}

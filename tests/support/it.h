@@ -45,6 +45,11 @@ void it_server_start(struct it_env *e, const char *const *extra_env,
  * timeout after SIGKILL). */
 int it_server_stop(struct it_env *e, int sig, double timeout_s);
 
+/* End of a test group: SIGTERM to the server (logs printed if it did not
+ * exit 0: a sanitizer report does that), then it_teardown. Returns 0, or
+ * -1 so the group fails. (it_pg.h: it_finish_pg also stops PostgreSQL.) */
+int it_finish(struct it_env *e);
+
 /* Prints the server and Redis logs to stderr. */
 void it_dump_logs(const struct it_env *e);
 

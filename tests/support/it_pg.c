@@ -6,6 +6,7 @@
  * scripts/test and the docs share one way of running PostgreSQL. SQL runs
  * through short-lived synchronous libpq connections: fine in a test thread.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,4 +275,15 @@ const char *it_pg_tickpush_uri(const struct it_env *e, char *out, size_t outlen)
 	at = strchr(uri, '@');
 	snprintf(out, outlen, "postgresql://tickpush%s", at ? at : "@");
 	return out;
+}
+
+int it_finish_pg(struct it_env *e)
+{
+	int rc = it_server_stop(e, SIGTERM, 10);
+
+	if (rc != 0)
+		it_dump_logs(e);
+	it_pg_stop(e);
+	it_teardown(e);
+	return rc == 0 ? 0 : -1;
 }

@@ -45,6 +45,10 @@ const char *it_pg_uri(const struct it_env *e, const char *db, char *out,
  * (what the server connects as), written to out; returns out. */
 const char *it_pg_tickpush_uri(const struct it_env *e, char *out, size_t outlen);
 
+/* it_finish for a test that also started PostgreSQL: stops the server
+ * (exit status checked), the cluster, then tears down. 0 or -1. */
+int it_finish_pg(struct it_env *e);
+
 /* Creates database db (dropped first if it exists). */
 void it_pg_create_db(const struct it_env *e, const char *db);
 
