@@ -64,19 +64,12 @@ static void login(const char *user, char *token, size_t n, long long *id)
 
 static int setup(void **state)
 {
-	const char *sql[3];
-	char schema[512], sample[512], uri[560];
-	const char *src = getenv("TP_SOURCE_DIR");
+	char uri[560];
 
 	(void)state;
 	it_setup(&env, "backtests");
 	it_redis_start(&env);
-	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
-	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
-	sql[0] = schema;
-	sql[1] = sample;
-	sql[2] = NULL;
-	it_pg_start(&env, sql);
+	it_pg_start_sample(&env);
 	tickpush_uri(uri, sizeof(uri));
 	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s", uri);
 	server_env[0] = uri_env;

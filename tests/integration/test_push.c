@@ -48,19 +48,6 @@ static void login(const char *user, char *token, size_t n)
 	it_http_free(&r);
 }
 
-static bool symbols_loaded(void *ud)
-{
-	struct it_http_resp r;
-	bool ok;
-
-	(void)ud;
-	if (it_http(env.port, "GET", "/api/symbols?limit=1", NULL, NULL, 0, &r))
-		return false;
-	ok = r.status == 200 && !strstr(r.body, "\"stale\":true");
-	it_http_free(&r);
-	return ok;
-}
-
 static void start_server(void)
 {
 	const char *extra[] = {uri_env, "TICKPUSH_JWT_SECRET=" SECRET,
@@ -71,21 +58,17 @@ static void start_server(void)
 			       NULL};
 
 	it_server_start(&env, extra, true);
-	assert_true(it_wait(symbols_loaded, NULL, 20));
+	assert_true(it_wait(it_symbols_loaded, &env, 20));
 }
 
 static int setup(void **state)
 {
-	const char *src = getenv("TP_SOURCE_DIR");
-	char schema[512], sample[512], uri[512];
-	const char *sql[3] = {schema, sample, NULL};
+	char uri[512];
 
 	(void)state;
 	it_setup(&env, "push");
 	it_redis_start(&env);
-	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
-	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
-	it_pg_start(&env, sql);
+	it_pg_start_sample(&env);
 	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s",
 		 it_pg_tickpush_uri(&env, uri, sizeof(uri)));
 	start_server();

@@ -69,16 +69,12 @@ static bool symbols_stale(void *ud)
 
 static int setup(void **state)
 {
-	const char *src = getenv("TP_SOURCE_DIR");
-	char schema[512], sample[512], uri[600];
-	const char *sql[3] = {schema, sample, NULL};
+	char uri[600];
 
 	(void)state;
 	it_setup(&env, "symbols");
 	it_redis_start(&env);
-	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
-	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
-	it_pg_start(&env, sql);
+	it_pg_start_sample(&env);
 	tickpush_uri(&env, uri, sizeof(uri));
 	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s", uri);
 	extra_env[0] = uri_env;

@@ -39,19 +39,6 @@ static void tickpush_uri(char *out, size_t n)
 	it_pg_tickpush_uri(&env, out, n);
 }
 
-static bool symbols_loaded(void *ud)
-{
-	struct it_http_resp r;
-	bool ok;
-
-	(void)ud;
-	if (it_http(env.port, "GET", "/api/symbols?limit=1", NULL, NULL, 0, &r))
-		return false;
-	ok = r.status == 200 && !strstr(r.body, "\"stale\":true");
-	it_http_free(&r);
-	return ok;
-}
-
 static void login(const char *user, const char *pw, char *token, size_t n)
 {
 	char body[256];
@@ -71,20 +58,13 @@ static void login(const char *user, const char *pw, char *token, size_t n)
 
 static int setup(void **state)
 {
-	const char *sql[3];
-	char schema[512], sample[512], uri[560];
-	const char *src = getenv("TP_SOURCE_DIR");
+	char uri[560];
 	const char *extra[8];
 
 	(void)state;
 	it_setup(&env, "users");
 	it_redis_start(&env);
-	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
-	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
-	sql[0] = schema;
-	sql[1] = sample;
-	sql[2] = NULL;
-	it_pg_start(&env, sql);
+	it_pg_start_sample(&env);
 	tickpush_uri(uri, sizeof(uri));
 	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s", uri);
 	extra[0] = uri_env;
@@ -96,7 +76,7 @@ static int setup(void **state)
 	extra[4] = "TICKPUSH_LOGIN_BURST=1000";
 	extra[5] = NULL;
 	it_server_start(&env, extra, true);
-	if (!it_wait(symbols_loaded, NULL, 20)) {
+	if (!it_wait(it_symbols_loaded, &env, 20)) {
 		it_dump_logs(&env);
 		fail_msg("symbols never loaded");
 	}
@@ -521,7 +501,7 @@ static void test_database_down_and_back(void **state)
 
 	it_pg_up(&env);
 	assert_true(it_wait(watchlists_ok, NULL, 20));
-	assert_true(it_wait(symbols_loaded, NULL, 20));
+	assert_true(it_wait(it_symbols_loaded, &env, 20));
 }
 
 static void test_cli_user_add(void **state)

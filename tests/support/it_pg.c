@@ -287,3 +287,29 @@ int it_finish_pg(struct it_env *e)
 	it_teardown(e);
 	return rc == 0 ? 0 : -1;
 }
+
+void it_pg_start_sample(const struct it_env *e)
+{
+	const char *src = getenv("TP_SOURCE_DIR");
+	char schema[512], sample[512];
+	const char *sql[3] = {schema, sample, NULL};
+
+	if (!src)
+		fail_msg("TP_SOURCE_DIR is not set");
+	snprintf(schema, sizeof(schema), "%s/server/sql/schema.sql", src);
+	snprintf(sample, sizeof(sample), "%s/server/sql/sample.sql", src);
+	it_pg_start(e, sql);
+}
+
+bool it_symbols_loaded(void *ud)
+{
+	const struct it_env *e = ud;
+	struct it_http_resp r;
+	bool ok;
+
+	if (it_http(e->port, "GET", "/api/symbols?limit=1", NULL, NULL, 0, &r))
+		return false;
+	ok = r.status == 200 && !strstr(r.body, "\"stale\":true");
+	it_http_free(&r);
+	return ok;
+}

@@ -28,6 +28,13 @@ const char *it_pg_default_db(void);
  * default database, loading the SQL files in order (NULL-terminated list,
  * may be NULL). */
 void it_pg_start(const struct it_env *e, const char *const *sql_files);
+/* it_pg_start with server/sql/schema.sql and sample.sql (TP_SOURCE_DIR). */
+void it_pg_start_sample(const struct it_env *e);
+
+/* it_wait condition (ud = the struct it_env *): /api/symbols answers from
+ * a fresh (not stale) copy of the symbols table. */
+bool it_symbols_loaded(void *ud);
+
 /* Stops the server and deletes the cluster. Idempotent. */
 void it_pg_stop(const struct it_env *e);
 
