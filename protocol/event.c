@@ -142,46 +142,6 @@ static bool text_ok(const char *s, size_t max)
 	return true;
 }
 
-/* Appends any cJSON value compactly (numbers in the shortest round-trip
- * form). Depth is bounded by cJSON's own nesting limit. */
-static void put_json(struct tp_buf *b, const cJSON *it)
-{
-	const cJSON *c;
-	bool first = true;
-
-	if (cJSON_IsFalse(it)) {
-		tp_buf_puts(b, "false");
-	} else if (cJSON_IsTrue(it)) {
-		tp_buf_puts(b, "true");
-	} else if (cJSON_IsNumber(it)) {
-		tp_buf_json_num(b, it->valuedouble);
-	} else if (cJSON_IsString(it)) {
-		tp_buf_json_str(b, it->valuestring ? it->valuestring : "");
-	} else if (cJSON_IsArray(it)) {
-		tp_buf_putc(b, '[');
-		cJSON_ArrayForEach(c, it) {
-			if (!first)
-				tp_buf_putc(b, ',');
-			first = false;
-			put_json(b, c);
-		}
-		tp_buf_putc(b, ']');
-	} else if (cJSON_IsObject(it)) {
-		tp_buf_putc(b, '{');
-		cJSON_ArrayForEach(c, it) {
-			if (!first)
-				tp_buf_putc(b, ',');
-			first = false;
-			tp_buf_json_str(b, c->string ? c->string : "");
-			tp_buf_putc(b, ':');
-			put_json(b, c);
-		}
-		tp_buf_putc(b, '}');
-	} else {
-		tp_buf_puts(b, "null");
-	}
-}
-
 /* Moves the buffer's text into a fresh NUL-terminated string. */
 static enum tp_reject buf_take(struct tp_buf *b, char **out,
 			       const char *field, struct tp_errdetail *err)
@@ -438,7 +398,7 @@ static enum tp_reject parse_indicators(const cJSON *ind, struct tp_pattern *p,
 			tp_buf_putc(&b, ',');
 			tp_buf_json_str(&b, c->string ? c->string : "");
 			tp_buf_putc(&b, ':');
-			put_json(&b, c);
+			tp_json_put(&b, c);
 		}
 	}
 	tp_buf_putc(&b, '}');
@@ -624,7 +584,7 @@ static enum tp_reject object_field(const struct scope *sc, const char *field,
 	if (it && !cJSON_IsObject(it))
 		return fail(err, TP_REJECT_BAD_TYPE, field, "must be an object");
 	if (it)
-		put_json(b, it);
+		tp_json_put(b, it);
 	else
 		tp_buf_puts(b, "{}");
 	return TP_REJECT_NONE;

@@ -203,42 +203,6 @@ static bool given(const cJSON *it)
 	return it && !cJSON_IsNull(it);
 }
 
-/* Appends any cJSON value compactly (numbers in the shortest round-trip
- * form; non-finite ones, e.g. 1e999, become null). Depth is bounded by
- * cJSON's nesting limit. */
-static void put_json(struct tp_buf *b, const cJSON *it)
-{
-	const cJSON *c;
-	bool first = true;
-
-	if (cJSON_IsFalse(it)) {
-		tp_buf_puts(b, "false");
-	} else if (cJSON_IsTrue(it)) {
-		tp_buf_puts(b, "true");
-	} else if (cJSON_IsNumber(it)) {
-		tp_buf_json_num(b, it->valuedouble);
-	} else if (cJSON_IsString(it)) {
-		tp_buf_json_str(b, it->valuestring ? it->valuestring : "");
-	} else if (cJSON_IsArray(it) || cJSON_IsObject(it)) {
-		bool obj = cJSON_IsObject(it);
-
-		tp_buf_putc(b, obj ? '{' : '[');
-		cJSON_ArrayForEach(c, it) {
-			if (!first)
-				tp_buf_putc(b, ',');
-			first = false;
-			if (obj) {
-				tp_buf_json_str(b, c->string ? c->string : "");
-				tp_buf_putc(b, ':');
-			}
-			put_json(b, c);
-		}
-		tp_buf_putc(b, obj ? '}' : ']');
-	} else {
-		tp_buf_puts(b, "null");
-	}
-}
-
 /* ------------------------------------------------------------------ */
 /* Members                                                              */
 
@@ -453,7 +417,7 @@ static int parse_ping(const cJSON *root, struct tp_client_frame *out,
 	if (!t) /* "t":null is echoed as null */
 		return TP_OK;
 	tp_buf_init(&b, 0);
-	put_json(&b, t);
+	tp_json_put(&b, t);
 	if (!b.oom)
 		out->ping_t = tp_strndup(tp_buf_cstr(&b), b.len);
 	tp_buf_cleanup(&b);

@@ -1,7 +1,10 @@
 /*
  * text.c - text helpers shared by event, proto and render (see text.h).
  */
+#include <cJSON.h>
+
 #include "text.h"
+#include "tickpush/buf.h"
 
 size_t tp_utf8_seq(const unsigned char *s, size_t n)
 {
@@ -49,4 +52,37 @@ bool tp_ascii_ieq(const char *a, const char *b)
 			return false;
 	}
 	return *a == *b;
+}
+
+void tp_json_put(struct tp_buf *b, const cJSON *it)
+{
+	const cJSON *c;
+	bool first = true;
+
+	if (cJSON_IsFalse(it)) {
+		tp_buf_puts(b, "false");
+	} else if (cJSON_IsTrue(it)) {
+		tp_buf_puts(b, "true");
+	} else if (cJSON_IsNumber(it)) {
+		tp_buf_json_num(b, it->valuedouble);
+	} else if (cJSON_IsString(it)) {
+		tp_buf_json_str(b, it->valuestring ? it->valuestring : "");
+	} else if (cJSON_IsArray(it) || cJSON_IsObject(it)) {
+		bool obj = cJSON_IsObject(it);
+
+		tp_buf_putc(b, obj ? '{' : '[');
+		cJSON_ArrayForEach(c, it) {
+			if (!first)
+				tp_buf_putc(b, ',');
+			first = false;
+			if (obj) {
+				tp_buf_json_str(b, c->string ? c->string : "");
+				tp_buf_putc(b, ':');
+			}
+			tp_json_put(b, c);
+		}
+		tp_buf_putc(b, obj ? '}' : ']');
+	} else {
+		tp_buf_puts(b, "null");
+	}
 }
