@@ -7,7 +7,8 @@
 //  - The server: a real request for every documented operation, and for
 //    the error answers (400, 401, 404, 405, 409, 413, 429, 503), each
 //    validated against the schema the document gives for its status
-//    (or the operation's `default`). Objects the document describes with
+//    (or the operation's `default`); a body the server accepted must match
+//    the documented request body. Objects the document describes with
 //    `properties` are checked closed (no undocumented members) unless the
 //    document says `additionalProperties`, so a new field must be
 //    documented too. 503s come from stopping the test's own PostgreSQL and
@@ -183,6 +184,11 @@ async function call(method, reqPath, { body, tok, headers = {}, expect, response
 	if (expect !== undefined)
 		assert.equal(r.status, expect, `${method} ${reqPath}: ${r.status} ${text.slice(0, 300)}`);
 	const parsed = await checkAnswer(r, method, docPath, text, response);
+	/* What the server accepted, the document must accept too. */
+	const op = docPath && doc.paths[docPath][method.toLowerCase()];
+	if (r.ok && op && op.requestBody && body !== undefined)
+		assertValid(op.requestBody.content['application/json'].schema,
+			typeof body === 'string' ? JSON.parse(body) : body, `${method} ${docPath} request body`);
 	return { status: r.status, body: parsed, headers: r.headers };
 }
 
