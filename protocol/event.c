@@ -1,6 +1,6 @@
 /*
  * event.c - parse and normalise TickStockPL events (see event.h and
- * contract/events.md).
+ * docs/events.md).
  *
  * Responsibilities: turn one pub/sub message into one struct tp_event, or a
  * reject reason plus a message naming the offending field; render the

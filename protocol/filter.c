@@ -272,6 +272,39 @@ static bool symbol_char(char c)
 	       c == '-' || c == '_' || c == '/';
 }
 
+/* Candidates named in an "ambiguous" message; more are summarised. */
+#define AMBIGUOUS_LISTED 6
+
+/*
+ * A pattern type as the scan displays it (WeeklyBO, Cup_Hand) stands for
+ * the full name it abbreviates; an abbreviation shared by several known
+ * types is refused naming them. Full names, and names tickpush does not
+ * know, are kept as given (tmp).
+ */
+static int expand_pattern_type(const char *tmp, const char **out,
+			       struct tp_errdetail *err)
+{
+	const char *cands[AMBIGUOUS_LISTED];
+	size_t n = tp_pattern_expand(tmp, cands, AMBIGUOUS_LISTED);
+	char list[AMBIGUOUS_LISTED * (TP_PATTERN_TYPE_MAX + 2)], ex[32];
+	size_t len = 0;
+
+	if (n <= 1) {
+		/* Only an abbreviation is replaced: a full name (in whatever
+		 * case) or an unknown name stays as given. */
+		*out = n == 1 && strcasecmp(cands[0], tmp) ? cands[0] : tmp;
+		return TP_OK;
+	}
+	list[0] = '\0';
+	for (size_t i = 0; i < n && i < AMBIGUOUS_LISTED && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					i ? ", " : "", cands[i]);
+	return tp_errdetail_set(err, TP_ERR_INVAL, "pattern_types",
+		"pattern_types: \"%s\" is ambiguous: %s%s (give the full name)",
+		excerpt(ex, tmp, strlen(tmp)), list,
+		n > AMBIGUOUS_LISTED ? ", ..." : "");
+}
+
 /*
  * Validates one trimmed, non-empty list entry and writes its normalised form
  * to *out: tmp (ENTRY_MAX + 1 bytes) or a static full pattern name.
@@ -283,19 +316,14 @@ static int norm_entry(enum list_kind kind, const char *s, size_t n,
 	char ex[32];
 
 	switch (kind) {
-	case LIST_PATTERN_TYPES: {
-		const char *full;
-
+	case LIST_PATTERN_TYPES:
 		if (n > TP_PATTERN_TYPE_MAX || has_control(s, n))
 			return tp_errdetail_set(err, TP_ERR_INVAL, name,
 				"%s: \"%s\" is not a pattern type (1 to %d printable bytes)",
 				name, excerpt(ex, s, n), TP_PATTERN_TYPE_MAX);
 		memcpy(tmp, s, n);
 		tmp[n] = '\0';
-		full = tp_pattern_unabbrev(tmp);
-		*out = full ? full : tmp;
-		return TP_OK;
-	}
+		return expand_pattern_type(tmp, out, err);
 	case LIST_SYMBOLS:
 		if (n > TP_SYMBOL_MAX)
 			goto bad_symbol;

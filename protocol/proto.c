@@ -1,6 +1,6 @@
 /*
  * proto.c - the WebSocket protocol v1 as a pure codec (see proto.h and
- * contract/websocket.md; docs/protocol.md is the client authors' guide).
+ * docs/protocol.md, the client authors' reference).
  *
  * Responsibilities: turn one client text frame into a struct
  * tp_client_frame, or TP_ERR_PROTO with a message that names the offending

@@ -1,10 +1,12 @@
 /*
- * render.c - the pattern row of contract/rest.md and its display formats
- * (see render.h).
+ * render.c - the pattern row of the REST scan (docs/rest.md) and its
+ * display formats (see render.h).
  *
  * Responsibilities: one function, tp_render_row, produces the row bytes
  * that REST and every push transport send, so all clients see the same
- * text. The display strings (time, exp) depend on the clock, which is
+ * text; tp_pattern_abbrev makes the short "pattern" name and
+ * tp_pattern_expand reads it back, so whatever a page shows can be typed
+ * into a filter. The display strings (time, exp) depend on the clock, which is
  * passed in: a cached row is re-rendered at answer time, never stored.
  *
  * Rounding choices: "conf" is the confidence rounded to 2 decimals (half
@@ -40,6 +42,21 @@ static const struct {
 /* Shown as they are, even when longer than the 8-byte cut. */
 static const char *const unchanged[] = {"Doji", "Hammer", "Engulfing"};
 
+/*
+ * Further pattern types tickpush knows by name: those TickStockPL's pattern
+ * library publishes and those seen in its events over time. They are shown
+ * by the 8-byte cut like any unknown type; being listed only lets
+ * tp_pattern_expand read their abbreviation back. Types that are not
+ * listed anywhere here are stored, filtered and shown all the same.
+ */
+static const char *const known_others[] = {
+	"Support_Bounce", "Head_Shoulders", "Cup_Handle",
+	"HeadAndShoulders", "InverseHeadAndShoulders", "DoubleBottom",
+	"MACrossover", "Day1Breakout", "HighOfDay", "LowOfDay",
+	"TrendingUp", "TrendingDown",
+	"ClosedInTop10Percent", "ClosedInBottom10Percent",
+};
+
 #define ABBREV_CUT 8
 
 void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX])
@@ -71,14 +88,60 @@ void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX])
 	out[n] = '\0';
 }
 
-const char *tp_pattern_unabbrev(const char *abbrev)
+static size_t known_count(void)
 {
-	if (!abbrev)
-		return NULL;
-	for (size_t i = 0; i < TP_ARRAY_SIZE(abbrevs); i++)
-		if (tp_ascii_ieq(abbrev, abbrevs[i].abbr))
-			return abbrevs[i].full;
-	return NULL;
+	return TP_ARRAY_SIZE(abbrevs) + TP_ARRAY_SIZE(unchanged) +
+	       TP_ARRAY_SIZE(known_others);
+}
+
+static const char *known_at(size_t i)
+{
+	if (i < TP_ARRAY_SIZE(abbrevs))
+		return abbrevs[i].full;
+	i -= TP_ARRAY_SIZE(abbrevs);
+	if (i < TP_ARRAY_SIZE(unchanged))
+		return unchanged[i];
+	return known_others[i - TP_ARRAY_SIZE(unchanged)];
+}
+
+const char *tp_pattern_known(size_t i)
+{
+	return i < known_count() ? known_at(i) : NULL;
+}
+
+size_t tp_pattern_expand(const char *text, const char **out, size_t max)
+{
+	char abbr[TP_ABBREV_MAX];
+	size_t n = 0;
+
+	if (!text || !text[0])
+		return 0;
+	/* A full name means itself, even when it is also the display form
+	 * of another type. */
+	for (size_t i = 0; i < known_count(); i++) {
+		if (tp_ascii_ieq(text, known_at(i))) {
+			if (max)
+				out[0] = known_at(i);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < known_count(); i++) {
+		tp_pattern_abbrev(known_at(i), abbr);
+		if (!tp_ascii_ieq(text, abbr))
+			continue;
+		if (n < max) {
+			/* Sorted by name, so messages list candidates stably. */
+			size_t k = n;
+
+			while (k > 0 && strcmp(out[k - 1], known_at(i)) > 0) {
+				out[k] = out[k - 1];
+				k--;
+			}
+			out[k] = known_at(i);
+		}
+		n++;
+	}
+	return n;
 }
 
 static void put_count(char *out, size_t n, double count, char unit)

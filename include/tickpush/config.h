@@ -63,7 +63,7 @@ struct tp_config {
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */
 	int db_pool_size;           /* TICKPUSH_DB_POOL_SIZE, default 4 */
 	double symbols_refresh_interval; /* TICKPUSH_SYMBOLS_REFRESH s, default 300 */
-	/* WebSocket limits (contract/websocket.md "Limits and closing"). */
+	/* WebSocket limits (docs/protocol.md "Limits"). */
 	int ws_max_frame;           /* TICKPUSH_WS_MAX_FRAME bytes, default 65536 */
 	int ws_max_subscriptions;   /* TICKPUSH_WS_MAX_SUBSCRIPTIONS, default 32 */
 	double ws_rate;             /* TICKPUSH_WS_RATE frames/s, default 50 */

@@ -1,7 +1,7 @@
 /*
  * event.h - TickStockPL events: parse and normalise once (protocol/event.c).
  *
- * Every shape of contract/events.md (nested A, flat B, double-nested C,
+ * Every shape of docs/events.md (nested A, flat B, double-nested C,
  * alternative names D, ISO-8601 or epoch times) becomes one struct tp_event.
  * Parsing is pure: no I/O, the clock is passed in.
  */
@@ -57,7 +57,7 @@ enum tp_reject {
 };
 const char *tp_reject_name(enum tp_reject r); /* "too_large", ... */
 
-/* One normalised pattern record (contract/events.md "Normalised record"). */
+/* One normalised pattern record (docs/events.md "The normalised record"). */
 struct tp_pattern {
 	char id[TP_PATTERN_ID_MAX + 1];   /* SYMBOL:Pattern_Type:int(detected_at) */
 	char symbol[TP_SYMBOL_MAX + 1];   /* upper-cased */

@@ -1,8 +1,8 @@
 /*
- * filter.h - the one filter model (server/core/filter.c).
+ * filter.h - the one filter model (protocol/filter.c).
  *
- * Used by /api/patterns/scan query parameters, saved filter presets and
- * (later) inline WebSocket filters. Parameters are validated by one
+ * Used by /api/patterns/scan query parameters, saved filter presets, inline
+ * WebSocket filters and the SSE/long-poll query parameters. Parameters are validated by one
  * function, tp_filter_set_param, whatever their source, so every source
  * gives the same error for the same bad value. tp_filter_match allocates
  * nothing and does no I/O.
@@ -44,7 +44,8 @@ enum tp_filter_param {
 
 struct tp_filter {
 	/* Sorted, deduplicated, owned arrays of owned strings. Pattern types
-	 * are full names (abbreviations expanded), compared case-insensitively;
+	 * are full names (displayed abbreviations, WeeklyBO or the 8-byte cut
+	 * Cup_Hand, expanded by tp_pattern_expand), compared case-insensitively;
 	 * symbols are upper-cased; sectors compared case-insensitively. An
 	 * empty list means "any". */
 	char **pattern_types;
@@ -69,8 +70,9 @@ int tp_filter_copy(struct tp_filter *dst, const struct tp_filter *src);
  * Validates and applies one parameter by its scan name (pattern_types,
  * symbols, confidence_min, rs_min, vol_min, rsi_range, timeframe, sectors).
  * value is the raw text (a comma-separated list for list params; list params
- * accumulate when called repeatedly). Returns TP_OK, TP_ERR_INVAL with err
- * naming the parameter, TP_ERR_NOTFOUND if name is not a filter parameter,
+ * accumulate when called repeatedly). A pattern type may be given as the
+ * scan displays it; an abbreviation several known types share fails naming
+ * them. Returns TP_OK, TP_ERR_INVAL with err naming the parameter, TP_ERR_NOTFOUND if name is not a filter parameter,
  * or TP_ERR_NOMEM.
  */
 int tp_filter_set_param(struct tp_filter *f, const char *name,

@@ -1,7 +1,7 @@
 /*
  * proto.h - the WebSocket protocol v1 as a pure codec (protocol/proto.c).
  *
- * Parses client frames (contract/websocket.md "Client -> server") into
+ * Parses client frames (docs/protocol.md "Client -> server") into
  * typed structs, naming the offending field on error, and renders every
  * server frame. Used by the server, the tests and the tools. No I/O; cJSON
  * and the filter model only. protocol/SPEC.md / docs/protocol.md describe

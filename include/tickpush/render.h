@@ -1,5 +1,5 @@
 /*
- * render.h - the pattern row of rest.md and its display formats
+ * render.h - the pattern row of docs/rest.md and its display formats
  * (protocol/render.c). The same row bytes go to REST and to every push
  * transport.
  */
@@ -34,15 +34,25 @@ void tp_format_ratio(char *out, size_t n, double v);
 void tp_format_price(char *out, size_t n, double v);
 void tp_format_change(char *out, size_t n, double v);
 
-/* Display abbreviation of rest.md (Weekly_Breakout -> WeeklyBO; Doji,
+/* Display abbreviation of docs/rest.md (Weekly_Breakout -> WeeklyBO; Doji,
  * Hammer, Engulfing unchanged; others cut to 8 bytes, never inside a UTF-8
  * sequence) into out. TP_ABBREV_MAX bytes hold every result with its NUL
  * ("TrendHold" and "Engulfing" are 9 characters). Matching is
  * case-insensitive. */
 #define TP_ABBREV_MAX 16
 void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX]);
-/* Full name for an abbreviation of the rest.md map (case-insensitive), or
- * NULL if it is not one. */
-const char *tp_pattern_unabbrev(const char *abbrev);
+
+/*
+ * Reads a displayed name back: the pattern types tickpush knows by name
+ * (the display map, the unchanged names and the other TickStockPL types
+ * listed in render.c) whose abbreviation equals text, case-insensitively.
+ * A known full name stands for itself alone. Returns how many types match
+ * (0: not a name tickpush can read back; 1: out[0] is the full name; more:
+ * ambiguous) and stores up to max of them in out, sorted by name. The
+ * strings are static.
+ */
+size_t tp_pattern_expand(const char *text, const char **out, size_t max);
+/* The known pattern types one by one (i = 0, 1, ...), NULL past the end. */
+const char *tp_pattern_known(size_t i);
 
 #endif

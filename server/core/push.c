@@ -4,7 +4,7 @@
  * Responsibilities: sessions and their subscriptions, the resume history,
  * and the fan-out of every ingested event to the sessions that asked for
  * it, one frame per session per event listing all its matching
- * subscription ids (contract/websocket.md).
+ * subscription ids (docs/protocol.md).
  *
  * Structures:
  *   - sessions: a doubly-linked list owned by the hub. Each session holds

@@ -6,7 +6,7 @@
  * until something could have changed it, and count hits and misses.
  *
  * Why ids and not rendered bytes: a row's "time" (age) and "exp" (time
- * left) fields change every second, and contract/rest.md requires them to
+ * left) fields change every second, and docs/rest.md promises them to
  * be correct at the moment of the response, also for a cached answer. So
  * the cache only saves the expensive part (filter, sort, page over the
  * store); the caller looks each id up in the store and renders the rows

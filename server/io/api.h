@@ -38,4 +38,7 @@ tp_http_handler tp_api_metrics;
 tp_http_handler tp_api_healthz;
 tp_http_handler tp_api_readyz;
 
+/* api_openapi.c: GET /api/openapi.json, docs/openapi.json compiled in */
+tp_http_handler tp_api_openapi;
+
 #endif

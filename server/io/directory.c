@@ -15,7 +15,7 @@
  * Readers therefore only ever see a complete copy, and a pointer they got
  * stays valid until the loop runs the next pg callback (the swap).
  *
- * Universe keys (contract/rest.md, the original cache_entries layout):
+ * Universe keys (docs/rest.md, the original cache_entries layout):
  *   type stock_universe -> "<name>_<key>"   category "stock"
  *   type etf_universe   -> "etf_<key>"      category "etf"
  *   type themes, key "list" -> "theme_<name>" category "theme"

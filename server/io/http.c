@@ -72,6 +72,7 @@ static const struct route routes[] = {
 	{"/metrics", false, TP_HTTP_GET, tp_api_metrics, TP_ROUTE_metrics},
 	{"/healthz", false, TP_HTTP_GET, tp_api_healthz, TP_ROUTE_probes},
 	{"/readyz", false, TP_HTTP_GET, tp_api_readyz, TP_ROUTE_probes},
+	{"/api/openapi.json", false, TP_HTTP_GET, tp_api_openapi, TP_ROUTE_static},
 };
 
 struct pss {

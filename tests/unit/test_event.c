@@ -1,6 +1,6 @@
 /*
  * test_event.c - TickStockPL event parsing and normalisation
- * (protocol/event.c) against contract/events.md: every accepted shape,
+ * (protocol/event.c) against docs/events.md: every accepted shape,
  * every normalisation rule, every rejection reason with the field it names,
  * independence of consecutive parses, the cache-record JSON round trip and
  * out-of-memory at every allocation.

@@ -12,6 +12,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
 #include "tickpush/filter.h"
+#include "tickpush/render.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -101,6 +102,9 @@ static struct tp_pattern base_pattern(void)
 	p.expires_at = p.detected_at + 3600;
 	return p;
 }
+
+static int from_json(const char *text, struct tp_filter *f,
+		     struct tp_filter_refs *refs, struct tp_errdetail *err);
 
 /* ---- defaults --------------------------------------------------------- */
 
@@ -538,6 +542,97 @@ static void test_pattern_types(void **state)
 	assert_string_equal(err.field, "pattern_types");
 	assert_int_equal(f.n_pattern_types, TP_FILTER_MAX_PATTERN_TYPES);
 	tp_filter_cleanup(&f);
+}
+
+/* Every name the scan displays works as input (8-byte cuts included);
+ * one shared by several known types is refused naming them all, wherever
+ * the filter comes from, and changes nothing. */
+static void test_pattern_types_displayed(void **state)
+{
+	static const struct {
+		const char *shown, *full;
+	} cut[] = {
+		{ "Cup_Hand", "Cup_Handle" },
+		{ "cup_HAND", "Cup_Handle" },
+		{ "Support_", "Support_Bounce" },
+		{ "HeadAndS", "HeadAndShoulders" },
+		{ "InverseH", "InverseHeadAndShoulders" },
+		{ "Day1Brea", "Day1Breakout" },
+		{ "MACrosso", "MACrossover" },
+	};
+	struct tp_filter f;
+	struct tp_errdetail err = { { 0 }, NULL };
+	struct tp_pattern p = base_pattern();
+	const char *name;
+	char abbr[TP_ABBREV_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(cut); i++) {
+		tp_filter_init(&f);
+		set_ok(&f, "pattern_types", cut[i].shown);
+		assert_int_equal(f.n_pattern_types, 1);
+		assert_string_equal(f.pattern_types[0], cut[i].full);
+		/* ... and matches the pattern it was displayed for. */
+		strcpy(p.pattern_type, cut[i].full);
+		assert_true(tp_filter_match(&f, &p));
+		strcpy(p.pattern_type, "Doji");
+		assert_false(tp_filter_match(&f, &p));
+		tp_filter_cleanup(&f);
+	}
+
+	/* The property: for every known type, what the scan shows for it
+	 * selects it, or is refused as ambiguous naming it. */
+	for (size_t i = 0; (name = tp_pattern_known(i)); i++) {
+		int rc;
+
+		tp_pattern_abbrev(name, abbr);
+		tp_filter_init(&f);
+		rc = tp_filter_set_param(&f, "pattern_types", abbr, &err);
+		print_message("%s shown as %s: rc %d %s\n", name, abbr, rc,
+			      rc ? err.msg : "");
+		strcpy(p.pattern_type, name);
+		if (rc == TP_OK) {
+			assert_int_equal(f.n_pattern_types, 1);
+			assert_true(tp_filter_match(&f, &p));
+		} else {
+			assert_int_equal(rc, TP_ERR_INVAL);
+			assert_string_equal(err.field, "pattern_types");
+			assert_non_null(strstr(err.msg, "ambiguous"));
+			assert_non_null(strstr(err.msg, name));
+		}
+		tp_filter_cleanup(&f);
+	}
+
+	/* Ambiguous: 400 material naming every candidate; nothing changes. */
+	tp_filter_init(&f);
+	set_ok(&f, "pattern_types", "Doji");
+	assert_int_equal(tp_filter_set_param(&f, "pattern_types", "Hammer,Trending",
+					     &err), TP_ERR_INVAL);
+	assert_string_equal(err.field, "pattern_types");
+	assert_string_equal(err.msg, "pattern_types: \"Trending\" is ambiguous: "
+			    "TrendingDown, TrendingUp (give the full name)");
+	assert_int_equal(f.n_pattern_types, 1);
+	assert_int_equal(tp_filter_set_param(&f, "pattern_types", "closedin",
+					     &err), TP_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "ClosedInBottom10Percent, ClosedInTop10Percent"));
+	/* The full names are fine, and so is a name tickpush does not know
+	 * (kept as given: the producer may publish new types). */
+	set_ok(&f, "pattern_types", "TrendingUp,trendingdown,Inverse_Hammer");
+	assert_int_equal(f.n_pattern_types, 4);
+	tp_filter_cleanup(&f);
+
+	/* Presets and inline WebSocket filters go through the same code. */
+	assert_int_equal(from_json("{\"pattern_types\":[\"Cup_Hand\",\"WeeklyBO\"]}",
+				   &f, NULL, &err), TP_OK);
+	assert_int_equal(f.n_pattern_types, 2);
+	assert_string_equal(f.pattern_types[0], "Cup_Handle");
+	assert_string_equal(f.pattern_types[1], "Weekly_Breakout");
+	tp_filter_cleanup(&f);
+	assert_int_equal(from_json("{\"pattern_types\":\"Doji,Trending\"}", &f,
+				   NULL, &err), TP_ERR_INVAL);
+	assert_string_equal(err.field, "pattern_types");
+	assert_non_null(strstr(err.msg, "TrendingDown, TrendingUp"));
+	assert_int_equal(f.n_pattern_types, 0);
 }
 
 static void test_sectors(void **state)
@@ -1252,6 +1347,7 @@ int main(void)
 		TP_TEST(test_symbols),
 		TP_TEST(test_symbols_accumulate_and_limit),
 		TP_TEST(test_pattern_types),
+		TP_TEST(test_pattern_types_displayed),
 		TP_TEST(test_sectors),
 		TP_TEST(test_unknown_param),
 		TP_TEST(test_set_param_oom),

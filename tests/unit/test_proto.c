@@ -1,6 +1,6 @@
 /*
  * test_proto.c - the WebSocket protocol v1 codec (protocol/proto.c)
- * against contract/websocket.md: every client op with every option, every
+ * against docs/protocol.md: every client op with every option, every
  * malformed frame naming its field, every server frame parsed back with
  * cJSON member by member, and out-of-memory at every allocation of parsing
  * and rendering.

@@ -1,7 +1,8 @@
 /*
- * test_render.c - the rest.md pattern row (protocol/render.c): exact rows
+ * test_render.c - the scan's pattern row (protocol/render.c): exact rows
  * for fixed inputs and a fixed clock, the rounding edges of "time" and
- * "exp", the display formats and the abbreviation map.
+ * "exp", the display formats, the abbreviation map and reading displayed
+ * names back.
  */
 #include <math.h>
 #include <stdio.h>
@@ -266,30 +267,88 @@ static void test_abbrev(void **state)
 	assert_string_equal(out, "");
 }
 
-static void test_unabbrev(void **state)
+/* Reading a display name back: the map, the 8-byte cuts, full names,
+ * ambiguity, unknown names. */
+static void test_expand(void **state)
 {
 	static const char *const full[] = {
 		"Weekly_Breakout", "Bull_Flag", "Trendline_Hold", "Volume_Spike",
 		"Gap_Fill", "Momentum_Shift", "Support_Test", "Resistance_Break",
 		"Ascending_Triangle", "Reversal_Signal",
 	};
-	char out[TP_ABBREV_MAX];
+	static const struct {
+		const char *text, *want;
+	} one[] = {
+		{"weeklybo", "Weekly_Breakout"},  {"TRENDHOLD", "Trendline_Hold"},
+		{"asctri", "Ascending_Triangle"}, {"Cup_Hand", "Cup_Handle"},
+		{"cup_hand", "Cup_Handle"},       {"Support_", "Support_Bounce"},
+		{"HeadAndS", "HeadAndShoulders"}, {"InverseH", "InverseHeadAndShoulders"},
+		{"Head_Sho", "Head_Shoulders"},   {"Day1Brea", "Day1Breakout"},
+		/* Full names stand for themselves (in any case). */
+		{"Doji", "Doji"},                 {"engulfing", "Engulfing"},
+		{"Weekly_Breakout", "Weekly_Breakout"}, {"LowOfDay", "LowOfDay"},
+		{"TrendingUp", "TrendingUp"},
+	};
+	const char *out[4];
+	char abbr[TP_ABBREV_MAX];
 
 	(void)state;
 	for (size_t i = 0; i < TP_ARRAY_SIZE(full); i++) {
-		tp_pattern_abbrev(full[i], out);
-		assert_string_not_equal(out, full[i]);
-		assert_string_equal(tp_pattern_unabbrev(out), full[i]);
+		tp_pattern_abbrev(full[i], abbr);
+		assert_string_not_equal(abbr, full[i]);
+		assert_int_equal(tp_pattern_expand(abbr, out, 4), 1);
+		assert_string_equal(out[0], full[i]);
 	}
-	assert_string_equal(tp_pattern_unabbrev("weeklybo"), "Weekly_Breakout");
-	assert_string_equal(tp_pattern_unabbrev("TRENDHOLD"), "Trendline_Hold");
-	assert_string_equal(tp_pattern_unabbrev("asctri"), "Ascending_Triangle");
-	assert_null(tp_pattern_unabbrev("Doji"));
-	assert_null(tp_pattern_unabbrev("Weekly_Breakout"));
-	assert_null(tp_pattern_unabbrev("WeeklyB"));
-	assert_null(tp_pattern_unabbrev("WeeklyBOx"));
-	assert_null(tp_pattern_unabbrev(""));
-	assert_null(tp_pattern_unabbrev(NULL));
+	for (size_t i = 0; i < TP_ARRAY_SIZE(one); i++) {
+		print_message("expand %s\n", one[i].text);
+		assert_int_equal(tp_pattern_expand(one[i].text, out, 4), 1);
+		assert_string_equal(out[0], one[i].want);
+	}
+	/* Shared cuts: every candidate, sorted by name. */
+	assert_int_equal(tp_pattern_expand("Trending", out, 4), 2);
+	assert_string_equal(out[0], "TrendingDown");
+	assert_string_equal(out[1], "TrendingUp");
+	assert_int_equal(tp_pattern_expand("closedin", out, 4), 2);
+	assert_string_equal(out[0], "ClosedInBottom10Percent");
+	assert_string_equal(out[1], "ClosedInTop10Percent");
+	/* The count is exact even when out is too small. */
+	assert_int_equal(tp_pattern_expand("Trending", out, 1), 2);
+	assert_int_equal(tp_pattern_expand("Trending", NULL, 0), 2);
+	/* Not displayed for any known type. */
+	assert_int_equal(tp_pattern_expand("WeeklyB", out, 4), 0);
+	assert_int_equal(tp_pattern_expand("WeeklyBOx", out, 4), 0);
+	assert_int_equal(tp_pattern_expand("Weekly_B", out, 4), 0);
+	assert_int_equal(tp_pattern_expand("Cup_Han", out, 4), 0);
+	assert_int_equal(tp_pattern_expand("Awesome_Thing", out, 4), 0);
+	assert_int_equal(tp_pattern_expand("", out, 4), 0);
+	assert_int_equal(tp_pattern_expand(NULL, out, 4), 0);
+}
+
+/* Every name the scan can display for a known type reads back to that
+ * type, or is ambiguous and names it among the candidates. */
+static void test_expand_every_known_type(void **state)
+{
+	const char *name, *out[16];
+	char abbr[TP_ABBREV_MAX];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; (name = tp_pattern_known(i)); i++) {
+		bool found = false;
+
+		tp_pattern_abbrev(name, abbr);
+		n = tp_pattern_expand(abbr, out, TP_ARRAY_SIZE(out));
+		print_message("known %s -> %s (%zu)\n", name, abbr, n);
+		assert_true(n >= 1 && n <= TP_ARRAY_SIZE(out));
+		for (size_t k = 0; k < n; k++)
+			found = found || !strcmp(out[k], name);
+		assert_true(found);
+		/* The full name always reads back alone. */
+		assert_int_equal(tp_pattern_expand(name, out, 1), 1);
+		assert_string_equal(out[0], name);
+	}
+	assert_true(i >= 13); /* the map and the unchanged names at least */
+	assert_null(tp_pattern_known(i));
 }
 
 int main(void)
@@ -302,7 +361,8 @@ int main(void)
 		TP_TEST(test_expiry),
 		TP_TEST(test_number_formats),
 		TP_TEST(test_abbrev),
-		TP_TEST(test_unabbrev),
+		TP_TEST(test_expand),
+		TP_TEST(test_expand_every_known_type),
 	};
 
 	/* cJSON trees in these tests go through tp_malloc like everywhere. */

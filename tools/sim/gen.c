@@ -2,7 +2,7 @@
  * gen.c - tickpush-sim event generator.
  *
  * Responsibilities: turn a seeded PRNG and a wall-clock time into realistic
- * TickStockPL events (contract/events.md): a weighted pattern-type mix, a
+ * TickStockPL events (docs/events.md): a weighted pattern-type mix, a
  * Zipf-like symbol popularity, per-symbol random-walking prices, detector-like
  * confidences (Beta around 0.7), tier-dependent expiry horizons, updates and
  * expiries of recently detected patterns (same symbol/pattern/detected_at, so

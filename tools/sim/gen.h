@@ -2,7 +2,7 @@
  * gen.h - tickpush-sim event generator (pure: no I/O, the clock is passed in).
  *
  * sim_gen_next() produces one TickStockPL event as JSON text plus the channel
- * it belongs on, following contract/events.md. All randomness comes from the
+ * it belongs on, following docs/events.md. All randomness comes from the
  * state's seeded PRNG, so a seed and a sequence of `now` values reproduce the
  * exact same bytes. The backtest helpers build the producer's answers to a
  * backtest job (progress and result events); sim.c owns the jobs and the I/O.
@@ -132,7 +132,7 @@ enum sim_kind sim_gen_next(struct sim_state *st, double now, struct tp_buf *out,
 void sim_gen_health(struct sim_state *st, double now, struct tp_buf *out,
 		    struct sim_info *info);
 
-/* Backtest job answers (flat shape of contract/events.md). */
+/* Backtest job answers (flat shape of docs/events.md). */
 void sim_gen_backtest_progress(struct sim_state *st, double now,
 			       struct tp_buf *out, const char *job_id,
 			       double progress, const char *current_symbol,

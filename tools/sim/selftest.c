@@ -3,7 +3,7 @@
  *
  * Responsibilities: generate N events on a fixed, deterministic clock and
  * run each through tp_event_parse (protocol/event.c) on the channel it would
- * be published on. This checks both sides of contract/events.md at once: the
+ * be published on. This checks both sides of docs/events.md at once: the
  * simulator emits what the contract describes, and the parser accepts every
  * shape and rejects every malformed variant. It also checks properties of
  * the stream itself (updated/expired reuse a detected id, confidences in

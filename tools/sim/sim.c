@@ -144,7 +144,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "Usage: tickpush-sim [OPTIONS]\n"
-"Publishes realistic TickStockPL events (contract/events.md) to Redis.\n"
+"Publishes realistic TickStockPL events (docs/events.md) to Redis.\n"
 "\n"
 "Connection:\n"
 "  -h, --host HOST          Redis host (default 127.0.0.1)\n"
