@@ -23,6 +23,7 @@
  *   BODY       body bytes                         BODY       (kept up to body_max)
  *   BODY       body done                          HANDLING   DISPATCH
  *   BODY       body done, more than body_max      SENDING    REFUSE (413)
+ *   BODY       refuse (the driver)                SENDING    REFUSE
  *   HANDLING   defer                              WAITING    (ticket registered)
  *   HANDLING   respond                            SENDING
  *   WAITING    complete (by ticket)               SENDING
@@ -117,6 +118,12 @@ enum tp_hc_action tp_hc_on_head(struct tp_hc *hc, const struct tp_hc_head *h);
 bool tp_hc_on_body(struct tp_hc *hc, size_t len);
 /* The body ended: DISPATCH, REFUSE (413) or IGNORE (not reading a body). */
 enum tp_hc_action tp_hc_on_body_done(struct tp_hc *hc);
+
+/* The driver refuses the request whose body is being read (it found the
+ * body unusable): REFUSE as for a head, or IGNORE when not reading one.
+ * error and field must be static strings. */
+enum tp_hc_action tp_hc_refuse(struct tp_hc *hc, int status, const char *error,
+			       const char *field);
 
 /* The handler defers its answer: returns the ticket (nonzero), or 0 when
  * not HANDLING or out of memory (then answer at once, e.g. 503). */

@@ -145,6 +145,14 @@ enum tp_hc_action tp_hc_on_body_done(struct tp_hc *hc)
 	return TP_HC_DISPATCH;
 }
 
+enum tp_hc_action tp_hc_refuse(struct tp_hc *hc, int status, const char *error,
+			       const char *field)
+{
+	if (hc->state != TP_HC_BODY)
+		return TP_HC_IGNORE;
+	return refuse(hc, status, error, field);
+}
+
 uint64_t tp_hc_defer(struct tp_hc *hc)
 {
 	char key[24];

@@ -209,6 +209,29 @@ static void test_refusals(void **state)
 	}
 }
 
+/* The driver refuses a body it cannot use (lws handed it the wrong
+ * bytes): only while the body is being read. */
+static void test_driver_refuses_body(void **state)
+{
+	struct tp_hc hc;
+	struct tp_hc_head h = post(10);
+
+	(void)state;
+	conn(&hc, &hc);
+	assert_int_equal(tp_hc_refuse(&hc, 400, "no", NULL), TP_HC_IGNORE); /* IDLE */
+	assert_int_equal(tp_hc_on_head(&hc, &h), TP_HC_READ_BODY);
+	assert_int_equal(tp_hc_refuse(&hc, 400, "pipelined", NULL), TP_HC_REFUSE);
+	assert_int_equal(hc.status, 400);
+	assert_string_equal(hc.error, "pipelined");
+	assert_true(tp_hc_closing(&hc));
+	in_flight(1);
+	assert_false(tp_hc_on_body(&hc, 3));          /* nothing more is kept */
+	assert_int_equal(tp_hc_on_body_done(&hc), TP_HC_IGNORE);
+	assert_int_equal(tp_hc_refuse(&hc, 400, "again", NULL), TP_HC_IGNORE);
+	assert_int_equal(tp_hc_sent(&hc), TP_HC_CLOSE);
+	in_flight(0);
+}
+
 /* More body than announced (lws never does this; be safe anyway): 413. */
 static void test_body_overflow(void **state)
 {
@@ -472,7 +495,7 @@ static void test_random_walk(void **state)
 
 		h.close = rand() % 8 == 0;
 		h.chunked = rand() % 16 == 0;
-		switch (rand() % 9) {
+		switch (rand() % 10) {
 		case 0: tp_hc_on_head(hc, &h); break;
 		case 1: tp_hc_on_body(hc, (size_t)(rand() % 4)); break;
 		case 2: tp_hc_on_body_done(hc); break;
@@ -484,6 +507,7 @@ static void test_random_walk(void **state)
 		case 5: tp_hc_complete(&hub, tickets[rand() % 64]); break;
 		case 6: tp_hc_stream(&hub, tickets[rand() % 64]); break;
 		case 7: tp_hc_sent(hc); break;
+		case 8: tp_hc_refuse(hc, 400, "x", NULL); break;
 		default:
 			if (rand() % 4 == 0) {
 				tp_hc_closed(hc);
@@ -508,6 +532,7 @@ int main(void)
 		T(test_empty_body_dispatched_at_head),
 		T(test_get_with_body_waits_for_it),
 		T(test_refusals),
+		T(test_driver_refuses_body),
 		T(test_body_overflow),
 		T(test_connection_close),
 		T(test_deferred_then_completed),
