@@ -39,7 +39,6 @@
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
 #include "tickpush/buf.h"
-#include "tickpush/dict.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -242,14 +241,14 @@ static void finish_shutdown(struct tp_server *srv)
 static void drain_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
-	bool drained = srv->http_inflight == 0 &&
+	bool drained = srv->http.inflight == 0 &&
 		       tp_redis_cache_pending(srv->rcache) == 0 &&
 		       tp_ws_count(srv) == 0;
 
 	if (drained || tp_mono() >= srv->shutdown_deadline) {
 		if (!drained)
 			TP_LOG(TP_LOG_WARN, "msg=\"shutdown timeout, closing anyway\" http_inflight=%u redis_pending=%zu",
-			       srv->http_inflight, tp_redis_cache_pending(srv->rcache));
+			       srv->http.inflight, tp_redis_cache_pending(srv->rcache));
 		finish_shutdown(srv);
 	}
 }
@@ -315,6 +314,7 @@ static int create_lws(struct tp_server *srv)
 	struct lws_context_creation_info info;
 	void *loops[1] = {&srv->loop};
 	const struct tp_config *cfg = srv->cfg;
+	int limit;
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |
@@ -327,11 +327,27 @@ static int create_lws(struct tp_server *srv)
 	info.iface = cfg->bind;
 	info.protocols = tp_http_protocols();
 	info.user = srv;
-	/* A request (line + headers) must fit in max_http_header_data and
-	 * arrive within timeout_secs, or lws drops the connection: a client
-	 * that trickles its request cannot hold a connection forever. */
-	info.max_http_header_data = (unsigned short)cfg->http_header_max;
-	info.max_http_header_pool = 256;
+	/* Request heads. lws parses them into a header table ("ah") that a
+	 * connection holds from its first byte until the head is complete
+	 * (and while its request is answered). Tables come from a pool; with
+	 * the pool exhausted, a new connection waits unread until one is
+	 * free, so the pool covers max_connections: then no connection ever
+	 * waits, and an idle crowd cannot lock others out. A table is
+	 * allocated on demand and freed when released, so the pool size
+	 * costs nothing until used; what one costs is bounded by
+	 * http_header_max. lws keeps at most that much of any one header
+	 * (token_limits; the rest of the line is skipped, not a parse
+	 * failure) so http.c can answer 431/414; the table has room for the
+	 * rest of the head beyond that. The head must arrive within
+	 * http_timeout of its first byte (timeout_secs_ah_idle); a new
+	 * connection that sends nothing is closed after http_idle_timeout
+	 * (http.c). */
+	limit = tp_http_header_limit(cfg);
+	for (size_t i = 0; i < TP_ARRAY_SIZE(srv->http_token_limits.token_limit); i++)
+		srv->http_token_limits.token_limit[i] = (unsigned short)limit;
+	info.token_limits = &srv->http_token_limits;
+	info.max_http_header_data2 = (unsigned)limit + TP_HTTP_HEAD_SLACK;
+	info.max_http_header_pool2 = (unsigned)cfg->max_connections + 16;
 	info.timeout_secs = (unsigned)cfg->http_timeout;
 	info.timeout_secs_ah_idle = (unsigned)cfg->http_timeout;
 	info.keepalive_timeout = cfg->http_keepalive_timeout;
@@ -476,7 +492,7 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 
 	if (uv_loop_init(&srv->loop))
 		return TP_ERR_IO;
-	if (!(srv->http_pending = tp_dict_create()) || setup_auth(srv))
+	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	memset(&io, 0, sizeof(io));
 	io.max_patterns = (size_t)cfg->max_patterns;
@@ -560,8 +576,7 @@ int tp_server_cleanup(struct tp_server *srv)
 	srv->push = NULL;
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
-	tp_dict_destroy(srv->http_pending);
-	srv->http_pending = NULL;
+	tp_hc_hub_cleanup(&srv->http);
 	tp_ratelimit_destroy(srv->login_rl);
 	srv->login_rl = NULL;
 	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
