@@ -117,32 +117,6 @@ static int server_start(void **state)
 
 /* ---- reading what the server sent ---- */
 
-/* Reads until the server closes, MAX_READ bytes arrived, or nothing came
- * for quiet_s. *closed says whether the server closed the connection. */
-static char *read_all(int fd, double quiet_s, size_t *len, bool *closed)
-{
-	char *buf = malloc(MAX_READ + 1);
-	size_t n = 0;
-
-	*closed = false;
-	while (n < MAX_READ) {
-		struct pollfd pfd = {fd, POLLIN, 0};
-		ssize_t r;
-
-		if (poll(&pfd, 1, (int)(quiet_s * 1000)) <= 0)
-			break;
-		r = recv(fd, buf + n, MAX_READ - n, 0);
-		if (r <= 0) {
-			*closed = true;
-			break;
-		}
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* Case-insensitive strstr (strcasestr is a GNU extension). */
 static const char *find_nocase(const char *hay, const char *needle)
 {
@@ -197,6 +171,43 @@ static int parse_responses(const char *buf, size_t len, struct parsed *out,
 	return count;
 }
 
+/* Reads until the server closes or MAX_READ bytes arrived; or, once `want`
+ * complete answers are in, until nothing more came for QUIET s (anything
+ * more would be a bug); or until wait_s passed (a busy machine may take
+ * seconds for a deferred answer: generous). *closed says whether the
+ * server closed the connection. */
+#define QUIET 1.0
+static char *read_answers(int fd, int want, double wait_s, size_t *len, bool *closed)
+{
+	char *buf = malloc(MAX_READ + 1);
+	struct parsed *scratch = calloc((size_t)want + 4, sizeof(*scratch));
+	double deadline = it_now() + wait_s;
+	size_t n = 0;
+
+	*closed = false;
+	while (n < MAX_READ) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		double left = deadline - it_now();
+		ssize_t r;
+
+		buf[n] = '\0';
+		if (parse_responses(buf, n, scratch, want + 4) >= want)
+			left = QUIET;
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0)
+			break;
+		r = recv(fd, buf + n, MAX_READ - n, 0);
+		if (r <= 0) {
+			*closed = true;
+			break;
+		}
+		n += (size_t)r;
+	}
+	free(scratch);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 /* Sends raw bytes in one send() (one packet on loopback), then either
  * closes at once (returns -1) or returns the socket. */
 static int send_packet(const char *bytes, size_t len, bool close_now)
@@ -212,16 +223,16 @@ static int send_packet(const char *bytes, size_t len, bool close_now)
 	return fd;
 }
 
-/* Sends one packet and expects exactly `n` answers with these statuses,
- * read until quiet_s passed without a byte. Returns the parsed answers
- * (caller frees) and whether the server closed. */
+/* Sends one packet and expects exactly `n` answers with these statuses
+ * (read_answers). Returns the parsed answers (caller frees) and whether
+ * the server closed. */
 static struct parsed *exchange(const char *bytes, int n, const int *statuses,
-			       double quiet_s, bool *closed)
+			       double wait_s, bool *closed)
 {
 	int fd = send_packet(bytes, strlen(bytes), false);
 	struct parsed *p = calloc((size_t)n + 4, sizeof(*p));
 	size_t len;
-	char *buf = read_all(fd, quiet_s, &len, closed);
+	char *buf = read_answers(fd, n, wait_s, &len, closed);
 	int got = parse_responses(buf, len, p, n + 4);
 
 	close(fd);
@@ -280,32 +291,33 @@ static bool nothing_in_flight(void *ud)
 }
 
 /* After every scenario: still answering, nothing left in flight, and a
- * SIGTERM ends it at once with exit code 0 (no sanitizer report). */
+ * SIGTERM ends it at once with exit code 0 (no sanitizer report). The
+ * server is stopped whatever went wrong, before anything is reported. */
 static int server_check_and_stop(void **state)
 {
 	struct it_http_resp r;
-	double t0;
+	char problem[256] = "";
+	double t0, took;
 	int rc;
 
 	(void)state;
-	if (it_http(env.port, "GET", "/healthz", NULL, NULL, 0, &r) || r.status != 200) {
-		it_dump_logs(&env);
-		fail_msg("the server no longer answers /healthz");
-	}
+	if (it_http(env.port, "GET", "/healthz", NULL, NULL, 0, &r) || r.status != 200)
+		snprintf(problem, sizeof(problem), "the server no longer answers /healthz");
+	else if (!it_wait(nothing_in_flight, NULL, 30))
+		snprintf(problem, sizeof(problem), "tp_http_inflight did not come back (%g)",
+			 metric("tp_http_inflight"));
 	it_http_free(&r);
-	if (!it_wait(nothing_in_flight, NULL, 15)) {
-		it_dump_logs(&env);
-		fail_msg("tp_http_inflight did not come back (%g)", metric("tp_http_inflight"));
-	}
 	t0 = it_now();
 	rc = it_server_stop(&env, SIGTERM, SHUTDOWN_TIMEOUT + 10);
-	if (rc != 0) {
+	took = it_now() - t0;
+	if (!problem[0] && rc != 0)
+		snprintf(problem, sizeof(problem), "tickpush exited %d after SIGTERM", rc);
+	if (!problem[0] && took > SHUTDOWN_TIMEOUT / 2.0)
+		snprintf(problem, sizeof(problem),
+			 "SIGTERM took %.1f s: the drain waited for a request", took);
+	if (problem[0]) {
 		it_dump_logs(&env);
-		fail_msg("tickpush exited %d after SIGTERM", rc);
-	}
-	if (it_now() - t0 > SHUTDOWN_TIMEOUT / 2.0) {
-		it_dump_logs(&env);
-		fail_msg("SIGTERM took %.1f s: the drain waited for a request", it_now() - t0);
+		fail_msg("%s", problem);
 	}
 	return 0;
 }
@@ -340,21 +352,31 @@ static void test_two_logins_one_packet_then_close(void **state)
 	sleep(2);
 }
 
-/* The same two logins on a connection that stays: both are answered, in
- * order, one after the other. */
+/* A request with a body pipelined behind another is refused with a clear
+ * answer (lws 4.1.6 cannot read its body, see http.c), after the first
+ * was answered; then the connection closes. */
+static void expect_pipelining_refusal(const struct parsed *p)
+{
+	expect_json_error(p, NULL);
+	assert_non_null(strstr(p->body, "pipelined"));
+	assert_non_null(find_nocase(p->headers, "\r\nconnection: close"));
+}
+
+/* The same two logins on a connection that stays: the first is answered
+ * (after its deferred check), the second refused, in that order. */
 static void test_two_logins_one_packet_answered_in_order(void **state)
 {
-	static const int want[] = {401, 401};
+	static const int want[] = {401, 400};
 	char pkt[512];
 	struct parsed *p;
 	bool closed;
 
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "%s%s", login_req, login_req);
-	p = exchange(pkt, 2, want, 3, &closed);
+	p = exchange(pkt, 2, want, 10, &closed);
 	expect_json_error(&p[0], NULL);
-	expect_json_error(&p[1], NULL);
-	assert_false(closed);
+	expect_pipelining_refusal(&p[1]);
+	assert_true(closed);
 	free(p);
 }
 
@@ -382,8 +404,9 @@ static void test_get_then_post_one_packet(void **state)
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "%s%s", get_healthz, post_empty_object);
 	assert_int_equal((int)strlen(pkt), 97);
-	p = exchange(pkt, 2, want, 2, &closed);
-	expect_json_error(&p[1], "username");
+	p = exchange(pkt, 2, want, 10, &closed);
+	expect_pipelining_refusal(&p[1]);
+	assert_true(closed);
 	free(p);
 }
 
@@ -396,9 +419,29 @@ static void test_post_then_post_one_packet(void **state)
 
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "%s%s", post_empty_object, post_empty_object);
-	p = exchange(pkt, 2, want, 2, &closed);
+	p = exchange(pkt, 2, want, 10, &closed);
 	expect_json_error(&p[0], "username");
-	expect_json_error(&p[1], "username");
+	expect_pipelining_refusal(&p[1]);
+	assert_true(closed);
+	free(p);
+}
+
+/* lws would hand this body memory it has already freed (the body is longer
+ * than the head it sits behind): refused without reading any of it (an
+ * ASan build fails here if anything does). */
+static void test_long_body_pipelined(void **state)
+{
+	static const int want[] = {200, 400};
+	char pkt[512];
+	struct parsed *p;
+	bool closed;
+
+	(void)state;
+	snprintf(pkt, sizeof(pkt), "%sPOST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Length: 300\r\n\r\n%s", get_healthz, LOGIN_WRONG);
+	p = exchange(pkt, 2, want, 10, &closed);
+	expect_pipelining_refusal(&p[1]);
+	assert_true(closed);
 	free(p);
 }
 
@@ -415,12 +458,12 @@ static void test_empty_bodies_answered_once(void **state)
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "POST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
 		 "Content-Length: 0\r\n\r\n%s", get_healthz);
-	p = exchange(pkt, 2, post_want, 2, &closed);
+	p = exchange(pkt, 2, post_want, 10, &closed);
 	expect_json_error(&p[0], NULL);
 	free(p);
 	snprintf(pkt, sizeof(pkt), "PUT /api/users/watchlists/1 HTTP/1.1\r\nHost: x\r\n"
 		 "Content-Length: 0\r\n\r\n%s", get_healthz);
-	p = exchange(pkt, 2, put_want, 2, &closed);
+	p = exchange(pkt, 2, put_want, 10, &closed);
 	expect_json_error(&p[0], NULL);
 	free(p);
 }
@@ -435,7 +478,7 @@ static void test_get_with_body_then_get(void **state)
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "GET /healthz HTTP/1.1\r\nHost: x\r\n"
 		 "Content-Length: 5\r\n\r\nhello%s", get_healthz);
-	free(exchange(pkt, 2, want, 2, &closed));
+	free(exchange(pkt, 2, want, 10, &closed));
 }
 
 /* Held before this work; keep it so: 100 pipelined GETs, 100 answers. */
@@ -453,7 +496,7 @@ static void test_hundred_pipelined_gets(void **state)
 		n += strlen(get_healthz);
 	}
 	pkt[n] = '\0';
-	free(exchange(pkt, 100, want, 3, &closed));
+	free(exchange(pkt, 100, want, 10, &closed));
 	free(pkt);
 }
 
@@ -539,7 +582,7 @@ static void test_started_request_outlives_idle_timeout(void **state)
 	assert_int_equal(send(fd, "GET /healthz HTTP/1.1\r\n", 23, MSG_NOSIGNAL), 23);
 	sleep(IDLE_TIMEOUT + 1);
 	assert_int_equal(send(fd, "Host: x\r\n\r\n", 11, MSG_NOSIGNAL), 11);
-	buf = read_all(fd, 1, &len, &closed);
+	buf = read_answers(fd, 1, 10, &len, &closed);
 	assert_int_equal(parse_responses(buf, len, p, 2), 1);
 	assert_int_equal(p[0].status, want[0]);
 	free(buf);
@@ -560,7 +603,7 @@ static void test_oversized_header_is_431(void **state)
 	n = sprintf(pkt, "GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ");
 	memset(pkt + n, 'c', 15000);
 	strcpy(pkt + n + 15000, "\r\n\r\n");
-	p = exchange(pkt, 1, want, 2, &closed);
+	p = exchange(pkt, 1, want, 10, &closed);
 	expect_json_error(&p[0], "cookie");
 	assert_true(closed);
 	free(p);
@@ -579,14 +622,14 @@ static void test_oversized_url_is_414(void **state)
 	n = sprintf(pkt, "GET /api/patterns/scan?symbols=");
 	memset(pkt + n, 'A', 16000);
 	strcpy(pkt + n + 16000, " HTTP/1.1\r\nHost: x\r\n\r\n");
-	p = exchange(pkt, 1, want, 2, &closed);
+	p = exchange(pkt, 1, want, 10, &closed);
 	expect_json_error(&p[0], "url");
 	assert_true(closed);
 	free(p);
 	n = sprintf(pkt, "GET /");
 	memset(pkt + n, 'p', 12000);
 	strcpy(pkt + n + 12000, " HTTP/1.1\r\nHost: x\r\n\r\n");
-	p = exchange(pkt, 1, want, 2, &closed);
+	p = exchange(pkt, 1, want, 10, &closed);
 	expect_json_error(&p[0], "url");
 	free(p);
 	free(pkt);
@@ -606,11 +649,11 @@ static void test_body_without_length_is_411(void **state)
 	bool closed;
 
 	(void)state;
-	p = exchange(chunked, 1, want, 2, &closed);
+	p = exchange(chunked, 1, want, 10, &closed);
 	expect_json_error(&p[0], NULL);
 	assert_true(closed);
 	free(p);
-	p = exchange(no_length, 1, want, 2, &closed);
+	p = exchange(no_length, 1, want, 10, &closed);
 	expect_json_error(&p[0], NULL);
 	assert_true(closed);
 	free(p);
@@ -628,11 +671,11 @@ static void test_connection_close_honoured(void **state)
 	bool closed;
 
 	(void)state;
-	p = exchange(get_close, 1, ok, 3, &closed);
+	p = exchange(get_close, 1, ok, 10, &closed);
 	assert_non_null(find_nocase(p[0].headers, "\r\nconnection: close"));
 	assert_true(closed);
 	free(p);
-	p = exchange(post_close, 1, bad, 3, &closed);
+	p = exchange(post_close, 1, bad, 10, &closed);
 	assert_non_null(find_nocase(p[0].headers, "\r\nconnection: close"));
 	assert_true(closed);
 	free(p);
@@ -674,6 +717,7 @@ int main(void)
 		SCENARIO(test_two_long_polls_one_packet_then_close),
 		SCENARIO(test_get_then_post_one_packet),
 		SCENARIO(test_post_then_post_one_packet),
+		SCENARIO(test_long_body_pipelined),
 		SCENARIO(test_empty_bodies_answered_once),
 		SCENARIO(test_get_with_body_then_get),
 		SCENARIO(test_hundred_pipelined_gets),
