@@ -38,7 +38,9 @@
  *    then repeats HTTP_BODY_COMPLETION in a loop it never leaves. Its
  *    first body bytes are its own request line: such a request is refused
  *    with 400 and the connection closed (closing is the only way out of
- *    that loop), and nothing lws hands over for it is read.
+ *    that loop), and nothing lws hands over for it is read. Whatever else
+ *    might lead lws into that loop, many completions within one loop turn
+ *    close the connection too (server.c counts the turns).
  *
  * Limits: lws parses request heads itself, into a header table ("ah") per
  * connection sending a request. server.c sizes the pool of tables for
@@ -133,7 +135,10 @@ struct pss {
 	void *stream;                 /* SSE stream (sse.c) once started */
 	bool stream_due;              /* stream started: its headers go next */
 	void *ws;                     /* WebSocket session (ws.c) after the upgrade */
-	bool bad_pipeline;            /* refused: lws misread its body (see top) */
+	bool body_seen;               /* lws has handed over body bytes */
+	bool bad_pipeline;            /* lws misread its body (see top) */
+	uint64_t completion_turn;     /* loop turn of the last BODY_COMPLETION */
+	unsigned completions;         /* how many in that turn */
 };
 
 /* Marks a wsi counted in the connections gauge (its opaque user data). */
@@ -885,6 +890,40 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	return act(wsi, pss, tp_hc_on_head(&pss->hc, &head));
 }
 
+static int on_body(struct lws *wsi, struct pss *pss, const char *in, size_t len)
+{
+	if (!pss->body_seen) {
+		pss->body_seen = true;
+		if (own_head_as_body(wsi, in, len)) {
+			/* The lws defect (see the top): refuse, read nothing. */
+			pss->bad_pipeline = true;
+			if (tp_hc_refuse(&pss->hc, 400, "A request with a body cannot be "
+					 "pipelined behind another: send it after the "
+					 "previous answer", NULL) == TP_HC_REFUSE)
+				return refuse(wsi, pss);
+		}
+	}
+	if (!pss->bad_pipeline && tp_hc_on_body(&pss->hc, len))
+		tp_buf_append(&pss->in, in, len);
+	else
+		tp_buf_cleanup(&pss->in);
+	return 0;
+}
+
+/* lws repeats HTTP_BODY_COMPLETION at most twice per loop turn for a
+ * request whose answer is under way (see the top); many more in one turn
+ * is the loop it never leaves, whatever led to it. */
+static bool lws_is_looping(struct lws *wsi, struct pss *pss)
+{
+	uint64_t turn = server_of(wsi)->loop_turn;
+
+	if (pss->completion_turn != turn) {
+		pss->completion_turn = turn;
+		pss->completions = 0;
+	}
+	return ++pss->completions > 8;
+}
+
 /* The request (or this binding of our protocol to it) ended. */
 static void request_gone(struct pss *pss)
 {
@@ -941,21 +980,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, pss, in);
 	case LWS_CALLBACK_HTTP_BODY:
-		if (pss->hc.state == TP_HC_BODY && !pss->hc.body_len &&
-		    own_head_as_body(wsi, in, len)) {
-			pss->bad_pipeline = true;
-			tp_hc_refuse(&pss->hc, 400, "A request with a body cannot be "
-				     "pipelined behind another: send it after the "
-				     "previous answer", NULL);
-			return refuse(wsi, pss);
-		}
-		if (tp_hc_on_body(&pss->hc, len))
-			tp_buf_append(&pss->in, in, len);
-		else
-			tp_buf_cleanup(&pss->in);
-		return 0;
+		return on_body(wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->bad_pipeline) {
+		if (pss->bad_pipeline || lws_is_looping(wsi, pss)) {
 			/* lws would call this again forever: answer, close. */
 			write_answer_now(wsi, pss);
 			return -1;

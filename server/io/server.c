@@ -206,6 +206,13 @@ static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
 	return tp_realloc(ptr, size);
 }
 
+/* Once per loop iteration, after I/O callbacks (http.c: a callback that
+ * lws repeats many times within one iteration is lws looping). */
+static void count_turn(uv_check_t *h)
+{
+	((struct tp_server *)h->data)->loop_turn++;
+}
+
 /* ---- shutdown ---- */
 
 static void handle_closed(uv_handle_t *h)
@@ -224,6 +231,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
+	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
 	/* With a foreign loop lws tears down in stages as its handles close;
@@ -520,6 +528,10 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
 	uv_timer_init(&srv->loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
+	uv_check_init(&srv->loop, &srv->turn_check);
+	srv->turn_check.data = srv;
+	uv_check_start(&srv->turn_check, count_turn);
+	uv_unref((uv_handle_t *)&srv->turn_check); /* never keeps the loop alive */
 	uv_signal_init(&srv->loop, &srv->sig_term);
 	srv->sig_term.data = srv;
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);

@@ -69,6 +69,8 @@ struct tp_server {
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
+	uv_check_t turn_check;        /* counts loop iterations: */
+	uint64_t loop_turn;           /* (http.c tells lws's loops from turns) */
 	double started_at;
 	double shutdown_deadline;
 	char epoch[16];               /* changes on every start (stream position) */
