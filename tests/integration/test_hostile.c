@@ -112,6 +112,11 @@ static int server_start(void **state)
 	extra[n++] = shutdown_env;
 	extra[n] = NULL;
 	it_server_start(&env, extra, true);
+	/* Ready means Redis; logins also need the database connected. */
+	if (!it_wait(it_symbols_loaded, &env, 20)) {
+		it_dump_logs(&env);
+		fail_msg("the database never connected");
+	}
 	return 0;
 }
 
