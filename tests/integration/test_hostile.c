@@ -596,72 +596,67 @@ static void test_started_request_outlives_idle_timeout(void **state)
 
 /* ---- malformed and oversized requests ---- */
 
-static void test_oversized_header_is_431(void **state)
+/* prefix, then n copies of c, then suffix (caller frees). */
+static char *padded(const char *prefix, char c, size_t n, const char *suffix)
 {
-	static const int want[] = {431};
-	char *pkt = malloc(20000);
+	size_t a = strlen(prefix), b = strlen(suffix);
+	char *s = malloc(a + n + b + 1);
+
+	memcpy(s, prefix, a);
+	memset(s + a, c, n);
+	memcpy(s + a + n, suffix, b + 1);
+	return s;
+}
+
+/* Sends pkt and expects one JSON error (status, naming field when not
+ * NULL) that says and does close the connection. */
+static void expect_refusal(char *pkt, int status, const char *field)
+{
 	struct parsed *p;
 	bool closed;
-	int n;
 
-	(void)state;
-	n = sprintf(pkt, "GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ");
-	memset(pkt + n, 'c', 15000);
-	strcpy(pkt + n + 15000, "\r\n\r\n");
-	p = exchange(pkt, 1, want, 10, &closed);
-	expect_json_error(&p[0], "cookie");
+	p = exchange(pkt, 1, &status, 10, &closed);
+	expect_json_error(&p[0], field);
+	assert_non_null(find_nocase(p[0].headers, "\r\nconnection: close"));
 	assert_true(closed);
 	free(p);
+}
+
+static void test_oversized_header_is_431(void **state)
+{
+	char *pkt = padded("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ", 'c', 15000,
+			   "\r\n\r\n");
+
+	(void)state;
+	expect_refusal(pkt, 431, "cookie");
 	free(pkt);
 }
 
 static void test_oversized_url_is_414(void **state)
 {
-	static const int want[] = {414};
-	char *pkt = malloc(20000);
-	struct parsed *p;
-	bool closed;
-	int n;
+	char *args = padded("GET /api/patterns/scan?symbols=", 'A', 16000,
+			    " HTTP/1.1\r\nHost: x\r\n\r\n");
+	char *path = padded("GET /", 'p', 12000, " HTTP/1.1\r\nHost: x\r\n\r\n");
 
 	(void)state;
-	n = sprintf(pkt, "GET /api/patterns/scan?symbols=");
-	memset(pkt + n, 'A', 16000);
-	strcpy(pkt + n + 16000, " HTTP/1.1\r\nHost: x\r\n\r\n");
-	p = exchange(pkt, 1, want, 10, &closed);
-	expect_json_error(&p[0], "url");
-	assert_true(closed);
-	free(p);
-	n = sprintf(pkt, "GET /");
-	memset(pkt + n, 'p', 12000);
-	strcpy(pkt + n + 12000, " HTTP/1.1\r\nHost: x\r\n\r\n");
-	p = exchange(pkt, 1, want, 10, &closed);
-	expect_json_error(&p[0], "url");
-	free(p);
-	free(pkt);
+	expect_refusal(args, 414, "url");
+	expect_refusal(path, 414, "url");
+	free(args);
+	free(path);
 }
 
 /* lws does not decode chunked request bodies, and a POST without a length
  * would make it wait for 100 MB: both are refused at once with 411. */
 static void test_body_without_length_is_411(void **state)
 {
-	static const int want[] = {411};
-	static const char chunked[] =
+	char chunked[] =
 		"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 		"26\r\n" LOGIN_WRONG "\r\n0\r\n\r\n";
-	static const char no_length[] =
-		"POST /api/auth/login HTTP/1.1\r\nHost: x\r\n\r\n";
-	struct parsed *p;
-	bool closed;
+	char no_length[] = "POST /api/auth/login HTTP/1.1\r\nHost: x\r\n\r\n";
 
 	(void)state;
-	p = exchange(chunked, 1, want, 10, &closed);
-	expect_json_error(&p[0], NULL);
-	assert_true(closed);
-	free(p);
-	p = exchange(no_length, 1, want, 10, &closed);
-	expect_json_error(&p[0], NULL);
-	assert_true(closed);
-	free(p);
+	expect_refusal(chunked, 411, NULL);
+	expect_refusal(no_length, 411, NULL);
 }
 
 static void test_connection_close_honoured(void **state)

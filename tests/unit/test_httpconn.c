@@ -56,6 +56,16 @@ static struct tp_hc_head post(long long len)
 	return h;
 }
 
+/* A fresh connection whose GET the handler deferred: its ticket. */
+static uint64_t waiting(struct tp_hc *hc)
+{
+	struct tp_hc_head h = get();
+
+	conn(hc, hc);
+	assert_int_equal(tp_hc_on_head(hc, &h), TP_HC_DISPATCH);
+	return tp_hc_defer(hc);
+}
+
 static void in_flight(unsigned n)
 {
 	assert_int_equal(hub.inflight, n);
@@ -298,13 +308,9 @@ static void test_deferred_then_completed(void **state)
 static void test_completed_inside_the_handler(void **state)
 {
 	struct tp_hc hc;
-	struct tp_hc_head h = get();
-	uint64_t t;
+	uint64_t t = waiting(&hc);
 
 	(void)state;
-	conn(&hc, &hc);
-	tp_hc_on_head(&hc, &h);
-	t = tp_hc_defer(&hc);
 	assert_ptr_equal(tp_hc_complete(&hub, t), &hc);
 	/* The driver then finds it SENDING, not WAITING, and writes. */
 	assert_int_equal(hc.state, TP_HC_SENDING);
@@ -318,13 +324,9 @@ static void test_completed_inside_the_handler(void **state)
 static void test_respond_withdraws_ticket(void **state)
 {
 	struct tp_hc hc;
-	struct tp_hc_head h = get();
-	uint64_t t;
+	uint64_t t = waiting(&hc);
 
 	(void)state;
-	conn(&hc, &hc);
-	tp_hc_on_head(&hc, &h);
-	t = tp_hc_defer(&hc);
 	assert_true(tp_hc_respond(&hc));
 	assert_null(tp_hc_complete(&hub, t));
 	assert_int_equal(tp_hc_sent(&hc), TP_HC_NEXT);
@@ -336,16 +338,9 @@ static void test_respond_withdraws_ticket(void **state)
 static void test_close_while_waiting(void **state)
 {
 	struct tp_hc a, b;
-	struct tp_hc_head h = get();
-	uint64_t ta, tb;
+	uint64_t ta = waiting(&a), tb = waiting(&b);
 
 	(void)state;
-	conn(&a, &a);
-	conn(&b, &b);
-	tp_hc_on_head(&a, &h);
-	tp_hc_on_head(&b, &h);
-	ta = tp_hc_defer(&a);
-	tb = tp_hc_defer(&b);
 	assert_true(ta && tb && ta != tb);
 	in_flight(2);
 	tp_hc_closed(&a);
@@ -365,12 +360,9 @@ static void test_head_while_busy_closes(void **state)
 {
 	struct tp_hc hc;
 	struct tp_hc_head h = get();
-	uint64_t t;
+	uint64_t t = waiting(&hc);
 
 	(void)state;
-	conn(&hc, &hc);
-	tp_hc_on_head(&hc, &h);
-	t = tp_hc_defer(&hc);
 	assert_int_equal(tp_hc_on_head(&hc, &h), TP_HC_CLOSE);
 	assert_int_equal(hc.state, TP_HC_WAITING); /* until the driver closes */
 	assert_int_equal(hc.ticket, t);
@@ -390,12 +382,9 @@ static void test_stream(void **state)
 {
 	struct tp_hc hc;
 	struct tp_hc_head h = get();
-	uint64_t t;
+	uint64_t t = waiting(&hc);
 
 	(void)state;
-	conn(&hc, &hc);
-	tp_hc_on_head(&hc, &h);
-	t = tp_hc_defer(&hc);
 	assert_ptr_equal(tp_hc_stream(&hub, t), &hc);
 	assert_int_equal(hc.state, TP_HC_STREAMING);
 	in_flight(0); /* a stream never finishes: not in flight */
