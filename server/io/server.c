@@ -11,8 +11,9 @@
  *   1. stop accepting: the listen socket is closed (lws_context_deprecate),
  *      new requests on kept-alive connections get 503;
  *   2. stop consuming: the pub/sub connection is closed;
- *   3. drain: a 50 ms timer waits until no HTTP response is being written
- *      and the write-through pipeline is empty, at most shutdown_timeout;
+ *   3. drain: a 50 ms timer waits until no HTTP request is in flight
+ *      (httpconn.h) and the write-through pipeline is empty, at most
+ *      shutdown_timeout;
  *   4. lws_context_destroy, close the cache connection, our timers and
  *      signal handles; uv_run returns when the last handle has closed, and
  *      tp_server_cleanup asserts uv_loop_close() succeeds (no leaked
@@ -336,20 +337,20 @@ static int create_lws(struct tp_server *srv)
 	info.protocols = tp_http_protocols();
 	info.user = srv;
 	/* Request heads. lws parses them into a header table ("ah") that a
-	 * connection holds from its first byte until the head is complete
-	 * (and while its request is answered). Tables come from a pool; with
-	 * the pool exhausted, a new connection waits unread until one is
-	 * free, so the pool covers max_connections: then no connection ever
-	 * waits, and an idle crowd cannot lock others out. A table is
-	 * allocated on demand and freed when released, so the pool size
-	 * costs nothing until used; what one costs is bounded by
-	 * http_header_max. lws keeps at most that much of any one header
-	 * (token_limits; the rest of the line is skipped, not a parse
-	 * failure) so http.c can answer 431/414; the table has room for the
-	 * rest of the head beyond that. The head must arrive within
-	 * http_timeout of its first byte (timeout_secs_ah_idle); a new
-	 * connection that sends nothing is closed after http_idle_timeout
-	 * (http.c). */
+	 * connection holds while a request is on it: from accept for the
+	 * first one (lws 4.1.6 attaches a table when it accepts), from the
+	 * first byte for later ones on a kept-alive connection, until the
+	 * request has been answered. With the pool of tables exhausted a new
+	 * connection waits, unread, for one: so the pool covers
+	 * max_connections and nobody ever waits (tables are allocated on
+	 * demand and freed on release: a large pool costs nothing unused).
+	 * lws keeps at most http_header_max bytes of any one header
+	 * (token_limits: the rest of that line is skipped, not a parse
+	 * failure) so that http.c can answer 431/414; the table has room
+	 * for the rest of the head beyond that. The head must be complete
+	 * within http_timeout of the table being attached
+	 * (timeout_secs_ah_idle); a new connection that starts no request is
+	 * closed after http_idle_timeout (http.c). */
 	limit = tp_http_header_limit(cfg);
 	for (size_t i = 0; i < TP_ARRAY_SIZE(srv->http_token_limits.token_limit); i++)
 		srv->http_token_limits.token_limit[i] = (unsigned short)limit;
