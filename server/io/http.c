@@ -972,6 +972,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		TP_METRIC_INC(http_idle_closed);
 		return -1;
 	case LWS_CALLBACK_WSI_DESTROY:
+		/* Normally a no-op by now (DROP_PROTOCOL or CLOSED_HTTP came
+		 * first): a ticket must never outlive its pss. */
+		if (pss)
+			request_gone(pss);
 		if (lws_get_opaque_user_data(wsi) == &counted_mark) {
 			lws_set_opaque_user_data(wsi, NULL);
 			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);
