@@ -45,6 +45,7 @@ struct tp_config {
 	/* HTTP limits. */
 	int http_header_max;        /* TICKPUSH_HTTP_HEADER_MAX bytes, default 8192 */
 	int http_timeout;           /* TICKPUSH_HTTP_TIMEOUT s, default 10 (request must arrive within) */
+	int http_idle_timeout;      /* TICKPUSH_HTTP_IDLE_TIMEOUT s, default 5 (before the first request) */
 	int http_keepalive_timeout; /* TICKPUSH_HTTP_KEEPALIVE_TIMEOUT s, default 30 */
 	int max_connections;        /* TICKPUSH_MAX_CONNECTIONS, default 10000 */
 	double shutdown_timeout;    /* TICKPUSH_SHUTDOWN_TIMEOUT s, default 4 */

@@ -39,6 +39,8 @@ struct tp_buf;
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
 	X(http_connections, gauge, "Open client connections (HTTP, SSE and WebSocket)") \
 	X(connections_refused, counter, "Connections refused at max_connections") \
+	X(http_inflight, gauge, "HTTP requests being handled or answered (a scrape counts itself)") \
+	X(http_idle_closed, counter, "Connections closed for sending no request within the idle timeout") \
 	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator") \
 	X(ws_sessions, gauge, "Open WebSocket sessions") \
 	X(ws_connections_total, counter, "WebSocket sessions opened") \

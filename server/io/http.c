@@ -1,29 +1,68 @@
 /*
- * http.c - the lws protocol callback for HTTP: routing, bodies, responses,
- * static files.
+ * http.c - the lws protocol callback for HTTP: the request lifecycle,
+ * routing, bodies, responses, deferred answers, SSE streams, static files.
  *
  * One lws protocol ("tickpush.v1", index 0) receives every HTTP request
- * (there are no lws mounts: routing is ours, so every error is JSON). For a
- * request we:
- *   1. LWS_CALLBACK_HTTP: find the route; GET/DELETE dispatch at once,
- *      POST/PUT wait for the body (bounded by TP_HTTP_BODY_MAX -> 413);
- *   2. dispatch: build a tp_http_req, call the handler, which fills a
- *      response body in memory (handlers never block: data comes from the
- *      in-process caches);
- *   3. write the headers, then the body in chunks from HTTP_WRITEABLE, one
- *      lws_write per callback as lws requires, then complete the
- *      transaction so keep-alive connections can carry the next request.
- * The response buffer reserves LWS_PRE bytes of headroom so lws_write can
- * frame it in place. Request size and time limits are lws's
- * (max_http_header_data, timeout_secs) configured in server.c.
+ * (there are no lws mounts: routing is ours, so every error we answer is
+ * JSON). Each request goes through the state machine of
+ * include/tickpush/httpconn.h, which this file drives:
+ *   1. LWS_CALLBACK_HTTP (the head is complete): check what lws kept of it
+ *      (431/414, see below), describe the body framing, and let the state
+ *      machine choose: refuse (411, 413, 400, 431, 414, 503, then close),
+ *      read a Content-Length body, or dispatch now;
+ *   2. HTTP_BODY / HTTP_BODY_COMPLETION: the body (bounded by
+ *      TP_HTTP_BODY_MAX), then dispatch. lws may report the end of a body
+ *      more than once; the state machine dispatches exactly once;
+ *   3. dispatch: build a tp_http_req and call the handler, which answers
+ *      now, or defers (tp_http_defer) and answers later by ticket
+ *      (tp_http_complete), or starts an SSE stream;
+ *   4. the answer is written from HTTP_WRITEABLE only: headers first, then
+ *      the body in chunks, one lws_write per callback as lws requires;
+ *      then the request ends: the connection closes (Connection: close, a
+ *      refusal) or takes the next request.
+ * Pipelining: lws parses no further request head until the current one's
+ * transaction is completed, so requests pipelined behind it wait, unparsed,
+ * in lws's buffer, and are answered in order. Two lws 4.1.6 defects shape
+ * what happens around that buffer:
+ *  - after a body, lws reports HTTP_BODY_COMPLETION again whenever it
+ *    looks at the buffer (once per loop turn). Before the state machine
+ *    each repeat dispatched the request again: endless answers, a second
+ *    ticket for one connection, a crash when the first completed. The
+ *    repeats are ignored now, and while a request waits for its deferred
+ *    answer lws is told not to read the connection (lws_rx_flow_control;
+ *    not while answering: lws delivers no HTTP_WRITEABLE to a
+ *    flow-controlled HTTP connection);
+ *  - a request WITH a body that lws takes from that buffer (one pipelined
+ *    behind another) is handed the start of its own head as its body
+ *    (memory lws has freed, if the body is longer than the head), and lws
+ *    then repeats HTTP_BODY_COMPLETION in a loop it never leaves. Its
+ *    first body bytes are its own request line: such a request is refused
+ *    with 400 and the connection closed (closing is the only way out of
+ *    that loop), and nothing lws hands over for it is read. Whatever else
+ *    might lead lws into that loop, many completions within one loop turn
+ *    close the connection too (server.c counts the turns).
  *
- * Per-connection state (struct pss) is allocated by lws and lives as long
- * as the connection; it is reset between keep-alive transactions and its
- * buffers are freed on HTTP_DROP_PROTOCOL / CLOSED_HTTP (idempotent).
+ * Limits: lws parses request heads itself, into a header table ("ah") per
+ * connection sending a request. server.c sizes the pool of tables for
+ * max_connections (no connection waits for one) and makes lws keep at most
+ * http_header_max bytes of any one header (token_limits: the rest of that
+ * line is skipped, not a parse failure), so an oversized header or URL
+ * reaches us truncated to exactly that size and gets a JSON 431 or 414.
+ * What lws still refuses itself, before any callback, is documented in
+ * docs/operations.md. A new connection that has not started a request
+ * within http_idle_timeout is closed (LWS_CALLBACK_TIMER, armed at accept).
+ *
+ * Per-request state (struct pss) is allocated by lws: it binds our
+ * protocol afresh for every request, so a pss lives for one request
+ * (HTTP_DROP_PROTOCOL / CLOSED_HTTP end it; both are handled, idempotent).
+ * What lives as long as the connection (the idle timer, its place in the
+ * connections gauge, the rx flow state) is kept on the wsi itself.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <libwebsockets.h>
@@ -34,7 +73,7 @@
 #include "http.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
-#include "tickpush/dict.h"
+#include "tickpush/httpconn.h"
 #include "tickpush/log.h"
 
 #define CHUNK 16384
@@ -75,67 +114,47 @@ static const struct route routes[] = {
 	{"/api/openapi.json", false, TP_HTTP_GET, tp_api_openapi, TP_ROUTE_static},
 };
 
+/* The answer being written: set when it is ready (now or by ticket). */
+struct answer {
+	int status;
+	const char *content_type;     /* static string; NULL = JSON */
+	char allow[64];               /* Allow header for 405, "" = none */
+	int retry_after;              /* seconds, 0 = none */
+	bool headers_sent;
+	size_t sent;                  /* body bytes written */
+};
+
 struct pss {
-	struct tp_buf in;     /* request body */
-	struct tp_buf out;    /* response body, LWS_PRE headroom */
-	size_t sent;
+	struct tp_hc hc;              /* this request's lifecycle */
+	struct tp_buf in;             /* request body */
+	struct tp_buf out;            /* response body, LWS_PRE headroom */
+	struct answer ans;
 	const struct route *route;
 	unsigned method;
 	char path[512];
 	double mono_start;
-	bool body_too_large;
-	bool close_after;     /* close once the response is out */
-	bool inflight;        /* counted in srv->http_inflight */
-	uint64_t ticket;      /* deferred response pending, 0 = none */
-	int deferred_status;  /* set by tp_http_complete */
-	bool headers_due;     /* deferred answer arrived: headers next */
-	void *stream;         /* SSE stream (sse.c) once started */
-	bool stream_due;      /* stream started: its headers go next */
-	void *ws;             /* WebSocket session (ws.c) after the upgrade */
-	bool counted;         /* counted in the connections gauge */
+	void *stream;                 /* SSE stream (sse.c) once started */
+	bool stream_due;              /* stream started: its headers go next */
+	void *ws;                     /* WebSocket session (ws.c) after the upgrade */
+	bool body_seen;               /* lws has handed over body bytes */
+	bool bad_pipeline;            /* lws misread its body (see top) */
+	uint64_t completion_turn;     /* loop turn of the last BODY_COMPLETION */
+	unsigned completions;         /* how many in that turn */
 };
+
+/* Marks a wsi counted in the connections gauge (its opaque user data). */
+static char counted_mark;
 
 static struct tp_server *server_of(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
 }
 
-static void ticket_key(uint64_t ticket, char out[24])
-{
-	snprintf(out, 24, "%llu", (unsigned long long)ticket);
-}
-
-static void forget_ticket(struct lws *wsi, struct pss *pss)
-{
-	char key[24];
-
-	if (!pss->ticket)
-		return;
-	ticket_key(pss->ticket, key);
-	tp_dict_del(server_of(wsi)->http_pending, key);
-	pss->ticket = 0;
-}
-
-static void pss_reset(struct pss *pss)
+/* Frees the request's buffers; the pss itself is lws's. */
+static void pss_release(struct pss *pss)
 {
 	tp_buf_cleanup(&pss->in);
 	tp_buf_cleanup(&pss->out);
-	pss->sent = 0;
-	pss->route = NULL;
-	pss->method = 0;
-	pss->path[0] = '\0';
-	pss->body_too_large = false;
-	pss->close_after = false;
-	pss->deferred_status = 0;
-	pss->headers_due = false;
-}
-
-static void inflight_done(struct lws *wsi, struct pss *pss)
-{
-	if (pss->inflight) {
-		pss->inflight = false;
-		server_of(wsi)->http_inflight--;
-	}
 }
 
 int tp_http_req_header(const struct tp_http_req *req, const char *name,
@@ -187,6 +206,12 @@ static bool route_always_public(const struct route *r)
 	       r->handler == tp_api_readyz;
 }
 
+static const enum lws_token_indexes uri_tokens[] = {
+	WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_PUT_URI,
+	WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI, WSI_TOKEN_OPTIONS_URI,
+	WSI_TOKEN_HEAD_URI, WSI_TOKEN_CONNECT,
+};
+
 static unsigned method_of(struct lws *wsi)
 {
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
@@ -198,6 +223,15 @@ static unsigned method_of(struct lws *wsi)
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
 		return TP_HTTP_DELETE;
 	return TP_HTTP_OTHER;
+}
+
+/* Has the request line begun? (lws has seen a method and part of a URL.) */
+static bool request_started(struct lws *wsi)
+{
+	for (size_t i = 0; i < TP_ARRAY_SIZE(uri_tokens); i++)
+		if (lws_hdr_total_length(wsi, uri_tokens[i]) > 0)
+			return true;
+	return false;
 }
 
 static const struct route *find_route(const char *path)
@@ -273,16 +307,218 @@ static int collect_query(struct lws *wsi, struct tp_query *q,
 	return TP_OK;
 }
 
-/* Writes status line and headers; the body follows from WRITEABLE. */
-static int send_headers(struct lws *wsi, struct pss *pss,
+/* ---- the request head ---- */
+
+/* Content-Length as lws saw it: -1 when absent; *bad when it is not a
+ * plain decimal byte count (lws itself would read "abc" as 0). */
+static long long content_length(struct lws *wsi, bool *bad)
+{
+	char cl[24];
+	char *end;
+	long long n;
+
+	*bad = false;
+	if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
+		return -1;
+	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+	    cl[0] < '0' || cl[0] > '9') {
+		*bad = true;
+		return -1;
+	}
+	errno = 0;
+	n = strtoll(cl, &end, 10);
+	if (errno || *end) {
+		*bad = true;
+		return -1;
+	}
+	return n;
+}
+
+/* Whether the client asked to end the connection after this request:
+ * "Connection: close" (among other tokens), or HTTP/1.0 without
+ * keep-alive, or a request line lws had to cut short. */
+static bool wants_close(struct lws *wsi)
+{
+	char v[128], ver[16];
+	bool close = false, keep = false, http11;
+
+	http11 = lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_HTTP) > 0 &&
+		 !strcmp(ver, "HTTP/1.1");
+	if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_CONNECTION) > 0) {
+		char *save = NULL;
+
+		for (char *t = strtok_r(v, ", \t", &save); t;
+		     t = strtok_r(NULL, ", \t", &save)) {
+			close |= !strcasecmp(t, "close");
+			keep |= !strcasecmp(t, "keep-alive");
+		}
+	}
+	return close || (!http11 && !keep);
+}
+
+/* The header name of lws token t, lower case, without ':'. */
+static void token_name(enum lws_token_indexes t, char *out, size_t n)
+{
+	const unsigned char *name = lws_token_to_string(t);
+	size_t len = name ? strcspn((const char *)name, ": ") : 0;
+
+	snprintf(out, n, "%.*s", (int)len, name ? (const char *)name : "");
+}
+
+int tp_http_header_limit(const struct tp_config *cfg)
+{
+	/* lws counts the length of one header in 16 bits. */
+	return cfg->http_header_max < 65535 ? cfg->http_header_max : 65535;
+}
+
+static bool is_uri_token(int t)
+{
+	for (size_t i = 0; i < TP_ARRAY_SIZE(uri_tokens); i++)
+		if (t == (int)uri_tokens[i])
+			return true;
+	return t == WSI_TOKEN_HTTP_URI_ARGS;
+}
+
+/*
+ * lws keeps at most `limit` bytes of any one header or URL fragment
+ * (server.c sets token_limits) and skips the rest of that line, so
+ * reaching the limit means "was longer": 414 for the URL, 431 for a
+ * header (named in *field), also 431 when the URL and the headers lws
+ * knows reach it together. Returns the status, or 0 when within limits.
+ */
+static int oversized(struct lws *wsi, int limit, const char **field)
+{
+	static char name[48];
+	int url = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), total;
+
+	*field = NULL;
+	for (size_t i = 0; i < TP_ARRAY_SIZE(uri_tokens); i++)
+		url += lws_hdr_total_length(wsi, uri_tokens[i]);
+	if (url >= limit) {
+		*field = "url";
+		return 414;
+	}
+	total = url;
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		int n = is_uri_token(t) ? 0 : lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+
+		if (n >= limit) {
+			token_name((enum lws_token_indexes)t, name, sizeof(name));
+			*field = name[0] ? name : NULL;
+			return 431;
+		}
+		total += n;
+	}
+	return total >= limit ? 431 : 0;
+}
+
+/* The lws defect described at the top: the first body bytes lws hands over
+ * are this request's own request line ("POST /..."), method matched
+ * without case as lws does. A real JSON body never starts like that. */
+static bool own_head_as_body(struct lws *wsi, const char *in, size_t len)
+{
+	for (size_t i = 0; i < TP_ARRAY_SIZE(uri_tokens); i++) {
+		const char *m = (const char *)lws_token_to_string(uri_tokens[i]);
+		size_t n;
+
+		if (!m || lws_hdr_total_length(wsi, uri_tokens[i]) <= 0)
+			continue;
+		n = strlen(m) < len ? strlen(m) : len; /* m ends in ' ' */
+		return n > 0 && !strncasecmp(in, m, n);
+	}
+	return false;
+}
+
+/* ---- answers ---- */
+
+static void observe(struct pss *pss, int status)
+{
+	enum tp_route metric = pss->route ? pss->route->metric : TP_ROUTE_other;
+
+	tp_metrics_observe_route(metric, tp_mono() - pss->mono_start);
+	TP_METRIC_INC(http_requests);
+	if (status >= 400 && status < 500)
+		TP_METRIC_INC(http_bad_requests);
+}
+
+/* The answer in pss->out is ready: record it and ask for WRITEABLE. */
+static int answer_ready(struct lws *wsi, struct pss *pss,
 			const struct tp_http_resp *resp)
+{
+	if (pss->out.oom) {
+		struct tp_http_resp oom = {503, NULL, &pss->out, NULL, 1};
+
+		tp_buf_cleanup(&pss->out);
+		tp_buf_init(&pss->out, LWS_PRE);
+		tp_http_error(&oom, 503, "Out of memory", NULL, NULL);
+		resp = &oom;
+		pss->ans.status = 503;
+		pss->ans.retry_after = 1;
+	} else {
+		pss->ans.status = resp->status;
+		pss->ans.retry_after = resp->retry_after;
+	}
+	pss->ans.content_type = resp->content_type;
+	snprintf(pss->ans.allow, sizeof(pss->ans.allow), "%s",
+		 resp->allow ? resp->allow : "");
+	pss->ans.headers_sent = false;
+	pss->ans.sent = 0;
+	observe(pss, pss->ans.status);
+	lws_rx_flow_control(wsi, 1); /* else no WRITEABLE (see the top) */
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* A refusal decided by the state machine (status, message, field). */
+static int refuse(struct lws *wsi, struct pss *pss)
+{
+	struct tp_http_resp resp = {pss->hc.status, NULL, &pss->out, NULL, 0};
+
+	tp_buf_cleanup(&pss->out);
+	tp_buf_init(&pss->out, LWS_PRE);
+	tp_buf_cleanup(&pss->in);
+	tp_http_error(&resp, pss->hc.status, pss->hc.error, pss->hc.field, NULL);
+	if (pss->hc.status == 503)
+		resp.retry_after = 1;
+	return answer_ready(wsi, pss, &resp);
+}
+
+/* The handler returned. */
+static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
+{
+	if (resp->status == 0) {
+		/* Deferred. The handler may have completed it already (a query
+		 * that failed at once) or started a stream; else its answer
+		 * comes by ticket, and meanwhile lws leaves the connection
+		 * unread. */
+		if (pss->hc.state == TP_HC_WAITING) {
+			lws_rx_flow_control(wsi, 0);
+			return 0;
+		}
+		if (pss->hc.state == TP_HC_STREAMING)
+			return 0;
+		if (pss->hc.state == TP_HC_SENDING) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		/* Status 0 without a deferral: a handler bug, not a hang. */
+		tp_http_error(resp, 500, "Internal error: no answer", NULL, NULL);
+	}
+	if (!tp_hc_respond(&pss->hc))
+		return 0;
+	return answer_ready(wsi, pss, resp);
+}
+
+/* Writes status line and headers of pss->ans. */
+static int send_headers(struct lws *wsi, struct pss *pss)
 {
 	unsigned char hdr[LWS_PRE + 1024];
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-	const char *ctype = resp->content_type ? resp->content_type
-					       : "application/json; charset=utf-8";
+	const struct answer *a = &pss->ans;
+	const char *ctype = a->content_type ? a->content_type
+					    : "application/json; charset=utf-8";
 
-	if (lws_add_http_common_headers(wsi, (unsigned)resp->status, ctype,
+	if (lws_add_http_common_headers(wsi, (unsigned)a->status, ctype,
 					pss->out.len, &p, end))
 		return -1;
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
@@ -291,82 +527,259 @@ static int send_headers(struct lws *wsi, struct pss *pss,
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
 					(const unsigned char *)"nosniff", 7, &p, end))
 		return -1;
-	if (resp->allow &&
+	if (a->allow[0] &&
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-					(const unsigned char *)resp->allow,
-					(int)strlen(resp->allow), &p, end))
+					(const unsigned char *)a->allow,
+					(int)strlen(a->allow), &p, end))
 		return -1;
-	if (resp->retry_after > 0) {
+	if (a->retry_after > 0) {
 		char ra[16];
-		int n = snprintf(ra, sizeof(ra), "%d", resp->retry_after);
+		int n = snprintf(ra, sizeof(ra), "%d", a->retry_after);
 
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
 						(const unsigned char *)ra, n, &p, end))
 			return -1;
 	}
+	if (tp_hc_closing(&pss->hc) &&
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					(const unsigned char *)"close", 5, &p, end))
+		return -1;
 	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
-static void observe(struct lws *wsi, struct pss *pss, int status)
+/* The answer is out: close, or let lws read the next request. Nothing may
+ * touch pss after lws_http_transaction_completed: lws frees it when it
+ * binds our protocol afresh for the next request. */
+static int finish(struct lws *wsi, struct pss *pss)
 {
-	enum tp_route metric = pss->route ? pss->route->metric : TP_ROUTE_other;
+	enum tp_hc_action next = tp_hc_sent(&pss->hc);
 
-	(void)wsi;
-	tp_metrics_observe_route(metric, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
-	if (status >= 400 && status < 500)
-		TP_METRIC_INC(http_bad_requests);
-}
-
-/* Finishes a transaction; returns nonzero when lws wants the connection
- * closed. */
-static int complete(struct lws *wsi, struct pss *pss)
-{
-	bool close_now = pss->close_after;
-
-	inflight_done(wsi, pss);
-	pss_reset(pss);
-	if (close_now)
+	pss_release(pss);
+	if (next != TP_HC_NEXT)
 		return -1;
-	return lws_http_transaction_completed(wsi);
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int send_deferred_headers(struct lws *wsi, struct pss *pss);
-
-static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
+static int write_answer(struct lws *wsi, struct pss *pss)
 {
-	struct tp_server *srv = server_of(wsi);
+	size_t left, n;
+	unsigned char *p;
+	bool last;
 
-	if (resp->status == 0) {
-		/* A stream the handler already started is not "in flight": it
-		 * never finishes, and must not hold up a shutdown drain. */
-		if (pss->stream)
-			return 0;
-		/* Deferred: tp_http_complete answers. Count it as in flight so
-		 * a shutdown waits for it (bounded by the drain timeout). */
-		pss->inflight = true;
-		srv->http_inflight++;
-		/* The handler may have completed it already (a query that failed
-		 * at once): then the headers can go out right now. */
-		return pss->headers_due ? send_deferred_headers(wsi, pss) : 0;
+	if (!pss->ans.headers_sent) {
+		pss->ans.headers_sent = true;
+		if (send_headers(wsi, pss))
+			return -1;
+		if (pss->out.len == 0)
+			return finish(wsi, pss);
+		lws_callback_on_writable(wsi);
+		return 0;
 	}
+	left = pss->out.len - pss->ans.sent;
+	n = left > CHUNK ? CHUNK : left;
+	last = n == left;
+	/* Bytes in front of the chunk are either the LWS_PRE headroom or body
+	 * already sent, which lws may overwrite with framing. */
+	p = (unsigned char *)tp_buf_data(&pss->out) + pss->ans.sent;
+	if (lws_write(wsi, p, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+		return -1;
+	pss->ans.sent += n;
+	if (!last) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	return finish(wsi, pss);
+}
 
-	if (pss->out.oom) {
-		tp_buf_cleanup(&pss->out);
-		tp_buf_init(&pss->out, LWS_PRE);
+/* Writes a ready answer at once (not from WRITEABLE), for the one case
+ * where the connection must close inside an lws callback: lws has copied
+ * what it could not send, and a small JSON error always fits. */
+static void write_answer_now(struct lws *wsi, struct pss *pss)
+{
+	unsigned char *p;
+
+	if (pss->hc.state != TP_HC_SENDING || !pss->ans.status || pss->ans.headers_sent)
+		return;
+	pss->ans.headers_sent = true;
+	if (send_headers(wsi, pss) || !pss->out.len)
+		return;
+	p = (unsigned char *)tp_buf_data(&pss->out);
+	lws_write(wsi, p, pss->out.len, LWS_WRITE_HTTP_FINAL);
+}
+
+/* ---- deferred answers and streams ---- */
+
+uint64_t tp_http_defer(const struct tp_http_req *req,
+		       struct tp_http_resp *resp)
+{
+	struct pss *pss = lws_wsi_user(req->conn);
+	uint64_t ticket = tp_hc_defer(&pss->hc);
+
+	if (!ticket) {
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		resp->retry_after = 1;
+		return 0;
 	}
-	observe(wsi, pss, resp->status);
-	pss->inflight = true;
-	srv->http_inflight++;
-	if (send_headers(wsi, pss, resp))
+	resp->status = 0;
+	return ticket;
+}
+
+bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+		      struct tp_buf *body)
+{
+	struct tp_hc *hc = tp_hc_complete(&srv->http, ticket);
+	struct lws *wsi;
+	struct pss *pss;
+	struct tp_http_resp resp = {status, NULL, NULL, NULL, 0};
+
+	if (!hc) {
+		tp_buf_reset(body);
+		return false; /* the client went away */
+	}
+	wsi = hc->owner;
+	pss = lws_wsi_user(wsi);
+	/* The body needs LWS_PRE headroom in front for lws_write. */
+	tp_buf_cleanup(&pss->out);
+	tp_buf_init(&pss->out, LWS_PRE);
+	tp_buf_append(&pss->out, tp_buf_data(body), body->len);
+	tp_buf_reset(body);
+	resp.body = &pss->out;
+	answer_ready(wsi, pss, &resp);
+	return true;
+}
+
+bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+			    const char *msg, const char *field)
+{
+	struct tp_buf b;
+	struct tp_http_resp resp = {status, NULL, &b, NULL, 0};
+	bool ok;
+
+	tp_buf_init(&b, 0);
+	tp_http_error(&resp, status, msg, field, NULL);
+	ok = tp_http_complete(srv, ticket, status, &b);
+	tp_buf_cleanup(&b);
+	return ok;
+}
+
+bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
+{
+	struct tp_hc *hc = tp_hc_stream(&srv->http, ticket);
+	struct lws *wsi;
+	struct pss *pss;
+
+	if (!hc)
+		return false;
+	wsi = hc->owner;
+	pss = lws_wsi_user(wsi);
+	pss->stream = conn;
+	pss->stream_due = true;
+	tp_sse_attach(conn, wsi);
+	lws_rx_flow_control(wsi, 1);
+	lws_callback_on_writable(wsi);
+	return true;
+}
+
+static int send_stream_headers(struct lws *wsi, struct pss *pss)
+{
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+
+	pss->stream_due = false;
+	observe(pss, 200);
+	if (lws_add_http_common_headers(wsi, 200, "text/event-stream",
+					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-cache", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
+					(const unsigned char *)"no", 2, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	if (pss->out.len == 0)
-		return complete(wsi, pss);
+	/* No idle timeout on a stream; our keep-alive comments flow.
+	 * (lws_http_mark_sse is for h2 streams and complains on h1.) */
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
+
+/* ---- static files ---- */
+
+static bool safe_static_path(const char *path)
+{
+	/* No "..", no hidden files, no backslashes: the demo dir only. */
+	return path[0] == '/' && !strstr(path, "..") && !strstr(path, "/.") &&
+	       !strchr(path, '\\') && strlen(path) < 256;
+}
+
+static const char *mime_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (!dot)
+		return "application/octet-stream";
+	if (!strcmp(dot, ".html"))
+		return "text/html; charset=utf-8";
+	if (!strcmp(dot, ".js") || !strcmp(dot, ".mjs"))
+		return "text/javascript; charset=utf-8";
+	if (!strcmp(dot, ".css"))
+		return "text/css; charset=utf-8";
+	if (!strcmp(dot, ".json"))
+		return "application/json; charset=utf-8";
+	if (!strcmp(dot, ".svg"))
+		return "image/svg+xml";
+	if (!strcmp(dot, ".png"))
+		return "image/png";
+	if (!strcmp(dot, ".ico"))
+		return "image/x-icon";
+	return "application/octet-stream";
+}
+
+/* The regular file that path names under the web-demo folder, with every
+ * symlink resolved, in out; false when there is none or it resolves to
+ * anything outside the folder (a link to /etc/passwd is not served). */
+static bool static_file(const char *dir, const char *path, char *out, size_t n)
+{
+	char want[PATH_MAX], root[PATH_MAX];
+	struct stat st;
+	size_t len;
+	int w;
+
+	w = snprintf(want, sizeof(want), "%s%s%s", dir, path,
+		     path[strlen(path) - 1] == '/' ? "index.html" : "");
+	if (w < 0 || (size_t)w >= sizeof(want) || n < PATH_MAX ||
+	    !realpath(dir, root) || !realpath(want, out))
+		return false;
+	len = strlen(root);
+	if (strncmp(out, root, len) || out[len] != '/')
+		return false;
+	return !stat(out, &st) && S_ISREG(st.st_mode);
+}
+
+/* Returns 1 when a static file is being served, 0 when not applicable. */
+static int try_static(struct lws *wsi, struct pss *pss, int *ret)
+{
+	static const char cache[] = "cache-control: no-cache\r\n";
+	static const char cache_close[] = "cache-control: no-cache\r\nconnection: close\r\n";
+	struct tp_server *srv = server_of(wsi);
+	const char *dir = srv->cfg->web_demo_dir;
+	const char *extra;
+	char full[PATH_MAX];
+	int n;
+
+	if (!dir || !dir[0] || pss->method != TP_HTTP_GET ||
+	    !strncmp(pss->path, "/api/", 5) || !safe_static_path(pss->path) ||
+	    !static_file(dir, pss->path, full, sizeof(full)) || !tp_hc_respond(&pss->hc))
+		return 0;
+	tp_metrics_observe_route(TP_ROUTE_static, tp_mono() - pss->mono_start);
+	TP_METRIC_INC(http_requests);
+	extra = tp_hc_closing(&pss->hc) ? cache_close : cache;
+	n = lws_serve_http_file(wsi, full, mime_of(full), extra, (int)strlen(extra));
+	/* > 0: lws sent it all at once; else FILE_COMPLETION follows. */
+	*ret = n < 0 ? -1 : n > 0 ? finish(wsi, pss) : 0;
+	return 1;
+}
+
+/* ---- dispatch ---- */
 
 static int dispatch(struct lws *wsi, struct pss *pss)
 {
@@ -379,6 +792,8 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 
 	tp_buf_init(&pss->out, LWS_PRE);
 	if (!pss->route) {
+		if (try_static(wsi, pss, &rc))
+			return rc;
 		tp_http_error(&resp, 404, "Not found", NULL, NULL);
 		return respond(wsi, pss, &resp);
 	}
@@ -386,10 +801,6 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		allow_text(pss->route->methods, allow, sizeof(allow));
 		resp.allow = allow;
 		tp_http_error(&resp, 405, "Method not allowed", NULL, NULL);
-		return respond(wsi, pss, &resp);
-	}
-	if (pss->body_too_large) {
-		tp_http_error(&resp, 413, "Request body larger than 64 KiB", NULL, NULL);
 		return respond(wsi, pss, &resp);
 	}
 	rc = collect_query(wsi, &query, &err);
@@ -430,244 +841,99 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 	return respond(wsi, pss, &resp);
 }
 
-static int write_body(struct lws *wsi, struct pss *pss)
+/* Acts on what the state machine decided for a head or a body's end. */
+static int act(struct lws *wsi, struct pss *pss, enum tp_hc_action a)
 {
-	size_t left = pss->out.len - pss->sent;
-	size_t n = left > CHUNK ? CHUNK : left;
-	bool last = n == left;
-	/* Bytes in front of the chunk are either the LWS_PRE headroom or body
-	 * already sent, which lws may overwrite with framing. */
-	unsigned char *p = (unsigned char *)tp_buf_data(&pss->out) + pss->sent;
-
-	if (lws_write(wsi, p, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-	    (int)n)
+	switch (a) {
+	case TP_HC_DISPATCH:
+		return dispatch(wsi, pss);
+	case TP_HC_REFUSE:
+		return refuse(wsi, pss);
+	case TP_HC_READ_BODY:
+		tp_buf_init(&pss->in, 0);
+		return 0;
+	case TP_HC_CLOSE:
 		return -1;
-	pss->sent += n;
-	if (!last) {
-		lws_callback_on_writable(wsi);
+	default:
 		return 0;
 	}
-	return complete(wsi, pss);
-}
-
-uint64_t tp_http_defer(const struct tp_http_req *req,
-		       struct tp_http_resp *resp)
-{
-	struct lws *wsi = req->conn;
-	struct pss *pss = lws_wsi_user(wsi);
-	struct tp_server *srv = req->srv;
-	char key[24];
-
-	pss->ticket = ++srv->next_ticket;
-	ticket_key(pss->ticket, key);
-	if (tp_dict_set(srv->http_pending, key, wsi, NULL)) {
-		pss->ticket = 0;
-		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-		resp->retry_after = 1;
-		return 0;
-	}
-	resp->status = 0;
-	return pss->ticket;
-}
-
-bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
-		      struct tp_buf *body)
-{
-	char key[24];
-	struct lws *wsi;
-	struct pss *pss;
-
-	ticket_key(ticket, key);
-	wsi = ticket ? tp_dict_del(srv->http_pending, key) : NULL;
-	if (!wsi) {
-		tp_buf_reset(body);
-		return false; /* the client went away */
-	}
-	pss = lws_wsi_user(wsi);
-	pss->ticket = 0;
-	/* The body needs LWS_PRE headroom in front for lws_write. */
-	tp_buf_cleanup(&pss->out);
-	tp_buf_init(&pss->out, LWS_PRE);
-	tp_buf_append(&pss->out, tp_buf_data(body), body->len);
-	tp_buf_reset(body);
-	pss->deferred_status = status;
-	if (pss->out.oom) {
-		tp_buf_cleanup(&pss->out);
-		tp_buf_init(&pss->out, LWS_PRE);
-		tp_buf_puts(&pss->out, "{\"error\":\"Out of memory\"}");
-		pss->deferred_status = 503;
-	}
-	pss->headers_due = true;
-	lws_callback_on_writable(wsi);
-	return true;
-}
-
-bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
-			    const char *msg, const char *field)
-{
-	struct tp_buf b;
-	struct tp_http_resp resp = {status, NULL, &b, NULL, 0};
-	bool ok;
-
-	tp_buf_init(&b, 0);
-	tp_http_error(&resp, status, msg, field, NULL);
-	ok = tp_http_complete(srv, ticket, status, &b);
-	tp_buf_cleanup(&b);
-	return ok;
-}
-
-bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
-{
-	char key[24];
-	struct lws *wsi;
-	struct pss *pss;
-
-	ticket_key(ticket, key);
-	wsi = ticket ? tp_dict_del(srv->http_pending, key) : NULL;
-	if (!wsi)
-		return false;
-	pss = lws_wsi_user(wsi);
-	pss->ticket = 0;
-	pss->stream = conn;
-	pss->stream_due = true;
-	/* A stream never "finishes": it must not hold up a shutdown drain. */
-	inflight_done(wsi, pss);
-	tp_sse_attach(conn, wsi);
-	lws_callback_on_writable(wsi);
-	return true;
-}
-
-static int send_stream_headers(struct lws *wsi, struct pss *pss)
-{
-	unsigned char hdr[LWS_PRE + 512];
-	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-
-	pss->stream_due = false;
-	observe(wsi, pss, 200);
-	if (lws_add_http_common_headers(wsi, 200, "text/event-stream",
-					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-cache", 8, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
-					(const unsigned char *)"no", 2, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	/* No idle timeout on a stream; our keep-alive comments flow.
-	 * (lws_http_mark_sse is for h2 streams and complains on h1.) */
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static int send_deferred_headers(struct lws *wsi, struct pss *pss)
-{
-	struct tp_http_resp resp = {pss->deferred_status, NULL, &pss->out, NULL, 0};
-
-	pss->headers_due = false;
-	observe(wsi, pss, resp.status);
-	if (send_headers(wsi, pss, &resp))
-		return -1;
-	if (pss->out.len == 0)
-		return complete(wsi, pss);
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static bool safe_static_path(const char *path)
-{
-	/* No "..", no hidden files, no backslashes: the demo dir only. */
-	return path[0] == '/' && !strstr(path, "..") && !strstr(path, "/.") &&
-	       !strchr(path, '\\') && strlen(path) < 256;
-}
-
-static const char *mime_of(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-
-	if (!dot)
-		return "application/octet-stream";
-	if (!strcmp(dot, ".html"))
-		return "text/html; charset=utf-8";
-	if (!strcmp(dot, ".js") || !strcmp(dot, ".mjs"))
-		return "text/javascript; charset=utf-8";
-	if (!strcmp(dot, ".css"))
-		return "text/css; charset=utf-8";
-	if (!strcmp(dot, ".json"))
-		return "application/json; charset=utf-8";
-	if (!strcmp(dot, ".svg"))
-		return "image/svg+xml";
-	if (!strcmp(dot, ".png"))
-		return "image/png";
-	if (!strcmp(dot, ".ico"))
-		return "image/x-icon";
-	return "application/octet-stream";
-}
-
-/* Returns 1 when a static file is being served, 0 when not applicable. */
-static int try_static(struct lws *wsi, struct pss *pss, int *ret)
-{
-	struct tp_server *srv = server_of(wsi);
-	const char *dir = srv->cfg->web_demo_dir;
-	char full[1024];
-	struct stat st;
-	int n;
-
-	if (!dir || !dir[0] || pss->method != TP_HTTP_GET ||
-	    !strncmp(pss->path, "/api/", 5) || !safe_static_path(pss->path))
-		return 0;
-	n = snprintf(full, sizeof(full), "%s%s%s", dir, pss->path,
-		     pss->path[strlen(pss->path) - 1] == '/' ? "index.html" : "");
-	if (n < 0 || (size_t)n >= sizeof(full) || stat(full, &st) ||
-	    !S_ISREG(st.st_mode))
-		return 0;
-	pss->route = NULL;
-	tp_metrics_observe_route(TP_ROUTE_static, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
-	n = lws_serve_http_file(wsi, full, mime_of(full),
-				"cache-control: no-cache\r\n", 25);
-	*ret = (n < 0 || (n > 0 && lws_http_transaction_completed(wsi))) ? -1 : 0;
-	return 1;
 }
 
 static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 {
 	struct tp_server *srv = server_of(wsi);
-	int ret;
+	struct tp_hc_head head;
+	const char *field;
+	int status;
 
-	pss_reset(pss);
+	lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL); /* the idle timer */
+	tp_hc_attach(&pss->hc, &srv->http, wsi);
 	pss->mono_start = tp_mono();
 	pss->method = method_of(wsi);
 	snprintf(pss->path, sizeof(pss->path), "%s", uri ? uri : "/");
 	pss->route = find_route(pss->path);
-	if (srv->stopping) {
-		struct tp_http_resp resp = {503, NULL, &pss->out, NULL, 1};
 
-		tp_buf_init(&pss->out, LWS_PRE);
-		tp_http_error(&resp, 503, "Server is shutting down", NULL, NULL);
-		return respond(wsi, pss, &resp);
+	memset(&head, 0, sizeof(head));
+	head.body_method = pss->method == TP_HTTP_POST || pss->method == TP_HTTP_PUT ||
+			   lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+	head.content_length = content_length(wsi, &head.bad_length);
+	head.chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+	head.close = wants_close(wsi);
+	status = oversized(wsi, tp_http_header_limit(srv->cfg), &field);
+	if (status) {
+		head.refuse_status = status;
+		head.refuse_error = status == 414 ? "URL too long" : "Request header too large";
+		head.refuse_field = field;
+	} else if (srv->stopping) {
+		head.refuse_status = 503;
+		head.refuse_error = "Server is shutting down";
 	}
-	if (!pss->route && try_static(wsi, pss, &ret))
-		return ret;
-	if (pss->method == TP_HTTP_POST || pss->method == TP_HTTP_PUT) {
-		char cl[24];
-		long long n = -1;
+	return act(wsi, pss, tp_hc_on_head(&pss->hc, &head));
+}
 
-		if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-			n = strtoll(cl, NULL, 10);
-		if (n > TP_HTTP_BODY_MAX) {
-			/* Refuse before reading it; the unread body makes the
-			 * connection unusable, so close after answering. */
-			pss->body_too_large = true;
-			pss->close_after = true;
-			return dispatch(wsi, pss);
-		}
-		if (n > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
-			/* BODY callbacks follow; BODY_COMPLETION dispatches. */
-			tp_buf_init(&pss->in, 0);
-			return 0;
+static int on_body(struct lws *wsi, struct pss *pss, const char *in, size_t len)
+{
+	if (!pss->body_seen) {
+		pss->body_seen = true;
+		if (own_head_as_body(wsi, in, len)) {
+			/* The lws defect (see the top): refuse, read nothing. */
+			pss->bad_pipeline = true;
+			if (tp_hc_refuse(&pss->hc, 400, "A request with a body cannot be "
+					 "pipelined behind another: send it after the "
+					 "previous answer", NULL) == TP_HC_REFUSE)
+				return refuse(wsi, pss);
 		}
 	}
-	return dispatch(wsi, pss);
+	if (!pss->bad_pipeline && tp_hc_on_body(&pss->hc, len))
+		tp_buf_append(&pss->in, in, len);
+	else
+		tp_buf_cleanup(&pss->in);
+	return 0;
+}
+
+/* lws repeats HTTP_BODY_COMPLETION at most twice per loop turn for a
+ * request whose answer is under way (see the top); many more in one turn
+ * is the loop it never leaves, whatever led to it. */
+static bool lws_is_looping(struct lws *wsi, struct pss *pss)
+{
+	uint64_t turn = server_of(wsi)->loop_turn;
+
+	if (pss->completion_turn != turn) {
+		pss->completion_turn = turn;
+		pss->completions = 0;
+	}
+	return ++pss->completions > 8;
+}
+
+/* The request (or this binding of our protocol to it) ended. */
+static void request_gone(struct pss *pss)
+{
+	if (pss->stream) {
+		tp_sse_closed(pss->stream);
+		pss->stream = NULL;
+	}
+	tp_hc_closed(&pss->hc);
+	pss_release(pss);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -676,61 +942,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	struct pss *pss = user;
 
 	switch (reason) {
-	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
-		if (pss && !pss->counted) {
-			pss->counted = true;
-			TP_METRIC_INC(http_connections);
-		}
-		break;
-	case LWS_CALLBACK_HTTP:
-		return on_http(wsi, pss, in);
-	case LWS_CALLBACK_HTTP_BODY:
-		if (pss->in.len + len > TP_HTTP_BODY_MAX) {
-			pss->body_too_large = true;
-			tp_buf_cleanup(&pss->in);
-			return 0;
-		}
-		if (!pss->body_too_large)
-			tp_buf_append(&pss->in, in, len);
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return dispatch(wsi, pss);
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (pss && pss->stream_due)
-			return send_stream_headers(wsi, pss);
-		if (pss && pss->stream)
-			return tp_sse_writeable(pss->stream, wsi);
-		if (pss && pss->headers_due)
-			return send_deferred_headers(wsi, pss);
-		if (!pss || !pss->out.base || pss->sent >= pss->out.len)
-			return 0; /* spurious */
-		return write_body(wsi, pss);
-	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-	case LWS_CALLBACK_CLOSED_HTTP:
-		if (pss) {
-			if (pss->stream) {
-				tp_sse_closed(pss->stream);
-				pss->stream = NULL;
-			}
-			forget_ticket(wsi, pss);
-			inflight_done(wsi, pss);
-			pss_reset(pss);
-			if (pss->counted) {
-				pss->counted = false;
-				TP_METRIC_SET(http_connections,
-					      TP_METRIC_GET(http_connections) - 1);
-			}
-		}
-		break;
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
 		struct tp_server *srv = server_of(wsi);
 		static struct tp_log_ratelimit rl;
 		unsigned long skipped;
 
 		/* max_connections: refuse at accept. The gauge counts every
-		 * client connection, HTTP (SSE included) and WebSocket. */
+		 * client connection from accept to close: idle, HTTP (SSE
+		 * included) and WebSocket. */
 		if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
 			return 0;
 		TP_METRIC_INC(connections_refused);
@@ -739,14 +958,63 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			       srv->cfg->max_connections, skipped);
 		return 1;
 	}
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		lws_set_opaque_user_data(wsi, &counted_mark);
+		TP_METRIC_INC(http_connections);
+		/* A connection that starts no request is closed (TIMER). */
+		lws_set_timer_usecs(wsi, (lws_usec_t)server_of(wsi)->cfg->http_idle_timeout *
+					 LWS_US_PER_SEC);
+		break;
+	case LWS_CALLBACK_TIMER:
+		/* The idle timer: no request completed yet (no pss) and none
+		 * begun. One that has begun has http_timeout to finish. */
+		if (pss || request_started(wsi))
+			return 0;
+		TP_METRIC_INC(http_idle_closed);
+		return -1;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Normally a no-op by now (DROP_PROTOCOL or CLOSED_HTTP came
+		 * first): a ticket must never outlive its pss. */
+		if (pss)
+			request_gone(pss);
+		if (lws_get_opaque_user_data(wsi) == &counted_mark) {
+			lws_set_opaque_user_data(wsi, NULL);
+			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);
+		}
+		break;
+	case LWS_CALLBACK_HTTP:
+		return on_http(wsi, pss, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_body(wsi, pss, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (pss->bad_pipeline || lws_is_looping(wsi, pss)) {
+			/* lws would call this again forever: answer, close. */
+			write_answer_now(wsi, pss);
+			return -1;
+		}
+		return act(wsi, pss, tp_hc_on_body_done(&pss->hc));
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!pss)
+			return 0;
+		if (pss->stream_due)
+			return send_stream_headers(wsi, pss);
+		if (pss->stream)
+			return tp_sse_writeable(pss->stream, wsi);
+		if (pss->hc.state != TP_HC_SENDING || !pss->ans.status)
+			return 0; /* spurious, or lws is serving a file */
+		return write_answer(wsi, pss);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return pss ? finish(wsi, pss) : -1;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (pss)
+			request_gone(pss);
+		break;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
 		return tp_ws_confirm_upgrade(wsi);
 	case LWS_CALLBACK_CLOSED:
 		/* An upgraded connection ends here, not in CLOSED_HTTP. */
-		if (pss && pss->counted) {
-			pss->counted = false;
-			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);
-		}
 		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:

@@ -19,6 +19,9 @@
 #include "tickpush/query.h"
 
 #define TP_HTTP_BODY_MAX (64 * 1024)
+/* Room in lws's header table beyond the largest header, so that a header
+ * lws cut short still leaves space for the rest of the request head. */
+#define TP_HTTP_HEAD_SLACK 4096
 
 enum tp_http_method {
 	TP_HTTP_GET = 1u << 0,
@@ -52,6 +55,12 @@ struct tp_http_resp {
 
 typedef void tp_http_handler(const struct tp_http_req *req,
 			     struct tp_http_resp *resp);
+
+/* The longest header value or URL accepted (http_header_max, at most
+ * 65535: lws counts one header's length in 16 bits); one that reaches it
+ * gets 431 / 414. server.c makes lws keep no more of any header. */
+struct tp_config;
+int tp_http_header_limit(const struct tp_config *cfg);
 
 /* Copies request header `name` (lower-case, with trailing ':', e.g.
  * "authorization:") into buf; returns its length or -1 if absent/too long. */

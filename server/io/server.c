@@ -11,8 +11,9 @@
  *   1. stop accepting: the listen socket is closed (lws_context_deprecate),
  *      new requests on kept-alive connections get 503;
  *   2. stop consuming: the pub/sub connection is closed;
- *   3. drain: a 50 ms timer waits until no HTTP response is being written
- *      and the write-through pipeline is empty, at most shutdown_timeout;
+ *   3. drain: a 50 ms timer waits until no HTTP request is in flight
+ *      (httpconn.h) and the write-through pipeline is empty, at most
+ *      shutdown_timeout;
  *   4. lws_context_destroy, close the cache connection, our timers and
  *      signal handles; uv_run returns when the last handle has closed, and
  *      tp_server_cleanup asserts uv_loop_close() succeeds (no leaked
@@ -39,7 +40,6 @@
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
 #include "tickpush/buf.h"
-#include "tickpush/dict.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -207,6 +207,13 @@ static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
 	return tp_realloc(ptr, size);
 }
 
+/* Once per loop iteration, after I/O callbacks (http.c: a callback that
+ * lws repeats many times within one iteration is lws looping). */
+static void count_turn(uv_check_t *h)
+{
+	((struct tp_server *)h->data)->loop_turn++;
+}
+
 /* ---- shutdown ---- */
 
 static void handle_closed(uv_handle_t *h)
@@ -225,6 +232,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
+	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
 	/* With a foreign loop lws tears down in stages as its handles close;
@@ -242,14 +250,14 @@ static void finish_shutdown(struct tp_server *srv)
 static void drain_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
-	bool drained = srv->http_inflight == 0 &&
+	bool drained = srv->http.inflight == 0 &&
 		       tp_redis_cache_pending(srv->rcache) == 0 &&
 		       tp_ws_count(srv) == 0;
 
 	if (drained || tp_mono() >= srv->shutdown_deadline) {
 		if (!drained)
 			TP_LOG(TP_LOG_WARN, "msg=\"shutdown timeout, closing anyway\" http_inflight=%u redis_pending=%zu",
-			       srv->http_inflight, tp_redis_cache_pending(srv->rcache));
+			       srv->http.inflight, tp_redis_cache_pending(srv->rcache));
 		finish_shutdown(srv);
 	}
 }
@@ -315,6 +323,7 @@ static int create_lws(struct tp_server *srv)
 	struct lws_context_creation_info info;
 	void *loops[1] = {&srv->loop};
 	const struct tp_config *cfg = srv->cfg;
+	int limit;
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |
@@ -327,11 +336,27 @@ static int create_lws(struct tp_server *srv)
 	info.iface = cfg->bind;
 	info.protocols = tp_http_protocols();
 	info.user = srv;
-	/* A request (line + headers) must fit in max_http_header_data and
-	 * arrive within timeout_secs, or lws drops the connection: a client
-	 * that trickles its request cannot hold a connection forever. */
-	info.max_http_header_data = (unsigned short)cfg->http_header_max;
-	info.max_http_header_pool = 256;
+	/* Request heads. lws parses them into a header table ("ah") that a
+	 * connection holds while a request is on it: from accept for the
+	 * first one (lws 4.1.6 attaches a table when it accepts), from the
+	 * first byte for later ones on a kept-alive connection, until the
+	 * request has been answered. With the pool of tables exhausted a new
+	 * connection waits, unread, for one: so the pool covers
+	 * max_connections and nobody ever waits (tables are allocated on
+	 * demand and freed on release: a large pool costs nothing unused).
+	 * lws keeps at most http_header_max bytes of any one header
+	 * (token_limits: the rest of that line is skipped, not a parse
+	 * failure) so that http.c can answer 431/414; the table has room
+	 * for the rest of the head beyond that. The head must be complete
+	 * within http_timeout of the table being attached
+	 * (timeout_secs_ah_idle); a new connection that starts no request is
+	 * closed after http_idle_timeout (http.c). */
+	limit = tp_http_header_limit(cfg);
+	for (size_t i = 0; i < TP_ARRAY_SIZE(srv->http_token_limits.token_limit); i++)
+		srv->http_token_limits.token_limit[i] = (unsigned short)limit;
+	info.token_limits = &srv->http_token_limits;
+	info.max_http_header_data2 = (unsigned)limit + TP_HTTP_HEAD_SLACK;
+	info.max_http_header_pool2 = (unsigned)cfg->max_connections + 16;
 	info.timeout_secs = (unsigned)cfg->http_timeout;
 	info.timeout_secs_ah_idle = (unsigned)cfg->http_timeout;
 	info.keepalive_timeout = cfg->http_keepalive_timeout;
@@ -476,7 +501,7 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 
 	if (uv_loop_init(&srv->loop))
 		return TP_ERR_IO;
-	if (!(srv->http_pending = tp_dict_create()) || setup_auth(srv))
+	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	memset(&io, 0, sizeof(io));
 	io.max_patterns = (size_t)cfg->max_patterns;
@@ -504,6 +529,10 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
 	uv_timer_init(&srv->loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
+	uv_check_init(&srv->loop, &srv->turn_check);
+	srv->turn_check.data = srv;
+	uv_check_start(&srv->turn_check, count_turn);
+	uv_unref((uv_handle_t *)&srv->turn_check); /* never keeps the loop alive */
 	uv_signal_init(&srv->loop, &srv->sig_term);
 	srv->sig_term.data = srv;
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
@@ -560,8 +589,7 @@ int tp_server_cleanup(struct tp_server *srv)
 	srv->push = NULL;
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
-	tp_dict_destroy(srv->http_pending);
-	srv->http_pending = NULL;
+	tp_hc_hub_cleanup(&srv->http);
 	tp_ratelimit_destroy(srv->login_rl);
 	srv->login_rl = NULL;
 	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));

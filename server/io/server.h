@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "tickpush/config.h"
+#include "tickpush/httpconn.h"
 #include "tickpush/ingest.h"
 
 struct lws_context;
@@ -59,19 +60,21 @@ struct tp_server {
 	unsigned char jwt_dev_key[32];
 	struct tp_ratelimit *login_rl;
 
-	/* Deferred HTTP responses: ticket -> struct lws * (http.c). */
-	struct tp_dict *http_pending;
-	uint64_t next_ticket;
+	/* HTTP requests in flight and deferred answers by ticket (http.c
+	 * drives the lifecycle, include/tickpush/httpconn.h). */
+	struct tp_hc_hub http;
+	struct lws_token_limits http_token_limits; /* see create_lws */
 
 	lws_retry_bo_t idle_policy;   /* WebSocket ping/hang-up timing */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
+	uv_check_t turn_check;        /* counts loop iterations: */
+	uint64_t loop_turn;           /* (http.c tells lws's loops from turns) */
 	double started_at;
 	double shutdown_deadline;
 	char epoch[16];               /* changes on every start (stream position) */
 	bool stopping;
-	unsigned http_inflight;       /* responses not yet fully written */
 	/* Events/s over the last minute: accepted-event totals sampled once a
 	 * second by the sweep timer into a ring. */
 	unsigned long long rate_ring[61];

@@ -77,6 +77,9 @@ static int setup(void **state)
 	server_env[2] = "TICKPUSH_LOGIN_BURST=1000";
 	server_env[3] = NULL;
 	it_server_start(&env, server_env, true);
+	/* Ready means Redis; the logins also need the database connected. */
+	if (!it_wait(it_symbols_loaded, &env, 20))
+		fail_msg("the database never connected");
 	login("demo", demo_token, sizeof(demo_token), &demo_id);
 	login("analyst", analyst_token, sizeof(analyst_token), &analyst_id);
 	assert_true(demo_id != analyst_id);
