@@ -946,7 +946,7 @@ export class TickpushClient extends Emitter {
 			if (token && !(refused && token === rejected)) {
 				this.token = token;
 				this._tokenRefused = null;
-				if (rejected != null)
+				if (rejected != null && token !== rejected)
 					this.stats.renewals++;
 				this.emit('auth', { user: this.user, reason });
 				return true;
@@ -1324,7 +1324,9 @@ export class TickpushClient extends Emitter {
 			s.onServer = false;
 		if (!this._wanted || info.byClient)
 			return;
-		if (info.code === 4001 || info.unauthorized) {
+		/* 4001: the token expired; unauthorized: it was refused (when
+		 * there was none, that is just a failed connection). */
+		if (info.code === 4001 || (info.unauthorized && (this.opts.getToken || this._transportToken))) {
 			const reason = info.code === 4001 ? 'expired' : 'unauthorized';
 			if (!this.opts.getToken) {
 				/* Resuming as someone else (or no one) would be wrong. */
