@@ -96,6 +96,11 @@ client.on('status', (e) => {
 		byId('status').textContent = text;
 });
 client.on('unauthorized', () => signedOut('Signed out: the session could not be renewed.'));
+/* The server refused something on the stream (e.g. a filter): say so. */
+client.on('error', (e) => {
+	if (e.sub === 'main')
+		byId('filter-msg').textContent = e.message;
+});
 
 /** @param {boolean} on */
 function showSignIn(on) {
@@ -144,8 +149,11 @@ async function subscribe() {
 	byId('filter-msg').textContent = '';
 	const symbols = input('symbols').value.split(/[\s,]+/).filter(Boolean).map((s) => s.toUpperCase());
 	const conf = input('conf').value.trim();
+	/* A number goes as a number; anything else as typed, so the server's
+	 * message (naming the field) is what the user reads. */
+	const confidence = conf === '' ? 0.5 : Number.isFinite(Number(conf)) ? Number(conf) : conf;
 	try {
-		await client.subscribe({ id: 'main', filter: { symbols, confidence_min: conf === '' ? 0.5 : conf } });
+		await client.subscribe({ id: 'main', filter: { symbols, confidence_min: confidence } });
 	} catch (err) {
 		const msg = err instanceof ApiError && err.field ? `${err.field}: ${err.message.replace(/^[\w.]+: /, '')}` : String(err);
 		byId('filter-msg').textContent = msg;
