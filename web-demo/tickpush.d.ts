@@ -159,7 +159,8 @@ export interface TokenRequest {
  * null/undefined for none: anonymous at `connect`; after a refusal, the
  * session is over (`unauthorized` event). Throwing means "failed, try again
  * later": the client retries with backoff (and emits `error`, code
- * `token_failed`).
+ * `token_failed`). It is never called from inside a client method (always
+ * after a microtask), so code that signs in and sets state may finish first.
  */
 export type TokenProvider = (req: TokenRequest) => string | null | undefined | Promise<string | null | undefined>;
 

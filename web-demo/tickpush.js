@@ -939,6 +939,11 @@ export class TickpushClient extends Emitter {
 		if (this._tokenWait)
 			return this._tokenWait;
 		const wait = (async () => {
+			/* Never from inside a client method (setToken, subscribe):
+			 * the page finishes what it is doing first. */
+			await null;
+			if (this._tokenWait !== wait)
+				return this.token != null; /* setToken() came first */
 			const answer = await this.opts.getToken({ reason, token: rejected ?? null });
 			const token = typeof answer === 'string' && answer ? answer : null;
 			if (this._tokenWait !== wait)

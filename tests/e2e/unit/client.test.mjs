@@ -638,6 +638,22 @@ test('a token whose exp has passed (by the server clock) is renewed before conne
 	assert.equal(h2.tr.last.token, stale);
 });
 
+test('getToken is never called from inside a client method (the page finishes its own step first)', async () => {
+	const nowS = fakeTimers().now() / 1000;
+	let inside = false;
+	const seen = [];
+	const getToken = provider(() => { seen.push(inside); return jwt(nowS + 3600, 2); });
+	const h = makeClient({ opts: { getToken } });
+	inside = true;
+	h.client.subscribe({ id: 'h', channel: 'health' }); // connects: no token yet
+	h.client.setToken(jwt(nowS + 0.5, 1), { id: 1 }); // about to expire: renewed
+	inside = false;
+	await flush();
+	assert.deepEqual(getToken.calls.map((c) => c.reason), ['expired']);
+	assert.deepEqual(seen, [false]);
+	assert.equal(h.tr.last.token, jwt(nowS + 3600, 2));
+});
+
 test('HTTP 401: getToken is asked once for all concurrent requests, each retried once with the new token', async () => {
 	let release;
 	const getToken = provider(() => new Promise((r) => { release = r; }));
