@@ -134,14 +134,21 @@ function announce(text) {
 }
 
 /* Connection changes are spoken once they last: a token renewal or a
- * quick reconnect (under 2 s) is not worth interrupting anyone for. */
-const conn = { spoken: 'open', timer: null };
+ * quick reconnect (under 2 s) is not worth interrupting anyone for. The
+ * first connection says nothing: the page is simply starting. */
+const conn = { spoken: null, pending: null, timer: null };
 
 function announceConnection(s) {
 	const what = s.state === 'open' ? 'open' : s.state === 'closed' ? 'closed' : 'down';
+	if (conn.spoken == null && what === 'open')
+		conn.spoken = 'open';
+	if (conn.spoken == null || what === conn.pending)
+		return; /* starting, or already due (retries must not postpone it) */
 	clearTimeout(conn.timer);
+	conn.pending = null;
 	if (what === conn.spoken)
 		return;
+	conn.pending = what;
 	conn.timer = setTimeout(() => {
 		if (what === 'open')
 			announce(`Live again via ${TRANSPORT_LABEL[client.transportName] || client.transportName}.`);
@@ -150,6 +157,7 @@ function announceConnection(s) {
 		else
 			announce('Disconnected.');
 		conn.spoken = what;
+		conn.pending = null;
 	}, 2000);
 }
 
@@ -1230,18 +1238,24 @@ function wire() {
 
 async function main() {
 	wire();
+	const s = loadSession();
+	if (s) {
+		/* Before the first connection: if the stored token is about to
+		 * expire, getToken renews it for this user. */
+		state.user = s.user;
+		client.setToken(s.token, s.user);
+	}
 	client.subscribe({ id: 'health', channel: 'health' });
 	refreshHealth();
 	setInterval(refreshHealth, 10000);
 	setInterval(everySecond, 1000);
 	setInterval(pollJobs, 2000);
-	const s = loadSession();
 	if (s) {
-		client.setToken(s.token, s.user);
 		try {
 			await enterUser(s.user);
 			return;
 		} catch {
+			state.user = null;
 			client.setToken(null);
 		}
 	}

@@ -328,9 +328,14 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		const during = await svc.publishPattern({ symbol: 'AMZN', pattern: 'Ascending_Triangle', confidence: 0.88 });
 		const missDuring = await svc.publishPattern({ symbol: 'BAC', pattern: 'Hammer', confidence: 0.9 });
 		await shot(page, '06-disconnected');
+		/* Down for more than 2 s: worth telling a screen reader user. */
+		await page.waitForFunction(() => /Connection lost/.test(document.querySelector('#announce').textContent),
+			null, { timeout: 10000 });
 		wsState.blocked = false;
 		await waitOpen(page, 'ws');
 		await waitRow(during, page, 15000);
+		await page.waitForFunction(() => /Live again via WebSocket/.test(document.querySelector('#announce').textContent),
+			null, { timeout: 10000 });
 		const st = await status();
 		assert.equal(st.stats.resumes, resumes0 + 1, 'resumed once');
 		assert.equal(st.stats.gaps, 0, 'no gap');
@@ -563,7 +568,16 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		/* After a reload the password is not in memory: at the next
 		 * expiry the page asks for it, and the stream waits meanwhile. */
 		await p.reload();
-		await p.waitForSelector('#who-name:has-text("demo")');
+		await p.waitForSelector('#who-name:has-text("demo")').catch(async (err) => {
+			await shot(p, '15-reload-failed');
+			t.diagnostic(JSON.stringify(await p.evaluate(() => ({
+				ready: document.readyState, who: document.querySelector('#who-name').textContent,
+				stored: sessionStorage.getItem('tickpush.demo.session'), now: Date.now() / 1000,
+				client: window.tickpushDemo && { state: window.tickpushDemo.client.state, token: !!window.tickpushDemo.client.token },
+				dialog: document.querySelector('#dlg-signin').open, note: document.querySelector('#live-note').textContent,
+			}))));
+			throw err;
+		});
 		await p.locator('#dlg-signin').waitFor({ state: 'visible', timeout: 20000 });
 		assert.equal(await p.textContent('#dlg-title'), 'Session expired');
 		assert.equal(await p.$eval('#si-user', (i) => i.readOnly && i.value), 'demo');
