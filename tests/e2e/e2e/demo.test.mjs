@@ -446,6 +446,7 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		await p.fill('#pass', 'demo');
 		await p.click('#signin-go');
 		await p.waitForSelector('#who:not([hidden])');
+		assert.equal(await p.isVisible('#signin'), false, 'the sign-in form goes away');
 		await p.waitForFunction(() => {
 			const c = window.tickpushExample.client;
 			return c.state === 'open' && c.hello && c.hello.user != null;
@@ -592,6 +593,23 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		assert.ok(after.renewals >= 1);
 		assert.match(await p.textContent('#who-name'), /demo/, 'still signed in');
 		await p.context().close();
+
+		/* The example page's provider asks the user, and the stream waits. */
+		const ex = await newPage({ width: 900, height: 800 });
+		await ex.goto(short.baseUrl + '/example.html');
+		await ex.fill('#pass', 'demo');
+		await ex.click('#signin-go');
+		await ex.waitForSelector('#who:not([hidden])');
+		await ex.waitForSelector('#signin-title:has-text("expired")', { timeout: 20000 });
+		assert.equal(await ex.evaluate(() => window.tickpushExample.client.state), 'reconnecting');
+		const waiting = await svc.publishPattern({ symbol: 'MSFT', pattern: 'Hammer', confidence: 0.85 });
+		await ex.fill('#pass', 'demo');
+		await ex.click('#signin-go');
+		await ex.waitForSelector(`#rows tr[data-id="${waiting}"]`, { timeout: 15000 });
+		const exStats = await ex.evaluate(() => window.tickpushExample.client.stats);
+		assert.equal(exStats.gaps, 0);
+		assert.ok(exStats.renewals >= 1 && exStats.resumes >= 1, JSON.stringify(exStats));
+		await ex.context().close();
 	});
 
 	await t.test('no errors in the page; no token in any URL', () => {
