@@ -5,6 +5,14 @@
  *
  * URL options (for trying things out): ?transports=sse,poll limits the
  * transports the client may use, in that order.
+ *
+ * Accessibility (WCAG 2.1 AA): every control is a native one (sort headers
+ * are buttons, aria-sort says the order); the status bar, which changes
+ * every second, is not a live region: announce() speaks only changes a
+ * user must know (connection lost or back, a gap, a finished backtest);
+ * field errors are tied to their inputs (aria-describedby, aria-invalid);
+ * charts carry a text version; progress bars are progressbars; motion
+ * follows prefers-reduced-motion (style.css).
  */
 import { TickpushClient, ApiError } from './tickpush.js';
 import { drawRate, drawDist } from './charts.js';
@@ -45,7 +53,7 @@ function h(tag, attrs = {}, ...children) {
 
 const params = new URLSearchParams(location.search);
 const transports = (params.get('transports') || 'ws,sse,poll').split(',').filter((t) => ['ws', 'sse', 'poll'].includes(t));
-const client = new TickpushClient({ baseUrl: '', transports: transports.length ? transports : undefined });
+const client = new TickpushClient({ baseUrl: '', transports: transports.length ? transports : undefined, getToken });
 
 const state = {
 	user: null,
@@ -69,6 +77,89 @@ const state = {
 };
 
 const nowS = () => Date.now() / 1000 + state.clockSkew;
+
+/* ------------------------------------------------------------ tokens */
+
+/*
+ * Where the page's tokens come from (the client's getToken, asked when a
+ * token expires or is refused). tickpush issues tokens only through POST
+ * /api/auth/login (there is no refresh endpoint), so the demo signs in
+ * again with the password typed into its sign-in dialog, which it keeps
+ * in this tab's memory for that alone: never in storage, forgotten on
+ * sign-out. A real application must not do this; it would call a refresh
+ * endpoint (or its identity provider's silent renewal) here. Without the
+ * password (after a reload) the dialog asks for it again; cancelling it
+ * signs out.
+ */
+const auth = {
+	password: null,   /* for renewals, in memory only */
+	pending: null,    /* resolve() of a renewal waiting for the dialog */
+};
+
+async function getToken({ reason }) {
+	if (!state.user || reason === 'connect')
+		return null; /* anonymous: the public stream */
+	if (auth.password) {
+		try {
+			const r = await client.authenticate(state.user.username, auth.password);
+			saveSession(r.token, r.user, r.expires_at);
+			return r.token;
+		} catch (err) {
+			if (!(err instanceof ApiError) || err.status !== 401)
+				throw err; /* network, 429, 503: the client retries */
+			auth.password = null; /* the password no longer works */
+		}
+	}
+	return askToSignInAgain();
+}
+
+function askToSignInAgain() {
+	if (auth.pending)
+		auth.pending(null);
+	return new Promise((resolve) => {
+		auth.pending = resolve;
+		openSignIn(true);
+	});
+}
+
+/* ------------------------------------------------------------ announcements */
+
+/* The one live region: short messages, and only when something changed. */
+function announce(text) {
+	const el = $('#announce');
+	if (el.textContent === text)
+		el.textContent = '';
+	/* A fresh node change, so the same message can be heard again. */
+	requestAnimationFrame(() => { el.textContent = text; });
+}
+
+/* Connection changes are spoken once they last: a token renewal or a
+ * quick reconnect (under 2 s) is not worth interrupting anyone for. The
+ * first connection says nothing: the page is simply starting. */
+const conn = { spoken: null, pending: null, timer: null };
+
+function announceConnection(s) {
+	const what = s.state === 'open' ? 'open' : s.state === 'closed' ? 'closed' : 'down';
+	if (conn.spoken == null && what === 'open')
+		conn.spoken = 'open';
+	if (conn.spoken == null || what === conn.pending)
+		return; /* starting, or already due (retries must not postpone it) */
+	clearTimeout(conn.timer);
+	conn.pending = null;
+	if (what === conn.spoken)
+		return;
+	conn.pending = what;
+	conn.timer = setTimeout(() => {
+		if (what === 'open')
+			announce(`Live again via ${TRANSPORT_LABEL[client.transportName] || client.transportName}.`);
+		else if (what === 'down')
+			announce('Connection lost: reconnecting. No events are lost.');
+		else
+			announce('Disconnected.');
+		conn.spoken = what;
+		conn.pending = null;
+	}, 2000);
+}
 
 /* ------------------------------------------------------------ formatting */
 
@@ -185,6 +276,10 @@ function flash(tr, cls) {
 	tr.classList.remove('row-new', 'row-upd');
 	void tr.offsetWidth; /* restart the animation */
 	tr.classList.add(cls);
+	/* The class outlives the animation; with reduced motion it is the
+	 * (still) highlight itself, so it has to end by the clock. */
+	clearTimeout(tr._flashTimer);
+	tr._flashTimer = setTimeout(() => tr.classList.remove(cls), cls === 'row-new' ? 3000 : 1600);
 }
 
 function resetTable(rows) {
@@ -286,8 +381,15 @@ function setSort(key) {
 
 function renderSort() {
 	for (const th of $$('#tbl th')) {
-		th.classList.toggle('sorted', th.dataset.sort === state.sort.key);
-		th.classList.toggle('asc', th.dataset.sort === state.sort.key && state.sort.dir === 'asc');
+		const on = th.dataset.sort === state.sort.key;
+		if (on)
+			th.setAttribute('aria-sort', state.sort.dir === 'asc' ? 'ascending' : 'descending');
+		else
+			th.removeAttribute('aria-sort');
+		$('.arrow', th).textContent = on ? (state.sort.dir === 'asc' ? ' ▲' : ' ▼') : '';
+		if (on)
+			$('#tbl-caption').textContent = `Live patterns, sorted by ${$('.sort', th).textContent.trim()}, ` +
+				`${state.sort.dir === 'asc' ? 'ascending' : 'descending'}. Sort buttons are in the column headers.`;
 	}
 	scheduleSort();
 }
@@ -298,7 +400,9 @@ function renderStatus(st) {
 	const s = st || { state: client.state, transport: client.transportName };
 	$('#conn-dot').className = 'dot ' + s.state;
 	let label = s.state;
-	if (s.state === 'reconnecting' && s.delayMs != null)
+	if (s.authenticating)
+		label = 'renewing sign-in';
+	else if (s.state === 'reconnecting' && s.delayMs != null)
 		label = `reconnecting in ${(s.delayMs / 1000).toFixed(1)} s`;
 	$('#conn-state').textContent = label;
 	$('#conn-transport').textContent = s.transport ? `via ${TRANSPORT_LABEL[s.transport] || s.transport}` : '';
@@ -316,7 +420,11 @@ function everySecond() {
 	if (state.perSecond.length > RATE_SPAN)
 		state.perSecond.shift();
 	const last = state.perSecond.slice(-10);
-	$('#st-rate').textContent = (last.reduce((a, b) => a + b, 0) / Math.max(1, last.length)).toFixed(1);
+	const rate = (last.reduce((a, b) => a + b, 0) / Math.max(1, last.length)).toFixed(1);
+	$('#st-rate').textContent = rate;
+	/* The chart's text version (and a caption for everyone). */
+	const peak = Math.max(0, ...state.perSecond);
+	$('#rate-text').textContent = peak ? `${rate}/s over the last 10 s · peak ${peak}/s in the last ${Math.round(RATE_SPAN / 60)} min` : 'no events in the last 5 min';
 	if (state.latencies.length) {
 		const sorted = [...state.latencies].sort((a, b) => a - b);
 		$('#st-latency').textContent = `${Math.round(sorted[Math.floor(sorted.length / 2)])} ms`;
@@ -333,14 +441,34 @@ function everySecond() {
 	if (state.distDue) {
 		state.distDue = false;
 		drawDist($('#chart-dist'), state.dist || {});
+		const parts = Object.entries(state.dist || {}).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${typeLabel(k)} ${n}`);
+		$('#dist-text').textContent = parts.length ? `Rows per pattern type: ${parts.join(', ')}.` : 'No rows yet.';
 	}
 }
 
 /* ------------------------------------------------------------ forms */
 
+const CONTROLS = 'input, select, textarea, [role=group]';
+
+/* Each field's message element describes its controls, so a screen
+ * reader reads the error with the input it belongs to. */
+function linkErrors() {
+	for (const box of $$('.field')) {
+		const err = $('.err', box);
+		const controls = $$(CONTROLS, box);
+		if (!err || !controls.length)
+			continue;
+		err.id = `${controls[0].id || box.dataset.field}-err`;
+		for (const c of controls)
+			c.setAttribute('aria-describedby', err.id);
+	}
+}
+
 function clearErrors(form) {
 	for (const f of $$('.field', form))
 		f.classList.remove('invalid');
+	for (const c of $$('[aria-invalid]', form))
+		c.removeAttribute('aria-invalid');
 	for (const e of $$('.err', form))
 		e.textContent = '';
 }
@@ -350,11 +478,15 @@ function showError(form, err) {
 	const field = err && err.field ? String(err.field).replace(/^filters\./, '') : null;
 	let msg = err && err.message ? err.message : String(err);
 	const box = field && $(`.field[data-field="${field}"]`, form);
+	if (form.closest('#filters'))
+		setFilterOpen(true); /* folded on a phone: the message must show */
 	if (box && !box.closest('[hidden]') && getComputedStyle(box).display !== 'none') {
 		msg = msg.replace(/^[\w.]+: /, '');
 		box.classList.add('invalid');
 		$('.err', box).textContent = msg;
-		const input = $('input, select, textarea', box);
+		for (const c of $$(CONTROLS, box))
+			c.setAttribute('aria-invalid', 'true');
+		const input = $('input, select, textarea, .chip', box);
 		if (input)
 			input.focus();
 	} else {
@@ -589,9 +721,10 @@ function onPresetNew() {
 /* ------------------------------------------------------------ watchlists */
 
 function renderWatchlists() {
-	$('#wl-list').replaceChildren(...state.watchlists.map((w) => h('li', {
-		'data-id': w.id, onclick: () => editWatchlist(w),
-	}, h('span', { text: w.name }), h('span', { class: 'syms', text: w.symbols.join(' ') }))));
+	$('#wl-list').replaceChildren(...state.watchlists.map((w) => h('li', { 'data-id': w.id },
+		h('button', { type: 'button', onclick: () => editWatchlist(w) },
+			h('span', {}, h('span', { class: 'sr-only', text: 'Edit watchlist ' }), w.name),
+			h('span', { class: 'syms', text: w.symbols.join(' ') })))));
 	if (!state.watchlists.length)
 		$('#wl-list').append(h('li', { class: 'muted', text: 'No watchlists yet.' }));
 	const sel = $('#f-watchlist');
@@ -635,6 +768,7 @@ async function onWatchlistSubmit(ev) {
 			: await client.updateWatchlist(state.editWatchlist, body);
 		form.hidden = true;
 		await reloadWatchlists();
+		$('#btn-wl-new').focus();
 		await refreshIfUsing(saved.id);
 	} catch (err) {
 		showError(form, err);
@@ -648,6 +782,7 @@ async function onWatchlistDelete() {
 		await client.deleteWatchlist(state.editWatchlist);
 		$('#wl-form').hidden = true;
 		await reloadWatchlists();
+		$('#btn-wl-new').focus();
 	} catch (err) {
 		showError($('#wl-form'), err);
 	}
@@ -655,13 +790,37 @@ async function onWatchlistDelete() {
 
 /* ------------------------------------------------------------ backtests */
 
+const FINAL = ['completed', 'failed', 'cancelled'];
+
 function jobLi(job) {
-	const li = h('li', { 'data-job': job.job_id },
-		h('div', { class: 'head' }, h('span', { class: 'id', text: job.job_id }), h('span', { class: 'st' })),
-		h('div', { class: 'progress' }, h('i')),
+	const li = h('li', { 'data-job': job.job_id, 'aria-label': `Backtest ${job.job_id}` },
+		h('div', { class: 'head' }, h('span', { class: 'id', text: job.job_id }), h('span', { class: 'st' }),
+			h('button', { type: 'button', class: 'btn small cancel', 'aria-label': `Cancel backtest ${job.job_id}`,
+				onclick: () => cancelJob(job.job_id) }, 'Cancel')),
+		h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Backtest ${job.job_id} progress`,
+			'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, h('i')),
 		h('div', { class: 'detail small muted' }),
 		h('div', { class: 'results' }));
 	return li;
+}
+
+async function cancelJob(id) {
+	const j = state.jobs.get(id);
+	if (!j)
+		return;
+	const btn = $('.cancel', j.li);
+	btn.disabled = true;
+	try {
+		const r = await client.cancelBacktest(id);
+		/* The producer confirms with a cancelled result (pushed). */
+		if (!FINAL.includes(j.data.status))
+			j.data = { ...j.data, status: r.status || 'cancel_requested' };
+		renderJob(j);
+		announce(`Cancelling backtest ${id}.`);
+	} catch (err) {
+		btn.disabled = false;
+		$('.detail', j.li).textContent = `could not cancel: ${err.message || err}`;
+	}
 }
 
 function pct(v) {
@@ -675,7 +834,7 @@ function renderJob(j) {
 		$('#bt-jobs').prepend(j.li);
 	}
 	const status = d.status || (d.progress >= 1 ? 'completed' : 'running');
-	const final = ['completed', 'failed', 'cancelled'].includes(status);
+	const final = FINAL.includes(status);
 	let p = typeof d.progress === 'number' ? d.progress : 0;
 	if (p > 1)
 		p /= 100;
@@ -683,9 +842,24 @@ function renderJob(j) {
 		p = 1;
 	j.li.className = status === 'completed' ? 'done' : final ? 'failed' : '';
 	j.li.dataset.status = status;
-	$('.st', j.li).textContent = final ? status : `${Math.round(p * 100)}%`;
+	const shown = status === 'cancel_requested' ? 'cancelling' : final ? status : `${Math.round(p * 100)}%`;
+	$('.st', j.li).textContent = shown;
 	$('.st', j.li).className = `st status-${status}`;
 	$('.progress i', j.li).style.width = `${Math.round(p * 100)}%`;
+	const bar = $('.progress', j.li);
+	bar.setAttribute('aria-valuenow', String(Math.round(p * 100)));
+	bar.setAttribute('aria-valuetext', final || status === 'cancel_requested' ? shown : `${Math.round(p * 100)}%`);
+	const cancel = $('.cancel', j.li);
+	cancel.hidden = final;
+	if (status === 'cancel_requested')
+		cancel.disabled = true;
+	if (final && !j.announced) {
+		j.announced = true;
+		if (j.seenRunning)
+			announce(`Backtest ${d.job_id} ${status}.`);
+	} else if (!final) {
+		j.seenRunning = true;
+	}
 	const detail = [];
 	if (!final && d.current_symbol)
 		detail.push(`testing ${d.current_symbol}`);
@@ -713,7 +887,7 @@ function onBacktest(e) {
 		j = { data: { job_id: d.job_id }, li: null };
 		state.jobs.set(d.job_id, j);
 	}
-	if (!e.final && ['completed', 'failed', 'cancelled'].includes(j.data.status))
+	if (!e.final && FINAL.includes(j.data.status))
 		return; /* a late progress after the result */
 	j.data = { ...j.data, ...d };
 	if (e.final && !d.status)
@@ -753,7 +927,7 @@ async function onBacktestSubmit(ev) {
 async function pollJobs() {
 	for (const j of state.jobs.values()) {
 		const st = j.data.status;
-		if (['completed', 'failed', 'cancelled'].includes(st) || Date.now() - (j.lastEvent || 0) < 4000)
+		if (FINAL.includes(st) || Date.now() - (j.lastEvent || 0) < 4000)
 			continue;
 		try {
 			const r = await client.getBacktest(j.data.job_id);
@@ -839,10 +1013,30 @@ function saveSession(token, user, expires) {
 function loadSession() {
 	try {
 		const s = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
-		if (s && s.token && s.expires > Date.now() / 1000 + 60)
+		/* Valid, or expired within the hour: getToken renews it (after a
+		 * reload, by asking for the password). Older: start signed out. */
+		if (s && s.token && s.expires > Date.now() / 1000 - 3600)
 			return s;
 	} catch { /* ignore */ }
 	return null;
+}
+
+/* The sign-in dialog: a first sign-in, or (renew) the same user again
+ * because the token expired and the password is not in memory. */
+function openSignIn(renew = false) {
+	const dlg = $('#dlg-signin');
+	$('#signin-err').textContent = '';
+	$('#dlg-title').textContent = renew ? 'Session expired' : 'Sign in';
+	$('#dlg-text').textContent = renew
+		? 'Sign in again to keep the live stream: it resumes where it stopped, nothing is lost.'
+		: 'Sample users: demo/demo, analyst/analyst';
+	const user = $('#si-user');
+	if (renew)
+		user.value = state.user.username;
+	user.readOnly = renew;
+	if (!dlg.open)
+		dlg.showModal();
+	(renew || user.value ? $('#si-pass') : user).focus();
 }
 
 async function enterUser(user) {
@@ -886,16 +1080,44 @@ async function onSignIn(ev) {
 	err.textContent = '';
 	const btn = $('#btn-signin-go');
 	btn.disabled = true;
+	const username = $('#si-user').value.trim();
+	const password = $('#si-pass').value;
 	try {
-		const r = await client.login($('#si-user').value.trim(), $('#si-pass').value);
+		if (auth.pending) {
+			/* The client waits for a new token (see getToken). */
+			const r = await client.authenticate(username, password);
+			saveSession(r.token, r.user, r.expires_at);
+			auth.password = password;
+			const resolve = auth.pending;
+			auth.pending = null;
+			$('#dlg-signin').close();
+			$('#si-pass').value = '';
+			resolve(r.token);
+			return;
+		}
+		const r = await client.login(username, password);
+		auth.password = password;
 		saveSession(r.token, r.user, r.expires_at);
 		$('#dlg-signin').close();
 		$('#si-pass').value = '';
 		await enterUser(r.user);
+		announce(`Signed in as ${r.user.username}.`);
 	} catch (e) {
 		err.textContent = e.message || String(e);
+		$('#si-pass').focus();
 	} finally {
 		btn.disabled = false;
+	}
+}
+
+/* Closing the dialog (Cancel, Escape) during a renewal gives up: the
+ * client then reports 'unauthorized' and the page signs out. */
+function onSignInClosed() {
+	$('#si-user').readOnly = false;
+	if (auth.pending) {
+		const resolve = auth.pending;
+		auth.pending = null;
+		resolve(null);
 	}
 }
 
@@ -903,11 +1125,22 @@ async function signOut(message) {
 	try {
 		sessionStorage.removeItem(STORE_KEY);
 	} catch { /* ignore */ }
+	auth.password = null;
 	client.logout();
 	client.subscribe({ id: 'health', channel: 'health' });
 	await enterAnonymous();
 	if (message)
 		$('#live-note').textContent = message;
+	announce(message ? `Signed out: ${message}.` : 'Signed out.');
+}
+
+/* On a phone the filter panel is folded (style.css) so the table stays
+ * near the top while the focus order stays the reading order. */
+function setFilterOpen(open) {
+	$('#filters').classList.toggle('open', open);
+	const btn = $('#btn-filter-toggle');
+	btn.setAttribute('aria-expanded', String(open));
+	btn.textContent = open ? 'Hide filter' : 'Show filter';
 }
 
 /* ------------------------------------------------------------ wiring */
@@ -928,13 +1161,16 @@ function wire() {
 	$('#btn-wl-delete').addEventListener('click', onWatchlistDelete);
 	$('#wl-form').addEventListener('submit', onWatchlistSubmit);
 	$('#bt-form').addEventListener('submit', onBacktestSubmit);
-	$('#btn-signin').addEventListener('click', () => { $('#signin-err').textContent = ''; $('#dlg-signin').showModal(); $('#si-pass').focus(); });
+	$('#btn-signin').addEventListener('click', () => openSignIn(false));
 	$('#btn-signin-cancel').addEventListener('click', () => $('#dlg-signin').close());
+	$('#dlg-signin').addEventListener('close', onSignInClosed);
 	$('#signin-form').addEventListener('submit', onSignIn);
 	$('#btn-signout').addEventListener('click', () => signOut());
+	$('#btn-filter-toggle').addEventListener('click', () => setFilterOpen(!$('#filters').classList.contains('open')));
 	for (const th of $$('#tbl th'))
-		th.addEventListener('click', () => setSort(th.dataset.sort));
+		$('.sort', th).addEventListener('click', () => setSort(th.dataset.sort));
 	renderSort();
+	linkErrors();
 	const end = new Date();
 	const start = new Date(end.getTime() - 365 * 86400000);
 	$('#bt-end').value = end.toISOString().slice(0, 10);
@@ -967,9 +1203,16 @@ function wire() {
 			state.thisSecond++;
 		removeRow(e.id);
 	});
-	client.on('status', renderStatus);
+	client.on('status', (s) => {
+		renderStatus(s);
+		announceConnection(s);
+	});
 	client.on('resume', () => renderStatus(null));
-	client.on('gap', () => renderStatus(null));
+	client.on('gap', (e) => {
+		renderStatus(null);
+		if (e.sub === MAIN)
+			announce('Some events could not be replayed: the table was reloaded.');
+	});
 	client.on('backtest', onBacktest);
 	client.on('health', (e) => {
 		/* Long-poll has no health channel: the library polls REST instead. */
@@ -995,18 +1238,24 @@ function wire() {
 
 async function main() {
 	wire();
+	const s = loadSession();
+	if (s) {
+		/* Before the first connection: if the stored token is about to
+		 * expire, getToken renews it for this user. */
+		state.user = s.user;
+		client.setToken(s.token, s.user);
+	}
 	client.subscribe({ id: 'health', channel: 'health' });
 	refreshHealth();
 	setInterval(refreshHealth, 10000);
 	setInterval(everySecond, 1000);
 	setInterval(pollJobs, 2000);
-	const s = loadSession();
 	if (s) {
-		client.setToken(s.token, s.user);
 		try {
 			await enterUser(s.user);
 			return;
 		} catch {
+			state.user = null;
 			client.setToken(null);
 		}
 	}

@@ -27,6 +27,17 @@
  * connect `failuresBeforeFallback` times in a row (or is not available,
  * e.g. no WebSocket) is replaced by the next one in `transports`.
  *
+ * Tokens: never in a URL unless `tokenInUrl` says so. The WebSocket sends
+ * it in an {"op":"auth"} frame as soon as the socket opens (the server
+ * accepts auth only within ws_auth_timeout of connecting, so the token is
+ * obtained before the socket is made); REST, long-poll and SSE (read with
+ * fetch when a token is needed: EventSource cannot send headers) send
+ * Authorization: Bearer. A token provider, `getToken`, is asked before a
+ * connection when the client holds no usable token, and whenever the
+ * server refuses the token (close 4001 when it expires mid-session, HTTP
+ * 401, a refused auth frame); with a fresh token the stream reconnects and
+ * resumes with since, so an expiring token costs a reconnect, not a gap.
+ *
  * Everything environmental (fetch, WebSocket, EventSource, timers, clock,
  * random, and the transport factories themselves) can be injected, which is
  * how the node unit tests drive the state machine without browser or server.
@@ -224,6 +235,145 @@ export function pollToFrames(body, subId, epoch) {
 	return frames;
 }
 
+/* A JWT's exp (seconds since the epoch), or null when the token is not a
+ * JWT with a numeric exp. Reads the claim only: the server verifies. */
+export function tokenExpiry(token) {
+	if (typeof token !== 'string')
+		return null;
+	const parts = token.split('.');
+	if (parts.length !== 3)
+		return null;
+	try {
+		const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+		const claims = JSON.parse(atob(b64 + '==='.slice((b64.length + 3) % 4)));
+		return claims && typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : null;
+	} catch {
+		return null;
+	}
+}
+
+/*
+ * An EventSource look-alike over fetch, for event streams that need an
+ * Authorization header (EventSource cannot send headers). Same surface as
+ * far as the SSE transport uses it: onopen, onerror (once, also at the end
+ * of the stream), addEventListener(type, fn) with {data, lastEventId},
+ * close(). `status` is the HTTP status (401: the token was refused). It
+ * never reconnects by itself; the client does, with since.
+ */
+export class FetchEventSource {
+	constructor(url, { fetch, headers = {} }) {
+		this.url = url;
+		this.status = 0;
+		this.readyState = 0; /* 0 connecting, 1 open, 2 closed */
+		this.onopen = null;
+		this.onerror = null;
+		this._listeners = new Map();
+		this._ac = typeof AbortController !== 'undefined' ? new AbortController() : null;
+		this._run(fetch, headers);
+	}
+
+	addEventListener(type, fn) {
+		if (!this._listeners.has(type))
+			this._listeners.set(type, []);
+		this._listeners.get(type).push(fn);
+	}
+
+	close() {
+		this.readyState = 2;
+		if (this._ac)
+			this._ac.abort();
+	}
+
+	_fail() {
+		if (this.readyState === 2)
+			return;
+		this.readyState = 2;
+		if (this.onerror)
+			this.onerror({ status: this.status });
+	}
+
+	async _run(fetch, headers) {
+		let res;
+		try {
+			res = await fetch(this.url, { headers: { Accept: 'text/event-stream', ...headers },
+				cache: 'no-store', signal: this._ac ? this._ac.signal : undefined });
+		} catch {
+			this._fail();
+			return;
+		}
+		this.status = res.status;
+		if (this.readyState === 2)
+			return;
+		if (!res.ok || !res.body || typeof res.body.getReader !== 'function') {
+			this._fail();
+			return;
+		}
+		this.readyState = 1;
+		if (this.onopen)
+			this.onopen({});
+		const reader = res.body.getReader();
+		const decoder = new TextDecoder();
+		const parser = sseParser((type, data, lastEventId) => {
+			if (this.readyState !== 1)
+				return;
+			for (const fn of this._listeners.get(type) || [])
+				fn({ type, data, lastEventId });
+		});
+		try {
+			for (;;) {
+				const { value, done } = await reader.read();
+				if (done || this.readyState !== 1)
+					break;
+				parser(decoder.decode(value, { stream: true }));
+			}
+		} catch { /* aborted or cut: reported below */ }
+		this._fail();
+	}
+}
+
+/* text/event-stream parser (the HTML spec's rules for event, data, id and
+ * comments; retry is ignored). Feed it text as it arrives; it calls
+ * dispatch(type, data, lastEventId) for every complete event. */
+export function sseParser(dispatch) {
+	let buf = '';
+	let type = '';
+	let data = [];
+	let lastId = '';
+	const line = (l) => {
+		if (l === '') {
+			if (data.length)
+				dispatch(type || 'message', data.join('\n'), lastId);
+			type = '';
+			data = [];
+			return;
+		}
+		if (l[0] === ':')
+			return;
+		const i = l.indexOf(':');
+		const field = i < 0 ? l : l.slice(0, i);
+		let value = i < 0 ? '' : l.slice(i + 1);
+		if (value[0] === ' ')
+			value = value.slice(1);
+		if (field === 'event')
+			type = value;
+		else if (field === 'data')
+			data.push(value);
+		else if (field === 'id' && !value.includes('\0'))
+			lastId = value;
+	};
+	return (chunk) => {
+		buf += chunk;
+		for (;;) {
+			const m = /\r\n|\r|\n/.exec(buf);
+			/* A lone \r at the end may be the first half of \r\n. */
+			if (!m || (m[0] === '\r' && m.index === buf.length - 1))
+				return;
+			line(buf.slice(0, m.index));
+			buf = buf.slice(m.index + m[0].length);
+		}
+	};
+}
+
 function joinUrl(base, path, params) {
 	const q = params && String(params);
 	return `${base}${path}${q ? (path.includes('?') ? '&' : '?') + q : ''}`;
@@ -244,8 +394,11 @@ function httpToWs(base) {
  *   ctx.client        the TickpushClient (urls, token, injected globals)
  *   ctx.onOpen(info)  connected (info.hello for WebSocket)
  *   ctx.onFrame(f)    one frame in the WebSocket shape
- *   ctx.onClose(info) gone: {opened: bool, code, reason}; called once
+ *   ctx.onClose(info) gone: {opened: bool, code, reason, unauthorized?};
+ *                     called once; unauthorized = the token was refused
  * and the transport offers open(), subscribe(req), unsubscribe(id), close().
+ * A transport reads client.token once, in open(): the client obtains the
+ * token before it makes the transport.
  * req = {id, channel, presetId, filter, since: {epoch, seq} | undefined}.
  */
 
@@ -291,8 +444,11 @@ export function wsTransport(ctx) {
 		name: 'ws',
 		open() {
 			const params = new URLSearchParams();
-			if (client.token)
-				params.set('token', client.token);
+			const token = client.token;
+			/* The auth frame, unless the token must ride in the URL. */
+			const authFrame = token && !client.opts.tokenInUrl;
+			if (token && !authFrame)
+				params.set('token', token);
 			try {
 				ws = new WS(joinUrl(httpToWs(client.baseUrl), '/ws', params), PROTOCOL);
 			} catch (err) {
@@ -301,6 +457,13 @@ export function wsTransport(ctx) {
 			}
 			helloTimer = client.setTimeout(() => finish({ code: 0, reason: 'no hello' }),
 				client.opts.helloTimeoutMs);
+			/* First frame, at once: the server takes auth only within
+			 * ws_auth_timeout of connecting. It answers with a second
+			 * hello naming the user, or an error (id null). */
+			ws.onopen = () => {
+				if (authFrame)
+					ws.send(JSON.stringify({ op: 'auth', token }));
+			};
 			ws.onmessage = (m) => {
 				let f;
 				try {
@@ -310,6 +473,12 @@ export function wsTransport(ctx) {
 				}
 				if (!f || typeof f !== 'object')
 					return;
+				if (authFrame && !opened && f.type === 'error' && f.id == null) {
+					finish({ code: 0, reason: `auth refused: ${f.message || f.code}`, unauthorized: true });
+					return;
+				}
+				if (f.type === 'hello' && authFrame && !opened && f.user == null)
+					return; /* the anonymous hello before our auth frame is read */
 				if (f.type === 'hello' && !opened) {
 					opened = true;
 					client.clearTimeout(helloTimer);
@@ -381,24 +550,43 @@ export function sseTransport(ctx) {
 		ctx.onClose({ opened, ...info });
 	}
 
+	let token = null;
+
 	return {
 		name: 'sse',
 		open() {
+			token = client.token;
 			/* Nothing to connect until there is a subscription: the
 			 * client's subscriptions follow at once, and the first event
 			 * stream that opens makes the transport open. */
 		},
 		subscribe(req) {
+			if (done)
+				return;
 			const p = req.channel === 'patterns' ? subParams(req) : new URLSearchParams();
 			p.set('channels', req.channel);
 			if (req.since)
 				p.set('since', formatPosition(req.since));
-			if (client.token)
-				p.set('token', client.token);
+			if (token && client.opts.tokenInUrl)
+				p.set('token', token);
 			const old = sources.get(req.id);
 			if (old)
 				old.close();
-			const es = new ES(joinUrl(client.baseUrl, '/api/stream', p));
+			const url = joinUrl(client.baseUrl, '/api/stream', p);
+			let es;
+			if (token && !client.opts.tokenInUrl) {
+				/* EventSource cannot send Authorization: read the stream
+				 * with fetch, or give way to the next transport. */
+				if (!client.fetch || typeof TextDecoder === 'undefined') {
+					client.setTimeout(() => finish({ code: 0,
+						reason: 'SSE with a token needs fetch streaming (or tokenInUrl)' }), 0);
+					return;
+				}
+				es = new FetchEventSource(url, { fetch: client.fetch,
+					headers: { Authorization: `Bearer ${token}` } });
+			} else {
+				es = new ES(url);
+			}
 			sources.set(req.id, es);
 			es.onopen = () => {
 				if (done || sources.get(req.id) !== es)
@@ -411,8 +599,12 @@ export function sseTransport(ctx) {
 			/* The browser would reconnect by itself, without our since
 			 * bookkeeping and backoff: stop it and let the client decide. */
 			es.onerror = () => {
-				if (sources.get(req.id) === es)
-					finish({ code: 0, reason: 'event stream error' });
+				if (sources.get(req.id) !== es)
+					return;
+				if (es.status === 401)
+					finish({ code: 401, reason: 'token refused', unauthorized: true });
+				else
+					finish({ code: es.status || 0, reason: 'event stream error' });
 			};
 			for (const t of TYPES) {
 				es.addEventListener(t, (m) => {
@@ -444,6 +636,7 @@ export function pollTransport(ctx) {
 	const loops = new Map();
 	let opened = false;
 	let done = false;
+	let token = null;
 
 	function finish(info) {
 		if (done)
@@ -470,10 +663,11 @@ export function pollTransport(ctx) {
 				let body;
 				try {
 					body = await client.request('GET', '/api/patterns/poll?' + p, undefined,
-						ac ? { signal: ac.signal } : {});
+						{ signal: ac ? ac.signal : undefined, token, stream: true });
 				} catch (err) {
 					if (!stopped)
-						finish({ code: err.status || 0, reason: String(err.message || err) });
+						finish({ code: err.status || 0, reason: String(err.message || err),
+							unauthorized: err.status === 401 });
 					return;
 				}
 				if (stopped || done)
@@ -557,6 +751,7 @@ export function pollTransport(ctx) {
 		name: 'poll',
 		open() {
 			/* Opens with the first answer to a subscription's request. */
+			token = client.token;
 		},
 		subscribe(req) {
 			const old = loops.get(req.id);
@@ -593,6 +788,9 @@ const DEFAULTS = {
 	scanLimit: 100,
 	maxRows: 500,
 	sweepIntervalMs: 1000,
+	getToken: null,
+	tokenInUrl: false,
+	tokenMarginMs: 1000,
 };
 
 export class TickpushClient extends Emitter {
@@ -629,18 +827,36 @@ export class TickpushClient extends Emitter {
 		this._wanted = false; /* connect() called and not close()d */
 		this._everOpened = false;
 		this.hello = null;
+		/* Tokens: the renewal in flight (shared by everyone who needs
+		 * it), the token the server refused ({reason, token}), the one
+		 * the current transport was opened with, refusals in a row. */
+		this._tokenWait = null;
+		this._tokenGen = 0;
+		this._connecting = false; /* waiting for getToken before a transport */
+		this._tokenRefused = null;
+		this._transportToken = null;
+		this._authFailures = 0;
+		this._skewMs = 0; /* server clock - ours, from the hello */
 		this.stats = { events: 0, duplicates: 0, resumes: 0, gaps: 0, reconnects: 0,
-			fallbacks: 0, lastLatencyMs: null };
+			fallbacks: 0, renewals: 0, lastLatencyMs: null };
 	}
 
 	/* ------------------------------------------------------------ REST */
 
+	/*
+	 * One REST call; resolves with the JSON answer or rejects with an
+	 * ApiError. A 401 to a request that carried a token asks getToken for
+	 * a fresh one and tries once more. extra: anonymous (send no token),
+	 * okStatuses, signal; for the transports: token (the one to send) and
+	 * stream (a 401 is the state machine's business, not renewed here).
+	 */
 	async request(method, path, body, extra = {}) {
 		const headers = { Accept: 'application/json' };
 		if (body !== undefined)
 			headers['Content-Type'] = 'application/json';
-		if (this.token && !extra.anonymous)
-			headers.Authorization = `Bearer ${this.token}`;
+		const token = extra.anonymous ? null : extra.token !== undefined ? extra.token : this.token;
+		if (token)
+			headers.Authorization = `Bearer ${token}`;
 		let res;
 		try {
 			res = await this.fetch(this.baseUrl + path, {
@@ -661,15 +877,35 @@ export class TickpushClient extends Emitter {
 		}
 		const ok = res.ok || (extra.okStatuses || []).includes(res.status);
 		if (!ok || json === null) {
-			if (res.status === 401 && this.token)
-				this.emit('unauthorized', { path });
-			throw new ApiError(res.status, json, `HTTP ${res.status} from ${path}`);
+			const err = new ApiError(res.status, json, `HTTP ${res.status} from ${path}`);
+			if (res.status === 401 && token && !extra.stream) {
+				if (!this.opts.getToken) {
+					this.emit('unauthorized', { path, reason: 'unauthorized' });
+				} else if (!extra.retried) {
+					let renewed;
+					try {
+						renewed = await this._renewToken('unauthorized', token, true, path);
+					} catch (cause) {
+						err.cause = cause;
+						throw err;
+					}
+					if (renewed && this.token && this.token !== token)
+						return this.request(method, path, body, { ...extra, token: undefined, retried: true });
+				}
+			}
+			throw err;
 		}
 		return json;
 	}
 
+	/* POST /api/auth/login: {token, expires_at, user}, without adopting
+	 * the token (what a getToken provider that signs in needs). */
+	authenticate(username, password) {
+		return this.request('POST', '/api/auth/login', { username, password }, { anonymous: true });
+	}
+
 	async login(username, password) {
-		const r = await this.request('POST', '/api/auth/login', { username, password }, { anonymous: true });
+		const r = await this.authenticate(username, password);
 		this.setToken(r.token, r.user);
 		return r;
 	}
@@ -679,9 +915,75 @@ export class TickpushClient extends Emitter {
 	setToken(token, user = null) {
 		this.token = token || null;
 		this.user = token ? user : null;
+		this._tokenRefused = null;
+		this._tokenWait = null; /* a renewal in flight must not undo this */
+		this._authFailures = 0;
 		this.emit('auth', { user: this.user });
-		if (this.transport)
+		if (this.transport || this._connecting)
 			this._restartTransport();
+	}
+
+	/*
+	 * Asks getToken for a token. reason: 'connect' (none held, before a
+	 * connection), 'expired' (it has expired or is about to: close 4001,
+	 * or its exp by our clock) or 'unauthorized' (refused: HTTP 401, auth
+	 * error). refused = the server itself turned `rejected` down, so the
+	 * same token again is no answer. Resolves true when there is a token
+	 * to go on with (or none was held and none is needed), false when the
+	 * token is lost ('unauthorized' emitted); rejects when getToken threw
+	 * (a failure worth retrying). Concurrent needs share one call.
+	 */
+	_renewToken(reason, rejected, refused, path = null) {
+		if (rejected != null && this.token !== rejected)
+			return Promise.resolve(true); /* someone renewed it meanwhile */
+		if (this._tokenWait)
+			return this._tokenWait;
+		const wait = (async () => {
+			/* Never from inside a client method (setToken, subscribe):
+			 * the page finishes what it is doing first. */
+			await null;
+			if (this._tokenWait !== wait)
+				return this.token != null; /* setToken() came first */
+			const answer = await this.opts.getToken({ reason, token: rejected ?? null });
+			const token = typeof answer === 'string' && answer ? answer : null;
+			if (this._tokenWait !== wait)
+				return this.token != null; /* setToken() won meanwhile */
+			if (token && !(refused && token === rejected)) {
+				this.token = token;
+				this._tokenRefused = null;
+				if (rejected != null && token !== rejected)
+					this.stats.renewals++;
+				this.emit('auth', { user: this.user, reason });
+				return true;
+			}
+			if (rejected == null)
+				return true; /* anonymous, as before */
+			/* No new token: whoever this was signed in as is gone. */
+			this.token = null;
+			this.user = null;
+			this._tokenRefused = null;
+			this.emit('unauthorized', { path, reason });
+			return false;
+		})();
+		this._tokenWait = wait;
+		const clear = () => {
+			if (this._tokenWait === wait)
+				this._tokenWait = null;
+		};
+		wait.then(clear, clear);
+		return wait;
+	}
+
+	/* What getToken must be asked before connecting, or null. */
+	_tokenNeed() {
+		if (this._tokenRefused)
+			return this._tokenRefused;
+		if (!this.token)
+			return { reason: 'connect', token: null, refused: false };
+		const exp = tokenExpiry(this.token);
+		if (exp != null && exp * 1000 <= this.now() + this._skewMs + this.opts.tokenMarginMs)
+			return { reason: 'expired', token: this.token, refused: false };
+		return null;
 	}
 
 	logout() {
@@ -818,13 +1120,15 @@ export class TickpushClient extends Emitter {
 
 	connect() {
 		this._wanted = true;
-		if (this.transport || this._retryTimer != null)
+		if (this.transport || this._retryTimer != null || this._connecting)
 			return;
 		this._startTransport();
 	}
 
 	close() {
 		this._wanted = false;
+		this._tokenGen++;
+		this._connecting = false;
 		this.clearTimeout(this._retryTimer);
 		this._retryTimer = null;
 		this.clearTimeout(this._upgradeTimer);
@@ -849,10 +1153,43 @@ export class TickpushClient extends Emitter {
 		return true;
 	}
 
+	/* A connection attempt: first a token, when one is needed and a
+	 * provider can give it, then the transport. */
 	_startTransport() {
 		this._retryTimer = null;
 		if (!this._wanted)
 			return;
+		const need = this.opts.getToken ? this._tokenNeed() : null;
+		if (!need) {
+			this._openTransport();
+			return;
+		}
+		const gen = ++this._tokenGen;
+		this._connecting = true;
+		this._setState(this._everOpened ? 'reconnecting' : 'connecting', { authenticating: true });
+		this._renewToken(need.reason, need.token, need.refused).then((ok) => {
+			if (gen !== this._tokenGen || !this._wanted || this.transport)
+				return;
+			this._connecting = false;
+			if (ok) {
+				this._openTransport();
+				return;
+			}
+			this._wanted = false;
+			this._setState('closed', { reason: 'unauthorized' });
+		}, (err) => {
+			if (gen !== this._tokenGen || !this._wanted || this.transport)
+				return;
+			this._connecting = false;
+			this.emit('error', { sub: null, code: 'token_failed',
+				message: `getToken failed: ${err && err.message ? err.message : err}` });
+			const delay = backoffDelay(this._attempt++, this.opts.backoff, this.random);
+			this._setState('reconnecting', { delayMs: delay, reason: 'getToken failed' });
+			this._retryTimer = this.setTimeout(() => this._startTransport(), delay);
+		});
+	}
+
+	_openTransport() {
 		const list = this.opts.transports;
 		let i = this._tIndex;
 		while (i < list.length && !this._available(list[i]))
@@ -884,6 +1221,7 @@ export class TickpushClient extends Emitter {
 		t = this.factories[name](ctx);
 		this.transport = t;
 		this.transportName = name;
+		this._transportToken = this.token;
 		this._setState(this._everOpened ? 'reconnecting' : 'connecting');
 		t.open();
 		/* Every loaded subscription goes at once (transports hold them
@@ -899,6 +1237,8 @@ export class TickpushClient extends Emitter {
 	_restartTransport() {
 		const t = this.transport;
 		this.transport = null;
+		this._tokenGen++;
+		this._connecting = false;
 		for (const s of this.subs.values())
 			s.onServer = false;
 		if (t)
@@ -908,11 +1248,15 @@ export class TickpushClient extends Emitter {
 	}
 
 	_onOpen(info) {
-		if (info && info.hello)
+		if (info && info.hello) {
 			this.hello = info.hello;
+			if (typeof info.hello.server_time === 'number')
+				this._skewMs = info.hello.server_time * 1000 - this.now();
+		}
 		const reconnect = this._everOpened;
 		this._everOpened = true;
 		this._failures = 0;
+		this._authFailures = 0;
 		this._setState('open');
 		if (reconnect)
 			this.stats.reconnects++;
@@ -985,11 +1329,25 @@ export class TickpushClient extends Emitter {
 			s.onServer = false;
 		if (!this._wanted || info.byClient)
 			return;
-		if (info.code === 4001) {
-			/* Token expired: resuming as someone else would be wrong. */
-			this._wanted = false;
-			this._setState('closed', { reason: 'token expired' });
-			this.emit('unauthorized', { path: '/ws' });
+		/* 4001: the token expired; unauthorized: it was refused (when
+		 * there was none, that is just a failed connection). */
+		if (info.code === 4001 || (info.unauthorized && (this.opts.getToken || this._transportToken))) {
+			const reason = info.code === 4001 ? 'expired' : 'unauthorized';
+			if (!this.opts.getToken) {
+				/* Resuming as someone else (or no one) would be wrong. */
+				this._wanted = false;
+				this._setState('closed', { reason: reason === 'expired' ? 'token expired' : 'token refused' });
+				this.emit('unauthorized', { path: '/ws', reason });
+				return;
+			}
+			/* Ask for a fresh token and resume with since; at once the
+			 * first time, with backoff if fresh tokens keep being refused. */
+			if (this._transportToken && this._transportToken === this.token)
+				this._tokenRefused = { reason, token: this.token, refused: true };
+			const n = this._authFailures++;
+			const delay = n ? backoffDelay(n - 1, this.opts.backoff, this.random) : 0;
+			this._setState('reconnecting', { delayMs: delay, code: info.code, reason: info.reason });
+			this._retryTimer = this.setTimeout(() => this._startTransport(), delay);
 			return;
 		}
 		if (!info.opened) {

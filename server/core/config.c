@@ -256,7 +256,7 @@ static const struct tp_config_option options[] = {
 	STR(jwt_secret, "TICKPUSH_JWT_SECRET", "--jwt-secret", "", SECRET,
 	    check_jwt_secret,
 	    "HS256 secret for login tokens (>= 32 bytes); empty = unset"),
-	DBL(token_ttl, "TICKPUSH_TOKEN_TTL", "--token-ttl", "86400", 60, 31536000,
+	DBL(token_ttl, "TICKPUSH_TOKEN_TTL", "--token-ttl", "86400", 5, 31536000,
 	    "Lifetime of a login token, seconds"),
 	DBL(login_rate, "TICKPUSH_LOGIN_RATE", "--login-rate", "0.2", 0.001, 1000,
 	    "Failed-login budget refill per client address, attempts per second"),

@@ -369,6 +369,9 @@ static void test_double_validation(void **state)
 	assert_flag_ok("--pattern-cache-ttl", "1");
 	assert_flag_ok("--pattern-cache-ttl", "2.5e2");
 	assert_flag_ok("--api-response-cache-ttl", "0");
+	/* Tokens as short as 5 s (the e2e test renews across expiries). */
+	assert_env_fails("TICKPUSH_TOKEN_TTL=4.9", "between 5 and 31536000");
+	assert_flag_ok("--token-ttl", "5");
 }
 
 static void test_bool_validation(void **state)

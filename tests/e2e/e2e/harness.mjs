@@ -191,11 +191,20 @@ export class Services {
 		}
 	}
 
-	/* tickpush on `port` (0 = any free one, then remembered). */
+	/* The main tickpush on `port` (0 = any free one, then remembered). */
 	async startServer(name, port) {
-		const portFile = path.join(this.dir, 'tickpush.port');
+		const s = await this.launch(name, port);
+		this.server = s.proc;
+		this.port = s.port;
+		this.baseUrl = s.baseUrl;
+	}
+
+	/* A tickpush on the same Redis and PostgreSQL, with extra settings
+	 * (e.g. TICKPUSH_TOKEN_TTL), ready to serve: {proc, port, baseUrl}. */
+	async launch(name, port = 0, env = {}) {
+		const portFile = path.join(this.dir, `${name}.port`);
 		fs.rmSync(portFile, { force: true });
-		this.server = this.spawn(name, this.bin, [], {
+		const proc = this.spawn(name, this.bin, [], {
 			TICKPUSH_PORT: String(port),
 			TICKPUSH_PORT_FILE: portFile,
 			TICKPUSH_BIND: '127.0.0.1',
@@ -203,28 +212,30 @@ export class Services {
 			TICKPUSH_REDIS_SOCKET: this.redisSocket,
 			DATABASE_URI: this.databaseUri,
 			TICKPUSH_JWT_SECRET: 'e2e-secret-0123456789abcdef0123456789abcdef',
+			...env,
 		});
-		this.port = null;
-		for (let i = 0; i < 300 && !this.port; i++) {
+		let got = null;
+		for (let i = 0; i < 300 && !got; i++) {
 			this.checkAlive();
 			try {
 				const p = Number(fs.readFileSync(portFile, 'utf8').trim());
 				if (p > 0)
-					this.port = p;
+					got = p;
 			} catch { /* not yet */ }
-			if (!this.port)
+			if (!got)
 				await sleep(100);
 		}
-		if (!this.port)
-			throw new Error('tickpush did not write its port file');
-		this.baseUrl = `http://127.0.0.1:${this.port}`;
-		await this.waitHttp('/healthz');
+		if (!got)
+			throw new Error(`${name} did not write its port file`);
+		const baseUrl = `http://127.0.0.1:${got}`;
+		await this.waitHttp('/healthz', baseUrl);
 		/* The symbol directory (PostgreSQL) must be loaded for watchlists. */
 		await this.waitFor(async () => {
-			const r = await fetch(`${this.baseUrl}/api/symbols/AAPL`);
+			const r = await fetch(`${baseUrl}/api/symbols/AAPL`);
 			return r.ok;
 		}, 'symbols directory loaded');
-		await this.waitHttp('/readyz');
+		await this.waitHttp('/readyz', baseUrl);
+		return { proc, port: got, baseUrl };
 	}
 
 	/* Stops tickpush (SIGTERM) and starts it again on the same port: its
@@ -264,10 +275,10 @@ export class Services {
 		}
 	}
 
-	async waitHttp(p) {
+	async waitHttp(p, baseUrl = this.baseUrl) {
 		await this.waitFor(async () => {
 			try {
-				return (await fetch(this.baseUrl + p)).ok;
+				return (await fetch(baseUrl + p)).ok;
 			} catch {
 				return false;
 			}

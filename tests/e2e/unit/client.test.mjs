@@ -3,10 +3,12 @@
 // plus the WebSocket/SSE/long-poll adapters against fake globals.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import {
 	TickpushClient, ApiError, backoffDelay, filterToParams, sseToFrame, pollToFrames,
 	parsePosition, formatPosition, wsTransport, sseTransport, pollTransport,
+	tokenExpiry, sseParser,
 } from '../../../web-demo/tickpush.js';
 
 /* ---- fakes ---- */
@@ -58,7 +60,7 @@ function fakeTransports() {
 	const factory = (name) => (ctx) => {
 		const t = {
 			name, ctx, opened: false, closed: false, subs: [], unsubs: [],
-			open() { this.opened = true; },
+			open() { this.opened = true; this.token = ctx.client.token; },
 			subscribe(req) { this.subs.push(structuredClone(req)); },
 			unsubscribe(id) { this.unsubs.push(id); },
 			close() { this.closed = true; ctx.onClose({ opened: false, byClient: true }); },
@@ -138,6 +140,33 @@ async function flush() {
 	for (let i = 0; i < 10; i++)
 		await new Promise((r) => setImmediate(r));
 }
+
+/* ---- the declarations match the module ---- */
+
+test('tickpush.d.ts declares every export, client method and option (and nothing that is not there)', async () => {
+	const dts = fs.readFileSync(new URL('../../../web-demo/tickpush.d.ts', import.meta.url), 'utf8');
+	const mod = await import('../../../web-demo/tickpush.js');
+	const declared = [...dts.matchAll(/^export (?:const|function|class) (\w+)/gm)].map((m) => m[1]);
+	assert.deepEqual(declared.sort(), Object.keys(mod).filter((k) => k !== 'default').sort());
+	assert.match(dts, /^export default TickpushClient;/m);
+	const block = (name) => {
+		const start = dts.search(new RegExp(`^export (?:class|interface) ${name}\\b`, 'm'));
+		assert.ok(start >= 0, `${name} declared`);
+		return dts.slice(start, dts.indexOf('\n}\n', start));
+	};
+	const publicMethods = (proto) => Object.getOwnPropertyNames(proto)
+		.filter((n) => n !== 'constructor' && !n.startsWith('_') && typeof proto[n] === 'function');
+	const cls = block('TickpushClient');
+	const clsMethods = [...cls.matchAll(/^\t(\w+)(?:<[^>]*>)?\(/gm)].map((m) => m[1]).filter((n) => n !== 'constructor');
+	assert.deepEqual(clsMethods.sort(), publicMethods(mod.TickpushClient.prototype).sort());
+	const em = block('Emitter');
+	assert.deepEqual([...em.matchAll(/^\t(\w+)(?:<[^>]*>)?\(/gm)].map((m) => m[1]).sort(), publicMethods(mod.Emitter.prototype).sort());
+	const opts = block('ClientOptions');
+	const optionNames = [...opts.matchAll(/^\t(\w+)\?:/gm)].map((m) => m[1]);
+	const runtime = Object.keys(new mod.TickpushClient({ fetch: () => {} }).opts).filter((k) => k !== 'fetch');
+	for (const k of runtime)
+		assert.ok(optionNames.includes(k), `option ${k} declared`);
+});
 
 /* ---- pure helpers ---- */
 
@@ -482,7 +511,7 @@ test('maxRows trims the least confident row', async () => {
 	assert.deepEqual(h.of('removed').map((e) => [e.id, e.reason]), [['LOW:Doji:3', 'trimmed']]);
 });
 
-test('token expiry (close 4001) stops reconnecting', async () => {
+test('without a token provider, token expiry (close 4001) stops reconnecting', async () => {
 	const h = makeClient();
 	await h.client.subscribe({ id: 's1' });
 	h.tr.last.connect();
@@ -493,6 +522,272 @@ test('token expiry (close 4001) stops reconnecting', async () => {
 	assert.equal(unauthorized, 1);
 	h.timers.advance(60000);
 	assert.equal(h.tr.made.length, 1);
+});
+
+/* ---- the token provider ---- */
+
+/* A JWT-shaped token (unsigned: the client only reads exp). */
+function jwt(exp, n = 0) {
+	const b = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+	return `${b({ alg: 'HS256', typ: 'JWT' })}.${b({ sub: '1', exp, n })}.sig${n}`;
+}
+
+/* A getToken that records its calls and answers from a script. */
+function provider(...answers) {
+	const calls = [];
+	const fn = (req) => {
+		calls.push(structuredClone(req));
+		const a = answers.length > 1 ? answers.shift() : answers[0];
+		return typeof a === 'function' ? a(req) : a;
+	};
+	fn.calls = calls;
+	return fn;
+}
+
+test('tokenExpiry reads a JWT exp and nothing else', () => {
+	assert.equal(tokenExpiry(jwt(1725456789.5)), 1725456789.5);
+	assert.equal(tokenExpiry('opaque-token'), null);
+	assert.equal(tokenExpiry('a.b.c'), null);
+	assert.equal(tokenExpiry(`x.${Buffer.from('{"sub":"1"}').toString('base64url')}.y`), null);
+	assert.equal(tokenExpiry(null), null);
+});
+
+test('getToken is called at connect (sync or async) and its token goes to the transport', async () => {
+	for (const asyncProvider of [false, true]) {
+		const getToken = provider(asyncProvider ? () => Promise.resolve('T1') : 'T1');
+		const h = makeClient({ opts: { getToken } });
+		await h.client.subscribe({ id: 's1', presetId: 7 });
+		await flush();
+		assert.deepEqual(getToken.calls, [{ reason: 'connect', token: null }]);
+		assert.equal(h.tr.made.length, 1);
+		assert.equal(h.tr.last.token, 'T1', 'the transport opens with the provided token');
+		assert.equal(h.client.token, 'T1');
+		assert.ok(h.of('status').some((s) => s.authenticating), 'status says it is getting a token');
+		/* A connection that drops reconnects with the token it holds. */
+		h.tr.last.connect();
+		h.tr.last.drop(true, 1006);
+		h.timers.advance(60000);
+		assert.equal(getToken.calls.length, 1, 'a usable token is not asked for again');
+		assert.equal(h.tr.last.token, 'T1');
+	}
+});
+
+test('getToken returning null at connect means anonymous', async () => {
+	const getToken = provider(null);
+	const h = makeClient({ opts: { getToken } });
+	await h.client.subscribe({ id: 's1' });
+	await flush();
+	assert.equal(h.tr.made.length, 1);
+	assert.equal(h.tr.last.token, null);
+	h.tr.last.connect();
+	assert.equal(h.client.state, 'open');
+});
+
+test('close 4001: a fresh token from getToken, then the stream resumes with since (no gap, no duplicate)', async () => {
+	const getToken = provider('T2', 'T3');
+	const h = makeClient({ opts: { getToken, token: 'T1' } });
+	const unauthorized = [];
+	h.client.on('unauthorized', (e) => unauthorized.push(e));
+	await h.client.subscribe({ id: 's1', presetId: 7 });
+	assert.equal(getToken.calls.length, 0, 'a token was given: nothing to ask at connect');
+	const t1 = h.tr.last;
+	assert.equal(t1.token, 'T1');
+	t1.connect();
+	t1.frame({ type: 'pattern', seq: 110, subs: ['s1'], data: row('NVDA:Hammer:3') });
+	for (const [i, [old, next]] of [['T1', 'T2'], ['T2', 'T3']].entries()) {
+		const t = h.tr.last;
+		t.drop(true, 4001);
+		h.timers.advance(0);
+		await flush();
+		assert.deepEqual(getToken.calls[i], { reason: 'expired', token: old });
+		const t2 = h.tr.last;
+		assert.notEqual(t2, t);
+		assert.equal(t2.token, next);
+		assert.deepEqual(t2.subs.find((x) => x.id === 's1').since, { epoch: 'e1', seq: 110 + i * 10 });
+		t2.connect();
+		t2.frame({ type: 'subscribed', id: 's1', epoch: 'e1', seq: 115 + i * 10, recovered: true });
+		t2.frame({ type: 'pattern', seq: 110 + i * 10, subs: ['s1'], data: row('NVDA:Hammer:3') }); // overlap
+		t2.frame({ type: 'pattern', seq: 120 + i * 10, subs: ['s1'], data: row(`AMD:Doji:${i}`) }); // missed
+	}
+	assert.equal(h.client.stats.renewals, 2);
+	assert.equal(h.client.stats.resumes, 2);
+	assert.equal(h.client.stats.gaps, 0);
+	assert.equal(h.scans.length, 1, 'resumed, never reloaded');
+	assert.deepEqual(h.of('row').map((e) => e.row.id), ['NVDA:Hammer:3', 'AMD:Doji:0', 'AMD:Doji:1'],
+		'every event once');
+	assert.equal(h.client.stats.duplicates, 2);
+	assert.deepEqual(unauthorized, []);
+	assert.equal(h.client.state, 'open');
+});
+
+test('a token whose exp has passed (by the server clock) is renewed before connecting', async () => {
+	const h0 = fakeTimers();
+	const nowS = h0.now() / 1000;
+	const stale = jwt(nowS - 5);
+	const getToken = provider(jwt(nowS + 3600, 1));
+	const h = makeClient({ opts: { getToken, token: stale } });
+	await h.client.subscribe({ id: 's1' });
+	await flush();
+	assert.deepEqual(getToken.calls, [{ reason: 'expired', token: stale }]);
+	assert.equal(h.tr.last.token, jwt(nowS + 3600, 1));
+	/* A provider that disagrees (clocks differ) may answer with the same token. */
+	const g2 = provider(() => stale);
+	const h2 = makeClient({ opts: { getToken: g2, token: stale } });
+	await h2.client.subscribe({ id: 's1' });
+	await flush();
+	assert.equal(h2.tr.last.token, stale);
+});
+
+test('getToken is never called from inside a client method (the page finishes its own step first)', async () => {
+	const nowS = fakeTimers().now() / 1000;
+	let inside = false;
+	const seen = [];
+	const getToken = provider(() => { seen.push(inside); return jwt(nowS + 3600, 2); });
+	const h = makeClient({ opts: { getToken } });
+	inside = true;
+	h.client.subscribe({ id: 'h', channel: 'health' }); // connects: no token yet
+	h.client.setToken(jwt(nowS + 0.5, 1), { id: 1 }); // about to expire: renewed
+	inside = false;
+	await flush();
+	assert.deepEqual(getToken.calls.map((c) => c.reason), ['expired']);
+	assert.deepEqual(seen, [false]);
+	assert.equal(h.tr.last.token, jwt(nowS + 3600, 2));
+});
+
+test('HTTP 401: getToken is asked once for all concurrent requests, each retried once with the new token', async () => {
+	let release;
+	const getToken = provider(() => new Promise((r) => { release = r; }));
+	const seen = [];
+	const h = makeClient({ opts: { getToken, token: 'OLD' }, routes: {
+		'/api/users/watchlists': (path, init) => {
+			seen.push(init.headers.Authorization);
+			return init.headers.Authorization === 'Bearer NEW' ? [200, { watchlists: [{ id: 1 }] }] : [401, { error: 'Token expired' }];
+		},
+	} });
+	const a = h.client.listWatchlists();
+	const b = h.client.listWatchlists();
+	await flush();
+	assert.equal(getToken.calls.length, 1);
+	assert.deepEqual(getToken.calls[0], { reason: 'unauthorized', token: 'OLD' });
+	release('NEW');
+	assert.deepEqual((await a).map((w) => w.id), [1]);
+	assert.deepEqual((await b).map((w) => w.id), [1]);
+	assert.deepEqual(seen, ['Bearer OLD', 'Bearer OLD', 'Bearer NEW', 'Bearer NEW']);
+	assert.equal(h.client.token, 'NEW');
+	assert.equal(h.client.stats.renewals, 1);
+});
+
+test('HTTP 401 again after a renewal, or no new token: the request fails with 401 and "unauthorized" says why', async () => {
+	const getToken = provider('NEW', null);
+	const h = makeClient({ opts: { getToken, token: 'OLD' }, routes: {
+		'/api/users/watchlists': () => [401, { error: 'Invalid token' }],
+	} });
+	const unauthorized = [];
+	h.client.on('unauthorized', (e) => unauthorized.push(e));
+	await assert.rejects(h.client.listWatchlists(), (e) => e instanceof ApiError && e.status === 401);
+	assert.equal(getToken.calls.length, 1, 'retried once, not in a loop');
+	assert.equal(h.client.token, 'NEW');
+	await assert.rejects(h.client.listWatchlists(), (e) => e.status === 401);
+	assert.deepEqual(getToken.calls[1], { reason: 'unauthorized', token: 'NEW' });
+	assert.equal(h.client.token, null, 'no token to go on with');
+	assert.deepEqual(unauthorized, [{ path: '/api/users/watchlists', reason: 'unauthorized' }]);
+	/* Login itself never asks for a token. */
+	const h2 = makeClient({ opts: { getToken }, routes: { '/api/auth/login': () => [401, { error: 'Invalid username or password' }] } });
+	await assert.rejects(h2.client.login('demo', 'x'), (e) => e.status === 401);
+	assert.equal(getToken.calls.length, 2);
+});
+
+test('an error from getToken: "error" event, the connection retries with backoff and asks again', async () => {
+	let n = 0;
+	const getToken = provider(() => {
+		if (n++ < 2)
+			throw new Error('login server down');
+		return 'T2';
+	});
+	const h = makeClient({ opts: { getToken, token: 'T1', backoff: { min: 100, max: 1000, jitter: 0 } } });
+	await h.client.subscribe({ id: 's1' });
+	h.tr.last.connect();
+	h.tr.last.drop(true, 4001);
+	h.timers.advance(0);
+	await flush();
+	assert.equal(h.tr.made.length, 1, 'no transport without a token');
+	assert.deepEqual(h.of('error').map((e) => [e.code, e.sub]), [['token_failed', null]]);
+	assert.match(h.of('error')[0].message, /login server down/);
+	assert.equal(h.client.state, 'reconnecting');
+	assert.deepEqual(h.timers.delays(), [100]);
+	h.timers.advance(100);
+	await flush();
+	assert.equal(h.of('error').length, 2);
+	assert.deepEqual(h.timers.delays(), [200]);
+	h.timers.advance(200);
+	await flush();
+	assert.equal(h.tr.made.length, 2);
+	assert.equal(h.tr.last.token, 'T2');
+	assert.deepEqual(getToken.calls.map((c) => c.reason), ['expired', 'expired', 'expired']);
+});
+
+test('after a refusal, no new token (null, or the refused one again) ends the stream with "unauthorized"', async () => {
+	for (const answer of [null, 'T1']) {
+		const getToken = provider(answer);
+		const h = makeClient({ opts: { getToken, token: 'T1' } });
+		const unauthorized = [];
+		h.client.on('unauthorized', (e) => unauthorized.push(e));
+		await h.client.subscribe({ id: 's1' });
+		h.tr.last.connect();
+		h.tr.last.drop(true, 4001);
+		h.timers.advance(0);
+		await flush();
+		assert.equal(h.client.state, 'closed', `answer ${answer}`);
+		assert.deepEqual(unauthorized, [{ path: null, reason: 'expired' }]);
+		assert.equal(h.client.token, null);
+		h.timers.advance(600000);
+		assert.equal(h.tr.made.length, 1, 'nothing reconnects');
+	}
+});
+
+test('a refused auth (not a 4001) asks for a new token; refusals in a row back off', async () => {
+	let k = 0;
+	const getToken = provider(() => `T${++k}`);
+	const h = makeClient({ opts: { getToken, token: 'T0', failuresBeforeFallback: 1, backoff: { min: 100, max: 1000, jitter: 0 } } });
+	await h.client.subscribe({ id: 's1' });
+	const delays = [];
+	for (let i = 0; i < 3; i++) {
+		h.tr.last.ctx.onClose({ opened: false, code: 0, unauthorized: true });
+		delays.push(h.timers.delays()[0]);
+		h.timers.advance(delays[i]);
+		await flush();
+	}
+	assert.deepEqual(delays, [0, 100, 200]);
+	assert.deepEqual(getToken.calls.map((c) => [c.reason, c.token]),
+		[['unauthorized', 'T0'], ['unauthorized', 'T1'], ['unauthorized', 'T2']]);
+	assert.ok(h.tr.made.every((t) => t.name === 'ws'), 'a refused token is no reason to fall back');
+	h.tr.last.connect();
+	h.tr.last.drop(true, 4001);
+	assert.deepEqual(h.timers.delays(), [0], 'a working connection resets the backoff');
+});
+
+test('setToken during a pending getToken wins; close() during it stops everything', async () => {
+	let release;
+	const getToken = provider(() => new Promise((r) => { release = r; }));
+	const h = makeClient({ opts: { getToken } });
+	await h.client.subscribe({ id: 's1' });
+	await flush();
+	assert.equal(h.tr.made.length, 0);
+	h.client.setToken('MINE', { id: 1 });
+	assert.equal(h.tr.made.length, 1);
+	assert.equal(h.tr.last.token, 'MINE');
+	release('LATE');
+	await flush();
+	assert.equal(h.client.token, 'MINE');
+	assert.equal(h.tr.made.length, 1);
+	const h2 = makeClient({ opts: { getToken } });
+	await h2.client.subscribe({ id: 's1' });
+	await flush();
+	h2.client.close();
+	release('LATE');
+	await flush();
+	assert.equal(h2.tr.made.length, 0);
+	assert.equal(h2.client.state, 'closed');
 });
 
 test('close() stops everything; nothing reconnects afterwards', async () => {
@@ -537,31 +832,35 @@ function adapterCtx(client) {
 	};
 }
 
-test('WebSocket adapter: token and subprotocol, subscriptions wait for hello, frames pass through', () => {
+test('WebSocket adapter: token in the auth frame, subscriptions wait for the signed-in hello, frames pass through', () => {
 	const timers = fakeTimers();
 	const client = new TickpushClient({ baseUrl: 'http://tp.test:8080', token: 'abc', WebSocket: FakeWS, timers, now: timers.now });
 	const { ctx, log } = adapterCtx(client);
 	const t = wsTransport(ctx);
 	t.open();
 	const ws = FakeWS.last;
-	assert.equal(ws.url, 'ws://tp.test:8080/ws?token=abc');
+	assert.equal(ws.url, 'ws://tp.test:8080/ws', 'no token in the URL');
 	assert.equal(ws.protocol, 'tickpush.v1');
 	t.subscribe({ id: 's1', channel: 'patterns', presetId: 3, since: { epoch: 'e', seq: 4 } });
 	t.subscribe({ id: 's2', channel: 'patterns', presetId: null, filter: { symbols: ['AAPL'] } });
 	ws.serverOpen();
-	assert.equal(ws.sent.length, 0);
-	ws.serverSend({ type: 'hello', protocol: 1, epoch: 'e', seq: 4 });
+	assert.deepEqual(ws.sent, [{ op: 'auth', token: 'abc' }], 'auth is the first frame, sent on open');
+	ws.serverSend({ type: 'hello', protocol: 1, user: null, epoch: 'e', seq: 4 });
+	assert.equal(log.opens.length, 0, 'the anonymous hello is not the open');
+	assert.equal(ws.sent.length, 1);
+	ws.serverSend({ type: 'hello', protocol: 1, user: 42, epoch: 'e', seq: 4 });
 	assert.equal(log.opens.length, 1);
-	assert.deepEqual(ws.sent, [
+	assert.equal(log.opens[0].hello.user, 42);
+	assert.deepEqual(ws.sent.slice(1), [
 		{ op: 'subscribe', id: 's1', channel: 'patterns', preset_id: 3, since: { epoch: 'e', seq: 4 } },
 		{ op: 'subscribe', id: 's2', channel: 'patterns', filter: { symbols: ['AAPL'] } }]);
 	ws.serverSend({ type: 'pattern', seq: 5, subs: ['s1'], data: row('A:B:1') });
 	assert.equal(log.frames[0].seq, 5);
 	t.unsubscribe('s2');
-	assert.deepEqual(ws.sent[2], { op: 'unsubscribe', id: 's2' });
+	assert.deepEqual(ws.sent[3], { op: 'unsubscribe', id: 's2' });
 	/* keepalive: a ping, and no pong in time closes the connection */
 	timers.advance(client.opts.pingIntervalMs);
-	assert.equal(ws.sent[3].op, 'ping');
+	assert.equal(ws.sent[4].op, 'ping');
 	timers.advance(client.opts.pongTimeoutMs);
 	assert.equal(log.closes.length, 1);
 	assert.equal(log.closes[0].opened, true);
@@ -601,7 +900,7 @@ class FakeES {
 }
 
 test('SSE adapter: one stream per subscription with its filter and since; any error ends it', () => {
-	const client = new TickpushClient({ baseUrl: 'http://h', token: 'tok', EventSource: FakeES });
+	const client = new TickpushClient({ baseUrl: 'http://h', token: 'tok', tokenInUrl: true, EventSource: FakeES });
 	const { ctx, log } = adapterCtx(client);
 	const t = sseTransport(ctx);
 	t.open();
@@ -656,4 +955,115 @@ test('long-poll adapter: polls from since, carries the position forward, reports
 	t.close();
 	assert.equal(log.closes.length, 1);
 	void hang;
+});
+
+test('WebSocket adapter: tokenInUrl puts the token in the URL and sends no auth frame', () => {
+	const timers = fakeTimers();
+	const client = new TickpushClient({ baseUrl: 'http://h', token: 'a b', tokenInUrl: true, WebSocket: FakeWS, timers, now: timers.now });
+	const { ctx, log } = adapterCtx(client);
+	wsTransport(ctx).open();
+	const ws = FakeWS.last;
+	assert.equal(ws.url, 'ws://h/ws?token=a+b');
+	ws.serverOpen();
+	ws.serverSend({ type: 'hello', user: 7 });
+	assert.equal(log.opens.length, 1);
+	assert.deepEqual(ws.sent, []);
+});
+
+test('WebSocket adapter: a refused auth frame closes as unauthorized; anonymous sends no auth', () => {
+	const timers = fakeTimers();
+	const client = new TickpushClient({ baseUrl: 'http://h', token: 'bad', WebSocket: FakeWS, timers, now: timers.now });
+	const { ctx, log } = adapterCtx(client);
+	wsTransport(ctx).open();
+	const ws = FakeWS.last;
+	ws.serverOpen();
+	ws.serverSend({ type: 'hello', user: null });
+	ws.serverSend({ type: 'error', id: null, code: 'unauthorized', message: 'Token expired' });
+	assert.equal(log.opens.length, 0);
+	assert.equal(log.closes.length, 1);
+	assert.equal(log.closes[0].unauthorized, true);
+	assert.match(log.closes[0].reason, /Token expired/);
+	const anon = new TickpushClient({ baseUrl: 'http://h', WebSocket: FakeWS, timers, now: timers.now });
+	const a = adapterCtx(anon);
+	wsTransport(a.ctx).open();
+	FakeWS.last.serverOpen();
+	FakeWS.last.serverSend({ type: 'hello', user: null });
+	assert.equal(a.log.opens.length, 1);
+	assert.deepEqual(FakeWS.last.sent, []);
+});
+
+/* fetch answering with a streamed body the test writes to. */
+function streamingFetch(status = 200) {
+	const calls = [];
+	const fn = async (url, init) => {
+		let ctl;
+		const body = new ReadableStream({ start(c) { ctl = c; } });
+		init.signal?.addEventListener('abort', () => { try { ctl.error(new Error('aborted')); } catch { /* closed */ } });
+		calls.push({ url, init, push: (s) => ctl.enqueue(new TextEncoder().encode(s)), end: () => ctl.close() });
+		return { ok: status >= 200 && status < 300, status, body };
+	};
+	fn.calls = calls;
+	return fn;
+}
+
+test('SSE adapter: with a token, the stream is read with fetch and Authorization (no token in the URL)', async () => {
+	const fetch = streamingFetch();
+	const client = new TickpushClient({ baseUrl: 'http://h', token: 'tok', fetch, EventSource: FakeES });
+	const before = FakeES.all.length;
+	const { ctx, log } = adapterCtx(client);
+	const t = sseTransport(ctx);
+	t.open();
+	t.subscribe({ id: 's1', channel: 'patterns', presetId: 4, since: { epoch: 'e1', seq: 10 } });
+	await flush();
+	assert.equal(FakeES.all.length, before, 'no EventSource');
+	const c = fetch.calls[0];
+	assert.equal(new URL(c.url).searchParams.has('token'), false);
+	assert.equal(new URL(c.url).searchParams.get('preset_id'), '4');
+	assert.equal(c.init.headers.Authorization, 'Bearer tok');
+	assert.equal(c.init.headers.Accept, 'text/event-stream');
+	assert.equal(log.opens.length, 1);
+	c.push(': keepalive\n\nid: e1:11\nevent: pattern\ndata: ');
+	c.push(JSON.stringify({ type: 'pattern', seq: 11, subs: ['patterns'], data: row('A:B:1') }) + '\n\n');
+	await flush();
+	assert.deepEqual(log.frames.map((f) => [f.type, f.seq, f.subs[0]]), [['pattern', 11, 's1']]);
+	c.end();
+	await flush();
+	assert.equal(log.closes.length, 1);
+	assert.equal(log.closes[0].opened, true);
+	/* 401: the token was refused */
+	const f401 = streamingFetch(401);
+	const c2 = new TickpushClient({ baseUrl: 'http://h', token: 'old', fetch: f401, EventSource: FakeES });
+	const a = adapterCtx(c2);
+	const t2 = sseTransport(a.ctx);
+	t2.open();
+	t2.subscribe({ id: 's1', channel: 'patterns' });
+	await flush();
+	assert.deepEqual(a.log.closes.map((x) => [x.opened, x.code, x.unauthorized]), [[false, 401, true]]);
+});
+
+test('SSE parser: events split anywhere, CRLF, multi-line data, comments, ids that persist', () => {
+	const got = [];
+	const feed = sseParser((type, data, id) => got.push([type, data, id]));
+	const text = ': hi\r\nid: e:1\r\nevent: pattern\r\ndata: {"a":\r\ndata: 1}\r\n\r\ndata: x\n\nevent: gap\ndata:y\n\n';
+	for (const ch of text)
+		feed(ch);
+	assert.deepEqual(got, [['pattern', '{"a":\n1}', 'e:1'], ['message', 'x', 'e:1'], ['gap', 'y', 'e:1']]);
+});
+
+test('long-poll adapter: the token goes in Authorization, never in the URL; a 401 is a refusal', async () => {
+	const seen = [];
+	const fetch = fakeFetch({ '/api/patterns/poll': (path, init) => {
+		seen.push({ path, auth: init.headers.Authorization });
+		return [401, { error: 'Token expired' }];
+	} });
+	const client = new TickpushClient({ baseUrl: 'http://h', token: 'tok', fetch, getToken: () => 'never-asked-here' });
+	const { ctx, log } = adapterCtx(client);
+	const t = pollTransport(ctx);
+	t.open();
+	t.subscribe({ id: 's1', channel: 'patterns', presetId: 3, since: { epoch: 'e1', seq: 10 } });
+	await flush();
+	assert.equal(seen.length, 1, 'the state machine, not the request, deals with the 401');
+	assert.ok(!seen[0].path.includes('token'));
+	assert.equal(seen[0].auth, 'Bearer tok');
+	assert.deepEqual(log.closes.map((c) => [c.code, c.unauthorized]), [[401, true]]);
 });
