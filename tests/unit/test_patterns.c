@@ -273,14 +273,14 @@ static void test_expire(void **state)
 	struct tp_patterns *ps = mkstore(100, &log);
 	struct tp_pattern p;
 	static const double exps[] = { 50, 10, 40, 20, 30, 10.5 };
-	char id[32];
+	char sym[TP_SYMBOL_MAX + 1];
 
 	(void)state;
 	assert_true(tp_patterns_next_expiry(ps) == 0);
 	assert_int_equal(tp_patterns_expire(ps, NOW + 1e9), 0);
 	for (size_t i = 0; i < TP_ARRAY_SIZE(exps); i++) {
-		snprintf(id, sizeof(id), "S%zu", i);
-		mkp(&p, id, "Doji", 0.6, NOW - (double)i, NOW + exps[i]);
+		snprintf(sym, sizeof(sym), "S%zu", i);
+		mkp(&p, sym, "Doji", 0.6, NOW - (double)i, NOW + exps[i]);
 		assert_int_equal(tp_patterns_upsert(ps, &p, NOW), TP_OK);
 	}
 	assert_true(tp_patterns_next_expiry(ps) == NOW + 10);
