@@ -18,8 +18,11 @@
  * reported as TP_REDIS_LOSS_SILENT, retried with the usual backoff. Any
  * received byte counts, so a busy connection is never PINGed and a slow
  * but working Redis (replies queued behind a long pipeline) is not
- * mistaken for a dead one. The timer is the same handle as the connect
- * timeout and the backoff: exactly one of them is armed in each state.
+ * mistaken for a dead one. Our own stalls are not Redis's silence: a PING
+ * that went out late still gets timeout - interval to be answered, and an
+ * answer already waiting unread in the socket counts. The timer is the
+ * same handle as the connect timeout and the backoff: exactly one of them
+ * is armed in each state.
  *
  * A subscribed context cannot take a PING through redisAsyncCommand: hiredis
  * 0.14.1 files the callback of any command sent while subscribed on
@@ -45,6 +48,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <hiredis/hiredis.h>
 
@@ -79,6 +83,7 @@ struct tp_redis_conn {
 	unsigned long reconnects;
 	bool was_ready;        /* lost after being ready: counts as reconnect */
 	uint64_t last_rx;      /* uv_now() of the last readable event */
+	uint64_t ping_sent;    /* uv_now() when the last PING went out */
 	bool ping_unanswered;  /* a PING went out after last_rx */
 	bool silent;           /* being freed because it went silent */
 	char free_why[64];     /* why we free a connected context ourselves */
@@ -263,34 +268,65 @@ static void send_ping(struct tp_redis_conn *rc)
 		redisAsyncCommand(ac, NULL, NULL, "PING");
 	}
 	rc->ping_unanswered = true;
+	rc->ping_sent = uv_now(rc->loop);
 }
 
-/* Runs when the connection may have been silent for redis_ping_interval or
- * redis_ping_timeout, and re-arms itself for the next of those instants. */
+/* When an unanswered PING makes the connection count as down: after
+ * redis_ping_timeout of silence, but never before the PING had
+ * timeout - interval to be answered (it goes out late when our own loop
+ * was held up). */
+static uint64_t down_at(const struct tp_redis_conn *rc, uint64_t interval,
+			uint64_t timeout)
+{
+	uint64_t silent = rc->last_rx + timeout;
+	uint64_t answer_by = rc->ping_sent + (timeout > interval ? timeout - interval : 0);
+
+	return silent > answer_by ? silent : answer_by;
+}
+
+/* An answer waiting unread in the socket means our loop, not Redis, was
+ * slow (timers run before I/O after a stall): not silence. */
+static bool answer_waiting(const struct tp_redis_conn *rc)
+{
+	char byte;
+
+	return recv(rc->ac->c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static void declare_down(struct tp_redis_conn *rc, uint64_t now)
+{
+	snprintf(rc->free_why, sizeof(rc->free_why),
+		 "nothing received for %.1fs", (double)(now - rc->last_rx) / 1000);
+	rc->silent = true;
+	/* Not inside a hiredis callback, so this frees at once: every callback
+	 * in flight gets NULL, then disconnect_cb reports the loss and
+	 * schedules the reconnect. */
+	redisAsyncFree(rc->ac);
+}
+
+/* Runs when the connection may be due a PING or due to be declared down,
+ * and re-arms itself for the next such instant. */
 static void liveness_tick(uv_timer_t *t)
 {
 	struct tp_redis_conn *rc = t->data;
-	uint64_t now = uv_now(rc->loop);
-	uint64_t idle = now > rc->last_rx ? now - rc->last_rx : 0;
+	uint64_t now = uv_now(rc->loop), next;
 	uint64_t interval = seconds_ms(rc->cfg->redis_ping_interval);
 	uint64_t timeout = seconds_ms(rc->cfg->redis_ping_timeout);
 
 	if (rc->state != ST_READY || !rc->ac)
 		return;
-	if (idle >= timeout) {
-		snprintf(rc->free_why, sizeof(rc->free_why),
-			 "nothing received for %.1fs", (double)idle / 1000);
-		rc->silent = true;
-		/* Not inside a hiredis callback, so this frees at once: every
-		 * callback in flight gets NULL, then disconnect_cb reports the
-		 * loss and schedules the reconnect. */
-		redisAsyncFree(rc->ac);
-		return;
+	if (rc->ping_unanswered && now >= down_at(rc, interval, timeout)) {
+		if (!answer_waiting(rc)) {
+			declare_down(rc, now);
+			return;
+		}
+		note_rx(rc);
 	}
-	if (!rc->ping_unanswered && idle >= interval)
+	if (!rc->ping_unanswered && now - rc->last_rx >= interval)
 		send_ping(rc);
-	uv_timer_start(t, liveness_tick,
-		       (rc->ping_unanswered ? timeout : interval) - idle, 0);
+	next = rc->ping_unanswered ? down_at(rc, interval, timeout)
+				   : rc->last_rx + interval;
+	uv_timer_start(t, liveness_tick, next > now ? next - now : 1, 0);
 }
 
 static void liveness_start(struct tp_redis_conn *rc)

@@ -6,7 +6,8 @@
  * and ingests again (no restart); tickpush restarted -> the cache is warmed
  * from the Redis layout; Redis unreachable at startup is not fatal;
  * SIGTERM with an idle keep-alive connection open -> exit 0 within 5 s;
- * an idle Redis is PINGed and stays up; Redis frozen (SIGSTOP: the sockets stay open, nothing answers) -> both
+ * an idle Redis is PINGed and stays up, also across a stall of tickpush
+ * itself; Redis frozen (SIGSTOP: the sockets stay open, nothing answers) -> both
  * connections declared down within 5 s and counted, not-ready, health says
  * so; thawed -> ready again by itself, events reach the scan and a
  * WebSocket session; write-through commands in flight on a frozen
@@ -316,6 +317,23 @@ static void test_idle_redis_stays_up(void **state)
 	assert_int_equal(it_server_stop(&env, SIGTERM, 10), 0);
 }
 
+/* tickpush itself stalled (stopped for longer than redis_ping_timeout)
+ * while Redis answered: on resuming it must not call Redis silent. */
+static void test_own_stall_is_not_redis_silence(void **state)
+{
+	(void)state;
+	it_server_start(&env, NULL, true);
+	sleep(2); /* past redis_ping_interval: a PING is out or due */
+	assert_int_equal(kill(env.server_pid, SIGSTOP), 0);
+	sleep(5);
+	assert_int_equal(kill(env.server_pid, SIGCONT), 0);
+	sleep(4); /* past the timeout of any PING sent on resuming */
+	assert_true(it_metric(env.port, "tp_redis_ping_timeouts_total") == 0);
+	assert_true(it_metric(env.port, "tp_redis_cache_ping_timeouts_total") == 0);
+	cJSON_Delete(it_get_json(env.port, "/readyz", 200));
+	assert_int_equal(it_server_stop(&env, SIGTERM, 10), 0);
+}
+
 /* The issue: Redis stopped with SIGSTOP went unnoticed (ready, connected,
  * events silently gone). Now it is declared down within 5 s by default and
  * recovers by itself once Redis answers again. */
@@ -436,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_starts_without_redis),
 		cmocka_unit_test(test_sigterm_with_open_connections),
 		cmocka_unit_test(test_idle_redis_stays_up),
+		cmocka_unit_test(test_own_stall_is_not_redis_silence),
 		cmocka_unit_test_teardown(test_frozen_redis_declared_down, thaw_teardown),
 		cmocka_unit_test_teardown(test_frozen_cache_connection_fails_pending, thaw_teardown),
 		cmocka_unit_test_teardown(test_sigterm_while_redis_frozen, thaw_teardown),
