@@ -208,9 +208,9 @@ static void redis_thaw(void)
 	redis_frozen = false;
 }
 
-/* A failed test must not leave Redis stopped, or its server running, for
- * the next one. */
-static int thaw_teardown(void **state)
+/* A failed test must not leave Redis stopped, or its server running (or
+ * stopped), for the next one. */
+static int leftovers_teardown(void **state)
 {
 	(void)state;
 	redis_thaw();
@@ -453,11 +453,11 @@ int main(void)
 		cmocka_unit_test(test_warm_start_after_restart),
 		cmocka_unit_test(test_starts_without_redis),
 		cmocka_unit_test(test_sigterm_with_open_connections),
-		cmocka_unit_test(test_idle_redis_stays_up),
-		cmocka_unit_test(test_own_stall_is_not_redis_silence),
-		cmocka_unit_test_teardown(test_frozen_redis_declared_down, thaw_teardown),
-		cmocka_unit_test_teardown(test_frozen_cache_connection_fails_pending, thaw_teardown),
-		cmocka_unit_test_teardown(test_sigterm_while_redis_frozen, thaw_teardown),
+		cmocka_unit_test_teardown(test_idle_redis_stays_up, leftovers_teardown),
+		cmocka_unit_test_teardown(test_own_stall_is_not_redis_silence, leftovers_teardown),
+		cmocka_unit_test_teardown(test_frozen_redis_declared_down, leftovers_teardown),
+		cmocka_unit_test_teardown(test_frozen_cache_connection_fails_pending, leftovers_teardown),
+		cmocka_unit_test_teardown(test_sigterm_while_redis_frozen, leftovers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
