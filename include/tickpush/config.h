@@ -32,6 +32,8 @@ struct tp_config {
 	char *channel_prefix;       /* TICKPUSH_CHANNEL_PREFIX, default "tickstock" */
 	double redis_reconnect_max; /* TICKPUSH_REDIS_RECONNECT_MAX seconds, default 5 */
 	double redis_connect_timeout; /* TICKPUSH_REDIS_CONNECT_TIMEOUT, default 3 */
+	double redis_ping_interval; /* TICKPUSH_REDIS_PING_INTERVAL s of silence before a PING, default 1; 0 = off */
+	double redis_ping_timeout;  /* TICKPUSH_REDIS_PING_TIMEOUT s of silence = down, default 3 */
 	bool redis_write_through;   /* TICKPUSH_REDIS_WRITE_THROUGH, default true */
 	bool redis_warm_start;      /* TICKPUSH_REDIS_WARM_START, default true */
 	double heartbeat_interval;  /* TICKPUSH_HEARTBEAT_INTERVAL s, default 10 */

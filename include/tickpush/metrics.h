@@ -31,6 +31,11 @@ struct tp_buf;
 	X(redis_connected, gauge, "1 while the pub/sub connection is subscribed") \
 	X(redis_reconnects, counter, "Pub/sub reconnect attempts after a loss") \
 	X(redis_disconnects, counter, "Pub/sub connections lost")              \
+	X(redis_ping_timeouts, counter, "Pub/sub connections declared down: silent for redis_ping_timeout") \
+	X(redis_cache_connected, gauge, "1 while the cache connection is up")  \
+	X(redis_cache_disconnects, counter, "Cache connections lost")          \
+	X(redis_cache_ping_timeouts, counter, "Cache connections declared down: silent for redis_ping_timeout") \
+	X(redis_cache_pending, gauge, "Write-through commands sent and not answered yet") \
 	X(redis_cache_writes, counter, "Write-through commands sent to the Redis cache") \
 	X(redis_cache_write_errors, counter, "Write-through commands that failed or were dropped") \
 	X(redis_warm_loaded, counter, "Patterns loaded from the Redis cache at start") \

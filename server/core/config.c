@@ -204,6 +204,12 @@ static const struct tp_config_option options[] = {
 	DBL(redis_connect_timeout, "TICKPUSH_REDIS_CONNECT_TIMEOUT",
 	    "--redis-connect-timeout", "3", 0.1, 600,
 	    "Redis connect timeout, seconds"),
+	DBL(redis_ping_interval, "TICKPUSH_REDIS_PING_INTERVAL",
+	    "--redis-ping-interval", "1", 0, 3600,
+	    "Seconds of silence before a Redis connection is PINGed; 0 = no check"),
+	DBL(redis_ping_timeout, "TICKPUSH_REDIS_PING_TIMEOUT",
+	    "--redis-ping-timeout", "3", 0.1, 3600,
+	    "Seconds of silence after which a Redis connection is declared down"),
 	BOOL(redis_write_through, "TICKPUSH_REDIS_WRITE_THROUGH",
 	     "--redis-write-through", "yes",
 	     "Write patterns through to the Redis cache layout"),
@@ -830,6 +836,26 @@ unknown:
 	return TP_OK;
 }
 
+/* ---- rules between options ------------------------------------------ */
+
+/* Checked once every source has been applied, since each option of a pair
+ * may come from a different one. */
+static int check_combinations(const struct tp_config *cfg,
+			      struct tp_errdetail *err)
+{
+	/* A PING must go out before silence counts as down, else an idle but
+	 * healthy Redis would be declared down. */
+	if (cfg->redis_ping_interval > 0 &&
+	    cfg->redis_ping_interval >= cfg->redis_ping_timeout)
+		return tp_errdetail_set(err, TP_ERR_INVAL, "redis_ping_interval",
+					"redis_ping_interval (%g) must be less "
+					"than redis_ping_timeout (%g), or 0 to "
+					"turn the liveness check off",
+					cfg->redis_ping_interval,
+					cfg->redis_ping_timeout);
+	return TP_OK;
+}
+
 /* ---- public API ------------------------------------------------------ */
 
 int tp_config_load(struct tp_config *cfg, const char *path, char *const *envp,
@@ -851,6 +877,8 @@ int tp_config_load(struct tp_config *cfg, const char *path, char *const *envp,
 		goto fail;
 	if ((rc = apply_flags(cfg, argc, argv, err)))
 		goto fail;
+	if ((rc = check_combinations(cfg, err)))
+		goto fail;
 	tp_free(text);
 	return TP_OK;
 fail:
@@ -867,7 +895,8 @@ int tp_config_load_string(struct tp_config *cfg, const char *text, size_t len,
 	if (!origin)
 		origin = "<string>";
 	if ((rc = set_defaults(cfg, err)) ||
-	    (rc = apply_text(cfg, text, len, origin, err))) {
+	    (rc = apply_text(cfg, text, len, origin, err)) ||
+	    (rc = check_combinations(cfg, err))) {
 		tp_config_cleanup(cfg);
 		return rc;
 	}

@@ -5,12 +5,16 @@
  * Status rules (documented in docs/operations.md):
  *  - /healthz: the process is up and its loop turns: always 200.
  *  - /readyz: 200 once subscribed to Redis and the warm start is done.
- *  - /api/health: "healthy" with Redis connected; "degraded" while Redis
- *    is down but the cache still serves; "error" (503) when Redis is down
- *    and there is nothing cached to serve.
+ *  - /api/health: "healthy" with both Redis connections up (pub/sub
+ *    subscribed, cache connection ready); "degraded" while either is down
+ *    but events still arrive or the cache still serves; "error" (503) when
+ *    the subscriber is down and there is nothing cached to serve.
  *  - /api/pattern-discovery/health: "error" (503) while the event
  *    subscriber is down (the discovery pipeline is broken), "warning" when
  *    the producer heartbeat is stale, else "healthy".
+ * "Down" includes a Redis that stopped answering: redis_conn declares a
+ * connection silent for redis_ping_timeout down, so these follow within
+ * that time.
  */
 #include <string.h>
 
@@ -36,9 +40,11 @@ static void put_last_check(struct tp_buf *b, const struct tp_http_req *req)
 void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = req->srv;
-	bool redis_ok = tp_redis_sub_is_subscribed(srv->sub);
+	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
+	bool redis_ok = subscribed && tp_redis_cache_is_connected(srv->rcache);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
-	const char *status = redis_ok ? "healthy" : cached ? "degraded" : "error";
+	const char *status = redis_ok ? "healthy" :
+			     subscribed || cached ? "degraded" : "error";
 	struct tp_buf *b = resp->body;
 
 	resp->status = strcmp(status, "error") ? 200 : 503;
@@ -70,8 +76,9 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 		      subscribed ? "true" : "false");
 	tp_buf_printf(b, "\"redis\":{\"status\":\"%s\",\"subscribed\":%s,\"cache_connection\":%s,"
 			 "\"reconnects\":%lu},",
-		      subscribed ? "healthy" : "error", subscribed ? "true" : "false",
-		      cache_conn ? "true" : "false", tp_redis_sub_reconnects(srv->sub));
+		      !subscribed ? "error" : cache_conn ? "healthy" : "warning",
+		      subscribed ? "true" : "false", cache_conn ? "true" : "false",
+		      tp_redis_sub_reconnects(srv->sub));
 	tp_buf_printf(b, "\"pattern_cache\":{\"status\":\"%s\",\"cached_patterns\":%zu,"
 			 "\"hit_ratio\":",
 		      cached ? "healthy" : "warning", cached);
@@ -147,6 +154,8 @@ void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 	TP_METRIC_SET(respcache_hits, tp_respcache_hits(rc));
 	TP_METRIC_SET(respcache_misses, tp_respcache_misses(rc));
 	TP_METRIC_SET(redis_connected, tp_redis_sub_is_subscribed(srv->sub));
+	TP_METRIC_SET(redis_cache_connected, tp_redis_cache_is_connected(srv->rcache));
+	TP_METRIC_SET(redis_cache_pending, tp_redis_cache_pending(srv->rcache));
 	TP_METRIC_SET(producer_online, tp_redis_cache_producer_online(srv->rcache, NULL));
 	TP_METRIC_SET(alloc_bytes, tp_alloc_used());
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -35,7 +35,8 @@ bool tp_redis_cache_is_connected(const struct tp_redis_cache *rc);
 /* True once the warm start finished (or is disabled / impossible). */
 bool tp_redis_cache_warm_done(const struct tp_redis_cache *rc);
 size_t tp_redis_cache_warm_loaded(const struct tp_redis_cache *rc);
-/* Write-through commands sent but not yet answered. */
+/* Write-through commands sent but not yet answered; back to 0 as soon as
+ * the connection is lost or declared down (their callbacks have run). */
 size_t tp_redis_cache_pending(const struct tp_redis_cache *rc);
 
 /* Sends one command on the cache connection for another module (the

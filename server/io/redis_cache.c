@@ -14,7 +14,11 @@
  * only count them. The number in flight is bounded: past the bound, writes
  * are dropped and counted rather than queued without limit while Redis is
  * slow. When the connection is down, writes are dropped and counted too:
- * the in-process store stays the source of truth for this instance.
+ * the in-process store stays the source of truth for this instance. When
+ * it is lost (closed, or declared down by redis_conn's liveness check
+ * because Redis stopped answering), hiredis calls every callback in flight
+ * with NULL: each is counted as a write error and leaves `pending`, which
+ * is therefore 0 again and lets the shutdown drain finish.
  *
  * Index members of patterns that expired by TTL (not through us) are
  * trimmed on every heartbeat tick by score (detected_at older than the
@@ -331,6 +335,7 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 
 	(void)conn;
 	(void)ac;
+	TP_METRIC_SET(redis_cache_connected, 1);
 	heartbeat_tick(&rc->heartbeat_timer);
 	if (!rc->warm_started) {
 		rc->warm_started = true;
@@ -343,7 +348,8 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 	}
 }
 
-static void on_lost(struct tp_redis_conn *conn, const char *why, void *ud)
+static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
+		    const char *why, void *ud)
 {
 	struct tp_redis_cache *rc = ud;
 
@@ -351,6 +357,12 @@ static void on_lost(struct tp_redis_conn *conn, const char *why, void *ud)
 	(void)why;
 	/* hiredis has already run every pending callback with NULL. */
 	rc->pending = 0;
+	TP_METRIC_SET(redis_cache_connected, 0);
+	if (loss == TP_REDIS_LOSS_CLOSED)
+		return;
+	if (loss == TP_REDIS_LOSS_SILENT)
+		TP_METRIC_INC(redis_cache_ping_timeouts);
+	TP_METRIC_INC(redis_cache_disconnects);
 }
 
 struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv)

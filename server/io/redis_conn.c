@@ -9,6 +9,32 @@
  * redis_reconnect_max seconds, with +-25% jitter so many instances do not
  * reconnect in lockstep.
  *
+ * Liveness (READY only): hiredis 0.14 never times out a reply, so a Redis
+ * that stops answering without closing the socket (SIGSTOP, a hung host, a
+ * black-holed network) would look connected forever. The adapter stamps
+ * every readable event; a connection silent for redis_ping_interval gets a
+ * PING, and one silent for redis_ping_timeout is declared down: freed like
+ * any lost connection (every callback in flight gets NULL, exactly once),
+ * reported as TP_REDIS_LOSS_SILENT, retried with the usual backoff. Any
+ * received byte counts, so a busy connection is never PINGed and a slow
+ * but working Redis (replies queued behind a long pipeline) is not
+ * mistaken for a dead one. Our own stalls are not Redis's silence: a PING
+ * that went out late still gets timeout - interval to be answered, and an
+ * answer already waiting unread in the socket counts. The timer is the
+ * same handle as the connect timeout and the backoff: exactly one of them
+ * is armed in each state.
+ *
+ * A subscribed context cannot take a PING through redisAsyncCommand: hiredis
+ * 0.14.1 files the callback of any command sent while subscribed on
+ * sub.invalid and only ever takes it off for a non-array reply, but the
+ * answer in subscribe mode is the array ["pong", ""] (which
+ * __redisGetSubscribeCallback looks up as a pattern named "" and drops).
+ * One callback would leak per PING. So on a subscribed context the PING is
+ * appended to the output buffer with no callback at all (redisAppendCommand
+ * on the embedded redisContext, then our adapter's write watcher); the
+ * reply only has to arrive. Owners of subscribed contexts must ignore a
+ * ["pong", ""] reply: hiredis may hand it to the previous reply's callback.
+ *
  * Event-loop adapter: hiredis's bundled adapters/libuv.h (0.14.1) returns
  * early when uv_poll reports an error, so a refused connect is never noticed
  * and the connection hangs. Ours forwards errors to hiredis as a read or
@@ -22,6 +48,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <hiredis/hiredis.h>
 
@@ -50,11 +77,16 @@ struct tp_redis_conn {
 	redisAsyncContext *ac;
 	uv_getaddrinfo_t gai;
 	bool gai_pending;
-	uv_timer_t timer;      /* connect timeout / backoff / close timeout */
+	uv_timer_t timer;      /* connect timeout / liveness / backoff */
 	bool timer_closed;
 	double backoff;        /* seconds, next delay */
 	unsigned long reconnects;
 	bool was_ready;        /* lost after being ready: counts as reconnect */
+	uint64_t last_rx;      /* uv_now() of the last readable event */
+	uint64_t ping_sent;    /* uv_now() when the last PING went out */
+	bool ping_unanswered;  /* a PING went out after last_rx */
+	bool silent;           /* being freed because it went silent */
+	char free_why[64];     /* why we free a connected context ourselves */
 };
 
 /* ---- libuv adapter for hiredis ---- */
@@ -65,6 +97,8 @@ struct uv_events {
 	int events;
 };
 
+static void note_rx(struct tp_redis_conn *rc);
+
 static void ev_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct uv_events *e = h->data;
@@ -72,6 +106,8 @@ static void ev_poll_cb(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		/* Let hiredis find the error itself (SO_ERROR or read()). */
 		events = e->events;
+	} else if (e->ac && (events & UV_READABLE)) {
+		note_rx(e->ac->data);
 	}
 	if (e->ac && (events & UV_WRITABLE))
 		redisAsyncHandleWrite(e->ac);
@@ -180,6 +216,17 @@ static void backoff_fired(uv_timer_t *t)
 		start_resolve(rc);
 }
 
+/* Reports the loss of a ready connection, once. */
+static void report_lost(struct tp_redis_conn *rc, enum tp_redis_loss loss,
+			const char *why)
+{
+	if (!rc->was_ready)
+		return;
+	rc->was_ready = false;
+	if (rc->ops.on_lost)
+		rc->ops.on_lost(rc, loss, why, rc->ud);
+}
+
 static void schedule_retry(struct tp_redis_conn *rc, const char *why)
 {
 	double max = rc->cfg->redis_reconnect_max > 0 ? rc->cfg->redis_reconnect_max : 5;
@@ -187,17 +234,108 @@ static void schedule_retry(struct tp_redis_conn *rc, const char *why)
 
 	if (rc->state == ST_CLOSING)
 		return;
-	if (rc->was_ready) {
-		rc->was_ready = false;
-		if (rc->ops.on_lost)
-			rc->ops.on_lost(rc, why, rc->ud);
-	}
+	report_lost(rc, TP_REDIS_LOSS_ERROR, why);
 	rc->state = ST_BACKOFF;
 	rc->reconnects++;
 	delay = tp_backoff_next(&rc->backoff, max);
 	TP_LOG(TP_LOG_WARN, "msg=\"redis unavailable, retrying\" conn=%s why=\"%s\" retry_in=%.2fs",
 	       rc->name, why, delay);
 	uv_timer_start(&rc->timer, backoff_fired, (uint64_t)(delay * 1000), 0);
+}
+
+/* ---- liveness ---- */
+
+static uint64_t seconds_ms(double s)
+{
+	return (uint64_t)(s * 1000 + 0.5);
+}
+
+static void note_rx(struct tp_redis_conn *rc)
+{
+	rc->last_rx = uv_now(rc->loop);
+	rc->ping_unanswered = false;
+}
+
+static void send_ping(struct tp_redis_conn *rc)
+{
+	redisAsyncContext *ac = rc->ac;
+
+	if (ac->c.flags & REDIS_SUBSCRIBED) {
+		/* No callback: see the design note at the top. */
+		if (redisAppendCommand(&ac->c, "PING") == REDIS_OK)
+			ev_add_write(ac->ev.data);
+	} else {
+		redisAsyncCommand(ac, NULL, NULL, "PING");
+	}
+	rc->ping_unanswered = true;
+	rc->ping_sent = uv_now(rc->loop);
+}
+
+/* When an unanswered PING makes the connection count as down: after
+ * redis_ping_timeout of silence, but never before the PING had
+ * timeout - interval to be answered (it goes out late when our own loop
+ * was held up). */
+static uint64_t down_at(const struct tp_redis_conn *rc, uint64_t interval,
+			uint64_t timeout)
+{
+	uint64_t silent = rc->last_rx + timeout;
+	uint64_t answer_by = rc->ping_sent + (timeout > interval ? timeout - interval : 0);
+
+	return silent > answer_by ? silent : answer_by;
+}
+
+/* An answer waiting unread in the socket means our loop, not Redis, was
+ * slow (timers run before I/O after a stall): not silence. */
+static bool answer_waiting(const struct tp_redis_conn *rc)
+{
+	char byte;
+
+	return recv(rc->ac->c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static void declare_down(struct tp_redis_conn *rc, uint64_t now)
+{
+	snprintf(rc->free_why, sizeof(rc->free_why),
+		 "nothing received for %.1fs", (double)(now - rc->last_rx) / 1000);
+	rc->silent = true;
+	/* Not inside a hiredis callback, so this frees at once: every callback
+	 * in flight gets NULL, then disconnect_cb reports the loss and
+	 * schedules the reconnect. */
+	redisAsyncFree(rc->ac);
+}
+
+/* Runs when the connection may be due a PING or due to be declared down,
+ * and re-arms itself for the next such instant. */
+static void liveness_tick(uv_timer_t *t)
+{
+	struct tp_redis_conn *rc = t->data;
+	uint64_t now = uv_now(rc->loop), next;
+	uint64_t interval = seconds_ms(rc->cfg->redis_ping_interval);
+	uint64_t timeout = seconds_ms(rc->cfg->redis_ping_timeout);
+
+	if (rc->state != ST_READY || !rc->ac)
+		return;
+	if (rc->ping_unanswered && now >= down_at(rc, interval, timeout)) {
+		if (!answer_waiting(rc)) {
+			declare_down(rc, now);
+			return;
+		}
+		note_rx(rc);
+	}
+	if (!rc->ping_unanswered && now - rc->last_rx >= interval)
+		send_ping(rc);
+	next = rc->ping_unanswered ? down_at(rc, interval, timeout)
+				   : rc->last_rx + interval;
+	uv_timer_start(t, liveness_tick, next > now ? next - now : 1, 0);
+}
+
+static void liveness_start(struct tp_redis_conn *rc)
+{
+	rc->last_rx = uv_now(rc->loop);
+	rc->ping_unanswered = false;
+	if (rc->cfg->redis_ping_interval > 0)
+		uv_timer_start(&rc->timer, liveness_tick,
+			       seconds_ms(rc->cfg->redis_ping_interval), 0);
 }
 
 static void connect_timeout_fired(uv_timer_t *t)
@@ -215,6 +353,8 @@ static void connect_timeout_fired(uv_timer_t *t)
 		redisAsyncFree(ac);
 		schedule_retry(rc, "connect timed out");
 	} else {
+		snprintf(rc->free_why, sizeof(rc->free_why), "%s",
+			 "AUTH/SELECT timed out");
 		redisAsyncFree(ac);
 	}
 }
@@ -248,6 +388,7 @@ static void select_done(redisAsyncContext *ac, void *r, void *privdata)
 	rc->state = ST_READY;
 	rc->backoff = 0.1;
 	rc->was_ready = true;
+	liveness_start(rc);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"redis connected\" conn=%s", rc->name);
 	if (rc->ops.on_ready)
 		rc->ops.on_ready(rc, ac, rc->ud);
@@ -290,15 +431,19 @@ static void disconnect_cb(const redisAsyncContext *cac, int status)
 	if (rc->ac != ac)
 		return;
 	snprintf(why, sizeof(why), "%s",
+		 rc->free_why[0] ? rc->free_why :
 		 status == REDIS_OK ? "disconnected" :
 		 (ac->errstr[0] ? ac->errstr : "connection lost"));
+	rc->free_why[0] = '\0';
 	rc->ac = NULL;
 	if (rc->state == ST_CLOSING) {
-		if (rc->was_ready && rc->ops.on_lost)
-			rc->ops.on_lost(rc, "closing", rc->ud);
-		rc->was_ready = false;
+		report_lost(rc, TP_REDIS_LOSS_CLOSED, "closing");
 		maybe_free(rc);
 		return;
+	}
+	if (rc->silent) {
+		rc->silent = false;
+		report_lost(rc, TP_REDIS_LOSS_SILENT, why);
 	}
 	schedule_retry(rc, why);
 }

@@ -4,10 +4,12 @@
  *
  * Resolves the host asynchronously (uv_getaddrinfo: no DNS on the loop),
  * connects with a timeout (hiredis 0.14 has none), sends AUTH/SELECT, then
- * reports "ready". On any loss it reports "lost" and reconnects with
- * exponential backoff and jitter, capped by redis_reconnect_max. The
- * redisAsyncContext is valid only between on_ready and on_lost: hiredis
- * frees it after its disconnect callback.
+ * reports "ready". While ready it watches the connection: one that has
+ * received nothing for redis_ping_timeout (a PING goes out after
+ * redis_ping_interval of silence) is declared down. On any loss it reports
+ * "lost" and reconnects with exponential backoff and jitter, capped by
+ * redis_reconnect_max. The redisAsyncContext is valid only between
+ * on_ready and on_lost: hiredis frees it after its disconnect callback.
  */
 #ifndef TICKPUSH_IO_REDIS_CONN_H
 #define TICKPUSH_IO_REDIS_CONN_H
@@ -21,13 +23,22 @@
 
 struct tp_redis_conn;
 
+/* Why a ready connection was lost. */
+enum tp_redis_loss {
+	TP_REDIS_LOSS_ERROR,  /* closed by Redis, a socket error, a refusal */
+	TP_REDIS_LOSS_SILENT, /* nothing received for redis_ping_timeout */
+	TP_REDIS_LOSS_CLOSED, /* tp_redis_conn_close */
+};
+
+/* Called on the loop thread. */
 struct tp_redis_conn_ops {
 	/* Connected, authenticated, database selected. */
 	void (*on_ready)(struct tp_redis_conn *rc, redisAsyncContext *ac,
 			 void *ud);
-	/* The connection was lost (or a connect attempt failed after having
-	 * been ready); commands in flight got their callbacks with NULL. */
-	void (*on_lost)(struct tp_redis_conn *rc, const char *why, void *ud);
+	/* The ready connection was lost; every command in flight has already
+	 * had its callback, with a NULL reply. why is for logs. */
+	void (*on_lost)(struct tp_redis_conn *rc, enum tp_redis_loss loss,
+			const char *why, void *ud);
 };
 
 struct tp_redis_conn *tp_redis_conn_create(uv_loop_t *loop,

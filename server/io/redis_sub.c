@@ -7,7 +7,9 @@
  * the hiredis callback: the reply lives only during the callback, and the
  * parser copies what it keeps. After any disconnect redis_conn reconnects
  * with backoff and on_ready subscribes again, so a Redis restart needs no
- * action here; the store keeps serving meanwhile.
+ * action here; the store keeps serving meanwhile. A Redis that stops
+ * answering is declared down by redis_conn's liveness check and handled
+ * the same way.
  */
 #include <string.h>
 
@@ -53,8 +55,11 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 	int ch;
 
 	(void)ac;
+	/* NULL on disconnect: redis_conn handles the loss. The ["pong", ""]
+	 * answer to redis_conn's liveness PING may land here too (hiredis
+	 * hands an unmatched reply to the previous callback): two elements. */
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
-		return; /* NULL on disconnect: redis_conn handles the loss */
+		return;
 	kind = reply->element[0];
 	chan = reply->element[1];
 	payload = reply->element[2];
@@ -91,17 +96,22 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 			  sub->channels[3]);
 }
 
-static void on_lost(struct tp_redis_conn *conn, const char *why, void *ud)
+static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
+		    const char *why, void *ud)
 {
 	struct tp_redis_sub *sub = ud;
 
 	(void)conn;
-	if (sub->subscribed)
+	if (sub->subscribed && loss != TP_REDIS_LOSS_CLOSED)
 		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=\"%s\"",
 		       why);
 	sub->subscribed = false;
 	sub->confirmed = 0;
 	TP_METRIC_SET(redis_connected, 0);
+	if (loss == TP_REDIS_LOSS_CLOSED)
+		return;
+	if (loss == TP_REDIS_LOSS_SILENT)
+		TP_METRIC_INC(redis_ping_timeouts);
 	TP_METRIC_INC(redis_disconnects);
 	TP_METRIC_INC(redis_reconnects);
 }

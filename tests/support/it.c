@@ -486,6 +486,22 @@ double it_json_number(int port, const char *path, const char *member_path)
 	return v;
 }
 
+double it_metric(int port, const char *name)
+{
+	struct it_http_resp r;
+	char needle[160];
+	const char *p;
+	double v = -1;
+
+	if (it_http(port, "GET", "/metrics", NULL, NULL, 0, &r))
+		fail_msg("GET /metrics: transport error");
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	if ((p = strstr(r.body, needle)))
+		v = strtod(p + strlen(needle), NULL);
+	it_http_free(&r);
+	return v;
+}
+
 const char *it_json_str(const cJSON *j, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);

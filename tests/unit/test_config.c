@@ -374,6 +374,36 @@ static void test_double_validation(void **state)
 	assert_flag_ok("--token-ttl", "5");
 }
 
+/* Options checked against each other once every source is applied: the
+ * Redis PING must go out before silence counts as down. */
+static void test_redis_ping_combination(void **state)
+{
+	const char *env[] = {"TICKPUSH_REDIS_PING_TIMEOUT=10", NULL};
+	const char *args[] = {"--redis-ping-interval=5", NULL};
+	const char *off[] = {"--redis-ping-interval=0", "--redis-ping-timeout=0.1", NULL};
+	struct tp_config cfg;
+	struct tp_errdetail err;
+
+	(void)state;
+	assert_int_equal(load(&cfg, NULL, NULL, NULL, &err), TP_OK);
+	assert_true(cfg.redis_ping_interval == 1 && cfg.redis_ping_timeout == 3);
+	tp_config_cleanup(&cfg);
+	assert_fails("redis_ping_interval 3\n",
+		     "redis_ping_interval (3) must be less than "
+		     "redis_ping_timeout (3), or 0 to turn the liveness check off");
+	assert_int_equal(load(&cfg, NULL, NULL, args, &err), TP_ERR_INVAL);
+	assert_string_equal(err.field, "redis_ping_interval");
+	assert_contains(err.msg, "(5) must be less than redis_ping_timeout (3)");
+	/* Each from another source: the flag's interval and the env's timeout. */
+	assert_int_equal(load(&cfg, NULL, env, args, &err), TP_OK);
+	assert_true(cfg.redis_ping_interval == 5 && cfg.redis_ping_timeout == 10);
+	tp_config_cleanup(&cfg);
+	assert_int_equal(load(&cfg, NULL, NULL, off, &err), TP_OK);
+	assert_true(cfg.redis_ping_interval == 0);
+	tp_config_cleanup(&cfg);
+	assert_env_fails("TICKPUSH_REDIS_PING_TIMEOUT=0", "between 0.1 and 3600");
+}
+
 static void test_bool_validation(void **state)
 {
 	static const char *const yes[] = {"true", "YES", "on", "1"};
@@ -804,6 +834,7 @@ int main(void)
 		TP_TEST(test_real_file_and_precedence),
 		TP_TEST(test_int_validation),
 		TP_TEST(test_double_validation),
+		TP_TEST(test_redis_ping_combination),
 		TP_TEST(test_bool_validation),
 		TP_TEST(test_string_validation),
 		TP_TEST(test_env_typos),
