@@ -31,6 +31,7 @@ struct tp_ws;
 struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
+struct tp_accounts;
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -58,6 +59,7 @@ struct tp_server {
 	size_t jwt_key_len;           /* 0 = no secret: tokens cannot be verified */
 	unsigned char jwt_dev_key[32];
 	struct tp_ratelimit *login_rl;
+	struct tp_accounts *accounts; /* accounts.c: do token accounts exist */
 
 	/* Deferred HTTP responses: ticket -> struct lws * (http.c). */
 	struct tp_dict *http_pending;
