@@ -37,7 +37,7 @@ struct tp_buf;
 	X(producer_online, gauge, "1 while the producer heartbeat is fresh")   \
 	X(http_requests, counter, "HTTP requests answered")                    \
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
-	X(http_bad_bodies, counter, "Request bodies refused: not one JSON object of valid text, or a bad string member") \
+	X(http_bad_bodies, counter, "Request bodies refused as malformed JSON or text") \
 	X(http_connections, gauge, "Open client connections (HTTP, SSE and WebSocket)") \
 	X(connections_refused, counter, "Connections refused at max_connections") \
 	X(alloc_bytes, gauge, "Bytes allocated through the tickpush allocator") \
@@ -55,11 +55,9 @@ struct tp_buf;
 	X(push_subscriptions, gauge, "Live subscriptions over every transport") \
 	X(push_frames, counter, "Frames handed to push transports") \
 	X(push_filters, gauge, "Distinct compiled filters in use") \
-	X(login_limited_address, counter, "Login attempts refused by the limit per client address") \
-	X(login_limited_account, counter, "Login attempts refused by the limit per account") \
-	X(account_checks, counter, "Queries asking whether token accounts still exist") \
-	X(account_check_failures, counter, "Token accounts accepted because the database could not say") \
-	X(accounts_gone_refused, counter, "Requests and sessions refused because the token's account was deleted") \
+	X(login_limited, counter, "Logins refused by the per-address or per-account limit") \
+	X(account_check_failures, counter, "Tokens accepted unchecked: database unavailable") \
+	X(accounts_gone, counter, "Tokens refused: their account was deleted") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
 

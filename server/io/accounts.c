@@ -189,8 +189,19 @@ static int send_check(struct tp_server *srv, const long long *ids, size_t n,
 		tp_free(c);
 		return rc;
 	}
-	TP_METRIC_INC(account_checks);
 	return TP_OK;
+}
+
+/* Takes user out of the batch not sent yet (tp_http_require_user queues
+ * the users it does not know; the route then asks itself). */
+static void unqueue(struct tp_accounts *a, long long user)
+{
+	for (size_t i = 0; a && i < a->n_batch; i++) {
+		if (a->batch[i] == user) {
+			a->batch[i] = a->batch[--a->n_batch];
+			return;
+		}
+	}
 }
 
 int tp_user_check(struct tp_server *srv, long long user,
@@ -202,13 +213,14 @@ int tp_user_check(struct tp_server *srv, long long user,
 	case TP_ACCOUNT_EXISTS:
 		return TP_OK;
 	case TP_ACCOUNT_GONE:
-		TP_METRIC_INC(accounts_gone_refused);
+		TP_METRIC_INC(accounts_gone);
 		return TP_ERR_AUTH;
 	default:
 		break;
 	}
 	if (!srv->pg)
 		return TP_OK; /* no database, no accounts to lose */
+	unqueue(srv->accounts, user); /* this query answers for the batch too */
 	rc = send_check(srv, &user, 1, cb, ud);
 	if (rc) {
 		check_failed(rc, 1);
@@ -223,7 +235,7 @@ bool tp_user_gone(struct tp_server *srv, long long user)
 
 	switch (known(srv, user)) {
 	case TP_ACCOUNT_GONE:
-		TP_METRIC_INC(accounts_gone_refused);
+		TP_METRIC_INC(accounts_gone);
 		return true;
 	case TP_ACCOUNT_UNKNOWN:
 		if (a && srv->pg && user > 0 && a->n_batch < BATCH_MAX) {
