@@ -32,6 +32,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/filter.h"
 #include "tickpush/render.h"
+#include "text.h"
 
 void tp_filter_init(struct tp_filter *f)
 {
@@ -257,12 +258,12 @@ static const char *excerpt(char out[32], const char *s, size_t n)
 	return out;
 }
 
+/* Free text (pattern types, sectors, universes) must be printable UTF-8:
+ * it comes from URLs, presets and frames, and goes into cache keys,
+ * stored presets and error messages. */
 static bool has_control(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return true;
-	return false;
+	return !tp_utf8_printable(s, n);
 }
 
 /* Same rule as event symbols: A-Z 0-9 . - _ / (already upper-cased). */
@@ -319,7 +320,7 @@ static int norm_entry(enum list_kind kind, const char *s, size_t n,
 	case LIST_PATTERN_TYPES:
 		if (n > TP_PATTERN_TYPE_MAX || has_control(s, n))
 			return tp_errdetail_set(err, TP_ERR_INVAL, name,
-				"%s: \"%s\" is not a pattern type (1 to %d printable bytes)",
+				"%s: \"%s\" is not a pattern type (1 to %d bytes of printable UTF-8)",
 				name, excerpt(ex, s, n), TP_PATTERN_TYPE_MAX);
 		memcpy(tmp, s, n);
 		tmp[n] = '\0';
@@ -338,7 +339,7 @@ static int norm_entry(enum list_kind kind, const char *s, size_t n,
 	case LIST_SECTORS:
 		if (n > TP_SECTOR_MAX || has_control(s, n))
 			return tp_errdetail_set(err, TP_ERR_INVAL, name,
-				"%s: \"%s\" is not a sector (1 to %d printable bytes)",
+				"%s: \"%s\" is not a sector (1 to %d bytes of printable UTF-8)",
 				name, excerpt(ex, s, n), TP_SECTOR_MAX);
 		memcpy(tmp, s, n);
 		tmp[n] = '\0';
@@ -649,7 +650,7 @@ static int json_refs(const char *key, const cJSON *v,
 	    strlen(v->valuestring) > TP_FILTER_UNIVERSE_MAX ||
 	    has_control(v->valuestring, strlen(v->valuestring)))
 		return tp_errdetail_set(err, TP_ERR_INVAL, name,
-			"universe: must be a string of 1 to %d printable bytes",
+			"universe: must be a string of 1 to %d bytes of printable UTF-8",
 			TP_FILTER_UNIVERSE_MAX);
 	memcpy(refs->universe, v->valuestring, strlen(v->valuestring) + 1);
 	return TP_OK;

@@ -8,9 +8,10 @@
  * every server frame as one compact JSON object.
  *
  * Parsing is strict on purpose, so client bugs show up on the first try:
- * - the bytes are checked before cJSON sees them: valid UTF-8 (no
- *   overlongs or surrogates), no raw control characters, no "\u0000"
- *   escape (cJSON would cut the string there and we would act on a prefix);
+ * - the bytes are checked before cJSON sees them (tp_json_text_check, as
+ *   for REST bodies): valid UTF-8 (no overlongs or surrogates), no raw
+ *   control characters, no "\u0000" escape (cJSON would cut the string
+ *   there and we would act on a prefix); the message names the member;
  * - exactly one JSON object, nothing but whitespace after it;
  * - every member must be known for the op, and appear once (cJSON keeps
  *   duplicates and its getters return the first: refusing them removes the
@@ -43,7 +44,6 @@
 
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
-#include "tickpush/json.h"
 #include "tickpush/proto.h"
 #include "text.h"
 
@@ -118,69 +118,12 @@ static const char *excerpt(char out[32], const char *s)
 	return out;
 }
 
-/*
- * What cJSON lets through but a client must not send: invalid UTF-8, raw
- * control characters (JSON forbids them in strings; outside strings cJSON
- * would take them for whitespace) and "\u0000" (cJSON would end the string
- * there). Returns NULL or the reason; *at receives the byte offset.
- */
-static const char *lex_check(const char *buf, size_t len, size_t *at)
-{
-	const unsigned char *s = (const unsigned char *)buf;
-	bool in_str = false;
-
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-
-		*at = i;
-		if (c >= 0x80) {
-			size_t k = tp_utf8_seq(s + i, len - i);
-
-			if (!k)
-				return "invalid UTF-8";
-			i += k;
-			continue;
-		}
-		if (in_str) {
-			if (c < 0x20)
-				return "control character in a string";
-			if (c == '"') {
-				in_str = false;
-			} else if (c == '\\' && i + 1 < len && s[i + 1] < 0x80) {
-				if (s[i + 1] == 'u' && len - i >= 6 &&
-				    !memcmp(s + i + 2, "0000", 4))
-					return "\\u0000 in a string";
-				i += 2; /* skip the escaped character */
-				continue;
-			}
-		} else if (c == '"') {
-			in_str = true;
-		} else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-			return "control character";
-		}
-		i++;
-	}
-	return NULL;
-}
-
-/* 1..max bytes (the UTF-8 was checked already) without C0/C1 control
- * characters or DEL. */
+/* 1..max bytes of UTF-8 (checked already) without control characters. */
 static bool text_ok(const char *s, size_t max)
 {
-	const unsigned char *u = (const unsigned char *)s;
 	size_t n = strlen(s);
 
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (u[i] < 0x20 || u[i] == 0x7f)
-			return false;
-		/* U+0080..U+009F is C2 80..C2 9F in UTF-8. */
-		if (u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 &&
-		    u[i + 1] <= 0x9f)
-			return false;
-	}
-	return true;
+	return n >= 1 && n <= max && tp_utf8_printable(s, n);
 }
 
 /* An integral JSON number in [min,max] (max at most 2^53). */
@@ -459,53 +402,43 @@ void tp_client_frame_cleanup(struct tp_client_frame *f)
 	frame_init(f);
 }
 
-static bool json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* buf as exactly one JSON object (whitespace around it allowed). */
 static int parse_root(const char *buf, size_t len, size_t max_len,
 		      cJSON **out, struct tp_errdetail *err)
 {
-	const char *end = NULL, *why;
-	size_t at = 0;
-	cJSON *root;
+	struct tp_json_failure f;
+	const struct tp_json_text_issue *is = &f.text;
+	int rc;
 
-	*out = NULL;
-	if (len > max_len)
+	if (len > max_len) {
+		*out = NULL;
 		return bad(err, NULL,
 			   "frame too large: %zu bytes, over the %zu byte limit",
 			   len, max_len);
-	if (!buf || len == 0)
+	}
+	rc = tp_json_object_parse(buf, len, out, &f);
+	if (rc == TP_ERR_NOMEM)
+		return nomem(err);
+	if (rc == TP_OK)
+		return TP_OK;
+	switch (f.why) {
+	case TP_JSON_EMPTY:
 		return bad(err, NULL, "not valid JSON: empty frame");
-	why = lex_check(buf, len, &at);
-	if (why)
-		return bad(err, NULL, "not valid JSON: %s (byte %zu)", why, at);
-	tp_json_init();
-	(void)tp_json_take_oom();
-	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-	if (!root) {
-		if (tp_json_take_oom())
-			return nomem(err);
-		return bad(err, NULL, "not valid JSON (near byte %zu)",
-			   end >= buf && end <= buf + len ? (size_t)(end - buf)
-							  : (size_t)0);
+	case TP_JSON_TEXT:
+		if (!is->path[0])
+			return bad(err, NULL, "not valid JSON: %s (%sbyte %zu)", is->why,
+				   is->in_name ? "member name, " : "", is->at);
+		return bad(err, NULL, "not valid JSON: %s (%s %s, byte %zu)", is->why,
+			   is->in_name ? "member name in" : "member", is->path, is->at);
+	case TP_JSON_SYNTAX:
+		return bad(err, NULL, "not valid JSON (near byte %zu)", f.at);
+	case TP_JSON_TRAILING:
+		return bad(err, NULL, "not valid JSON: data after the object (byte %zu)",
+			   f.at);
+	case TP_JSON_NOT_OBJECT:
+		break;
 	}
-	for (const char *p = end; p && p < buf + len; p++) {
-		if (!json_space(*p)) {
-			cJSON_Delete(root);
-			return bad(err, NULL,
-				   "not valid JSON: data after the object (byte %zu)",
-				   (size_t)(p - buf));
-		}
-	}
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return bad(err, NULL, "frame must be a JSON object");
-	}
-	*out = root;
-	return TP_OK;
+	return bad(err, NULL, "frame must be a JSON object");
 }
 
 int tp_proto_parse(const char *buf, size_t len, size_t max_len,

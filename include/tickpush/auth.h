@@ -125,10 +125,11 @@ void tp_password_dummy_verify(const char *pw);
 
 /* ---- login rate limiter ---------------------------------------------- */
 
-/* A token bucket per key (the client address): each attempt takes one
- * token, tokens refill at rate per second up to burst. At most max_entries
- * keys are tracked; beyond that the least recently seen key is forgotten
- * (which gives that key a fresh bucket: the bound on memory wins). */
+/* A token bucket per key (a client address, an account name): each
+ * attempt takes one token, tokens refill at rate per second up to burst.
+ * At most max_entries keys are tracked; beyond that the least recently
+ * seen key is forgotten (which gives that key a fresh bucket: the bound on
+ * memory wins). */
 struct tp_ratelimit;
 
 struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
@@ -138,6 +139,41 @@ void tp_ratelimit_destroy(struct tp_ratelimit *rl); /* NULL-safe */
 /* True when key may make an attempt at time now (and takes a token).
  * A clock that goes backwards refills nothing. Out of memory denies. */
 bool tp_ratelimit_allow(struct tp_ratelimit *rl, const char *key, double now);
+/* Gives back the token an attempt took (at most up to burst), so only
+ * some outcomes count (failed logins). Unknown keys: nothing happens. */
+void tp_ratelimit_refund(struct tp_ratelimit *rl, const char *key);
+/* Seconds until key has a whole token again (0: it has one, or is not
+ * tracked): the Retry-After of a refusal. */
+double tp_ratelimit_retry_after(const struct tp_ratelimit *rl, const char *key,
+				double now);
 size_t tp_ratelimit_size(const struct tp_ratelimit *rl);
+
+/* ---- accounts known to exist ----------------------------------------- */
+
+/* What is known about the account a token names (a token stays valid for
+ * its lifetime, its user may be deleted meanwhile). The I/O layer asks
+ * PostgreSQL and remembers the answers here for a short while, so a busy
+ * session does not query for every request. */
+enum tp_account_state {
+	TP_ACCOUNT_UNKNOWN = 0, /* never checked, or the answer expired */
+	TP_ACCOUNT_EXISTS,
+	TP_ACCOUNT_GONE,
+	TP_ACCOUNT_CHECKING,    /* a check is under way */
+};
+
+/* At most max_entries users (least recently used forgotten first). */
+struct tp_usercache;
+
+struct tp_usercache *tp_usercache_create(size_t max_entries);
+void tp_usercache_destroy(struct tp_usercache *uc); /* NULL-safe */
+/* The state of user at now: UNKNOWN once its "until" has passed (the entry
+ * is dropped then). */
+enum tp_account_state tp_usercache_get(struct tp_usercache *uc, long long user,
+				       double now);
+/* Remembers state until the time until; UNKNOWN forgets the user.
+ * TP_OK, TP_ERR_NOMEM (nothing remembered) or TP_ERR_INVAL (uc NULL). */
+int tp_usercache_set(struct tp_usercache *uc, long long user,
+		     enum tp_account_state state, double until);
+size_t tp_usercache_size(const struct tp_usercache *uc);
 
 #endif

@@ -60,6 +60,9 @@ struct tp_config {
 	double token_ttl;           /* TICKPUSH_TOKEN_TTL s, default 86400 */
 	double login_rate;          /* TICKPUSH_LOGIN_RATE attempts/s refill, default 0.2 */
 	int login_burst;            /* TICKPUSH_LOGIN_BURST, default 5 */
+	double login_account_rate;  /* TICKPUSH_LOGIN_ACCOUNT_RATE failures/s refill, default 0.05 */
+	int login_account_burst;    /* TICKPUSH_LOGIN_ACCOUNT_BURST, default 10 */
+	double user_check_ttl;      /* TICKPUSH_USER_CHECK_TTL s, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
 	/* Database. */

@@ -42,6 +42,7 @@ struct tp_buf;
 	X(producer_online, gauge, "1 while the producer heartbeat is fresh")   \
 	X(http_requests, counter, "HTTP requests answered")                    \
 	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
+	X(http_bad_bodies, counter, "Request bodies refused as malformed JSON or text") \
 	X(http_connections, gauge, "Open client connections (HTTP, SSE and WebSocket)") \
 	X(connections_refused, counter, "Connections refused at max_connections") \
 	X(http_inflight, gauge, "HTTP requests being handled or answered (a scrape counts itself)") \
@@ -61,6 +62,9 @@ struct tp_buf;
 	X(push_subscriptions, gauge, "Live subscriptions over every transport") \
 	X(push_frames, counter, "Frames handed to push transports") \
 	X(push_filters, gauge, "Distinct compiled filters in use") \
+	X(login_limited, counter, "Logins refused by the per-address or per-account limit") \
+	X(account_check_failures, counter, "Tokens accepted unchecked: database unavailable") \
+	X(accounts_gone, counter, "Tokens refused: their account was deleted") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
 

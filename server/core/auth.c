@@ -1,6 +1,6 @@
 /*
- * auth.c - base64, JWT HS256, PBKDF2 password hashes and the login rate
- * limiter (see auth.h).
+ * auth.c - base64, JWT HS256, PBKDF2 password hashes, the login rate
+ * limiter and the cache of accounts known to exist (see auth.h).
  *
  * Design:
  * - Everything that decides "who is this" is strict and fails closed: the
@@ -14,17 +14,20 @@
  * - The password verify path never allocates and keeps no state, so it can
  *   run off the loop thread; iteration counts in stored hashes are capped so
  *   a crafted row cannot make a login arbitrarily slow.
- * - The rate limiter keeps one token bucket per key in a tp_dict plus an
- *   LRU list threaded through the entries, so forgetting the least recently
- *   seen key when the table is full is O(1).
+ * - The rate limiter (a token bucket per key) and the user cache (an
+ *   account state and its expiry per user id) share one bounded map: a
+ *   tp_dict plus an LRU list threaded through the entries, so forgetting
+ *   the least recently used key when the map is full is O(1).
  *
- * Ownership: callers own every buffer; the rate limiter owns its entries.
+ * Ownership: callers own every buffer; the rate limiter and the user cache
+ * own their entries.
  * Secrets (derived keys, MACs) are wiped from the stack after use.
  */
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -559,20 +562,113 @@ void tp_password_dummy_verify(const char *pw)
 	OPENSSL_cleanse(dk, sizeof(dk));
 }
 
-/* ---- rate limiter ------------------------------------------------------- */
+/* ---- bounded LRU map (rate limiter, user cache) -------------------------- */
 
-struct rl_entry {
-	struct rl_entry *prev, *next; /* LRU: head = most recently seen */
-	double tokens;
-	double last;
+/* One entry per key; the owner's numbers live in the union. Entries are
+ * threaded on a list, most recently used first, so forgetting the least
+ * recently used one when the map is full is O(1). */
+struct lru_entry {
+	struct lru_entry *prev, *next;
+	union {
+		struct { double tokens, last; } bucket;        /* tp_ratelimit */
+		struct { double until; int state; } account;   /* tp_usercache */
+	} u;
 	char key[];
 };
 
-struct tp_ratelimit {
-	struct tp_dict *map; /* key -> struct rl_entry */
-	struct rl_entry *head, *tail;
-	double rate, burst;
+struct lru {
+	struct tp_dict *map; /* key -> struct lru_entry */
+	struct lru_entry *head, *tail;
 	size_t max;
+};
+
+static int lru_init(struct lru *l, size_t max)
+{
+	memset(l, 0, sizeof(*l));
+	l->max = max;
+	return (l->map = tp_dict_create()) ? TP_OK : TP_ERR_NOMEM;
+}
+
+static void lru_cleanup(struct lru *l)
+{
+	struct lru_entry *e, *next;
+
+	for (e = l->head; e; e = next) {
+		next = e->next;
+		tp_free(e);
+	}
+	tp_dict_destroy(l->map);
+	memset(l, 0, sizeof(*l));
+}
+
+static void lru_unlink(struct lru *l, struct lru_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push_head(struct lru *l, struct lru_entry *e)
+{
+	e->prev = NULL;
+	e->next = l->head;
+	if (l->head)
+		l->head->prev = e;
+	l->head = e;
+	if (!l->tail)
+		l->tail = e;
+}
+
+static void lru_del(struct lru *l, struct lru_entry *e)
+{
+	lru_unlink(l, e);
+	tp_dict_del(l->map, e->key);
+	tp_free(e);
+}
+
+/* The entry of key made the most recent, or NULL. */
+static struct lru_entry *lru_touch(struct lru *l, const char *key)
+{
+	struct lru_entry *e = tp_dict_get(l->map, key);
+
+	if (e) {
+		lru_unlink(l, e);
+		lru_push_head(l, e);
+	}
+	return e;
+}
+
+/* A new, zeroed entry for key (not in the map), the most recent; the
+ * least recent one goes when the map is full. NULL when out of memory. */
+static struct lru_entry *lru_add(struct lru *l, const char *key)
+{
+	size_t klen = strlen(key);
+	struct lru_entry *e;
+
+	if (tp_dict_size(l->map) >= l->max)
+		lru_del(l, l->tail);
+	if (!(e = tp_calloc(1, sizeof(*e) + klen + 1)))
+		return NULL;
+	memcpy(e->key, key, klen + 1);
+	if (tp_dict_set(l->map, key, e, NULL)) {
+		tp_free(e);
+		return NULL;
+	}
+	lru_push_head(l, e);
+	return e;
+}
+
+/* ---- rate limiter ------------------------------------------------------- */
+
+struct tp_ratelimit {
+	struct lru keys;
+	double rate, burst;
 };
 
 struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
@@ -585,98 +681,150 @@ struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
 		return NULL;
 	if (!(rl = tp_calloc(1, sizeof(*rl))))
 		return NULL;
-	if (!(rl->map = tp_dict_create())) {
+	if (lru_init(&rl->keys, max_entries)) {
 		tp_free(rl);
 		return NULL;
 	}
 	rl->rate = rate;
 	rl->burst = burst;
-	rl->max = max_entries;
 	return rl;
 }
 
 void tp_ratelimit_destroy(struct tp_ratelimit *rl)
 {
-	struct rl_entry *e, *next;
-
 	if (!rl)
 		return;
-	for (e = rl->head; e; e = next) {
-		next = e->next;
-		tp_free(e);
-	}
-	tp_dict_destroy(rl->map);
+	lru_cleanup(&rl->keys);
 	tp_free(rl);
 }
 
-static void lru_unlink(struct tp_ratelimit *rl, struct rl_entry *e)
+/* Tokens of e at now (refilled; a clock that went back, or NaN, refills
+ * nothing and does not move "last"). */
+static void refill(const struct tp_ratelimit *rl, struct lru_entry *e, double now)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		rl->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		rl->tail = e->prev;
-	e->prev = e->next = NULL;
-}
+	double elapsed = now - e->u.bucket.last;
 
-static void lru_push_head(struct tp_ratelimit *rl, struct rl_entry *e)
-{
-	e->prev = NULL;
-	e->next = rl->head;
-	if (rl->head)
-		rl->head->prev = e;
-	rl->head = e;
-	if (!rl->tail)
-		rl->tail = e;
+	if (elapsed > 0) {
+		e->u.bucket.tokens = fmin(rl->burst, e->u.bucket.tokens + elapsed * rl->rate);
+		e->u.bucket.last = now;
+	}
 }
 
 bool tp_ratelimit_allow(struct tp_ratelimit *rl, const char *key, double now)
 {
-	struct rl_entry *e;
+	struct lru_entry *e;
 
 	if (!rl || !key)
 		return false;
-	e = tp_dict_get(rl->map, key);
-	if (e) {
-		double elapsed = now - e->last;
-
-		if (elapsed > 0) { /* a clock that went back (or NaN) refills nothing */
-			e->tokens = fmin(rl->burst, e->tokens + elapsed * rl->rate);
-			e->last = now;
-		}
-		lru_unlink(rl, e);
+	if ((e = lru_touch(&rl->keys, key))) {
+		refill(rl, e, now);
 	} else {
-		size_t klen = strlen(key);
-
-		if (tp_dict_size(rl->map) >= rl->max) {
-			struct rl_entry *old = rl->tail;
-
-			lru_unlink(rl, old);
-			tp_dict_del(rl->map, old->key);
-			tp_free(old);
-		}
-		if (!(e = tp_malloc(sizeof(*e) + klen + 1)))
+		if (!(e = lru_add(&rl->keys, key)))
 			return false;
-		memcpy(e->key, key, klen + 1);
-		e->tokens = rl->burst;
-		e->last = now;
-		if (tp_dict_set(rl->map, key, e, NULL)) {
-			tp_free(e);
-			return false;
-		}
+		e->u.bucket.tokens = rl->burst;
+		e->u.bucket.last = now;
 	}
-	lru_push_head(rl, e);
-	if (e->tokens >= 1) {
-		e->tokens -= 1;
+	if (e->u.bucket.tokens >= 1) {
+		e->u.bucket.tokens -= 1;
 		return true;
 	}
 	return false;
 }
 
+void tp_ratelimit_refund(struct tp_ratelimit *rl, const char *key)
+{
+	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
+
+	if (e)
+		e->u.bucket.tokens = fmin(rl->burst, e->u.bucket.tokens + 1);
+}
+
+double tp_ratelimit_retry_after(const struct tp_ratelimit *rl, const char *key,
+				double now)
+{
+	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
+	double tokens, elapsed;
+
+	if (!e)
+		return 0;
+	elapsed = now - e->u.bucket.last;
+	tokens = e->u.bucket.tokens + (elapsed > 0 ? elapsed * rl->rate : 0);
+	return tokens >= 1 ? 0 : (1 - tokens) / rl->rate;
+}
+
 size_t tp_ratelimit_size(const struct tp_ratelimit *rl)
 {
-	return rl ? tp_dict_size(rl->map) : 0;
+	return rl ? tp_dict_size(rl->keys.map) : 0;
+}
+
+/* ---- accounts known to exist -------------------------------------------- */
+
+struct tp_usercache {
+	struct lru users; /* decimal user id -> account state, until */
+};
+
+struct tp_usercache *tp_usercache_create(size_t max_entries)
+{
+	struct tp_usercache *uc;
+
+	if (!max_entries || !(uc = tp_calloc(1, sizeof(*uc))))
+		return NULL;
+	if (lru_init(&uc->users, max_entries)) {
+		tp_free(uc);
+		return NULL;
+	}
+	return uc;
+}
+
+void tp_usercache_destroy(struct tp_usercache *uc)
+{
+	if (!uc)
+		return;
+	lru_cleanup(&uc->users);
+	tp_free(uc);
+}
+
+enum tp_account_state tp_usercache_get(struct tp_usercache *uc, long long user,
+				       double now)
+{
+	char key[24];
+	struct lru_entry *e;
+
+	if (!uc)
+		return TP_ACCOUNT_UNKNOWN;
+	snprintf(key, sizeof(key), "%lld", user);
+	if (!(e = lru_touch(&uc->users, key)))
+		return TP_ACCOUNT_UNKNOWN;
+	if (!(now < e->u.account.until)) { /* expired (or a NaN clock) */
+		lru_del(&uc->users, e);
+		return TP_ACCOUNT_UNKNOWN;
+	}
+	return (enum tp_account_state)e->u.account.state;
+}
+
+int tp_usercache_set(struct tp_usercache *uc, long long user,
+		     enum tp_account_state state, double until)
+{
+	char key[24];
+	struct lru_entry *e;
+
+	if (!uc)
+		return TP_ERR_INVAL;
+	snprintf(key, sizeof(key), "%lld", user);
+	e = lru_touch(&uc->users, key);
+	if (state == TP_ACCOUNT_UNKNOWN) {
+		if (e)
+			lru_del(&uc->users, e);
+		return TP_OK;
+	}
+	if (!e && !(e = lru_add(&uc->users, key)))
+		return TP_ERR_NOMEM;
+	e->u.account.state = (int)state;
+	e->u.account.until = until;
+	return TP_OK;
+}
+
+size_t tp_usercache_size(const struct tp_usercache *uc)
+{
+	return uc ? tp_dict_size(uc->users.map) : 0;
 }

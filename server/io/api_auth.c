@@ -2,27 +2,41 @@
  * api_auth.c - POST /api/auth/login and the token check every protected
  * route uses.
  *
- * Login: validate the body, rate-limit per client address, look the user up
- * (PostgreSQL, async), then verify the password on libuv's threadpool:
- * PBKDF2 with hundreds of thousands of iterations takes long enough that
- * running it on the loop would stall every other client. An unknown user
- * costs the same (dummy verify) and gets the same 401 as a wrong password.
- * On success the answer carries a JWT HS256 signed with the configured
- * secret (sub = user id, iat, exp = now + token_ttl).
+ * Login: validate the body (api_body.c), then two limits: per client
+ * address (every attempt counts) and per account (the name as typed,
+ * ASCII case folded: an attacker rotating addresses against one account is
+ * held by this one; every attempt takes a token and a successful one, or
+ * one the database could not answer, gives it back, so only failures
+ * count and another account's failures never lock a user out). Then look
+ * the user up (PostgreSQL, async) and verify the password on libuv's
+ * threadpool: PBKDF2 with hundreds of thousands of iterations takes long
+ * enough that running it on the loop would stall every other client. An
+ * unknown user costs the same (dummy verify) and gets the same 401 as a
+ * wrong password. On success the answer carries a JWT HS256 signed with
+ * the configured secret (sub = user id, iat, exp = now + token_ttl).
+ *
+ * The token check (tp_http_require_user) stays synchronous: signature and
+ * expiry, plus what accounts.c already knows about the user (a deleted
+ * account is refused; an unknown one is queued for the next batched
+ * check). Routes that act for the user confirm it once they have
+ * deferred (tp_api_for_user: cached, or one query).
  *
  * Passwords are wiped from memory after use and, like tokens, never logged.
  */
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "accounts.h"
 #include "api.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
 #include "tickpush/log.h"
+#include "tickpush/metrics.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256
@@ -32,11 +46,13 @@ struct login {
 	uint64_t ticket;
 	uv_work_t work;
 	char username[USERNAME_MAX + 1];
+	char account[USERNAME_MAX + 1]; /* the per-account limiter's key */
 	char password[PASSWORD_MAX + 1];
 	char hash[TP_PASSWORD_ENCODED_MAX + 1];
 	long long user_id;
 	bool found;
 	bool ok;
+	bool failed;   /* a wrong password or unknown user: the token stays spent */
 };
 
 static const struct tp_pg_stmt q_user_by_name = {
@@ -47,6 +63,9 @@ static const struct tp_pg_stmt q_user_by_name = {
 
 static void login_free(struct login *l)
 {
+	/* Only failed attempts count against the account. */
+	if (!l->failed)
+		tp_ratelimit_refund(tp_accounts_login_limit(l->srv), l->account);
 	OPENSSL_cleanse(l->password, sizeof(l->password));
 	tp_free(l);
 }
@@ -72,9 +91,11 @@ static void verify_done(uv_work_t *w, int status)
 	tp_buf_init(&b, 0);
 	tp_buf_init(&token, 0);
 	if (status || !l->ok) {
-		if (status == 0)
+		if (status == 0) {
+			l->failed = true;
 			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s",
 			       l->found ? "yes" : "no");
+		}
 		tp_http_complete_error(srv, l->ticket, 401,
 				       "Invalid username or password", NULL);
 		goto out;
@@ -92,6 +113,7 @@ static void verify_done(uv_work_t *w, int status)
 	tp_buf_json_str(&b, l->username);
 	tp_buf_puts(&b, "}}");
 	TP_LOG(TP_LOG_INFO, "msg=\"login\" user_id=%lld", l->user_id);
+	tp_user_learned(srv, l->user_id, true); /* its first requests need no check */
 	tp_http_complete(srv, l->ticket, 200, &b);
 out:
 	tp_buf_cleanup(&token);
@@ -120,74 +142,84 @@ static void user_loaded(int status, const PGresult *res, void *ud)
 	}
 }
 
-/* Copies a required string member of obj (1..max bytes) into out. */
-static bool get_string(const cJSON *obj, const char *name, char *out,
-		       size_t max, struct tp_http_resp *resp)
+/* cJSON keeps its own copy of the password until the tree is deleted. */
+static void wipe_password(cJSON *body)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-	char msg[96];
+	cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
 
-	if (!cJSON_IsString(v) || !v->valuestring[0] ||
-	    strlen(v->valuestring) > max) {
-		snprintf(msg, sizeof(msg), "%s: required, a string of 1 to %zu bytes",
-			 name, max);
-		tp_http_error(resp, 400, msg, name, NULL);
-		return false;
-	}
-	memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
-	return true;
+	if (cJSON_IsString(pw) && pw->valuestring)
+		OPENSSL_cleanse(pw->valuestring, strlen(pw->valuestring));
+}
+
+/* 429 with Retry-After from the limiter's bucket (whole seconds, >= 1). */
+static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
+		    const char *key, double now, const char *msg, const char *field)
+{
+	double wait = tp_ratelimit_retry_after(rl, key, now);
+	static struct tp_log_ratelimit log_rl;
+	unsigned long skipped;
+
+	tp_http_error(resp, 429, msg, field, NULL);
+	resp->retry_after = wait < 1 ? 1 : wait > 86400 ? 86400 : (int)ceil(wait);
+	if (tp_log_ratelimit_allow(&log_rl, tp_mono(), 1.0, &skipped))
+		TP_LOG(TP_LOG_NOTICE, "msg=\"login rate limited\" by=%s suppressed=%lu",
+		       field ? "account" : "address", skipped);
 }
 
 void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = req->srv;
+	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	struct login *l;
 	cJSON *body;
-	const char *params[1];
+	const char *user, *pw, *params[1];
 
-	if (!req->body) {
-		tp_http_error(resp, 400, "Body must be a JSON object {\"username\",\"password\"}",
-			      NULL, NULL);
+	if (tp_api_body(req, resp, &body))
 		return;
-	}
-	body = cJSON_ParseWithLength(req->body, req->body_len);
-	if (!cJSON_IsObject(body)) {
+	if (tp_api_string(body, "username", 1, USERNAME_MAX,
+			  TP_BODY_BYTES | TP_BODY_PRINTABLE, &user, resp) ||
+	    tp_api_string(body, "password", 1, PASSWORD_MAX, TP_BODY_BYTES,
+			  &pw, resp)) {
+		wipe_password(body);
 		cJSON_Delete(body);
-		tp_http_error(resp, 400, "Body must be a JSON object {\"username\",\"password\"}",
-			      NULL, NULL);
 		return;
 	}
 	if (!(l = tp_calloc(1, sizeof(*l)))) {
+		wipe_password(body);
 		cJSON_Delete(body);
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		return;
 	}
-	if (!get_string(body, "username", l->username, USERNAME_MAX, resp) ||
-	    !get_string(body, "password", l->password, PASSWORD_MAX, resp)) {
-		/* cJSON keeps its own copy of the password until deleted. */
-		cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
-
-		if (cJSON_IsString(pw))
-			OPENSSL_cleanse(pw->valuestring, strlen(pw->valuestring));
-		cJSON_Delete(body);
-		login_free(l);
-		return;
-	}
-	OPENSSL_cleanse(cJSON_GetObjectItemCaseSensitive(body, "password")->valuestring,
-			strlen(l->password));
+	l->srv = srv;
+	l->failed = true; /* nothing taken from the account's bucket yet */
+	memcpy(l->username, user, strlen(user) + 1);
+	memcpy(l->password, pw, strlen(pw) + 1);
+	wipe_password(body);
 	cJSON_Delete(body);
+	/* Names are unique ignoring case (schema.sql): so is the key. */
+	for (size_t i = 0; l->username[i]; i++)
+		l->account[i] = (char)(l->username[i] >= 'A' && l->username[i] <= 'Z'
+				       ? l->username[i] - 'A' + 'a' : l->username[i]);
 	if (!tp_ratelimit_allow(srv->login_rl, req->peer, req->now)) {
+		TP_METRIC_INC(login_limited);
+		limited(resp, srv->login_rl, req->peer, req->now,
+			"Too many login attempts from this address; try again later", NULL);
 		login_free(l);
-		tp_http_error(resp, 429, "Too many login attempts; try again later", NULL, NULL);
-		resp->retry_after = 10;
 		return;
 	}
+	if (!tp_ratelimit_allow(per_account, l->account, req->now)) {
+		TP_METRIC_INC(login_limited);
+		limited(resp, per_account, l->account, req->now,
+			"Too many failed logins for this account; try again later", "username");
+		login_free(l);
+		return;
+	}
+	l->failed = false; /* a token is taken: given back unless the password fails */
 	if (!srv->pg) {
 		login_free(l);
 		tp_http_error(resp, 503, "Database unavailable", NULL, NULL);
 		return;
 	}
-	l->srv = srv;
 	l->ticket = tp_http_defer(req, resp);
 	if (!l->ticket) {
 		login_free(l);
@@ -228,6 +260,67 @@ int tp_http_require_user(const struct tp_http_req *req,
 		tp_http_error(resp, 401, why, NULL, NULL);
 		return TP_ERR_AUTH;
 	}
+	/* What accounts.c knows; an unknown account joins the next batched
+	 * check, and routes acting for the user confirm it themselves. */
+	if (tp_user_gone(srv, claims.sub)) {
+		tp_http_error(resp, 401, TP_ACCOUNT_GONE_MSG, NULL, NULL);
+		return TP_ERR_AUTH;
+	}
 	*user_id = claims.sub;
 	return TP_OK;
+}
+
+/* ---- routes acting for the user ---- */
+
+struct user_wait {
+	struct tp_server *srv;
+	uint64_t ticket;
+	void (*ready)(void *ud);
+	void (*dismiss)(void *ud);
+	void *ud;
+};
+
+/* Answers the deferred request for a user that cannot be served. */
+static void refuse_user(struct user_wait *w, int status)
+{
+	if (status == TP_ERR_AUTH)
+		tp_http_complete_error(w->srv, w->ticket, 401, TP_ACCOUNT_GONE_MSG, NULL);
+	else
+		tp_http_complete_error(w->srv, w->ticket, 503,
+				       status == TP_ERR_NOMEM ? "Out of memory" : "Shutting down",
+				       NULL);
+	w->dismiss(w->ud);
+}
+
+static void user_checked(int status, void *ud)
+{
+	struct user_wait *w = ud;
+
+	if (status == TP_OK)
+		w->ready(w->ud);
+	else
+		refuse_user(w, status);
+	tp_free(w);
+}
+
+void tp_api_for_user(struct tp_server *srv, uint64_t ticket, long long user,
+		     void (*ready)(void *ud), void (*dismiss)(void *ud), void *ud)
+{
+	struct user_wait stack = {srv, ticket, ready, dismiss, ud};
+	struct user_wait *w = tp_calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w) {
+		refuse_user(&stack, TP_ERR_NOMEM);
+		return;
+	}
+	*w = stack;
+	rc = tp_user_check(srv, user, user_checked, w);
+	if (rc == TP_ERR_PENDING)
+		return; /* user_checked runs later and frees w */
+	tp_free(w);
+	if (rc == TP_OK)
+		ready(ud);
+	else
+		refuse_user(&stack, rc);
 }

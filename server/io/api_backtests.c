@@ -17,9 +17,11 @@
  * never revealed. A job this process does not know is looked up in Redis
  * before answering 404 (another instance, or the startup load running).
  *
- * Each deferred request is a struct op owned by the callback chain and
- * freed when it answers; the request itself is gone once the handler
- * returns (tp_http_defer).
+ * Every request is validated at once (400s, and 503 without Redis), then
+ * deferred as a struct op and resumed once the caller's account is known
+ * to exist (tp_api_for_user: a deleted user's token gets 401). The op is
+ * owned by the callback chain and freed when it answers; the request
+ * itself is gone once the handler returns (tp_http_defer).
  */
 #include <ctype.h>
 #include <math.h>
@@ -50,7 +52,15 @@ struct op {
 	enum op_kind kind;
 	long long user_id;
 	char job_id[TP_JOB_ID_MAX + 1];
+	char *request;       /* OP_SUBMIT: the validated request object */
+	double now;          /* when the request came */
 };
+
+static void op_free(struct op *op)
+{
+	tp_free(op->request);
+	tp_free(op);
+}
 
 /* ---- rendering ---- */
 
@@ -176,7 +186,7 @@ static void listed(int status, const struct tp_backtest_job *job,
 		complete_buf(op, 200, &b);
 		tp_buf_cleanup(&b);
 	}
-	tp_free(op);
+	op_free(op);
 }
 
 static void submitted(int status, const struct tp_backtest_job *job,
@@ -188,7 +198,7 @@ static void submitted(int status, const struct tp_backtest_job *job,
 
 	if (status != TP_OK) {
 		redis_error(op, status);
-		tp_free(op);
+		op_free(op);
 		return;
 	}
 	/* How many subscribers (producers) received the job message. */
@@ -197,7 +207,7 @@ static void submitted(int status, const struct tp_backtest_job *job,
 	render_job(&b, op->srv, job, extra);
 	complete_buf(op, 201, &b);
 	tp_buf_cleanup(&b);
-	tp_free(op);
+	op_free(op);
 }
 
 static void cancelled(int status, const struct tp_backtest_job *job,
@@ -219,7 +229,7 @@ static void cancelled(int status, const struct tp_backtest_job *job,
 		complete_buf(op, 202, &b);
 		tp_buf_cleanup(&b);
 	}
-	tp_free(op);
+	op_free(op);
 }
 
 /* The job is known here and belongs to the caller: answer or cancel. */
@@ -239,7 +249,7 @@ static void owned(struct op *op, const struct tp_backtest_job *job)
 	render_job(&b, op->srv, job, NULL);
 	complete_buf(op, 200, &b);
 	tp_buf_cleanup(&b);
-	tp_free(op);
+	op_free(op);
 }
 
 static void fetched(int status, const struct tp_backtest_job *job,
@@ -257,7 +267,7 @@ static void fetched(int status, const struct tp_backtest_job *job,
 		tp_http_complete_error(op->srv, op->ticket, 404, "Not found", NULL);
 	else
 		redis_error(op, status);
-	tp_free(op);
+	op_free(op);
 }
 
 /* ---- input validation ---- */
@@ -404,7 +414,7 @@ static int validate_date(const cJSON *body, const char *field, double now,
 static char *validate_request(const struct tp_http_req *req,
 			      struct tp_http_resp *resp)
 {
-	cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+	cJSON *body = NULL;
 	const cJSON *params;
 	char *params_json = NULL, *out = NULL;
 	struct tp_buf syms, pats, b;
@@ -413,10 +423,8 @@ static char *validate_request(const struct tp_http_req *req,
 	tp_buf_init(&syms, 0);
 	tp_buf_init(&pats, 0);
 	tp_buf_init(&b, 0);
-	if (!cJSON_IsObject(body)) {
-		bad(resp, NULL, "Body must be a JSON object");
+	if (tp_api_body(req, resp, &body))
 		goto out;
-	}
 	if (validate_list(body, "symbols", "symbols", MAX_SYMBOLS, false, &syms, resp) ||
 	    validate_list(body, "patterns", "pattern_types", MAX_PATTERNS, true, &pats, resp) ||
 	    validate_date(body, "start_date", req->now, &start, resp) ||
@@ -474,89 +482,125 @@ static bool valid_job_id(const char *s)
 
 /* ---- handlers ---- */
 
-static struct op *op_new(const struct tp_http_req *req,
-			 struct tp_http_resp *resp, enum op_kind kind,
-			 long long user_id)
+/* The caller's account exists: the rest of the request (ud: the op). */
+static void op_resume(void *ud)
+{
+	struct op *op = ud;
+	struct tp_server *srv = op->srv;
+	const struct tp_backtest_job *job;
+	struct tp_buf b;
+	int rc;
+
+	switch (op->kind) {
+	case OP_SUBMIT:
+		rc = tp_backtests_submit(srv->backtests, op->user_id, op->request, op->now,
+					 submitted, op);
+		if (rc)
+			submitted(rc, NULL, 0, op);
+		return;
+	case OP_LIST:
+		if (!tp_backtests_loaded(srv->backtests) &&
+		    tp_redis_cache_is_connected(srv->rcache)) {
+			/* The owner records are loading: answer once they are in. */
+			if (tp_backtests_when_loaded(srv->backtests, listed, op))
+				listed(TP_ERR_UPSTREAM, NULL, 0, op);
+			return;
+		}
+		tp_buf_init(&b, 0);
+		render_list(&b, srv, op->user_id, !tp_backtests_loaded(srv->backtests));
+		complete_buf(op, 200, &b);
+		tp_buf_cleanup(&b);
+		op_free(op);
+		return;
+	case OP_GET:
+	case OP_CANCEL:
+		break;
+	}
+	job = tp_backtests_get(srv->backtests, op->job_id, op->now);
+	if (job && job->user_id != op->user_id) {
+		tp_http_complete_error(srv, op->ticket, 404, "Not found", NULL);
+		op_free(op);
+		return;
+	}
+	if (job) {
+		owned(op, job);
+		return;
+	}
+	if (!tp_redis_cache_is_connected(srv->rcache)) {
+		if (tp_backtests_loaded(srv->backtests))
+			tp_http_complete_error(srv, op->ticket, 404, "Not found", NULL);
+		else
+			tp_http_complete_error(srv, op->ticket, 503, "Redis unavailable", NULL);
+		op_free(op);
+		return;
+	}
+	rc = tp_backtests_fetch(srv->backtests, op->job_id, fetched, op);
+	if (rc)
+		fetched(rc, NULL, 0, op);
+}
+
+static void op_dismiss(void *ud)
+{
+	op_free(ud);
+}
+
+/* Defers the request and resumes it once the account is confirmed
+ * (tickets outlive the request; everything the op needs is copied). */
+static void op_start(const struct tp_http_req *req, struct tp_http_resp *resp,
+		     enum op_kind kind, long long user_id, const char *job_id,
+		     char *take_request)
 {
 	struct op *op = tp_calloc(1, sizeof(*op));
 
 	if (!op) {
+		tp_free(take_request);
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-		return NULL;
+		return;
 	}
 	op->srv = req->srv;
 	op->kind = kind;
 	op->user_id = user_id;
+	op->now = req->now;
+	op->request = take_request;
+	if (job_id)
+		snprintf(op->job_id, sizeof(op->job_id), "%s", job_id);
 	if (!(op->ticket = tp_http_defer(req, resp))) {
-		tp_free(op);
-		return NULL;
-	}
-	return op;
-}
-
-static void submit(const struct tp_http_req *req, struct tp_http_resp *resp,
-		   long long uid)
-{
-	struct tp_server *srv = req->srv;
-	char *request = validate_request(req, resp);
-	struct op *op;
-	int rc;
-
-	if (!request)
+		op_free(op);
 		return;
-	if (!srv->backtests || !tp_redis_cache_is_connected(srv->rcache)) {
-		tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
-		resp->retry_after = 1;
-		goto out;
 	}
-	if (!(op = op_new(req, resp, OP_SUBMIT, uid)))
-		goto out;
-	rc = tp_backtests_submit(srv->backtests, uid, request, req->now, submitted, op);
-	if (rc)
-		submitted(rc, NULL, 0, op);
-out:
-	tp_free(request);
+	tp_api_for_user(req->srv, op->ticket, user_id, op_resume, op_dismiss, op);
 }
 
 void tp_api_backtests(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = req->srv;
+	char *request;
 	long long uid;
-	struct op *op;
 
 	if (tp_http_require_user(req, resp, &uid))
 		return;
 	if (req->method == TP_HTTP_POST) {
-		submit(req, resp, uid);
+		if (!(request = validate_request(req, resp)))
+			return;
+		if (!srv->backtests || !tp_redis_cache_is_connected(srv->rcache)) {
+			tp_free(request);
+			tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
+			resp->retry_after = 1;
+			return;
+		}
+		op_start(req, resp, OP_SUBMIT, uid, NULL, request);
 		return;
 	}
 	if (!srv->backtests) {
 		tp_http_error(resp, 503, "Redis unavailable", NULL, "\"jobs\":[]");
 		return;
 	}
-	if (!tp_backtests_loaded(srv->backtests) &&
-	    tp_redis_cache_is_connected(srv->rcache)) {
-		/* The owner records are loading: answer once they are in. */
-		if (!(op = op_new(req, resp, OP_LIST, uid)))
-			return;
-		if (tp_backtests_when_loaded(srv->backtests, listed, op))
-			listed(TP_ERR_UPSTREAM, NULL, 0, op);
-		return;
-	}
-	render_list(resp->body, srv, uid, !tp_backtests_loaded(srv->backtests));
-	if (resp->body->oom)
-		return; /* http.c turns it into a 503 */
-	resp->status = 200;
+	op_start(req, resp, OP_LIST, uid, NULL, NULL);
 }
 
 void tp_api_backtest(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
-	enum op_kind kind = req->method == TP_HTTP_DELETE ? OP_CANCEL : OP_GET;
-	const struct tp_backtest_job *job;
 	long long uid;
-	struct op *op;
-	int rc;
 
 	if (tp_http_require_user(req, resp, &uid))
 		return;
@@ -564,35 +608,10 @@ void tp_api_backtest(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 404, "Not found", NULL, NULL);
 		return;
 	}
-	if (!srv->backtests) {
+	if (!req->srv->backtests) {
 		tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
 		return;
 	}
-	job = tp_backtests_get(srv->backtests, req->subpath, req->now);
-	if (job && job->user_id != uid) {
-		tp_http_error(resp, 404, "Not found", NULL, NULL);
-		return;
-	}
-	if (job && kind == OP_GET) {
-		render_job(resp->body, srv, job, NULL);
-		resp->status = 200;
-		return;
-	}
-	if (!job && !tp_redis_cache_is_connected(srv->rcache)) {
-		if (tp_backtests_loaded(srv->backtests))
-			tp_http_error(resp, 404, "Not found", NULL, NULL);
-		else
-			tp_http_error(resp, 503, "Redis unavailable", NULL, NULL);
-		return;
-	}
-	if (!(op = op_new(req, resp, kind, uid)))
-		return;
-	snprintf(op->job_id, sizeof(op->job_id), "%s", req->subpath);
-	if (job) {
-		owned(op, job);
-		return;
-	}
-	rc = tp_backtests_fetch(srv->backtests, op->job_id, fetched, op);
-	if (rc)
-		fetched(rc, NULL, 0, op);
+	op_start(req, resp, req->method == TP_HTTP_DELETE ? OP_CANCEL : OP_GET, uid,
+		 req->subpath, NULL);
 }

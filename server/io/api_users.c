@@ -2,7 +2,9 @@
  * api_users.c - the user's own objects: watchlists and filter presets
  * (rest.md "The user's own objects"), stored in PostgreSQL.
  *
- * Every route needs a valid token; every query is scoped by the token's
+ * Every route needs a valid token whose account still exists (checked
+ * once deferred, tp_api_for_user; an insert that races a deletion meets
+ * the foreign key: 401 as well); every query is scoped by the token's
  * user id, so another user's object is simply "not found" (404): its
  * existence is never revealed. Input is validated before any query:
  * watchlist names 1..100 chars, symbols upper-cased, deduplicated, at most
@@ -21,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "accounts.h"
 #include "api.h"
 #include "directory.h"
 #include "pg.h"
@@ -181,6 +184,14 @@ static bool is_unique_violation(const PGresult *res)
 
 static void db_error(struct op *op, int status, const PGresult *res)
 {
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	/* foreign_key_violation: the user was deleted after the check. */
+	if (state && !strcmp(state, "23503")) {
+		tp_user_learned(op->srv, strtoll(op->user_id, NULL, 10), false);
+		tp_http_complete_error(op->srv, op->ticket, 401, TP_ACCOUNT_GONE_MSG, NULL);
+		return;
+	}
 	if (is_unique_violation(res)) {
 		char msg[160];
 
@@ -222,7 +233,7 @@ static void follow_resolved(int status, const struct tp_filter *filter,
 	(void)err;
 	if (status == TP_OK)
 		tp_push_preset_changed(f->srv->push, f->user, f->preset, filter);
-	else if (status == TP_ERR_NOTFOUND)
+	else if (status == TP_ERR_NOTFOUND || status == TP_ERR_AUTH) /* or its user */
 		tp_push_preset_changed(f->srv->push, f->user, f->preset, NULL);
 	/* Database trouble: subscriptions keep their last filter. */
 	tp_free(f);
@@ -423,30 +434,17 @@ static int parse_id(const char *s, char out[24])
 static int validate_name(const cJSON *body, bool required, char **out,
 			 struct tp_http_resp *resp)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "name");
-	size_t chars = 0;
+	const char *name;
 
-	if (!v && !required)
-		return TP_OK;
-	if (!cJSON_IsString(v))
-		goto bad;
-	for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			goto bad;
-		if ((*p & 0xc0) != 0x80)
-			chars++;
-	}
-	if (chars < 1 || chars > NAME_MAX_CHARS)
-		goto bad;
-	if (!(*out = tp_strdup(v->valuestring))) {
+	if (tp_api_string(body, "name", 1, NAME_MAX_CHARS,
+			  TP_BODY_PRINTABLE | (required ? 0 : TP_BODY_OPTIONAL),
+			  &name, resp))
+		return TP_ERR_INVAL;
+	if (name && !(*out = tp_strdup(name))) {
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		return TP_ERR_NOMEM;
 	}
 	return TP_OK;
-bad:
-	tp_http_error(resp, 400, "name: required, 1 to 100 characters, no control characters",
-		      "name", NULL);
-	return TP_ERR_INVAL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -607,6 +605,27 @@ static int validate_default(const cJSON *body, struct op *op,
 
 /* ---- handlers ---- */
 
+/* The account exists: the first query of the request. */
+static void step_first(void *ud)
+{
+	struct op *op = ud;
+
+	if (op->watchlist_ref[0]) {
+		const char *p[2] = {op->watchlist_ref, op->user_id};
+
+		run(op, &q_wl_owned, p, watchlist_ref_checked);
+	} else if (op->kind == OP_PR_CREATE || op->kind == OP_PR_UPDATE) {
+		step_write_preset(op);
+	} else {
+		step_main(op);
+	}
+}
+
+static void op_dismiss(void *ud)
+{
+	op_free(ud);
+}
+
 static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
 		  enum op_kind kind, const char *id)
 {
@@ -634,11 +653,8 @@ static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
 		goto fail;
 	}
 	if (writes) {
-		body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
-		if (!cJSON_IsObject(body)) {
-			tp_http_error(resp, 400, "Body must be a JSON object", NULL, NULL);
+		if (tp_api_body(req, resp, &body))
 			goto fail;
-		}
 		if (validate_name(body, create, &op->name, resp))
 			goto fail;
 		if (is_watchlist(kind)) {
@@ -665,15 +681,8 @@ static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
 	op->ticket = tp_http_defer(req, resp);
 	if (!op->ticket)
 		goto fail;
-	if (op->watchlist_ref[0]) {
-		const char *p[2] = {op->watchlist_ref, op->user_id};
-
-		run(op, &q_wl_owned, p, watchlist_ref_checked);
-	} else if (kind == OP_PR_CREATE || kind == OP_PR_UPDATE) {
-		step_write_preset(op);
-	} else {
-		step_main(op);
-	}
+	/* The token may name a deleted account: confirm it first (cached). */
+	tp_api_for_user(srv, op->ticket, uid, step_first, op_dismiss, op);
 	return;
 fail:
 	cJSON_Delete(body);

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "accounts.h"
 #include "directory.h"
 #include "http.h"
 #include "pg.h"
@@ -31,6 +32,9 @@ void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
 	case TP_ERR_NOTFOUND:
 		tp_http_error(&resp, 404, err->msg, "preset_id", extra);
 		break;
+	case TP_ERR_AUTH:
+		tp_http_error(&resp, 401, TP_ACCOUNT_GONE_MSG, NULL, extra);
+		break;
 	case TP_ERR_INVAL:
 		tp_http_error(&resp, 409, err->msg, err->field, extra);
 		break;
@@ -45,10 +49,16 @@ void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
 	tp_buf_cleanup(&b);
 }
 
+/* Both queries start from the user's row, so they also tell whether the
+ * account still exists: no row at all = deleted (TP_ERR_AUTH); a row of
+ * NULLs = the user has no such preset / watchlist. */
 static const struct tp_pg_stmt q_preset = {"resolve_preset",
-	"SELECT filters::text FROM user_filter_presets WHERE id = $1 AND user_id = $2", 2};
+	"SELECT p.filters::text FROM users u LEFT JOIN user_filter_presets p "
+	"ON p.id = $1 AND p.user_id = u.id WHERE u.id = $2", 2};
 static const struct tp_pg_stmt q_watchlist = {"resolve_watchlist",
-	"SELECT unnest(symbols) FROM user_watchlists WHERE id = $1 AND user_id = $2", 2};
+	"SELECT sym.symbol FROM users u LEFT JOIN user_watchlists w ON w.id = $1 "
+	"AND w.user_id = u.id LEFT JOIN LATERAL unnest(w.symbols) AS sym(symbol) ON true "
+	"WHERE u.id = $2", 2};
 
 struct resolve {
 	struct tp_server *srv;
@@ -57,6 +67,7 @@ struct resolve {
 	char user_id[24];
 	struct tp_filter filter;
 	struct tp_filter_refs refs;
+	long long user;
 	uv_timer_t defer;          /* for completions without a query */
 	int status;
 	struct tp_errdetail err;
@@ -74,6 +85,19 @@ static void finish(struct resolve *r, int status)
 {
 	r->cb(status, status == TP_OK ? &r->filter : NULL, &r->err, r->ud);
 	uv_close((uv_handle_t *)&r->defer, finish_closed);
+}
+
+/* A query joined the user's row: none means the account was deleted. */
+static bool account_gone(struct resolve *r, const PGresult *res)
+{
+	bool gone = PQntuples(res) == 0;
+
+	tp_user_learned(r->srv, r->user, !gone);
+	if (gone) {
+		tp_errdetail_set(&r->err, TP_ERR_AUTH, NULL, "account no longer exists");
+		finish(r, TP_ERR_AUTH);
+	}
+	return gone;
 }
 
 static void step_universe(struct resolve *r)
@@ -106,6 +130,7 @@ static void watchlist_loaded(int status, const PGresult *res, void *ud)
 {
 	struct resolve *r = ud;
 	int n;
+	size_t k;
 	const char **syms;
 
 	if (status != TP_OK) {
@@ -113,15 +138,19 @@ static void watchlist_loaded(int status, const PGresult *res, void *ud)
 		finish(r, status == TP_ERR_TIMEOUT ? TP_ERR_TIMEOUT : TP_ERR_UPSTREAM);
 		return;
 	}
+	if (account_gone(r, res))
+		return;
 	n = PQntuples(res);
 	if (!(syms = tp_calloc(n ? (size_t)n : 1, sizeof(char *)))) {
 		finish(r, TP_ERR_NOMEM);
 		return;
 	}
+	k = 0;
 	for (int i = 0; i < n; i++)
-		syms[i] = PQgetvalue(res, i, 0);
+		if (!PQgetisnull(res, i, 0))
+			syms[k++] = PQgetvalue(res, i, 0);
 	/* A deleted watchlist leaves no symbols: match nothing, not all. */
-	status = tp_filter_restrict_symbols(&r->filter, syms, (size_t)n);
+	status = tp_filter_restrict_symbols(&r->filter, syms, k);
 	tp_free(syms);
 	if (status) {
 		finish(r, TP_ERR_NOMEM);
@@ -157,7 +186,9 @@ static void preset_loaded(int status, const PGresult *res, void *ud)
 		finish(r, status == TP_ERR_TIMEOUT ? TP_ERR_TIMEOUT : TP_ERR_UPSTREAM);
 		return;
 	}
-	if (PQntuples(res) != 1) {
+	if (account_gone(r, res))
+		return;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
 		tp_errdetail_set(&r->err, TP_ERR_NOTFOUND, "preset_id",
 				 "preset_id: no such filter preset");
 		finish(r, TP_ERR_NOTFOUND);
@@ -190,6 +221,7 @@ static struct resolve *resolve_new(struct tp_server *srv, long long user_id,
 	r->srv = srv;
 	r->cb = cb;
 	r->ud = ud;
+	r->user = user_id;
 	snprintf(r->user_id, sizeof(r->user_id), "%lld", user_id);
 	tp_filter_init(&r->filter);
 	uv_timer_init(&srv->loop, &r->defer);

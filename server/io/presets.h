@@ -18,8 +18,10 @@
 #include "tickpush/filter.h"
 
 /* status: TP_OK (filter valid during the call), TP_ERR_NOTFOUND (no such
- * preset for this user), TP_ERR_INVAL (references that do not resolve;
- * err says which), TP_ERR_UPSTREAM / TP_ERR_TIMEOUT (database), NOMEM.
+ * preset for this user), TP_ERR_AUTH (the user's account was deleted: the
+ * queries start from the users row and tell accounts.c), TP_ERR_INVAL
+ * (references that do not resolve; err says which), TP_ERR_UPSTREAM /
+ * TP_ERR_TIMEOUT (database), NOMEM.
  * Runs exactly once, never inside the resolve call itself. */
 typedef void tp_preset_resolved_cb(int status, const struct tp_filter *filter,
 				   const struct tp_errdetail *err, void *ud);
@@ -37,8 +39,9 @@ int tp_filter_resolve(struct tp_server *srv, long long user_id,
 		      tp_preset_resolved_cb *cb, void *ud);
 
 /* Answers a deferred HTTP request whose resolution failed with status:
- * 404 (no such preset), 409 (stored preset or references no longer
- * valid), 503 (database). extra: further JSON members, or NULL. */
+ * 404 (no such preset), 401 (account deleted), 409 (stored preset or
+ * references no longer valid), 503 (database). extra: further JSON
+ * members, or NULL. */
 void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
 			      int status, const struct tp_errdetail *err,
 			      const char *extra);

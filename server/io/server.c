@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "accounts.h"
 #include "backtests.h"
 #include "directory.h"
 #include "pg.h"
@@ -429,7 +430,10 @@ static int setup_auth(struct tp_server *srv)
 	/* Per client address: login_burst attempts at once, then login_rate
 	 * per second; at most 10,000 addresses tracked. */
 	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
-	return srv->login_rl ? TP_OK : TP_ERR_NOMEM;
+	if (!srv->login_rl)
+		return TP_ERR_NOMEM;
+	/* Whether token accounts still exist; the login limit per account. */
+	return tp_accounts_create(srv);
 }
 
 static int setup_push(struct tp_server *srv)
@@ -592,6 +596,7 @@ int tp_server_cleanup(struct tp_server *srv)
 	tp_hc_hub_cleanup(&srv->http);
 	tp_ratelimit_destroy(srv->login_rl);
 	srv->login_rl = NULL;
+	tp_accounts_destroy(srv);
 	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
 	rc = uv_loop_close(&srv->loop);
 	if (rc)

@@ -32,6 +32,7 @@ struct tp_ws;
 struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
+struct tp_accounts;
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -59,6 +60,7 @@ struct tp_server {
 	size_t jwt_key_len;           /* 0 = no secret: tokens cannot be verified */
 	unsigned char jwt_dev_key[32];
 	struct tp_ratelimit *login_rl;
+	struct tp_accounts *accounts; /* accounts.c: do token accounts exist */
 
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */

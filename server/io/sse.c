@@ -18,6 +18,11 @@
  *
  * Subscriptions: "patterns" (the filter from the query, or preset_id),
  * "health", "backtests" (signed-in only), chosen with ?channels= (SSE).
+ *
+ * With a token, its account must still exist (accounts.h): checked before
+ * the stream or poll starts (401 when deleted), and for an open SSE stream
+ * by the 1 Hz tick, which ends it with an "error" event (unauthorized)
+ * once the account is found deleted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,7 @@
 
 #include <libwebsockets.h>
 
+#include "accounts.h"
 #include "api.h"
 #include "frameq.h"
 #include "http.h"
@@ -174,6 +180,8 @@ struct sse_conn {
 	void *wsi;                 /* struct lws *, NULL once closed */
 	struct tp_frameq out;      /* events waiting for WRITEABLE */
 	bool slow;
+	bool ending;               /* close once the queue is written */
+	long long user;            /* the token's user, 0 = anonymous */
 	double last_write;
 	struct sse_conn *next, *prev; /* srv->sse list, for keep-alives */
 };
@@ -235,12 +243,12 @@ int tp_sse_writeable(void *conn, struct lws *wsi)
 	if (c->slow)
 		return -1; /* cut a reader that fell too far behind */
 	if (!(p = tp_frameq_head(&c->out, &len)))
-		return 0;
+		return c->ending ? -1 : 0;
 	if (lws_write(wsi, p, len, LWS_WRITE_HTTP) < (int)len)
 		return -1;
 	tp_frameq_pop(&c->out);
 	c->last_write = tp_mono();
-	if (c->out.head)
+	if (c->out.head || c->ending)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -261,15 +269,39 @@ void tp_sse_closed(void *conn)
 	tp_free(c);
 }
 
+/* The stream's account was deleted: a last "error" event, then the end. */
+static void sse_end_gone(struct sse_conn *c)
+{
+	struct tp_buf b;
+
+	tp_buf_init(&b, 0);
+	tp_proto_error(&b, NULL, TP_CODE_UNAUTHORIZED, "account no longer exists");
+	if (!b.oom)
+		tp_sse_frame_enqueue(&c->base, "error", 0, tp_buf_data(&b), b.len);
+	tp_buf_cleanup(&b);
+	c->ending = true;
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
 void tp_sse_tick(struct tp_server *srv, double mono_now)
 {
 	static const char ka[] = ": keepalive\n\n";
 
-	for (struct sse_conn *c = srv->sse; c; c = c->next)
+	for (struct sse_conn *c = srv->sse; c; c = c->next) {
+		if (c->ending)
+			continue;
+		if (c->user > 0 && tp_user_gone(srv, c->user)) {
+			sse_end_gone(c);
+			continue;
+		}
 		if (mono_now - c->last_write >= SSE_KEEPALIVE_S && !c->out.head) {
 			sse_push(c, ka, sizeof(ka) - 1, false);
 			c->last_write = mono_now;
 		}
+	}
+	/* Users whose answers expired were queued above: one query. */
+	tp_user_check_flush(srv);
 }
 
 /* Subscribes the stream's channels; errors become SSE error events. */
@@ -315,6 +347,7 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 		return NULL;
 	c->base.kind = TP_STREAM_SSE;
 	c->srv = srv;
+	c->user = user;
 	c->last_write = tp_mono();
 	if (!(c->push = tp_push_session_create(srv->push, c, user))) {
 		tp_free(c);
@@ -328,16 +361,59 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 	return c;
 }
 
-struct sse_pending {
+/* A stream or long-poll request between its handler and its start: the
+ * account check, then the preset resolution (both may wait). */
+struct stream_pending {
 	struct tp_server *srv;
 	uint64_t ticket;
 	struct stream_params sp;
+	double timeout;                   /* long-poll only */
+	tp_preset_resolved_cb *resolved;  /* sse_resolved or poll_resolved */
 };
+
+static void pending_free(void *ud)
+{
+	struct stream_pending *p = ud;
+
+	tp_scan_query_cleanup(&p->sp.q);
+	tp_free(p);
+}
+
+/* The account (if any) exists: resolve the preset, or start at once. */
+static void pending_begin(void *ud)
+{
+	struct stream_pending *p = ud;
+
+	if (!p->sp.q.preset_id) {
+		p->resolved(TP_OK, &p->sp.q.filter, NULL, p);
+		return;
+	}
+	if (tp_preset_resolve(p->srv, p->sp.user, p->sp.q.preset_id, p->resolved, p)) {
+		tp_http_complete_error(p->srv, p->ticket, 503, "Database unavailable", NULL);
+		pending_free(p);
+	}
+}
+
+/* Defers the request; a token's account is confirmed first. */
+static void pending_start(const struct tp_http_req *req,
+			  struct tp_http_resp *resp, struct stream_pending *p)
+{
+	p->srv = req->srv;
+	if (!(p->ticket = tp_http_defer(req, resp))) {
+		pending_free(p);
+		return;
+	}
+	if (p->sp.user > 0)
+		tp_api_for_user(p->srv, p->ticket, p->sp.user, pending_begin,
+				pending_free, p);
+	else
+		pending_begin(p);
+}
 
 static void sse_resolved(int status, const struct tp_filter *filter,
 			 const struct tp_errdetail *err, void *ud)
 {
-	struct sse_pending *p = ud;
+	struct stream_pending *p = ud;
 	struct sse_conn *c;
 
 	if (status != TP_OK) {
@@ -350,14 +426,12 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 	} else {
 		tp_http_complete_error(p->srv, p->ticket, 503, "Out of memory", NULL);
 	}
-	tp_scan_query_cleanup(&p->sp.q);
-	tp_free(p);
+	pending_free(p);
 }
 
 void tp_api_stream(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
-	struct sse_pending *p = tp_calloc(1, sizeof(*p));
+	struct stream_pending *p = tp_calloc(1, sizeof(*p));
 
 	if (!p) {
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
@@ -367,23 +441,8 @@ void tp_api_stream(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_free(p);
 		return;
 	}
-	p->srv = srv;
-	p->ticket = tp_http_defer(req, resp);
-	if (!p->ticket)
-		goto fail;
-	if (p->sp.q.preset_id) {
-		if (tp_preset_resolve(srv, p->sp.user, p->sp.q.preset_id, sse_resolved, p)) {
-			tp_http_complete_error(srv, p->ticket, 503, "Database unavailable", NULL);
-			goto fail;
-		}
-		return;
-	}
-	/* Inline filter: start right away. */
-	sse_resolved(TP_OK, &p->sp.q.filter, NULL, p);
-	return;
-fail:
-	tp_scan_query_cleanup(&p->sp.q);
-	tp_free(p);
+	p->resolved = sse_resolved;
+	pending_start(req, resp, p);
 }
 
 /* ---- long-poll ---- */
@@ -476,14 +535,7 @@ static void replay_collect(const char *type, uint64_t seq, const char *frame,
 	tp_poll_frame_collect(ud, frame, len);
 }
 
-struct poll_pending {
-	struct tp_server *srv;
-	uint64_t ticket;
-	struct stream_params sp;
-	double timeout;
-};
-
-static void poll_start(struct poll_pending *p, const struct tp_filter *filter)
+static void poll_start(struct stream_pending *p, const struct tp_filter *filter)
 {
 	struct tp_server *srv = p->srv;
 	struct poll_conn *c = tp_calloc(1, sizeof(*c));
@@ -532,20 +584,18 @@ static void poll_start(struct poll_pending *p, const struct tp_filter *filter)
 static void poll_resolved(int status, const struct tp_filter *filter,
 			  const struct tp_errdetail *err, void *ud)
 {
-	struct poll_pending *p = ud;
+	struct stream_pending *p = ud;
 
 	if (status == TP_OK)
 		poll_start(p, filter);
 	else
 		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
-	tp_scan_query_cleanup(&p->sp.q);
-	tp_free(p);
+	pending_free(p);
 }
 
 void tp_api_poll(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
-	struct poll_pending *p = tp_calloc(1, sizeof(*p));
+	struct stream_pending *p = tp_calloc(1, sizeof(*p));
 	const char *v;
 
 	if (!p) {
@@ -556,33 +606,18 @@ void tp_api_poll(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_free(p);
 		return;
 	}
-	p->srv = srv;
 	p->timeout = POLL_TIMEOUT_DEFAULT;
 	if ((v = tp_query_get(req->query, "timeout"))) {
 		char *end;
 		double t = strtod(v, &end);
 
 		if (end == v || *end || !(t >= 0 && t <= POLL_TIMEOUT_MAX)) {
-			tp_scan_query_cleanup(&p->sp.q);
-			tp_free(p);
+			pending_free(p);
 			tp_http_error(resp, 400, "timeout: seconds between 0 and 30", "timeout", NULL);
 			return;
 		}
 		p->timeout = t;
 	}
-	p->ticket = tp_http_defer(req, resp);
-	if (!p->ticket)
-		goto fail;
-	if (p->sp.q.preset_id) {
-		if (tp_preset_resolve(srv, p->sp.user, p->sp.q.preset_id, poll_resolved, p)) {
-			tp_http_complete_error(srv, p->ticket, 503, "Database unavailable", NULL);
-			goto fail;
-		}
-		return;
-	}
-	poll_resolved(TP_OK, &p->sp.q.filter, NULL, p);
-	return;
-fail:
-	tp_scan_query_cleanup(&p->sp.q);
-	tp_free(p);
+	p->resolved = poll_resolved;
+	pending_start(req, resp, p);
 }

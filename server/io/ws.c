@@ -21,7 +21,11 @@
  * 1009; each message is parsed by tp_proto_parse; bad frames get an error
  * frame and the session stays open; frames beyond the rate limit get
  * "rate_limited", and a client that keeps exceeding it is closed (4029).
- * A token that expires mid-session closes it with 4001 (1 Hz check).
+ * A token that expires mid-session closes it with 4001 (1 Hz check), and
+ * so does one whose account was deleted (accounts.h: the tick queues each
+ * signed-in user whose answer expired into one batched query); a deleted
+ * account is also refused at the handshake, in an auth frame (checked
+ * before the session takes the user) and when a subscription uses it.
  *
  * Lifetimes: struct ws_conn lives from ESTABLISHED to CLOSED. Async work
  * (preset resolution) refers to the session by id and finds nothing if it
@@ -32,6 +36,7 @@
 
 #include <libwebsockets.h>
 
+#include "accounts.h"
 #include "api.h"
 #include "frameq.h"
 #include "http.h"
@@ -62,6 +67,7 @@ struct ws_conn {
 	char close_reason[64];
 	double tokens, refill_at;  /* rate limit bucket */
 	unsigned strikes;          /* consecutive rate-limit violations */
+	bool auth_pending;         /* an auth frame waits for its account check */
 };
 
 struct tp_ws {
@@ -317,6 +323,10 @@ int tp_ws_confirm_upgrade(struct lws *wsi)
 	token_of(wsi, token, sizeof(token));
 	if (token[0] && verify(srv, token, &user, &exp, &why))
 		return reject(wsi, 401, why);
+	/* A deleted account known as such; an unknown one is checked by the
+	 * tick (and the session closed 4001 if it is gone). */
+	if (token[0] && tp_user_gone(srv, user))
+		return reject(wsi, 401, TP_ACCOUNT_GONE_MSG);
 	if (!token[0] && srv->cfg->require_auth_everywhere)
 		return reject(wsi, 401, "Authentication required");
 	return 0;
@@ -437,6 +447,8 @@ static void sub_resolved(int status, const struct tp_filter *filter,
 				      ps->snapshot, ps->limit);
 		else if (status == TP_ERR_NOTFOUND)
 			send_error(c, ps->id, TP_CODE_NOT_FOUND, err->msg);
+		else if (status == TP_ERR_AUTH) /* the tick closes the session */
+			send_error(c, ps->id, TP_CODE_UNAUTHORIZED, "account no longer exists");
 		else if (status == TP_ERR_INVAL)
 			send_error(c, ps->id, TP_CODE_BAD_REQUEST, err->msg);
 		else
@@ -450,6 +462,10 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	struct pending_sub *ps;
 	int rc;
 
+	if (c->user > 0 && tp_user_gone(c->srv, c->user)) {
+		send_error(c, f->id, TP_CODE_UNAUTHORIZED, "account no longer exists");
+		return;
+	}
 	if (f->channel != TP_SUBCH_PATTERNS || (!f->preset_id &&
 	    f->refs.watchlist_id <= 0 && !f->refs.universe[0])) {
 		subscribe_now(c, f->id, f->channel, &f->filter, 0, f->has_since,
@@ -488,18 +504,53 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	}
 }
 
+/* Signed in: the session acts for user from now on. */
+static void auth_done(struct ws_conn *c, long long user, double exp)
+{
+	c->user = user;
+	c->token_exp = exp;
+	tp_push_session_set_user(c->push, user);
+	hello(c); /* tells the client who it is now */
+}
+
+struct pending_auth {
+	struct tp_server *srv;
+	char conn_id[24];
+	long long user;
+	double exp;
+};
+
+static void auth_checked(int status, void *ud)
+{
+	struct pending_auth *pa = ud;
+	struct ws_conn *c = pa->srv->ws ? tp_dict_get(pa->srv->ws->conns, pa->conn_id) : NULL;
+
+	if (c && !c->close_code) {
+		c->auth_pending = false;
+		if (status == TP_OK)
+			auth_done(c, pa->user, pa->exp);
+		else
+			send_error(c, NULL, TP_CODE_UNAUTHORIZED,
+				   status == TP_ERR_AUTH ? "account no longer exists"
+							 : "server shutting down");
+	}
+	tp_free(pa);
+}
+
 static void op_auth(struct ws_conn *c, const char *token)
 {
+	struct pending_auth *pa;
 	const char *why;
 	long long user;
 	double exp;
+	int rc;
 
 	if (tp_now() - c->connected_at > c->srv->cfg->ws_auth_timeout) {
 		send_error(c, NULL, TP_CODE_UNAUTHORIZED,
 			   "auth must come within the first seconds of the session");
 		return;
 	}
-	if (c->user > 0) {
+	if (c->user > 0 || c->auth_pending) {
 		send_error(c, NULL, TP_CODE_BAD_REQUEST, "already authenticated");
 		return;
 	}
@@ -507,10 +558,25 @@ static void op_auth(struct ws_conn *c, const char *token)
 		send_error(c, NULL, TP_CODE_UNAUTHORIZED, why);
 		return;
 	}
-	c->user = user;
-	c->token_exp = exp;
-	tp_push_session_set_user(c->push, user);
-	hello(c); /* tells the client who it is now */
+	/* The token's account must still exist (cached, or one query). */
+	if (!(pa = tp_calloc(1, sizeof(*pa)))) {
+		send_error(c, NULL, TP_CODE_BAD_REQUEST, "out of memory");
+		return;
+	}
+	pa->srv = c->srv;
+	snprintf(pa->conn_id, sizeof(pa->conn_id), "%s", c->id_str);
+	pa->user = user;
+	pa->exp = exp;
+	rc = tp_user_check(c->srv, user, auth_checked, pa);
+	if (rc == TP_ERR_PENDING) {
+		c->auth_pending = true;
+		return;
+	}
+	tp_free(pa);
+	if (rc == TP_OK)
+		auth_done(c, user, exp);
+	else
+		send_error(c, NULL, TP_CODE_UNAUTHORIZED, "account no longer exists");
 }
 
 /* Token bucket: ws_rate frames/s, ws_burst deep. Returns false when the
@@ -683,6 +749,8 @@ static bool tick_visit(const char *key, void *value, void *ud)
 	(void)key;
 	if (c->token_exp > 0 && now >= c->token_exp)
 		close_async(c, 4001, "token expired");
+	else if (c->user > 0 && !c->close_code && tp_user_gone(c->srv, c->user))
+		close_async(c, 4001, "account no longer exists");
 	/* Enqueue asks for WRITEABLE only when a queue starts to fill; if
 	 * lws ever drops such a request (a re-armed poll can lose a pending
 	 * writable event), this asks again instead of stalling the session. */
@@ -695,4 +763,6 @@ void tp_ws_tick(struct tp_server *srv, double now)
 {
 	if (srv->ws)
 		tp_dict_foreach(srv->ws->conns, tick_visit, &now);
+	/* Users whose answers expired were queued above: one query. */
+	tp_user_check_flush(srv);
 }

@@ -284,6 +284,11 @@ void it_dump_logs(const struct it_env *e)
 
 int it_connect(int port)
 {
+	return it_connect_from(port, NULL);
+}
+
+int it_connect_from(int port, const char *src)
+{
 	struct sockaddr_in sa;
 	/* Generous: a login (PBKDF2, 600k iterations under ASan) takes
 	 * seconds on a loaded 2-core machine; a hung server still fails. */
@@ -292,6 +297,16 @@ int it_connect(int port)
 
 	if (fd < 0)
 		return -1;
+	if (src) {
+		/* Any 127.x.y.z is loopback on Linux: bind it as the source. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		if (inet_pton(AF_INET, src, &sa.sin_addr) != 1 ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(fd);
+			return -1;
+		}
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)port);
@@ -332,6 +347,14 @@ int it_http(int port, const char *method, const char *path,
 	    const char *extra_headers, const char *body, size_t body_len,
 	    struct it_http_resp *out)
 {
+	return it_http_from(NULL, port, method, path, extra_headers, body,
+			    body_len, out);
+}
+
+int it_http_from(const char *src, int port, const char *method,
+		 const char *path, const char *extra_headers, const char *body,
+		 size_t body_len, struct it_http_resp *out)
+{
 	size_t head_cap = strlen(path) + (extra_headers ? strlen(extra_headers) : 0) + 512;
 	char *head = malloc(head_cap);
 	char *buf = NULL, *hdr_end;
@@ -339,7 +362,7 @@ int it_http(int port, const char *method, const char *path,
 	int fd, n;
 
 	memset(out, 0, sizeof(*out));
-	fd = it_connect(port);
+	fd = it_connect_from(port, src);
 	if (fd < 0) {
 		free(head);
 		return -1;

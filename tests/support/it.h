@@ -66,12 +66,19 @@ struct it_http_resp {
 int it_http(int port, const char *method, const char *path,
 	    const char *extra_headers, const char *body, size_t body_len,
 	    struct it_http_resp *out);
+/* The same from source address src ("127.0.0.2"; any 127.x.y.z is
+ * loopback), so a test can play several clients; NULL = the default. */
+int it_http_from(const char *src, int port, const char *method,
+		 const char *path, const char *extra_headers, const char *body,
+		 size_t body_len, struct it_http_resp *out);
 void it_http_free(struct it_http_resp *r);
 /* GET returning parsed JSON (caller cJSON_Delete); asserts the status. */
 struct cJSON *it_get_json(int port, const char *path, int expect_status);
 
 /* Raw TCP connection to the server (for trickling and abusive clients). */
 int it_connect(int port);
+/* The same from source address src (see it_http_from); -1 on failure. */
+int it_connect_from(int port, const char *src);
 
 /* Redis command over the unix socket (hiredis sync). Returns the integer
  * reply, or the string length for string replies; -1 on error. If out is

@@ -506,7 +506,18 @@ static const struct bad_case bad_cases[] = {
 	{"{\"op\":\"ping\",\"t\":\"\xf4\x90\x80\x80\"}", 0, NULL, "not valid JSON: invalid UTF-8"},/* > U+10FFFF */
 	{"{\"op\":\"ping\",\"t\":\"\xe2\x82\"}", 0, NULL, "not valid JSON: invalid UTF-8"},        /* truncated */
 	{"{\"op\":\"ping\",\"t\":\"a\tb\"}", 0, NULL, "not valid JSON: control character in a string"},
-	{"{\"op\":\"ping\",\"t\":\"a\\u0000b\"}", 0, NULL, "not valid JSON: \\u0000 in a string"},
+	{"{\"op\":\"ping\",\"t\":\"a\\u0000b\"}", 0, NULL, "not valid JSON: \\u0000 (NUL) in a string (member t, byte 19)"},
+	/* The member holding bad text is named. */
+	{"{" SUB "\"channel\":\"patterns\",\"filter\":{\"sectors\":[\"\xff\"]}}", 0, NULL,
+	 "not valid JSON: invalid UTF-8 (member filter.sectors, byte"},
+	{"{" SUB "\"channel\":\"patterns\",\"filter\":{\"universe\":\"x\\u0000\"}}", 0, NULL,
+	 "not valid JSON: \\u0000 (NUL) in a string (member filter.universe, byte"},
+	{"{\"op\":\"auth\",\"token\":\"abc\\u0000\"}", 0, NULL,
+	 "not valid JSON: \\u0000 (NUL) in a string (member token, byte 25)"},
+	{"{\"op\":\"ping\",\"t\\u0000\":1}", 0, NULL,
+	 "not valid JSON: \\u0000 (NUL) in a string (member name, byte"},
+	{"{\"op\":\"ping\",\"t\":{\"\xc3\x28\":1}}", 0, NULL,
+	 "not valid JSON: invalid UTF-8 (member name in t, byte"},
 	{"{\"op\":\"ping\"}\0", 14, NULL, "not valid JSON: control character"},
 	{"{\"op\":\"ping\",\"t\":\"\\ud800\"}", 0, NULL, "not valid JSON"},                     /* lone surrogate escape */
 	{"{\"op\":\"ping\"", 0, NULL, "not valid JSON"},
