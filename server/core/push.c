@@ -8,10 +8,11 @@
  *
  * Structures:
  *   - sessions: a doubly-linked list owned by the hub. Each session holds
- *     its subscriptions in an array of max_subs pointers, kept in creation
- *     order (removal shifts), which is the order ids are listed in "subs".
- *     A second array of max_subs pointers is preallocated as scratch for
- *     those id lists, so the fan-out allocates nothing per session.
+ *     its subscriptions in an array kept in creation order (removal
+ *     shifts), which is the order ids are listed in "subs". A second array
+ *     of the same size is scratch for those id lists, so the fan-out
+ *     allocates nothing per session. Both grow on subscribe, up to
+ *     max_subs (an idle session with one subscription holds two slots).
  *   - pattern subscriptions hold one reference to a shared compiled filter
  *     (tp_fcache: one per distinct filter) and one entry in the
  *     subscription index (tp_subindex), whose owner pointer is the sub.
@@ -23,9 +24,13 @@
  * and our marks key on it); the row is rendered once into hub->row and
  * appended to the history; tp_subindex_match calls on_match for every
  * matching subscription: the sub gets hit_gen = gen and its session, the
- * first time it is seen for this gen, is pushed on hub->hits. Then each
- * session on that list gets one frame, built in the reused hub->frame, with
- * the ids of its subs whose hit_gen is gen, in creation order.
+ * first time it is seen for this gen, is pushed on hub->hits. The frame's
+ * shared tail ("seq" and the data, tp_proto_event_tail) is rendered once
+ * into a refcounted tp_shbuf; then each session on that list gets the
+ * frame as its own head, built in the reused hub->frame with the ids of
+ * its subs whose hit_gen is gen in creation order, plus that tail. The
+ * hub's reference to the tail is dropped after the fan-out; transports
+ * that queue the frame hold their own.
  *
  * Backpressure and failures: ops.send returning anything but TP_OK (the
  * contract says TP_ERR_LIMIT) marks the session slow; a slow session is
@@ -52,7 +57,8 @@
  *
  * Ownership: the hub owns sessions, subscriptions, the history, the filter
  * cache and the index; sessions borrow the transport pointer. Frames handed
- * to ops.send are borrowed for the duration of the call.
+ * to ops.send are borrowed for the duration of the call (a transport
+ * that keeps the shared tail takes a reference).
  * Single-threaded; ops.send must not call back into the hub.
  */
 #include <stdio.h>
@@ -66,6 +72,7 @@
 #include "tickpush/log.h"
 #include "tickpush/push.h"
 #include "tickpush/render.h"
+#include "tickpush/shbuf.h"
 #include "tickpush/subindex.h"
 
 #define DEFAULT_MAX_SUBS 32
@@ -86,10 +93,10 @@ struct tp_push_session {
 	void *transport;
 	long long user;
 	bool slow;
-	struct sub **subs;           /* max_subs slots, creation order */
-	size_t n_subs;
+	struct sub **subs;           /* cap slots, creation order */
+	size_t n_subs, cap;
 	size_t n_backtests, n_health;
-	const char **scratch;        /* max_subs slots: ids of one frame */
+	const char **scratch;        /* cap slots: ids of one frame */
 	uint64_t gen;                /* on hub->hits for this gen */
 	struct tp_push_session *next_hit;
 	struct tp_push_session *prev, *next; /* hub->sessions */
@@ -108,7 +115,8 @@ struct tp_push {
 	uint64_t last_seq;
 	struct tp_push_session *hits; /* sessions matched by the current event */
 	struct tp_buf row;            /* the current event's row */
-	struct tp_buf frame;          /* the frame being built */
+	struct tp_buf frame;          /* the frame (or head) being built */
+	struct tp_buf tail;           /* the shared tail being built */
 	uint64_t frames, slow_sessions;
 };
 
@@ -129,6 +137,7 @@ struct tp_push *tp_push_create(const struct tp_push_opts *o)
 	hub->ops = o->ops;
 	tp_buf_init(&hub->row, 0);
 	tp_buf_init(&hub->frame, 0);
+	tp_buf_init(&hub->tail, 0);
 	if (!(hub->hist = tp_history_create(o->history_events,
 					    o->history_seconds)))
 		goto fail;
@@ -152,6 +161,7 @@ void tp_push_destroy(struct tp_push *hub)
 	tp_history_destroy(hub->hist);
 	tp_buf_cleanup(&hub->row);
 	tp_buf_cleanup(&hub->frame);
+	tp_buf_cleanup(&hub->tail);
 	tp_free(hub);
 }
 
@@ -166,14 +176,6 @@ struct tp_push_session *tp_push_session_create(struct tp_push *hub,
 	s = tp_calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->subs = tp_calloc(hub->max_subs, sizeof(*s->subs));
-	s->scratch = tp_calloc(hub->max_subs, sizeof(*s->scratch));
-	if (!s->subs || !s->scratch) {
-		tp_free(s->subs);
-		tp_free(s->scratch);
-		tp_free(s);
-		return NULL;
-	}
 	s->hub = hub;
 	s->transport = transport;
 	s->user = user_id;
@@ -253,6 +255,35 @@ void tp_push_session_destroy(struct tp_push_session *s)
 	tp_free(s);
 }
 
+/* Room for one more subscription: grows subs and scratch (doubling, at
+ * most max_subs slots). TP_OK or TP_ERR_NOMEM (nothing changed). */
+static int grow_subs(struct tp_push_session *s)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 2;
+	struct sub **subs;
+	const char **scratch;
+
+	if (s->n_subs < s->cap)
+		return TP_OK;
+	if (ncap > s->hub->max_subs)
+		ncap = s->hub->max_subs;
+	subs = tp_calloc(ncap, sizeof(*subs));
+	scratch = tp_calloc(ncap, sizeof(*scratch));
+	if (!subs || !scratch) {
+		tp_free(subs);
+		tp_free(scratch);
+		return TP_ERR_NOMEM;
+	}
+	if (s->n_subs)
+		memcpy(subs, s->subs, s->n_subs * sizeof(*subs));
+	tp_free(s->subs);
+	tp_free(s->scratch);
+	s->subs = subs;
+	s->scratch = scratch;
+	s->cap = ncap;
+	return TP_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* sending                                                              */
 
@@ -264,10 +295,16 @@ static void mark_slow(struct tp_push_session *s)
 	s->hub->slow_sessions++;
 }
 
-/* Hands hub->frame to the session's transport. */
-static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
+/* Hands hub->frame (whole, or the head of an event whose shared tail is
+ * tail) to the session's transport. */
+static void deliver_with(struct tp_push_session *s, const char *type,
+			 uint64_t seq, struct tp_shbuf *tail)
 {
 	struct tp_push *hub = s->hub;
+	struct tp_push_frame f = {
+		.type = type, .seq = seq, .head = tp_buf_data(&hub->frame),
+		.head_len = hub->frame.len, .tail = tail,
+	};
 	int rc;
 
 	if (s->slow)
@@ -276,13 +313,17 @@ static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
 		mark_slow(s); /* it would miss this frame otherwise */
 		return;
 	}
-	rc = hub->ops.send(s->transport, type, seq, tp_buf_data(&hub->frame),
-			   hub->frame.len);
+	rc = hub->ops.send(s->transport, &f);
 	if (rc != TP_OK) {
 		mark_slow(s);
 		return;
 	}
 	hub->frames++;
+}
+
+static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
+{
+	deliver_with(s, type, seq, NULL);
 }
 
 /* Renders history entry e into hub->frame with the given subs. Pattern
@@ -462,7 +503,7 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 		      struct tp_errdetail *err)
 {
 	struct tp_filter defaults;
-	struct sub *sub;
+	struct sub *sub = NULL;
 	bool recovered = false;
 	size_t first = 0;
 	int rc;
@@ -471,6 +512,8 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 		return TP_ERR_INVAL;
 	if ((rc = check_req(hub, s, req, err)) != TP_OK)
 		return rc;
+	if (grow_subs(s) != TP_OK)
+		goto nomem;
 	sub = tp_calloc(1, sizeof(*sub));
 	if (!sub)
 		goto nomem;
@@ -575,31 +618,50 @@ static size_t hit_ids(struct tp_push_session *s, uint64_t gen)
 	return n;
 }
 
-/* Walks the index for p and sends each matching session one frame. */
+/* The current event's shared tail from hub->tail, or NULL (out of
+ * memory: every session that should get the event is marked slow). */
+static struct tp_shbuf *make_tail(struct tp_push *hub)
+{
+	if (hub->tail.oom)
+		return NULL;
+	return tp_shbuf_create(tp_buf_data(&hub->tail), hub->tail.len);
+}
+
+/* Walks the index for p and sends each matching session one frame: its
+ * own head, then the tail shared by all of them. */
 static void fan_out_pattern(struct tp_push *hub, const struct tp_pattern *p,
 			    uint64_t seq, bool removed)
 {
+	const char *type = removed ? "pattern_removed" : "pattern";
 	struct tp_push_session *s, *next;
+	struct tp_shbuf *tail;
 
 	hub->hits = NULL;
 	tp_subindex_match(hub->ix, p, hub->gen, on_match, hub);
+	if (!hub->hits)
+		return;
+	tp_buf_reset(&hub->tail);
+	if (removed)
+		tp_proto_removed_tail(&hub->tail, seq, p->id);
+	else if (hub->row.oom)
+		hub->tail.oom = true;
+	else
+		tp_proto_event_tail(&hub->tail, seq, tp_buf_data(&hub->row),
+				    hub->row.len);
+	tail = make_tail(hub);
 	for (s = hub->hits; s; s = next) {
 		size_t n = hit_ids(s, hub->gen);
 
 		next = s->next_hit;
 		s->next_hit = NULL;
 		tp_buf_reset(&hub->frame);
-		if (removed) {
-			tp_proto_removed(&hub->frame, seq, s->scratch, n, p->id);
-		} else if (hub->row.oom) {
+		tp_proto_event_head(&hub->frame, type, s->scratch, n);
+		if (!tail)
 			hub->frame.oom = true;
-		} else {
-			tp_proto_event(&hub->frame, "pattern", seq, s->scratch, n,
-				       tp_buf_data(&hub->row), hub->row.len);
-		}
-		deliver(s, removed ? "pattern_removed" : "pattern", seq);
+		deliver_with(s, type, seq, tail);
 	}
 	hub->hits = NULL;
+	tp_shbuf_release(tail);
 }
 
 static void append_history(struct tp_push *hub, struct tp_hist_entry *e)
@@ -652,12 +714,16 @@ void tp_push_pattern_removed(struct tp_push *hub, const struct tp_pattern *p,
 	fan_out_pattern(hub, p, seq, true);
 }
 
-/* Sends hub->frame-to-be (type, data) to every session whose subscriptions
- * on channel ch accept it: backtests only for user owner. */
+/* Sends the event (type, data) to every session whose subscriptions on
+ * channel ch accept it: backtests only for user owner. The tail is
+ * rendered once, when the first such session is found. */
 static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 			    long long owner, const char *type, uint64_t seq,
 			    const char *data, size_t len)
 {
+	struct tp_shbuf *tail = NULL;
+	bool rendered = false;
+
 	for (struct tp_push_session *s = hub->sessions; s; s = s->next) {
 		size_t n = 0;
 
@@ -673,10 +739,19 @@ static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 				s->scratch[n++] = s->subs[i]->id;
 		if (!n)
 			continue;
+		if (!rendered) {
+			tp_buf_reset(&hub->tail);
+			tp_proto_event_tail(&hub->tail, seq, data, len);
+			tail = make_tail(hub);
+			rendered = true;
+		}
 		tp_buf_reset(&hub->frame);
-		tp_proto_event(&hub->frame, type, seq, s->scratch, n, data, len);
-		deliver(s, type, seq);
+		tp_proto_event_head(&hub->frame, type, s->scratch, n);
+		if (!tail)
+			hub->frame.oom = true;
+		deliver_with(s, type, seq, tail);
 	}
+	tp_shbuf_release(tail);
 }
 
 void tp_push_backtest(struct tp_push *hub, const struct tp_event *ev,

@@ -36,6 +36,7 @@
 #include "stream.h"
 #include "tickpush/push.h"
 #include "server.h"
+#include "writer.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
 #include "tickpush/buf.h"
@@ -172,6 +173,7 @@ static void sweep_tick(uv_timer_t *t)
 	srv->rate_pos++;
 	tp_ws_tick(srv, tp_now());
 	tp_sse_tick(srv, tp_mono());
+	tp_writer_tick(srv->writer);
 	if (srv->push) {
 		struct tp_push_stats ps;
 
@@ -227,6 +229,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+	tp_writer_close(srv->writer);
 	/* With a foreign loop lws tears down in stages as its handles close;
 	 * info.pcontext clears srv->lws when that has finished, and
 	 * tp_server_run completes it if the loop stops first. */
@@ -342,11 +345,14 @@ static int create_lws(struct tp_server *srv)
 	 * max_connections is enforced at accept (http.c). */
 	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
 	info.server_string = "tickpush";
-	/* WebSocket idle policy: lws pings a session quiet for half the idle
-	 * timeout and hangs up when nothing came back within the timeout. */
-	srv->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->ws_idle_timeout / 2 > 1 ? cfg->ws_idle_timeout / 2 : 1);
-	srv->idle_policy.secs_since_valid_hangup =
-		(uint16_t)(srv->idle_policy.secs_since_valid_ping + cfg->ws_idle_timeout);
+	/* lws's connection validity timer stays off (a policy with no
+	 * hang-up time; without one lws applies its default, 300 s): lws 4.1
+	 * keeps its timers in one sorted list and inserts each session's
+	 * timer by walking it from the head, at every session start and every
+	 * pong: quadratic in the sessions (at 10,000 sessions it took most of
+	 * the server's CPU, docs/benchmarks.md). ws.c pings idle sessions
+	 * and enforces ws_idle_timeout from its 1 Hz tick instead. */
+	memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
 	info.retry_and_idle_policy = &srv->idle_policy;
 	info.pcontext = &srv->lws;
 
@@ -419,6 +425,9 @@ static int setup_push(struct tp_server *srv)
 	po.history_seconds = cfg->history_seconds;
 	po.ops.send = tp_stream_send;
 	if (!(srv->push = tp_push_create(&po)))
+		return TP_ERR_NOMEM;
+	if (!(srv->writer = tp_writer_create(&srv->loop,
+					     (unsigned)cfg->ws_write_delay_ms)))
 		return TP_ERR_NOMEM;
 	return tp_ws_create(srv);
 }
@@ -533,6 +542,10 @@ fail:
 			lws_context_destroy(srv->lws);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
 	}
+	if (srv->writer) {
+		tp_writer_close(srv->writer);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
 	tp_server_cleanup(srv);
 	return TP_ERR_IO;
 }
@@ -558,6 +571,8 @@ int tp_server_cleanup(struct tp_server *srv)
 	tp_ws_destroy(srv);
 	tp_push_destroy(srv->push);
 	srv->push = NULL;
+	tp_writer_destroy(srv->writer);
+	srv->writer = NULL;
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
 	tp_dict_destroy(srv->http_pending);

@@ -28,6 +28,7 @@ struct tp_dict;
 struct tp_ratelimit;
 struct tp_push;
 struct tp_ws;
+struct tp_writer;
 struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
@@ -48,6 +49,7 @@ struct tp_server {
 	/* Live push: the hub (pure) and its transports. */
 	struct tp_push *push;
 	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
+	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams (sse.c) */
 	struct poll_conn *polls;      /* waiting long-polls (sse.c) */
 	struct tp_backtests *backtests; /* job owners (backtests.c) */
@@ -63,7 +65,7 @@ struct tp_server {
 	struct tp_dict *http_pending;
 	uint64_t next_ticket;
 
-	lws_retry_bo_t idle_policy;   /* WebSocket ping/hang-up timing */
+	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */

@@ -44,10 +44,12 @@ struct fake {
 	size_t limit; /* > 0: refuse (TP_ERR_LIMIT) once n reaches it */
 };
 
-static int fake_send(void *transport, const char *type, uint64_t seq,
-		     const char *frame, size_t len)
+/* Records head + tail as one frame: what a client receives. */
+static int fake_send(void *transport, const struct tp_push_frame *pf)
 {
 	struct fake *f = transport;
+	size_t tail_len = pf->tail ? pf->tail->len : 0;
+	size_t len = pf->head_len + tail_len;
 	struct rec *r;
 
 	f->attempts++;
@@ -59,11 +61,13 @@ static int fake_send(void *transport, const char *type, uint64_t seq,
 		assert_non_null(f->r);
 	}
 	r = &f->r[f->n++];
-	snprintf(r->type, sizeof(r->type), "%s", type);
-	r->seq = seq;
+	snprintf(r->type, sizeof(r->type), "%s", pf->type);
+	r->seq = pf->seq;
 	r->frame = malloc(len + 1);
 	assert_non_null(r->frame);
-	memcpy(r->frame, frame, len);
+	memcpy(r->frame, pf->head, pf->head_len);
+	if (tail_len)
+		memcpy(r->frame + pf->head_len, pf->tail->data, tail_len);
 	r->frame[len] = '\0';
 	return TP_OK;
 }
