@@ -28,7 +28,9 @@
  * shared tail ("seq" and the data, tp_proto_event_tail) is rendered once
  * into a refcounted tp_shbuf; then each session on that list gets the
  * frame as its own head, built in the reused hub->frame with the ids of
- * its subs whose hit_gen is gen in creation order, plus that tail. The
+ * its subs whose hit_gen is gen in creation order (consecutive sessions
+ * matched by one subscription of the same id share the rendering), plus
+ * that tail. The
  * hub's reference to the tail is dropped after the fan-out; transports
  * that queue the frame hold their own.
  *
@@ -61,11 +63,13 @@
  * that keeps the shared tail takes a reference).
  * Single-threaded; ops.send must not call back into the hub.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/fcache.h"
 #include "tickpush/history.h"
@@ -78,8 +82,15 @@
 #define DEFAULT_MAX_SUBS 32
 #define SNAPSHOT_PAGE 100 /* tp_patterns_scan clamps per_page to 100 */
 
+/* A subscription id, shared by every subscription that uses it (most
+ * clients name theirs alike: "s1", "patterns"): equal ids are one pointer. */
+struct idstr {
+	size_t refs;
+	char s[];
+};
+
 struct sub {
-	char id[TP_SUB_ID_MAX + 1];
+	const char *id;              /* an interned idstr's s */
 	enum tp_sub_channel channel;
 	long long preset_id;         /* patterns: 0 = inline filter */
 	struct tp_cfilter *cf;       /* patterns: one reference */
@@ -98,6 +109,8 @@ struct tp_push_session {
 	size_t n_backtests, n_health;
 	const char **scratch;        /* cap slots: ids of one frame */
 	uint64_t gen;                /* on hub->hits for this gen */
+	struct sub *first_hit;       /* of this gen, and how many */
+	size_t n_hits;
 	struct tp_push_session *next_hit;
 	struct tp_push_session *prev, *next; /* hub->sessions */
 };
@@ -109,6 +122,7 @@ struct tp_push {
 	struct tp_history *hist;
 	struct tp_fcache *fc;
 	struct tp_subindex *ix;
+	struct tp_dict *ids;          /* id -> struct idstr (interned ids) */
 	struct tp_push_session *sessions;
 	size_t n_sessions, n_subs;
 	uint64_t gen;
@@ -117,6 +131,7 @@ struct tp_push {
 	struct tp_buf row;            /* the current event's row */
 	struct tp_buf frame;          /* the frame (or head) being built */
 	struct tp_buf tail;           /* the shared tail being built */
+	const char *head_id;          /* hub->frame is the head for this id */
 	uint64_t frames, slow_sessions;
 };
 
@@ -145,6 +160,8 @@ struct tp_push *tp_push_create(const struct tp_push_opts *o)
 		goto fail;
 	if (!(hub->ix = tp_subindex_create()))
 		goto fail;
+	if (!(hub->ids = tp_dict_create()))
+		goto fail;
 	return hub;
 fail:
 	tp_push_destroy(hub);
@@ -156,6 +173,8 @@ void tp_push_destroy(struct tp_push *hub)
 	if (!hub)
 		return;
 	TP_ASSERT(!hub->sessions);
+	TP_ASSERT(!hub->ids || tp_dict_size(hub->ids) == 0);
+	tp_dict_destroy(hub->ids);
 	tp_subindex_destroy(hub->ix);
 	tp_fcache_destroy(hub->fc);
 	tp_history_destroy(hub->hist);
@@ -208,6 +227,40 @@ size_t tp_push_session_subs(const struct tp_push_session *s)
 	return s ? s->n_subs : 0;
 }
 
+/* The interned copy of id (one more reference), or NULL (no memory). */
+static const char *id_acquire(struct tp_push *hub, const char *id)
+{
+	struct idstr *is = tp_dict_get(hub->ids, id);
+	size_t n;
+
+	if (!is) {
+		n = strlen(id);
+		if (!(is = tp_malloc(sizeof(*is) + n + 1)))
+			return NULL;
+		memcpy(is->s, id, n + 1);
+		is->refs = 0;
+		if (tp_dict_set(hub->ids, id, is, NULL) != TP_OK) {
+			tp_free(is);
+			return NULL;
+		}
+	}
+	is->refs++;
+	return is->s;
+}
+
+static void id_release(struct tp_push *hub, const char *id)
+{
+	struct idstr *is;
+
+	if (!id)
+		return;
+	is = (struct idstr *)(id - offsetof(struct idstr, s));
+	if (--is->refs == 0) {
+		tp_dict_del(hub->ids, id);
+		tp_free(is);
+	}
+}
+
 static void sub_free(struct tp_push *hub, struct sub *sub)
 {
 	if (!sub)
@@ -215,6 +268,7 @@ static void sub_free(struct tp_push *hub, struct sub *sub)
 	if (sub->entry)
 		tp_subindex_remove(hub->ix, sub->entry);
 	tp_fcache_release(hub->fc, sub->cf);
+	id_release(hub, sub->id);
 	tp_free(sub);
 }
 
@@ -517,7 +571,8 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 	sub = tp_calloc(1, sizeof(*sub));
 	if (!sub)
 		goto nomem;
-	memcpy(sub->id, req->id, strlen(req->id) + 1);
+	if (!(sub->id = id_acquire(hub, req->id)))
+		goto nomem;
 	sub->channel = req->channel;
 	sub->sess = s;
 	if (req->channel == TP_SUBCH_PATTERNS) {
@@ -602,20 +657,48 @@ static void on_match(void *owner, void *ud)
 	sub->hit_gen = hub->gen;
 	if (s->gen != hub->gen) {
 		s->gen = hub->gen;
+		s->first_hit = sub;
+		s->n_hits = 1;
 		s->next_hit = hub->hits;
 		hub->hits = s;
+	} else {
+		s->n_hits++;
 	}
 }
 
-/* Ids of s's subscriptions matched by the current event, creation order. */
+/* Ids of s's subscriptions matched by the current event, creation order
+ * (one match, the common case, needs no walk). */
 static size_t hit_ids(struct tp_push_session *s, uint64_t gen)
 {
 	size_t n = 0;
 
+	if (s->n_hits == 1) {
+		s->scratch[0] = s->first_hit->id;
+		return 1;
+	}
 	for (size_t i = 0; i < s->n_subs; i++)
 		if (s->subs[i]->hit_gen == gen)
 			s->scratch[n++] = s->subs[i]->id;
 	return n;
+}
+
+/* The head of the current event for a session whose matching
+ * subscriptions are ids[0..n) into hub->frame. Sessions with the same
+ * single id (a broadcast: everyone's "s1") share one rendering: the head
+ * is rendered again only when the id differs from the last one (ids are
+ * interned: equal ids are equal pointers). The caller clears
+ * hub->head_id before each event. */
+static void render_head(struct tp_push *hub, const char *type,
+			const char *const *ids, size_t n,
+			const struct tp_shbuf *tail)
+{
+	if (n == 1 && hub->head_id == ids[0])
+		return;
+	tp_buf_reset(&hub->frame);
+	tp_proto_event_head(&hub->frame, type, ids, n);
+	if (!tail)
+		hub->frame.oom = true;
+	hub->head_id = n == 1 && !hub->frame.oom ? ids[0] : NULL;
 }
 
 /* The current event's shared tail from hub->tail, or NULL (out of
@@ -649,15 +732,13 @@ static void fan_out_pattern(struct tp_push *hub, const struct tp_pattern *p,
 		tp_proto_event_tail(&hub->tail, seq, tp_buf_data(&hub->row),
 				    hub->row.len);
 	tail = make_tail(hub);
+	hub->head_id = NULL;
 	for (s = hub->hits; s; s = next) {
 		size_t n = hit_ids(s, hub->gen);
 
 		next = s->next_hit;
 		s->next_hit = NULL;
-		tp_buf_reset(&hub->frame);
-		tp_proto_event_head(&hub->frame, type, s->scratch, n);
-		if (!tail)
-			hub->frame.oom = true;
+		render_head(hub, type, s->scratch, n, tail);
 		deliver_with(s, type, seq, tail);
 	}
 	hub->hits = NULL;
@@ -743,12 +824,10 @@ static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 			tp_buf_reset(&hub->tail);
 			tp_proto_event_tail(&hub->tail, seq, data, len);
 			tail = make_tail(hub);
+			hub->head_id = NULL;
 			rendered = true;
 		}
-		tp_buf_reset(&hub->frame);
-		tp_proto_event_head(&hub->frame, type, s->scratch, n);
-		if (!tail)
-			hub->frame.oom = true;
+		render_head(hub, type, s->scratch, n, tail);
 		deliver_with(s, type, seq, tail);
 	}
 	tp_shbuf_release(tail);
@@ -859,7 +938,7 @@ void tp_push_preset_changed(struct tp_push *hub, long long user_id,
 				i++;
 				continue;
 			}
-			memcpy(id, sub->id, sizeof(id));
+			snprintf(id, sizeof(id), "%s", sub->id);
 			sub_remove_at(s, i);
 			tp_buf_reset(&hub->frame);
 			tp_proto_error(&hub->frame, id, TP_CODE_NOT_FOUND, msg);

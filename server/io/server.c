@@ -313,6 +313,34 @@ static rlim_t fd_limit(rlim_t want)
 	return rl.rlim_cur > want ? rl.rlim_cur : want;
 }
 
+/* Per-connection buffer sizes for the one protocol of http.c's table.
+ * rx: lws allocates this much (plus LWS_PRE) per WebSocket session for
+ * the frames it receives; the default, pt_serv_buf_size (4 KiB), was half
+ * of an idle session's memory. Client frames are small and ws.c
+ * reassembles any that arrive in pieces. tx: the most lws_write sends per
+ * call before it buffers the rest (HTTP body chunks, the rest of a push
+ * frame cut by a full socket); by default it is rx's size. */
+#define WS_RX_BUFFER 1024
+#define TX_PACKET 16384
+
+/* http.c's protocol table with those sizes; lws copies it into the
+ * vhost, a static keeps it valid in any case. */
+static const struct lws_protocols *tuned_protocols(void)
+{
+	static struct lws_protocols tuned[8];
+	const struct lws_protocols *p = tp_http_protocols();
+	size_t n = 0;
+
+	for (; p[n].name && n < TP_ARRAY_SIZE(tuned) - 1; n++) {
+		tuned[n] = p[n];
+		tuned[n].rx_buffer_size = WS_RX_BUFFER;
+		tuned[n].tx_packet_size = TX_PACKET;
+	}
+	TP_ASSERT(!p[n].name); /* room for the whole table */
+	memset(&tuned[n], 0, sizeof(tuned[n]));
+	return tuned;
+}
+
 static int create_lws(struct tp_server *srv)
 {
 	struct lws_context_creation_info info;
@@ -328,7 +356,7 @@ static int create_lws(struct tp_server *srv)
 	info.foreign_loops = loops;
 	info.port = cfg->port;
 	info.iface = cfg->bind;
-	info.protocols = tp_http_protocols();
+	info.protocols = tuned_protocols();
 	info.user = srv;
 	/* A request (line + headers) must fit in max_http_header_data and
 	 * arrive within timeout_secs, or lws drops the connection: a client

@@ -53,8 +53,11 @@
 #include "tickpush/metrics.h"
 #include "writer.h"
 
-#define WRITE_IOV 256            /* slices per writev (~85 frames) */
-#define WRITE_MAX (256 * 1024)   /* bytes per writev, about */
+/* Per writev: enough frames that the syscall's cost is spread thin, few
+ * enough that building the iovec array for a backlog the kernel takes
+ * only part of does not waste much. */
+#define WRITE_IOV 96             /* slices (>= 32 frames of 3) */
+#define WRITE_MAX (64 * 1024)    /* bytes, about */
 #define POOL_KEEP 1024           /* spare frame nodes kept when idle */
 
 struct tp_writer {
