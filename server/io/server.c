@@ -319,9 +319,10 @@ static rlim_t fd_limit(rlim_t want)
  * of an idle session's memory. Client frames are small and ws.c
  * reassembles any that arrive in pieces. tx: the most lws_write sends per
  * call before it buffers the rest (HTTP body chunks, the rest of a push
- * frame cut by a full socket); by default it is rx's size. */
+ * frame cut by a full socket); it defaults to rx's size, so it is pinned
+ * to the 4 KiB HTTP responses were written with before. */
 #define WS_RX_BUFFER 1024
-#define TX_PACKET 16384
+#define TX_PACKET 4096
 
 /* http.c's protocol table with those sizes; lws copies it into the
  * vhost, a static keeps it valid in any case. */
