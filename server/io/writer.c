@@ -65,25 +65,26 @@ struct tp_writer {
 	uv_timer_t window;
 	unsigned delay_ms;
 	struct tp_outq_pool *pool;
-	struct tp_wconn *now, *later;
+	/* The flush lists, FIFO: the connection that got the oldest frame
+	 * is written first (indexed by enum tp_wconn_list). */
+	struct tp_wconn *head[3], *tail[3];
 	size_t queued;
 };
 
-static struct tp_wconn **list_head(struct tp_writer *w, enum tp_wconn_list l)
-{
-	return l == TP_WL_NOW ? &w->now : &w->later;
-}
-
 static void list_del(struct tp_wconn *c)
 {
+	struct tp_writer *w = c->w;
+
 	if (c->list == TP_WL_NONE)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		*list_head(c->w, c->list) = c->next;
+		w->head[c->list] = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	else
+		w->tail[c->list] = c->prev;
 	c->prev = c->next = NULL;
 	c->list = TP_WL_NONE;
 }
@@ -94,16 +95,17 @@ static void window_fire(uv_timer_t *t);
 static void list_add(struct tp_wconn *c, enum tp_wconn_list l)
 {
 	struct tp_writer *w = c->w;
-	struct tp_wconn **head;
 
 	if (c->list == l || c->list == TP_WL_NOW)
 		return; /* already due as soon or sooner */
 	list_del(c);
-	head = list_head(w, l);
-	c->next = *head;
-	if (*head)
-		(*head)->prev = c;
-	*head = c;
+	c->prev = w->tail[l];
+	c->next = NULL;
+	if (w->tail[l])
+		w->tail[l]->next = c;
+	else
+		w->head[l] = c;
+	w->tail[l] = c;
 	c->list = l;
 	if (l == TP_WL_LATER && !uv_is_active((uv_handle_t *)&w->window))
 		uv_timer_start(&w->window, window_fire, w->delay_ms, 0);
@@ -193,10 +195,8 @@ static size_t flush(struct tp_wconn *c)
 
 static void flush_list(struct tp_writer *w, enum tp_wconn_list l)
 {
-	struct tp_wconn **head = list_head(w, l);
-
-	while (*head)
-		flush(*head);
+	while (w->head[l])
+		flush(w->head[l]);
 	TP_METRIC_SET(ws_queued_bytes, w->queued);
 }
 
@@ -251,7 +251,7 @@ void tp_writer_destroy(struct tp_writer *w)
 {
 	if (!w)
 		return;
-	TP_ASSERT(!w->now && !w->later);
+	TP_ASSERT(!w->head[TP_WL_NOW] && !w->head[TP_WL_LATER]);
 	tp_outq_pool_destroy(w->pool);
 	tp_free(w);
 }
