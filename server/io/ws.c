@@ -28,10 +28,11 @@
  *
  * Keep-alive: we ping a session that showed no sign of life (no frame, no
  * pong, no progress reading what we wrote) for half of ws_idle_timeout
- * and close it (1001) when nothing came within ws_idle_timeout after that (1 Hz tick; lws's own validity timer is off,
- * server.c: it keeps a sorted list with an O(sessions) insert per session
- * and per pong). Pings, and lws's answers to the client's pings, follow a
- * half-written frame and precede queued data.
+ * and close it (1001) when nothing came within ws_idle_timeout after
+ * that (1 Hz tick). lws's own validity timer is off (server.c): it keeps
+ * a sorted list with an O(sessions) insert per session and per pong.
+ * Pings, and lws's answers to the client's pings, follow a half-written
+ * frame and precede queued data.
  *
  * Input: binary frames close with 1003, messages over ws_max_frame with
  * 1009; each message is parsed by tp_proto_parse; bad frames get an error
