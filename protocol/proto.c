@@ -514,7 +514,7 @@ static void put_u64(struct tp_buf *out, uint64_t v)
 	tp_buf_printf(out, "%" PRIu64, v);
 }
 
-/* "subs":[...] */
+/* ,"subs":[...] */
 static void put_subs(struct tp_buf *out, const char *const *subs, size_t n)
 {
 	tp_buf_puts(out, ",\"subs\":[");
@@ -573,15 +573,20 @@ void tp_proto_snapshot_end(struct tp_buf *out)
 	tp_buf_puts(out, "]}");
 }
 
-void tp_proto_event(struct tp_buf *out, const char *type, uint64_t seq,
-		    const char *const *subs, size_t n_subs,
-		    const char *data_json, size_t data_len)
+void tp_proto_event_head(struct tp_buf *out, const char *type,
+			 const char *const *subs, size_t n_subs)
 {
 	tp_buf_puts(out, "{\"type\":");
 	tp_buf_json_str(out, type ? type : "");
-	tp_buf_puts(out, ",\"seq\":");
-	put_u64(out, seq);
 	put_subs(out, subs, n_subs);
+	tp_buf_putc(out, ',');
+}
+
+void tp_proto_event_tail(struct tp_buf *out, uint64_t seq,
+			 const char *data_json, size_t data_len)
+{
+	tp_buf_puts(out, "\"seq\":");
+	put_u64(out, seq);
 	tp_buf_puts(out, ",\"data\":");
 	if (data_json && data_len)
 		tp_buf_append(out, data_json, data_len);
@@ -590,16 +595,30 @@ void tp_proto_event(struct tp_buf *out, const char *type, uint64_t seq,
 	tp_buf_putc(out, '}');
 }
 
+void tp_proto_removed_tail(struct tp_buf *out, uint64_t seq,
+			   const char *pattern_id)
+{
+	tp_buf_puts(out, "\"seq\":");
+	put_u64(out, seq);
+	tp_buf_puts(out, ",\"id\":");
+	tp_buf_json_str(out, pattern_id ? pattern_id : "");
+	tp_buf_putc(out, '}');
+}
+
+void tp_proto_event(struct tp_buf *out, const char *type, uint64_t seq,
+		    const char *const *subs, size_t n_subs,
+		    const char *data_json, size_t data_len)
+{
+	tp_proto_event_head(out, type, subs, n_subs);
+	tp_proto_event_tail(out, seq, data_json, data_len);
+}
+
 void tp_proto_removed(struct tp_buf *out, uint64_t seq,
 		      const char *const *subs, size_t n_subs,
 		      const char *pattern_id)
 {
-	tp_buf_puts(out, "{\"type\":\"pattern_removed\",\"seq\":");
-	put_u64(out, seq);
-	put_subs(out, subs, n_subs);
-	tp_buf_puts(out, ",\"id\":");
-	tp_buf_json_str(out, pattern_id ? pattern_id : "");
-	tp_buf_putc(out, '}');
+	tp_proto_event_head(out, "pattern_removed", subs, n_subs);
+	tp_proto_removed_tail(out, seq, pattern_id);
 }
 
 void tp_proto_gap(struct tp_buf *out, const char *id, const char *epoch,

@@ -77,6 +77,7 @@ struct tp_config {
 	int ws_queue_max_bytes;     /* TICKPUSH_WS_QUEUE_MAX_BYTES, default 1048576 */
 	double ws_idle_timeout;     /* TICKPUSH_WS_IDLE_TIMEOUT s, default 60 */
 	double ws_auth_timeout;     /* TICKPUSH_WS_AUTH_TIMEOUT s, default 10 */
+	int ws_write_delay_ms;      /* TICKPUSH_WS_WRITE_DELAY_MS, default 0 */
 	int history_events;         /* TICKPUSH_HISTORY_EVENTS, default 10000 */
 	double history_seconds;     /* TICKPUSH_HISTORY_SECONDS, default 600 */
 };

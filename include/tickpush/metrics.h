@@ -52,9 +52,9 @@ struct tp_buf;
 	X(ws_connections_total, counter, "WebSocket sessions opened") \
 	X(ws_rejected, counter, "WebSocket handshakes refused (path, origin, token)") \
 	X(ws_frames_received, counter, "Frames received from WebSocket clients") \
-	X(ws_frames_sent, counter, "Frames written to WebSocket clients") \
+	X(ws_frames_sent, counter, "Frames written to WebSocket and SSE clients") \
 	X(ws_errors, counter, "Error frames sent and protocol violations") \
-	X(ws_queued_bytes, gauge, "Bytes waiting in WebSocket session queues") \
+	X(ws_queued_bytes, gauge, "Bytes waiting in WebSocket and SSE session queues") \
 	X(ws_slow_closed, counter, "Sessions closed as slow consumers (4008)") \
 	X(ws_rate_closed, counter, "Sessions closed for exceeding the rate limit (4029)") \
 	X(sse_sessions, gauge, "Open Server-Sent Events streams") \
@@ -65,6 +65,8 @@ struct tp_buf;
 	X(login_limited, counter, "Logins refused by the per-address or per-account limit") \
 	X(account_check_failures, counter, "Tokens accepted unchecked: database unavailable") \
 	X(accounts_gone, counter, "Tokens refused: their account was deleted") \
+	X(push_writes, counter, "Socket writes of the push transports (each carries one or more frames)") \
+	X(push_partial_writes, counter, "Writes that ended inside a frame (its rest was handed to lws)") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
 

@@ -92,12 +92,25 @@ void tp_proto_subscribed(struct tp_buf *out, const char *id,
  * already-rendered row objects joined by the caller between begin/end. */
 void tp_proto_snapshot_begin(struct tp_buf *out, const char *id, uint64_t seq);
 void tp_proto_snapshot_end(struct tp_buf *out);
-/* {"type":"<type>","seq":N,"subs":[...],"data":<data_json>} for pattern,
- * backtest_progress, backtest_result, system_health. */
+/* Event frames are rendered in two parts so the fan-out renders what all
+ * sessions share once: a per-session head {"type":"<type>","subs":[...],
+ * (ending with the comma) and a shared tail "seq":N,...}. Concatenated
+ * they are one JSON object; members appear in that order. */
+void tp_proto_event_head(struct tp_buf *out, const char *type,
+			 const char *const *subs, size_t n_subs);
+/* "seq":N,"data":<data_json>} (data_len 0 renders null) */
+void tp_proto_event_tail(struct tp_buf *out, uint64_t seq,
+			 const char *data_json, size_t data_len);
+/* "seq":N,"id":"<pattern id>"} */
+void tp_proto_removed_tail(struct tp_buf *out, uint64_t seq,
+			   const char *pattern_id);
+/* Whole frames (head + tail): {"type":"<type>","subs":[...],"seq":N,
+ * "data":<data_json>} for pattern, backtest_progress, backtest_result,
+ * system_health. */
 void tp_proto_event(struct tp_buf *out, const char *type, uint64_t seq,
 		    const char *const *subs, size_t n_subs,
 		    const char *data_json, size_t data_len);
-/* {"type":"pattern_removed","seq":N,"subs":[...],"id":"<pattern id>"} */
+/* {"type":"pattern_removed","subs":[...],"seq":N,"id":"<pattern id>"} */
 void tp_proto_removed(struct tp_buf *out, uint64_t seq,
 		      const char *const *subs, size_t n_subs,
 		      const char *pattern_id);

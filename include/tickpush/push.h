@@ -8,7 +8,10 @@
  * the data once (the scan row for patterns), appends it to the history,
  * then asks the subscription index which pattern subscriptions can match,
  * evaluates each distinct filter once, and sends every matching session
- * one frame listing all of its matching subscription ids. Backtest events
+ * one frame listing all of its matching subscription ids. The part of
+ * that frame every session shares (seq and data) is rendered once and
+ * handed to the transports by reference; per session only the head with
+ * its "subs" is rendered. Backtest events
  * go to the owner's "backtests" subscriptions, health to "health" ones.
  *
  * Resume: a subscription with since = {epoch, seq} first gets
@@ -35,18 +38,31 @@
 #include "tickpush/filter.h"
 #include "tickpush/patterns.h"
 #include "tickpush/proto.h"
+#include "tickpush/shbuf.h"
 
 struct tp_push;
 struct tp_push_session;
 
+/* One frame for one session. Event frames come in two parts: head is the
+ * session's own {"type":...,"subs":[...], and tail the rest, rendered
+ * once per event and shared by every session that gets it (a transport
+ * that keeps it takes a reference, tp_shbuf_acquire). Other frames
+ * (subscribed, snapshot, gap, error, replays) are whole in head, with
+ * tail NULL. */
+struct tp_push_frame {
+	const char *type;       /* the frame's "type" */
+	uint64_t seq;           /* stream position, 0 for non-events */
+	const char *head;
+	size_t head_len;
+	struct tp_shbuf *tail;  /* borrowed; may be NULL */
+};
+
 struct tp_push_transport_ops {
-	/* Queues one frame (a complete JSON object) for the session whose
-	 * transport pointer is given. type is the frame's "type" and seq its
-	 * position (0 for control frames) for transports that frame them
-	 * (SSE: event:/id:). TP_OK, or TP_ERR_LIMIT when the session is too
-	 * far behind (the hub marks it slow and sends it nothing more). */
-	int (*send)(void *transport, const char *type, uint64_t seq,
-		    const char *frame, size_t len);
+	/* Queues one frame for the session whose transport pointer is
+	 * given (type and seq let SSE frame it: event:/id:). TP_OK, or
+	 * TP_ERR_LIMIT when the session is too far behind (the hub marks it
+	 * slow and sends it nothing more). */
+	int (*send)(void *transport, const struct tp_push_frame *f);
 };
 
 struct tp_push_opts {

@@ -8,10 +8,11 @@
  *
  * Structures:
  *   - sessions: a doubly-linked list owned by the hub. Each session holds
- *     its subscriptions in an array of max_subs pointers, kept in creation
- *     order (removal shifts), which is the order ids are listed in "subs".
- *     A second array of max_subs pointers is preallocated as scratch for
- *     those id lists, so the fan-out allocates nothing per session.
+ *     its subscriptions in an array kept in creation order (removal
+ *     shifts), which is the order ids are listed in "subs". A second array
+ *     of the same size is scratch for those id lists, so the fan-out
+ *     allocates nothing per session. Both grow on subscribe, up to
+ *     max_subs (an idle session with one subscription holds two slots).
  *   - pattern subscriptions hold one reference to a shared compiled filter
  *     (tp_fcache: one per distinct filter) and one entry in the
  *     subscription index (tp_subindex), whose owner pointer is the sub.
@@ -23,9 +24,15 @@
  * and our marks key on it); the row is rendered once into hub->row and
  * appended to the history; tp_subindex_match calls on_match for every
  * matching subscription: the sub gets hit_gen = gen and its session, the
- * first time it is seen for this gen, is pushed on hub->hits. Then each
- * session on that list gets one frame, built in the reused hub->frame, with
- * the ids of its subs whose hit_gen is gen, in creation order.
+ * first time it is seen for this gen, is pushed on hub->hits. The frame's
+ * shared tail ("seq" and the data, tp_proto_event_tail) is rendered once
+ * into a refcounted tp_shbuf; then each session on that list gets the
+ * frame as its own head, built in the reused hub->frame with the ids of
+ * its subs whose hit_gen is gen in creation order (consecutive sessions
+ * matched by one subscription of the same id share the rendering), plus
+ * that tail. The
+ * hub's reference to the tail is dropped after the fan-out; transports
+ * that queue the frame hold their own.
  *
  * Backpressure and failures: ops.send returning anything but TP_OK (the
  * contract says TP_ERR_LIMIT) marks the session slow; a slow session is
@@ -52,27 +59,38 @@
  *
  * Ownership: the hub owns sessions, subscriptions, the history, the filter
  * cache and the index; sessions borrow the transport pointer. Frames handed
- * to ops.send are borrowed for the duration of the call.
+ * to ops.send are borrowed for the duration of the call (a transport
+ * that keeps the shared tail takes a reference).
  * Single-threaded; ops.send must not call back into the hub.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/fcache.h"
 #include "tickpush/history.h"
 #include "tickpush/log.h"
 #include "tickpush/push.h"
 #include "tickpush/render.h"
+#include "tickpush/shbuf.h"
 #include "tickpush/subindex.h"
 
 #define DEFAULT_MAX_SUBS 32
 #define SNAPSHOT_PAGE 100 /* tp_patterns_scan clamps per_page to 100 */
 
+/* A subscription id, shared by every subscription that uses it (most
+ * clients name theirs alike: "s1", "patterns"): equal ids are one pointer. */
+struct idstr {
+	size_t refs;
+	char s[];
+};
+
 struct sub {
-	char id[TP_SUB_ID_MAX + 1];
+	const char *id;              /* an interned idstr's s */
 	enum tp_sub_channel channel;
 	long long preset_id;         /* patterns: 0 = inline filter */
 	struct tp_cfilter *cf;       /* patterns: one reference */
@@ -86,11 +104,13 @@ struct tp_push_session {
 	void *transport;
 	long long user;
 	bool slow;
-	struct sub **subs;           /* max_subs slots, creation order */
-	size_t n_subs;
+	struct sub **subs;           /* cap slots, creation order */
+	size_t n_subs, cap;
 	size_t n_backtests, n_health;
-	const char **scratch;        /* max_subs slots: ids of one frame */
+	const char **scratch;        /* cap slots: ids of one frame */
 	uint64_t gen;                /* on hub->hits for this gen */
+	struct sub *first_hit;       /* of this gen, and how many */
+	size_t n_hits;
 	struct tp_push_session *next_hit;
 	struct tp_push_session *prev, *next; /* hub->sessions */
 };
@@ -102,13 +122,16 @@ struct tp_push {
 	struct tp_history *hist;
 	struct tp_fcache *fc;
 	struct tp_subindex *ix;
+	struct tp_dict *ids;          /* id -> struct idstr (interned ids) */
 	struct tp_push_session *sessions;
 	size_t n_sessions, n_subs;
 	uint64_t gen;
 	uint64_t last_seq;
 	struct tp_push_session *hits; /* sessions matched by the current event */
 	struct tp_buf row;            /* the current event's row */
-	struct tp_buf frame;          /* the frame being built */
+	struct tp_buf frame;          /* the frame (or head) being built */
+	struct tp_buf tail;           /* the shared tail being built */
+	const char *head_id;          /* hub->frame is the head for this id */
 	uint64_t frames, slow_sessions;
 };
 
@@ -129,12 +152,15 @@ struct tp_push *tp_push_create(const struct tp_push_opts *o)
 	hub->ops = o->ops;
 	tp_buf_init(&hub->row, 0);
 	tp_buf_init(&hub->frame, 0);
+	tp_buf_init(&hub->tail, 0);
 	if (!(hub->hist = tp_history_create(o->history_events,
 					    o->history_seconds)))
 		goto fail;
 	if (!(hub->fc = tp_fcache_create()))
 		goto fail;
 	if (!(hub->ix = tp_subindex_create()))
+		goto fail;
+	if (!(hub->ids = tp_dict_create()))
 		goto fail;
 	return hub;
 fail:
@@ -147,11 +173,14 @@ void tp_push_destroy(struct tp_push *hub)
 	if (!hub)
 		return;
 	TP_ASSERT(!hub->sessions);
+	TP_ASSERT(!hub->ids || tp_dict_size(hub->ids) == 0);
+	tp_dict_destroy(hub->ids);
 	tp_subindex_destroy(hub->ix);
 	tp_fcache_destroy(hub->fc);
 	tp_history_destroy(hub->hist);
 	tp_buf_cleanup(&hub->row);
 	tp_buf_cleanup(&hub->frame);
+	tp_buf_cleanup(&hub->tail);
 	tp_free(hub);
 }
 
@@ -166,14 +195,6 @@ struct tp_push_session *tp_push_session_create(struct tp_push *hub,
 	s = tp_calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->subs = tp_calloc(hub->max_subs, sizeof(*s->subs));
-	s->scratch = tp_calloc(hub->max_subs, sizeof(*s->scratch));
-	if (!s->subs || !s->scratch) {
-		tp_free(s->subs);
-		tp_free(s->scratch);
-		tp_free(s);
-		return NULL;
-	}
 	s->hub = hub;
 	s->transport = transport;
 	s->user = user_id;
@@ -206,6 +227,40 @@ size_t tp_push_session_subs(const struct tp_push_session *s)
 	return s ? s->n_subs : 0;
 }
 
+/* The interned copy of id (one more reference), or NULL (no memory). */
+static const char *id_acquire(struct tp_push *hub, const char *id)
+{
+	struct idstr *is = tp_dict_get(hub->ids, id);
+	size_t n;
+
+	if (!is) {
+		n = strlen(id);
+		if (!(is = tp_malloc(sizeof(*is) + n + 1)))
+			return NULL;
+		memcpy(is->s, id, n + 1);
+		is->refs = 0;
+		if (tp_dict_set(hub->ids, id, is, NULL) != TP_OK) {
+			tp_free(is);
+			return NULL;
+		}
+	}
+	is->refs++;
+	return is->s;
+}
+
+static void id_release(struct tp_push *hub, const char *id)
+{
+	struct idstr *is;
+
+	if (!id)
+		return;
+	is = (struct idstr *)(id - offsetof(struct idstr, s));
+	if (--is->refs == 0) {
+		tp_dict_del(hub->ids, id);
+		tp_free(is);
+	}
+}
+
 static void sub_free(struct tp_push *hub, struct sub *sub)
 {
 	if (!sub)
@@ -213,6 +268,7 @@ static void sub_free(struct tp_push *hub, struct sub *sub)
 	if (sub->entry)
 		tp_subindex_remove(hub->ix, sub->entry);
 	tp_fcache_release(hub->fc, sub->cf);
+	id_release(hub, sub->id);
 	tp_free(sub);
 }
 
@@ -253,6 +309,35 @@ void tp_push_session_destroy(struct tp_push_session *s)
 	tp_free(s);
 }
 
+/* Room for one more subscription: grows subs and scratch (doubling, at
+ * most max_subs slots). TP_OK or TP_ERR_NOMEM (nothing changed). */
+static int grow_subs(struct tp_push_session *s)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 2;
+	struct sub **subs;
+	const char **scratch;
+
+	if (s->n_subs < s->cap)
+		return TP_OK;
+	if (ncap > s->hub->max_subs)
+		ncap = s->hub->max_subs;
+	subs = tp_calloc(ncap, sizeof(*subs));
+	scratch = tp_calloc(ncap, sizeof(*scratch));
+	if (!subs || !scratch) {
+		tp_free(subs);
+		tp_free(scratch);
+		return TP_ERR_NOMEM;
+	}
+	if (s->n_subs)
+		memcpy(subs, s->subs, s->n_subs * sizeof(*subs));
+	tp_free(s->subs);
+	tp_free(s->scratch);
+	s->subs = subs;
+	s->scratch = scratch;
+	s->cap = ncap;
+	return TP_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* sending                                                              */
 
@@ -264,10 +349,16 @@ static void mark_slow(struct tp_push_session *s)
 	s->hub->slow_sessions++;
 }
 
-/* Hands hub->frame to the session's transport. */
-static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
+/* Hands hub->frame (whole, or the head of an event whose shared tail is
+ * tail) to the session's transport. */
+static void deliver_with(struct tp_push_session *s, const char *type,
+			 uint64_t seq, struct tp_shbuf *tail)
 {
 	struct tp_push *hub = s->hub;
+	struct tp_push_frame f = {
+		.type = type, .seq = seq, .head = tp_buf_data(&hub->frame),
+		.head_len = hub->frame.len, .tail = tail,
+	};
 	int rc;
 
 	if (s->slow)
@@ -276,13 +367,17 @@ static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
 		mark_slow(s); /* it would miss this frame otherwise */
 		return;
 	}
-	rc = hub->ops.send(s->transport, type, seq, tp_buf_data(&hub->frame),
-			   hub->frame.len);
+	rc = hub->ops.send(s->transport, &f);
 	if (rc != TP_OK) {
 		mark_slow(s);
 		return;
 	}
 	hub->frames++;
+}
+
+static void deliver(struct tp_push_session *s, const char *type, uint64_t seq)
+{
+	deliver_with(s, type, seq, NULL);
 }
 
 /* Renders history entry e into hub->frame with the given subs. Pattern
@@ -462,7 +557,7 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 		      struct tp_errdetail *err)
 {
 	struct tp_filter defaults;
-	struct sub *sub;
+	struct sub *sub = NULL;
 	bool recovered = false;
 	size_t first = 0;
 	int rc;
@@ -471,10 +566,13 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 		return TP_ERR_INVAL;
 	if ((rc = check_req(hub, s, req, err)) != TP_OK)
 		return rc;
+	if (grow_subs(s) != TP_OK)
+		goto nomem;
 	sub = tp_calloc(1, sizeof(*sub));
 	if (!sub)
 		goto nomem;
-	memcpy(sub->id, req->id, strlen(req->id) + 1);
+	if (!(sub->id = id_acquire(hub, req->id)))
+		goto nomem;
 	sub->channel = req->channel;
 	sub->sess = s;
 	if (req->channel == TP_SUBCH_PATTERNS) {
@@ -559,47 +657,92 @@ static void on_match(void *owner, void *ud)
 	sub->hit_gen = hub->gen;
 	if (s->gen != hub->gen) {
 		s->gen = hub->gen;
+		s->first_hit = sub;
+		s->n_hits = 1;
 		s->next_hit = hub->hits;
 		hub->hits = s;
+	} else {
+		s->n_hits++;
 	}
 }
 
-/* Ids of s's subscriptions matched by the current event, creation order. */
+/* Ids of s's subscriptions matched by the current event, creation order
+ * (one match, the common case, needs no walk). */
 static size_t hit_ids(struct tp_push_session *s, uint64_t gen)
 {
 	size_t n = 0;
 
+	if (s->n_hits == 1) {
+		s->scratch[0] = s->first_hit->id;
+		return 1;
+	}
 	for (size_t i = 0; i < s->n_subs; i++)
 		if (s->subs[i]->hit_gen == gen)
 			s->scratch[n++] = s->subs[i]->id;
 	return n;
 }
 
-/* Walks the index for p and sends each matching session one frame. */
+/* The head of the current event for a session whose matching
+ * subscriptions are ids[0..n) into hub->frame. Sessions with the same
+ * single id (a broadcast: everyone's "s1") share one rendering: the head
+ * is rendered again only when the id differs from the last one (ids are
+ * interned: equal ids are equal pointers). The caller clears
+ * hub->head_id before each event. */
+static void render_head(struct tp_push *hub, const char *type,
+			const char *const *ids, size_t n,
+			const struct tp_shbuf *tail)
+{
+	if (n == 1 && hub->head_id == ids[0])
+		return;
+	tp_buf_reset(&hub->frame);
+	tp_proto_event_head(&hub->frame, type, ids, n);
+	if (!tail)
+		hub->frame.oom = true;
+	hub->head_id = n == 1 && !hub->frame.oom ? ids[0] : NULL;
+}
+
+/* The current event's shared tail from hub->tail, or NULL (out of
+ * memory: every session that should get the event is marked slow). */
+static struct tp_shbuf *make_tail(struct tp_push *hub)
+{
+	if (hub->tail.oom)
+		return NULL;
+	return tp_shbuf_create(tp_buf_data(&hub->tail), hub->tail.len);
+}
+
+/* Walks the index for p and sends each matching session one frame: its
+ * own head, then the tail shared by all of them. */
 static void fan_out_pattern(struct tp_push *hub, const struct tp_pattern *p,
 			    uint64_t seq, bool removed)
 {
+	const char *type = removed ? "pattern_removed" : "pattern";
 	struct tp_push_session *s, *next;
+	struct tp_shbuf *tail;
 
 	hub->hits = NULL;
 	tp_subindex_match(hub->ix, p, hub->gen, on_match, hub);
+	if (!hub->hits)
+		return;
+	tp_buf_reset(&hub->tail);
+	if (removed)
+		tp_proto_removed_tail(&hub->tail, seq, p->id);
+	else if (hub->row.oom)
+		hub->tail.oom = true;
+	else
+		tp_proto_event_tail(&hub->tail, seq, tp_buf_data(&hub->row),
+				    hub->row.len);
+	tail = make_tail(hub);
+	hub->head_id = NULL;
 	for (s = hub->hits; s; s = next) {
 		size_t n = hit_ids(s, hub->gen);
 
 		next = s->next_hit;
 		s->next_hit = NULL;
-		tp_buf_reset(&hub->frame);
-		if (removed) {
-			tp_proto_removed(&hub->frame, seq, s->scratch, n, p->id);
-		} else if (hub->row.oom) {
-			hub->frame.oom = true;
-		} else {
-			tp_proto_event(&hub->frame, "pattern", seq, s->scratch, n,
-				       tp_buf_data(&hub->row), hub->row.len);
-		}
-		deliver(s, removed ? "pattern_removed" : "pattern", seq);
+		render_head(hub, type, s->scratch, n, tail);
+		deliver_with(s, type, seq, tail);
 	}
 	hub->hits = NULL;
+	tp_shbuf_release(tail);
 }
 
 static void append_history(struct tp_push *hub, struct tp_hist_entry *e)
@@ -652,12 +795,16 @@ void tp_push_pattern_removed(struct tp_push *hub, const struct tp_pattern *p,
 	fan_out_pattern(hub, p, seq, true);
 }
 
-/* Sends hub->frame-to-be (type, data) to every session whose subscriptions
- * on channel ch accept it: backtests only for user owner. */
+/* Sends the event (type, data) to every session whose subscriptions on
+ * channel ch accept it: backtests only for user owner. The tail is
+ * rendered once, when the first such session is found. */
 static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 			    long long owner, const char *type, uint64_t seq,
 			    const char *data, size_t len)
 {
+	struct tp_shbuf *tail = NULL;
+	bool rendered = false;
+
 	for (struct tp_push_session *s = hub->sessions; s; s = s->next) {
 		size_t n = 0;
 
@@ -673,10 +820,17 @@ static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 				s->scratch[n++] = s->subs[i]->id;
 		if (!n)
 			continue;
-		tp_buf_reset(&hub->frame);
-		tp_proto_event(&hub->frame, type, seq, s->scratch, n, data, len);
-		deliver(s, type, seq);
+		if (!rendered) {
+			tp_buf_reset(&hub->tail);
+			tp_proto_event_tail(&hub->tail, seq, data, len);
+			tail = make_tail(hub);
+			hub->head_id = NULL;
+			rendered = true;
+		}
+		render_head(hub, type, s->scratch, n, tail);
+		deliver_with(s, type, seq, tail);
 	}
+	tp_shbuf_release(tail);
 }
 
 void tp_push_backtest(struct tp_push *hub, const struct tp_event *ev,
@@ -784,7 +938,7 @@ void tp_push_preset_changed(struct tp_push *hub, long long user_id,
 				i++;
 				continue;
 			}
-			memcpy(id, sub->id, sizeof(id));
+			snprintf(id, sizeof(id), "%s", sub->id);
 			sub_remove_at(s, i);
 			tp_buf_reset(&hub->frame);
 			tp_proto_error(&hub->frame, id, TP_CODE_NOT_FOUND, msg);

@@ -1018,6 +1018,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : -1;
 	default:

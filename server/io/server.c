@@ -38,6 +38,7 @@
 #include "stream.h"
 #include "tickpush/push.h"
 #include "server.h"
+#include "writer.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
 #include "tickpush/buf.h"
@@ -173,6 +174,7 @@ static void sweep_tick(uv_timer_t *t)
 	srv->rate_pos++;
 	tp_ws_tick(srv, tp_now());
 	tp_sse_tick(srv, tp_mono());
+	tp_writer_tick(srv->writer);
 	if (srv->push) {
 		struct tp_push_stats ps;
 
@@ -236,6 +238,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+	tp_writer_close(srv->writer);
 	/* With a foreign loop lws tears down in stages as its handles close;
 	 * info.pcontext clears srv->lws when that has finished, and
 	 * tp_server_run completes it if the loop stops first. */
@@ -319,6 +322,35 @@ static rlim_t fd_limit(rlim_t want)
 	return rl.rlim_cur > want ? rl.rlim_cur : want;
 }
 
+/* Per-connection buffer sizes for the one protocol of http.c's table.
+ * rx: lws allocates this much (plus LWS_PRE) per WebSocket session for
+ * the frames it receives; the default, pt_serv_buf_size (4 KiB), was half
+ * of an idle session's memory. Client frames are small and ws.c
+ * reassembles any that arrive in pieces. tx: the most lws_write sends per
+ * call before it buffers the rest (HTTP body chunks, the rest of a push
+ * frame cut by a full socket); it defaults to rx's size, so it is pinned
+ * to the 4 KiB HTTP responses were written with before. */
+#define WS_RX_BUFFER 1024
+#define TX_PACKET 4096
+
+/* http.c's protocol table with those sizes; lws copies it into the
+ * vhost, a static keeps it valid in any case. */
+static const struct lws_protocols *tuned_protocols(void)
+{
+	static struct lws_protocols tuned[8];
+	const struct lws_protocols *p = tp_http_protocols();
+	size_t n = 0;
+
+	for (; p[n].name && n < TP_ARRAY_SIZE(tuned) - 1; n++) {
+		tuned[n] = p[n];
+		tuned[n].rx_buffer_size = WS_RX_BUFFER;
+		tuned[n].tx_packet_size = TX_PACKET;
+	}
+	TP_ASSERT(!p[n].name); /* room for the whole table */
+	memset(&tuned[n], 0, sizeof(tuned[n]));
+	return tuned;
+}
+
 static int create_lws(struct tp_server *srv)
 {
 	struct lws_context_creation_info info;
@@ -335,7 +367,7 @@ static int create_lws(struct tp_server *srv)
 	info.foreign_loops = loops;
 	info.port = cfg->port;
 	info.iface = cfg->bind;
-	info.protocols = tp_http_protocols();
+	info.protocols = tuned_protocols();
 	info.user = srv;
 	/* Request heads. lws parses them into a header table ("ah") that a
 	 * connection holds while a request is on it: from accept for the
@@ -368,11 +400,14 @@ static int create_lws(struct tp_server *srv)
 	 * max_connections is enforced at accept (http.c). */
 	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
 	info.server_string = "tickpush";
-	/* WebSocket idle policy: lws pings a session quiet for half the idle
-	 * timeout and hangs up when nothing came back within the timeout. */
-	srv->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->ws_idle_timeout / 2 > 1 ? cfg->ws_idle_timeout / 2 : 1);
-	srv->idle_policy.secs_since_valid_hangup =
-		(uint16_t)(srv->idle_policy.secs_since_valid_ping + cfg->ws_idle_timeout);
+	/* lws's connection validity timer stays off (a policy with no
+	 * hang-up time; without one lws applies its default, 300 s): lws 4.1
+	 * keeps its timers in one sorted list and inserts each session's
+	 * timer by walking it from the head, at every session start and every
+	 * pong: quadratic in the sessions (at 10,000 sessions it took most of
+	 * the server's CPU, docs/benchmarks.md). ws.c pings idle sessions
+	 * and enforces ws_idle_timeout from its 1 Hz tick instead. */
+	memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
 	info.retry_and_idle_policy = &srv->idle_policy;
 	info.pcontext = &srv->lws;
 
@@ -448,6 +483,9 @@ static int setup_push(struct tp_server *srv)
 	po.history_seconds = cfg->history_seconds;
 	po.ops.send = tp_stream_send;
 	if (!(srv->push = tp_push_create(&po)))
+		return TP_ERR_NOMEM;
+	if (!(srv->writer = tp_writer_create(&srv->loop,
+					     (unsigned)cfg->ws_write_delay_ms)))
 		return TP_ERR_NOMEM;
 	return tp_ws_create(srv);
 }
@@ -566,6 +604,10 @@ fail:
 			lws_context_destroy(srv->lws);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
 	}
+	if (srv->writer) {
+		tp_writer_close(srv->writer);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
 	tp_server_cleanup(srv);
 	return TP_ERR_IO;
 }
@@ -591,6 +633,8 @@ int tp_server_cleanup(struct tp_server *srv)
 	tp_ws_destroy(srv);
 	tp_push_destroy(srv->push);
 	srv->push = NULL;
+	tp_writer_destroy(srv->writer);
+	srv->writer = NULL;
 	tp_ingest_destroy(srv->ingest);
 	srv->ingest = NULL;
 	tp_hc_hub_cleanup(&srv->http);

@@ -29,6 +29,7 @@ struct tp_dict;
 struct tp_ratelimit;
 struct tp_push;
 struct tp_ws;
+struct tp_writer;
 struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
@@ -50,6 +51,7 @@ struct tp_server {
 	/* Live push: the hub (pure) and its transports. */
 	struct tp_push *push;
 	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
+	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams (sse.c) */
 	struct poll_conn *polls;      /* waiting long-polls (sse.c) */
 	struct tp_backtests *backtests; /* job owners (backtests.c) */
@@ -67,7 +69,7 @@ struct tp_server {
 	struct tp_hc_hub http;
 	struct lws_token_limits http_token_limits; /* see create_lws */
 
-	lws_retry_bo_t idle_policy;   /* WebSocket ping/hang-up timing */
+	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */

@@ -9,8 +9,12 @@
  *  - SSE: each frame is an event "id: <epoch>:<seq>", "event: <type>",
  *    "data: <the WebSocket frame>"; Last-Event-ID (or ?since=e:s) resumes;
  *    a comment line every 15 s keeps proxies from closing the stream. The
- *    stream is a never-ending HTTP response written from WRITEABLE, with a
- *    byte-bounded queue like a WebSocket session (a slow reader is cut).
+ *    stream is a never-ending HTTP response; once its headers are out its
+ *    events go through the push write path (writer.c) like WebSocket
+ *    frames: the shared part of an event is not copied per stream, and
+ *    events leave in the loop turn that queued them, several per write.
+ *    The queue is byte-bounded like a WebSocket session's (a slow reader
+ *    is cut).
  *  - long-poll: answers at once with the matching events after `since`
  *    from the history, else waits (a deferred response) until one arrives
  *    or `timeout` (<= 30 s) passes; events arriving in the same loop turn
@@ -32,7 +36,6 @@
 
 #include "accounts.h"
 #include "api.h"
-#include "frameq.h"
 #include "http.h"
 #include "presets.h"
 #include "stream.h"
@@ -41,6 +44,7 @@
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
+#include "writer.h"
 
 #define SSE_KEEPALIVE_S 15.0
 #define POLL_TIMEOUT_MAX 30.0
@@ -48,19 +52,18 @@
 
 /* ---- the hub's transport operation ---- */
 
-int tp_stream_send(void *transport, const char *type, uint64_t seq,
-		   const char *frame, size_t len)
+int tp_stream_send(void *transport, const struct tp_push_frame *f)
 {
 	struct tp_stream_conn *c = transport;
 
 	switch (c->kind) {
-	case TP_STREAM_WS: return tp_ws_frame_enqueue(c, frame, len);
-	case TP_STREAM_SSE: return tp_sse_frame_enqueue(c, type, seq, frame, len);
+	case TP_STREAM_WS: return tp_ws_frame_enqueue(c, f);
+	case TP_STREAM_SSE: return tp_sse_frame_enqueue(c, f);
 	case TP_STREAM_POLL:
 		/* Control frames (subscribed, snapshot) are not events. */
-		if (!strcmp(type, "subscribed") || !strcmp(type, "snapshot"))
+		if (!strcmp(f->type, "subscribed") || !strcmp(f->type, "snapshot"))
 			return TP_OK;
-		return tp_poll_frame_collect(c, frame, len);
+		return tp_poll_frame_collect(c, f);
 	}
 	return TP_ERR_INVAL;
 }
@@ -178,7 +181,7 @@ struct sse_conn {
 	struct tp_server *srv;
 	struct tp_push_session *push;
 	void *wsi;                 /* struct lws *, NULL once closed */
-	struct tp_frameq out;      /* events waiting for WRITEABLE */
+	struct tp_wconn out;       /* events not yet written (writer.h) */
 	bool slow;
 	bool ending;               /* close once the queue is written */
 	long long user;            /* the token's user, 0 = anonymous */
@@ -186,44 +189,60 @@ struct sse_conn {
 	struct sse_conn *next, *prev; /* srv->sse list, for keep-alives */
 };
 
-static int sse_push(struct sse_conn *c, const char *text, size_t len,
-		    bool bounded)
+/* Cuts a reader that fell too far behind, from its own WRITEABLE. */
+static void sse_cut(struct sse_conn *c)
 {
+	c->slow = true;
+	TP_METRIC_INC(ws_slow_closed);
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* Queues one event: pre (its id:/event:/data: lines) and head copied,
+ * tail shared, then the blank line that ends it. */
+static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
+		    const char *head, size_t head_len, struct tp_shbuf *tail,
+		    bool bounded, bool urgent)
+{
+	struct tp_outq_parts p = {
+		.pre = pre, .pre_len = pre_len, .head = head,
+		.head_len = head_len, .tail = tail,
+		.tail_len = tail ? tail->len : 0,
+	};
+	size_t len = pre_len + head_len + p.tail_len;
+
 	if (c->slow)
 		return TP_ERR_LIMIT;
-	bool was_empty = !c->out.head;
-
-	if ((bounded && c->out.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) ||
-	    tp_frameq_push(&c->out, text, len)) {
-		c->slow = true;
-		TP_METRIC_INC(ws_slow_closed);
-		if (c->wsi)
-			lws_callback_on_writable(c->wsi); /* closes from WRITEABLE */
+	if (head_len || tail) {
+		p.suffix = "\n\n";
+		p.suffix_len = 2;
+		len += 2;
+	}
+	if ((bounded && c->out.q.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) ||
+	    tp_wconn_push(&c->out, &p, urgent)) {
+		sse_cut(c);
 		return TP_ERR_LIMIT;
 	}
-	/* As in ws.c: ask once when the queue starts to fill. */
-	if (was_empty && c->wsi)
-		lws_callback_on_writable(c->wsi);
+	c->last_write = tp_mono();
 	return TP_OK;
 }
 
-int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const char *type,
-			 uint64_t seq, const char *frame, size_t len)
+int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct sse_conn *c = (struct sse_conn *)sc;
-	struct tp_buf b;
-	int rc;
+	char pre[128];
+	int n;
 
-	tp_buf_init(&b, 0);
-	if (seq)
-		tp_buf_printf(&b, "id: %s:%llu\n", c->srv->epoch, (unsigned long long)seq);
-	tp_buf_printf(&b, "event: %s\ndata: ", type);
+	if (f->seq)
+		n = snprintf(pre, sizeof(pre), "id: %s:%llu\nevent: %s\ndata: ",
+			     c->srv->epoch, (unsigned long long)f->seq, f->type);
+	else
+		n = snprintf(pre, sizeof(pre), "event: %s\ndata: ", f->type);
+	if (n < 0 || (size_t)n >= sizeof(pre))
+		return TP_ERR_LIMIT; /* cannot happen: short epoch and type */
 	/* Frames are single-line JSON: no "data:" continuation needed. */
-	tp_buf_append(&b, frame, len);
-	tp_buf_puts(&b, "\n\n");
-	rc = b.oom ? TP_ERR_LIMIT : sse_push(c, tp_buf_data(&b), b.len, true);
-	tp_buf_cleanup(&b);
-	return rc;
+	return sse_push(c, pre, (size_t)n, f->head, f->head_len, f->tail, true,
+			f->seq == 0);
 }
 
 void tp_sse_attach(void *conn, struct lws *wsi)
@@ -233,23 +252,27 @@ void tp_sse_attach(void *conn, struct lws *wsi)
 	c->wsi = wsi;
 }
 
-/* Called by http.c from HTTP_WRITEABLE of a streaming connection. */
+/* Called by http.c from HTTP_WRITEABLE of a streaming connection, once
+ * the response headers are out: from then on the writer may write the
+ * stream's events straight to the socket. */
 int tp_sse_writeable(void *conn, struct lws *wsi)
 {
 	struct sse_conn *c = conn;
-	unsigned char *p;
-	size_t len;
 
 	if (c->slow)
 		return -1; /* cut a reader that fell too far behind */
-	if (!(p = tp_frameq_head(&c->out, &len)))
-		return c->ending ? -1 : 0;
-	if (lws_write(wsi, p, len, LWS_WRITE_HTTP) < (int)len)
+	if (!c->out.wsi && tp_wconn_attach(&c->out, wsi, LWS_WRITE_HTTP))
 		return -1;
-	tp_frameq_pop(&c->out);
-	c->last_write = tp_mono();
-	if (c->out.head || c->ending)
+	tp_wconn_writeable(&c->out);
+	if (c->out.failed)
+		return -1;
+	if (c->ending) {
+		/* The last event is written (or with lws, which sends its
+		 * buffered bytes first): end the stream. */
+		if (tp_wconn_idle(&c->out) && !lws_partial_buffered(wsi))
+			return -1;
 		lws_callback_on_writable(wsi);
+	}
 	return 0;
 }
 
@@ -264,7 +287,7 @@ void tp_sse_closed(void *conn)
 	if (c->next)
 		c->next->prev = c->prev;
 	tp_push_session_destroy(c->push);
-	tp_frameq_clear(&c->out);
+	tp_wconn_cleanup(&c->out);
 	TP_METRIC_SET(sse_sessions, TP_METRIC_GET(sse_sessions) - 1);
 	tp_free(c);
 }
@@ -276,8 +299,11 @@ static void sse_end_gone(struct sse_conn *c)
 
 	tp_buf_init(&b, 0);
 	tp_proto_error(&b, NULL, TP_CODE_UNAUTHORIZED, "account no longer exists");
-	if (!b.oom)
-		tp_sse_frame_enqueue(&c->base, "error", 0, tp_buf_data(&b), b.len);
+	if (!b.oom) {
+		struct tp_push_frame f = {"error", 0, tp_buf_data(&b), b.len, NULL};
+
+		tp_sse_frame_enqueue(&c->base, &f);
+	}
 	tp_buf_cleanup(&b);
 	c->ending = true;
 	if (c->wsi)
@@ -295,8 +321,9 @@ void tp_sse_tick(struct tp_server *srv, double mono_now)
 			sse_end_gone(c);
 			continue;
 		}
-		if (mono_now - c->last_write >= SSE_KEEPALIVE_S && !c->out.head) {
-			sse_push(c, ka, sizeof(ka) - 1, false);
+		if (mono_now - c->last_write >= SSE_KEEPALIVE_S &&
+		    tp_wconn_idle(&c->out)) {
+			sse_push(c, ka, sizeof(ka) - 1, NULL, 0, NULL, false, true);
 			c->last_write = mono_now;
 		}
 	}
@@ -331,9 +358,14 @@ static void sse_subscribe(struct sse_conn *c, const struct stream_params *sp,
 				      tp_ingest_patterns(c->srv->ingest), tp_now(), &err)) {
 			struct tp_buf b;
 
+			struct tp_push_frame f = { .type = "error" };
+
 			tp_buf_init(&b, 0);
 			tp_proto_error(&b, names[ch], TP_CODE_BAD_REQUEST, err.msg);
-			tp_sse_frame_enqueue(&c->base, "error", 0, tp_buf_data(&b), b.len);
+			f.head = tp_buf_data(&b);
+			f.head_len = b.len;
+			if (!b.oom)
+				tp_sse_frame_enqueue(&c->base, &f);
 			tp_buf_cleanup(&b);
 		}
 	}
@@ -349,6 +381,7 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 	c->srv = srv;
 	c->user = user;
 	c->last_write = tp_mono();
+	tp_wconn_init(&c->out, srv->writer);
 	if (!(c->push = tp_push_session_create(srv->push, c, user))) {
 		tp_free(c);
 		return NULL;
@@ -510,7 +543,7 @@ void tp_poll_answer_all(struct tp_server *srv)
 	}
 }
 
-int tp_poll_frame_collect(struct tp_stream_conn *sc, const char *frame, size_t len)
+int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct poll_conn *c = (struct poll_conn *)sc;
 
@@ -518,7 +551,9 @@ int tp_poll_frame_collect(struct tp_stream_conn *sc, const char *frame, size_t l
 		return TP_OK;
 	if (c->n_events++)
 		tp_buf_putc(&c->events, ',');
-	tp_buf_append(&c->events, frame, len);
+	tp_buf_append(&c->events, f->head, f->head_len);
+	if (f->tail)
+		tp_buf_append(&c->events, f->tail->data, f->tail->len);
 	if (c->events.len > (size_t)c->srv->cfg->ws_queue_max_bytes)
 		return TP_ERR_LIMIT;
 	/* Answer on the next loop turn: events of this turn join the batch,
@@ -530,9 +565,11 @@ int tp_poll_frame_collect(struct tp_stream_conn *sc, const char *frame, size_t l
 static void replay_collect(const char *type, uint64_t seq, const char *frame,
 			   size_t len, void *ud)
 {
-	(void)type;
-	(void)seq;
-	tp_poll_frame_collect(ud, frame, len);
+	struct tp_push_frame f = {
+		.type = type, .seq = seq, .head = frame, .head_len = len,
+	};
+
+	tp_poll_frame_collect(ud, &f);
 }
 
 static void poll_start(struct stream_pending *p, const struct tp_filter *filter)

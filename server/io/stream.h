@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "server.h"
+#include "tickpush/push.h"
 
 struct lws;
 
@@ -29,8 +30,7 @@ struct tp_stream_conn {
 };
 
 /* The hub's transport operation (server.c installs it). */
-int tp_stream_send(void *transport, const char *type, uint64_t seq,
-		   const char *frame, size_t len);
+int tp_stream_send(void *transport, const struct tp_push_frame *f);
 
 /* ---- WebSocket (ws.c) ---- */
 int tp_ws_create(struct tp_server *srv);      /* srv->ws */
@@ -38,7 +38,8 @@ int tp_ws_create(struct tp_server *srv);      /* srv->ws */
 size_t tp_ws_close_all(struct tp_server *srv);
 void tp_ws_destroy(struct tp_server *srv);    /* after lws is gone */
 size_t tp_ws_count(const struct tp_server *srv);
-/* 1 Hz housekeeping: token expiry (close 4001). */
+/* 1 Hz housekeeping: token expiry (close 4001), keep-alive pings and the
+ * idle timeout, dropping peers that do not take their close frame. */
 void tp_ws_tick(struct tp_server *srv, double now);
 /* The lws callback for WebSocket reasons (http.c forwards them). slot is
  * the connection's per-session storage for our pointer. */
@@ -47,12 +48,10 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 /* Upgrade gate (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): path, Origin and token
  * checks; returns 0 to proceed, >0 when it answered with an error. */
 int tp_ws_confirm_upgrade(struct lws *wsi);
-int tp_ws_frame_enqueue(struct tp_stream_conn *c, const char *frame, size_t len);
+int tp_ws_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f);
 
 /* ---- SSE and long-poll (sse.c) ---- */
-int tp_sse_frame_enqueue(struct tp_stream_conn *c, const char *type,
-			 uint64_t seq, const char *frame, size_t len);
-int tp_poll_frame_collect(struct tp_stream_conn *c, const char *frame,
-			  size_t len);
+int tp_sse_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f);
+int tp_poll_frame_collect(struct tp_stream_conn *c, const struct tp_push_frame *f);
 
 #endif

@@ -10,12 +10,29 @@
  * ws_auth_timeout seconds).
  *
  * Per session: a queue of outgoing frames bounded in bytes
- * (ws_queue_max_bytes). The push hub enqueues through tp_stream_send; a
- * full queue means a slow consumer: the hub stops sending and the session
- * is closed with 4008 from its own WRITEABLE callback (lws rule: close a
- * connection only from its own callback), after which the client resumes
- * with `since`. One lws_write per WRITEABLE. WebSocket control frames
- * (ping/pong/close) are lws's and never wait behind the queue.
+ * (ws_queue_max_bytes), written by the push write path (writer.c): we
+ * frame them ourselves (wsframe.h) and they leave in the loop turn that
+ * queued them, several per write. The push hub enqueues through
+ * tp_stream_send; a full queue means a slow consumer: the hub stops
+ * sending and the session is closed with 4008, after which the client
+ * resumes with `since`.
+ *
+ * Closing (close_async, from anywhere: fan-out, timers, shutdown): every
+ * frame not yet started is dropped, the close frame is queued (after a
+ * frame already half-written, never inside it) and WRITEABLE requested;
+ * once the close frame has left (lws delivers WRITEABLE only after its
+ * own buffered bytes are out) the WRITEABLE callback returns -1 and lws
+ * closes the connection: lws rule, a connection is closed only from its
+ * own callback. A peer that stops reading cannot take the close frame: it
+ * is dropped CLOSE_GRACE_S after the close started (1 Hz tick).
+ *
+ * Keep-alive: we ping a session that showed no sign of life (no frame, no
+ * pong, no progress reading what we wrote) for half of ws_idle_timeout
+ * and close it (1001) when nothing came within ws_idle_timeout after
+ * that (1 Hz tick). lws's own validity timer is off (server.c): it keeps
+ * a sorted list with an O(sessions) insert per session and per pong.
+ * Pings, and lws's answers to the client's pings, follow a half-written
+ * frame and precede queued data.
  *
  * Input: binary frames close with 1003, messages over ws_max_frame with
  * 1009; each message is parsed by tp_proto_parse; bad frames get an error
@@ -38,7 +55,6 @@
 
 #include "accounts.h"
 #include "api.h"
-#include "frameq.h"
 #include "http.h"
 #include "presets.h"
 #include "stream.h"
@@ -49,6 +65,8 @@
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
+#include "tickpush/wsframe.h"
+#include "writer.h"
 
 struct ws_conn {
 	struct tp_stream_conn base; /* first: the hub's transport pointer */
@@ -60,11 +78,16 @@ struct ws_conn {
 	long long user;
 	double token_exp;          /* 0 = anonymous */
 	double connected_at;
-	struct tp_frameq out;      /* frames waiting for WRITEABLE */
+	struct tp_wconn out;       /* frames not yet written (writer.h) */
 	struct tp_buf rx;          /* fragments of the current message */
 	bool rx_dropping;          /* current message is being rejected */
+	bool ping_out;             /* our ping is unanswered */
+	bool killed;               /* close grace over: lws kills it */
 	int close_code;            /* > 0: closing with this code */
-	char close_reason[64];
+	double close_at;           /* tp_mono() when the close started */
+	double last_rx;            /* tp_mono() of the last sign of life: a
+				      frame, a pong, or the peer draining
+				      its socket (WRITEABLE wrote) */
 	double tokens, refill_at;  /* rate limit bucket */
 	unsigned strikes;          /* consecutive rate-limit violations */
 	bool auth_pending;         /* an auth frame waits for its account check */
@@ -77,66 +100,67 @@ struct tp_ws {
 
 /* ---- queue ---- */
 
-static void wake(struct ws_conn *c)
-{
-	if (c->wsi)
-		lws_callback_on_writable(c->wsi);
-}
+/* A peer that does not take our close frame within this is dropped. */
+#define CLOSE_GRACE_S 30.0
 
-/* lws 4.1 sends the close frame set by lws_close_reason only when a
- * callback returns nonzero from RECEIVE; a nonzero return from WRITEABLE
- * (or a kill timeout) drops the socket as failed, without the frame. Our
- * closes start anywhere (fan-out, timers), so the WRITEABLE that follows
- * writes the close frame itself, with lws_write's close opcode: the value
- * 4 that lws-write.h reserves ("LWS_WRITE_CLOSE is handled by
- * lws_close_reason()"), then returns -1. */
-#define TP_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
-
-/* Marks the session for closing with code; its next WRITEABLE does it,
- * never the current callback of another connection. */
+/* Marks the session closing with code: frames not yet started are
+ * dropped, the close frame queued; its WRITEABLE closes the connection
+ * once that frame is out. Never closes from here (this may be another
+ * connection's callback, or the fan-out). */
 static void close_async(struct ws_conn *c, int code, const char *reason)
 {
+	unsigned char frame[TP_WS_CONTROL_MAX];
+	struct tp_outq_parts p = { .pre = frame };
+	size_t dropped;
+
 	if (c->close_code)
 		return;
 	c->close_code = code;
-	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	c->close_at = tp_mono();
+	dropped = tp_wconn_drop_unstarted(&c->out);
 	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=\"%s\" queued=%zu",
-	       c->id_str, c->user, code, reason, c->out.bytes);
-	wake(c);
+	       c->id_str, c->user, code, reason, dropped + c->out.q.bytes);
+	p.pre_len = tp_ws_close_frame(frame, code, reason);
+	/* Out of memory for the frame: close without it. */
+	if (tp_wconn_push_control(&c->out, &p) != TP_OK)
+		TP_LOG(TP_LOG_WARN, "msg=\"close frame not queued: out of memory\" sid=%s",
+		       c->id_str);
+	tp_wconn_want_writeable(&c->out);
 }
 
-static int enqueue(struct ws_conn *c, const char *frame, size_t len,
-		   bool bounded)
+/* Queues a text frame: head, then the shared tail (may be NULL). bounded:
+ * subject to ws_queue_max_bytes (pushed events); urgent: written in this
+ * loop turn even with a write window (replies, non-event frames). */
+static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
+		   struct tp_shbuf *tail, bool bounded, bool urgent)
 {
+	unsigned char hdr[TP_WS_HEADER_MAX];
+	size_t len = head_len + (tail ? tail->len : 0);
+	struct tp_outq_parts p = {
+		.pre = hdr, .head = head, .head_len = head_len,
+		.tail = tail, .tail_len = tail ? tail->len : 0,
+	};
+
 	if (c->close_code)
 		return TP_OK; /* closing: nothing more goes out */
-	if (bounded && c->out.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+	if (bounded && c->out.q.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
 		TP_METRIC_INC(ws_slow_closed);
 		close_async(c, 4008, "slow consumer");
 		return TP_ERR_LIMIT;
 	}
-	bool was_empty = !c->out.head;
-
-	if (tp_frameq_push(&c->out, frame, len)) {
+	p.pre_len = tp_ws_header(hdr, TP_WS_OP_TEXT, len);
+	if (tp_wconn_push(&c->out, &p, urgent)) {
 		close_async(c, 1011, "out of memory");
 		return TP_ERR_LIMIT;
 	}
-	TP_METRIC_ADD(ws_queued_bytes, len);
-	/* Ask for WRITEABLE only when the queue starts to fill: while it is
-	 * not empty the WRITEABLE handler asks again itself. Asking on every
-	 * frame re-arms the socket in epoll each time, which with lws on
-	 * libuv drops the pending writable event: under a broadcast, sessions
-	 * starved and nothing was ever written (measured, docs/benchmarks.md). */
-	if (was_empty)
-		wake(c);
 	return TP_OK;
 }
 
-int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const char *frame, size_t len)
+int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct ws_conn *c = (struct ws_conn *)sc;
 
-	return enqueue(c, frame, len, true);
+	return enqueue(c, f->head, f->head_len, f->tail, true, f->seq == 0);
 }
 
 /* Replies to the client's own ops are not subject to the slow-consumer
@@ -144,7 +168,7 @@ int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const char *frame, size_t len
 static void reply(struct ws_conn *c, struct tp_buf *b)
 {
 	if (!b->oom)
-		enqueue(c, tp_buf_data(b), b->len, false);
+		enqueue(c, tp_buf_data(b), b->len, NULL, false, true);
 	tp_buf_reset(b);
 }
 
@@ -160,40 +184,40 @@ static void send_error(struct ws_conn *c, const char *id,
 	TP_METRIC_INC(ws_errors);
 }
 
-static void free_queue(struct ws_conn *c)
-{
-	TP_METRIC_SET(ws_queued_bytes,
-		      TP_METRIC_GET(ws_queued_bytes) - tp_frameq_clear(&c->out));
-}
-
 static int on_writeable(struct ws_conn *c)
 {
-	unsigned char *p;
-	size_t len;
+	/* The socket drained: a peer that reads slowly is alive even when
+	 * our ping still waits behind the data it is reading. */
+	if (tp_wconn_writeable(&c->out))
+		c->last_rx = tp_mono();
+	if (c->out.failed)
+		return -1; /* the peer is gone */
+	if (c->close_code && tp_wconn_idle(&c->out))
+		return -1; /* the close frame is out: lws closes the socket */
+	return 0;
+}
+
+/* Keep-alive and close grace, once a second (see the top of the file). */
+static void idle_check(struct ws_conn *c, double mono)
+{
+	const struct tp_config *cfg = c->srv->cfg;
+	double ping_after = cfg->ws_idle_timeout / 2 > 1 ? cfg->ws_idle_timeout / 2 : 1;
+	static const unsigned char ping[2] = { 0x80 | TP_WS_OP_PING, 0 };
+	struct tp_outq_parts p = { .pre = ping, .pre_len = sizeof(ping) };
 
 	if (c->close_code) {
-		unsigned char buf[LWS_PRE + 2 + sizeof(c->close_reason)];
-		size_t n = strlen(c->close_reason);
-
-		buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
-		buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
-		memcpy(buf + LWS_PRE + 2, c->close_reason, n);
-		lws_write(c->wsi, buf + LWS_PRE, 2 + n, TP_LWS_WRITE_CLOSE);
-		return -1;
+		if (!c->killed && mono - c->close_at >= CLOSE_GRACE_S) {
+			c->killed = true;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+					LWS_TO_KILL_ASYNC);
+		}
+		return;
 	}
-	/* One lws_write per WRITEABLE, as lws requires: with several, a
-	 * partial write followed by a close lost the end of a frame
-	 * (integration.push, slow consumer). */
-	if (!(p = tp_frameq_head(&c->out, &len)))
-		return 0; /* spurious */
-	if (lws_write(c->wsi, p, len, LWS_WRITE_TEXT) < (int)len)
-		return -1;
-	tp_frameq_pop(&c->out);
-	TP_METRIC_SET(ws_queued_bytes, TP_METRIC_GET(ws_queued_bytes) - len);
-	TP_METRIC_INC(ws_frames_sent);
-	if (c->out.head)
-		lws_callback_on_writable(c->wsi);
-	return 0;
+	if (mono - c->last_rx >= ping_after + cfg->ws_idle_timeout)
+		close_async(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout");
+	else if (mono - c->last_rx >= ping_after && !c->ping_out &&
+		 tp_wconn_push_control(&c->out, &p) == TP_OK)
+		c->ping_out = true;
 }
 
 /* ---- auth and origin ---- */
@@ -361,6 +385,8 @@ static struct ws_conn *established(struct lws *wsi)
 	c->id = ++ws->next_id;
 	snprintf(c->id_str, sizeof(c->id_str), "w%llu", (unsigned long long)c->id);
 	c->connected_at = tp_now();
+	c->last_rx = tp_mono();
+	tp_wconn_init(&c->out, srv->writer);
 	c->tokens = srv->cfg->ws_burst;
 	c->refill_at = tp_mono();
 	tp_buf_init(&c->rx, 0);
@@ -371,7 +397,8 @@ static struct ws_conn *established(struct lws *wsi)
 		c->token_exp = 0;
 	}
 	c->push = tp_push_session_create(srv->push, c, c->user);
-	if (!c->push || tp_dict_set(ws->conns, c->id_str, c, NULL)) {
+	if (!c->push || tp_wconn_attach(&c->out, wsi, LWS_WRITE_RAW) ||
+	    tp_dict_set(ws->conns, c->id_str, c, NULL)) {
 		tp_push_session_destroy(c->push);
 		tp_buf_cleanup(&c->rx);
 		tp_free(c);
@@ -389,7 +416,7 @@ static void closed(struct ws_conn *c)
 
 	tp_dict_del(ws->conns, c->id_str);
 	tp_push_session_destroy(c->push);
-	free_queue(c);
+	tp_wconn_cleanup(&c->out);
 	tp_buf_cleanup(&c->rx);
 	TP_METRIC_SET(ws_sessions, TP_METRIC_GET(ws_sessions) - 1);
 	tp_free(c);
@@ -680,7 +707,17 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 		*slot = established(wsi);
 		return *slot ? 0 : -1;
 	case LWS_CALLBACK_RECEIVE:
-		return c ? on_receive(c, in, len) : -1;
+		if (!c)
+			return -1;
+		c->last_rx = tp_mono();
+		c->ping_out = false;
+		return on_receive(c, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c) {
+			c->last_rx = tp_mono();
+			c->ping_out = false;
+		}
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c ? on_writeable(c) : 0;
 	case LWS_CALLBACK_CLOSED:
@@ -751,11 +788,7 @@ static bool tick_visit(const char *key, void *value, void *ud)
 		close_async(c, 4001, "token expired");
 	else if (c->user > 0 && !c->close_code && tp_user_gone(c->srv, c->user))
 		close_async(c, 4001, "account no longer exists");
-	/* Enqueue asks for WRITEABLE only when a queue starts to fill; if
-	 * lws ever drops such a request (a re-armed poll can lose a pending
-	 * writable event), this asks again instead of stalling the session. */
-	if (c->out.head || c->close_code)
-		wake(c);
+	idle_check(c, tp_mono());
 	return false;
 }
 

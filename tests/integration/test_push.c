@@ -588,10 +588,24 @@ static void test_rate_limit(void **state)
 	ws_free(ws);
 }
 
+/* ADBE events with ~2.5 KB of padding, each a new pattern. */
+static char *padded_event(unsigned i, void *ud)
+{
+	double ts0 = *(const double *)ud;
+	char *ev = malloc(3072);
+
+	snprintf(ev, 3072, "{\"event_type\":\"pattern_detected\",\"data\":{\"symbol\":\"ADBE\","
+		 "\"pattern\":\"Weekly_Breakout\",\"confidence\":0.8,\"timestamp\":%.0f,"
+		 "\"expires_at\":%.0f,\"indicators\":{\"relative_strength\":1,\"pad\":\"%02500d\"}}}",
+		 ts0 + i, (double)time(NULL) + 3600, 0);
+	return ev;
+}
+
 static void test_slow_consumer_is_closed_others_unaffected(void **state)
 {
 	struct it_ws slow, *fast = ws_open(NULL);
 	char id[TP_PATTERN_ID_MAX + 1];
+	double ts0 = (double)time(NULL) - 50000;
 	cJSON *j;
 	int code;
 
@@ -601,16 +615,18 @@ static void test_slow_consumer_is_closed_others_unaffected(void **state)
 			       "\"filter\":{\"confidence_min\":0}}");
 	subscribe(fast, "{\"op\":\"subscribe\",\"id\":\"f\",\"channel\":\"patterns\","
 			"\"filter\":{\"symbols\":[\"ZTS\"],\"confidence_min\":0}}");
-	/* The slow client reads nothing while ~2 MiB of frames are pushed. */
-	for (int i = 0; i < 3000; i++)
-		publish("ADBE", "Weekly_Breakout", 0.8, 1, NULL, 0, NULL);
+	/* The slow client reads nothing while ~7.5 MB of frames are pushed:
+	 * more than the 256 KiB queue bound and the (up to 4 MiB) kernel
+	 * buffers of its socket. */
+	assert_int_equal(it_publish_burst(&env, "tickstock.events.patterns", 3000,
+					  padded_event, &ts0), 0);
 	publish("ZTS", "Doji", 0.8, 1, NULL, 0, id);
 	j = it_ws_wait_type(fast, "pattern", 10);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
 	cJSON_Delete(j);
 	/* Now the slow one reads: what was queued, then close 4008. */
-	code = it_ws_wait_close(&slow, 20);
+	code = it_ws_wait_close(&slow, 30);
 	assert_int_equal(code, 4008);
 	it_ws_close(&slow);
 	ws_free(fast);

@@ -284,10 +284,20 @@ void it_dump_logs(const struct it_env *e)
 
 int it_connect(int port)
 {
-	return it_connect_from(port, NULL);
+	return it_connect_opts(port, NULL, 0);
 }
 
 int it_connect_from(int port, const char *src)
+{
+	return it_connect_opts(port, src, 0);
+}
+
+int it_connect_rcvbuf(int port, int rcvbuf)
+{
+	return it_connect_opts(port, NULL, rcvbuf);
+}
+
+int it_connect_opts(int port, const char *src, int rcvbuf)
 {
 	struct sockaddr_in sa;
 	/* Generous: a login (PBKDF2, 600k iterations under ASan) takes
@@ -307,6 +317,11 @@ int it_connect_from(int port, const char *src)
 			return -1;
 		}
 	}
+	/* Before connect, so the window scale suits the small buffer: set
+	 * afterwards, the peer's data trickles in (a window update per
+	 * delayed ACK), which makes a merely small reader very slow. */
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)port);
@@ -491,6 +506,36 @@ long long it_publish(const struct it_env *e, const char *channel,
 		     const char *payload)
 {
 	return it_redis(e, NULL, 0, "PUBLISH %s %s", channel, payload);
+}
+
+int it_publish_burst(const struct it_env *e, const char *channel, unsigned n,
+		     it_event_fn *make, void *ud)
+{
+	struct timeval tv = {30, 0};
+	redisContext *c = redisConnectUnixWithTimeout(e->redis_sock, tv);
+	redisReply *r;
+	int rc = 0;
+
+	if (!c || c->err) {
+		redisFree(c);
+		return -1;
+	}
+	redisSetTimeout(c, tv);
+	for (unsigned i = 0; i < n; i++) {
+		char *ev = make(i, ud);
+
+		redisAppendCommand(c, "PUBLISH %s %s", channel, ev);
+		free(ev);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			rc = -1;
+			break;
+		}
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	return rc;
 }
 
 double it_json_number(int port, const char *path, const char *member_path)

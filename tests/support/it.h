@@ -79,6 +79,10 @@ struct cJSON *it_get_json(int port, const char *path, int expect_status);
 int it_connect(int port);
 /* The same from source address src (see it_http_from); -1 on failure. */
 int it_connect_from(int port, const char *src);
+/* The same with SO_RCVBUF set to rcvbuf (> 0) before connecting. */
+int it_connect_rcvbuf(int port, int rcvbuf);
+/* Both: source address src (or NULL) and SO_RCVBUF rcvbuf (or 0). */
+int it_connect_opts(int port, const char *src, int rcvbuf);
 
 /* Redis command over the unix socket (hiredis sync). Returns the integer
  * reply, or the string length for string replies; -1 on error. If out is
@@ -88,6 +92,12 @@ long long it_redis(const struct it_env *e, char *out, size_t outlen,
 /* PUBLISH payload on <prefix>.<suffix>; returns receivers. */
 long long it_publish(const struct it_env *e, const char *channel,
 		     const char *payload);
+
+/* PUBLISHes make(i, ud) for i in 0..n-1 (malloc'd strings, freed here) in
+ * one pipeline: as fast as Redis takes them. 0, or -1 on an error. */
+typedef char *it_event_fn(unsigned i, void *ud);
+int it_publish_burst(const struct it_env *e, const char *channel, unsigned n,
+		     it_event_fn *make, void *ud);
 
 /* Polls cond(ud) every 20 ms until true or timeout; returns the result. */
 bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);

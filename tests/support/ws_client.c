@@ -76,11 +76,9 @@ int it_ws_connect(struct it_ws *ws, int port, const char *path,
 	int n;
 
 	memset(ws, 0, sizeof(*ws));
-	ws->fd = it_connect(port);
+	ws->fd = it_connect_rcvbuf(port, rcvbuf);
 	if (ws->fd < 0)
 		return -1;
-	if (rcvbuf > 0)
-		setsockopt(ws->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	RAND_bytes(nonce, sizeof(nonce));
 	tp_buf_init(&key, 0);
 	tp_b64_encode(nonce, sizeof(nonce), &key);

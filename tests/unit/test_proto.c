@@ -818,11 +818,11 @@ static void test_render_events(void **state)
 	/* Only data_len bytes of data are used. */
 	tp_buf_reset(&b);
 	tp_proto_event(&b, "system_health", 7, subs, 1, "{\"a\":1}XYZ", 7);
-	assert_buf(&b, "{\"type\":\"system_health\",\"seq\":7,\"subs\":[\"s1\"],\"data\":{\"a\":1}}");
+	assert_buf(&b, "{\"type\":\"system_health\",\"subs\":[\"s1\"],\"seq\":7,\"data\":{\"a\":1}}");
 
 	tp_buf_reset(&b);
 	tp_proto_removed(&b, 8, subs, 2, "AAPL:Weekly_Breakout:1725456789");
-	assert_buf(&b, "{\"type\":\"pattern_removed\",\"seq\":8,\"subs\":[\"s1\",\"dash \\\"2\\\"\"],"
+	assert_buf(&b, "{\"type\":\"pattern_removed\",\"subs\":[\"s1\",\"dash \\\"2\\\"\"],\"seq\":8,"
 		       "\"id\":\"AAPL:Weekly_Breakout:1725456789\"}");
 	r = reparse(&b);
 	assert_members(r, rm_keys);
@@ -832,8 +832,42 @@ static void test_render_events(void **state)
 	/* No subscriptions (history replay for long-poll) renders []. */
 	tp_buf_reset(&b);
 	tp_proto_removed(&b, 9, NULL, 0, "X:Y:1");
-	assert_buf(&b, "{\"type\":\"pattern_removed\",\"seq\":9,\"subs\":[],\"id\":\"X:Y:1\"}");
+	assert_buf(&b, "{\"type\":\"pattern_removed\",\"subs\":[],\"seq\":9,\"id\":\"X:Y:1\"}");
 	tp_buf_cleanup(&b);
+}
+
+/* The fan-out sends a per-session head and a shared tail: together they
+ * are byte for byte the whole frame, for every event kind. */
+static void test_render_event_parts(void **state)
+{
+	const char *subs[] = {"a", "b\"c"};
+	const char *data = "{\"x\":[1,2]}";
+	struct tp_buf whole, parts;
+
+	(void)state;
+	tp_buf_init(&whole, 0);
+	tp_buf_init(&parts, 0);
+	tp_proto_event(&whole, "backtest_result", 42, subs, 2, data, strlen(data));
+	tp_proto_event_head(&parts, "backtest_result", subs, 2);
+	assert_int_equal(parts.len, strlen("{\"type\":\"backtest_result\",\"subs\":[\"a\",\"b\\\"c\"],"));
+	tp_proto_event_tail(&parts, 42, data, strlen(data));
+	assert_int_equal(parts.len, whole.len);
+	assert_memory_equal(tp_buf_data(&parts), tp_buf_data(&whole), whole.len);
+
+	tp_buf_reset(&whole);
+	tp_buf_reset(&parts);
+	tp_proto_removed(&whole, 43, subs, 1, "A:B:1");
+	tp_proto_event_head(&parts, "pattern_removed", subs, 1);
+	tp_proto_removed_tail(&parts, 43, "A:B:1");
+	assert_int_equal(parts.len, whole.len);
+	assert_memory_equal(tp_buf_data(&parts), tp_buf_data(&whole), whole.len);
+
+	/* A tail alone, as shared: no data renders null. */
+	tp_buf_reset(&parts);
+	tp_proto_event_tail(&parts, 7, NULL, 0);
+	assert_buf(&parts, "\"seq\":7,\"data\":null}");
+	tp_buf_cleanup(&whole);
+	tp_buf_cleanup(&parts);
 }
 
 static void test_render_error_pong(void **state)
@@ -1044,6 +1078,7 @@ int main(void)
 		TP_TEST(test_render_subscribed_gap),
 		TP_TEST(test_render_snapshot),
 		TP_TEST(test_render_events),
+		TP_TEST(test_render_event_parts),
 		TP_TEST(test_render_error_pong),
 		TP_TEST(test_render_headroom),
 		TP_TEST(test_oom_parse),

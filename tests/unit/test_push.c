@@ -44,10 +44,12 @@ struct fake {
 	size_t limit; /* > 0: refuse (TP_ERR_LIMIT) once n reaches it */
 };
 
-static int fake_send(void *transport, const char *type, uint64_t seq,
-		     const char *frame, size_t len)
+/* Records head + tail as one frame: what a client receives. */
+static int fake_send(void *transport, const struct tp_push_frame *pf)
 {
 	struct fake *f = transport;
+	size_t tail_len = pf->tail ? pf->tail->len : 0;
+	size_t len = pf->head_len + tail_len;
 	struct rec *r;
 
 	f->attempts++;
@@ -59,11 +61,13 @@ static int fake_send(void *transport, const char *type, uint64_t seq,
 		assert_non_null(f->r);
 	}
 	r = &f->r[f->n++];
-	snprintf(r->type, sizeof(r->type), "%s", type);
-	r->seq = seq;
+	snprintf(r->type, sizeof(r->type), "%s", pf->type);
+	r->seq = pf->seq;
 	r->frame = malloc(len + 1);
 	assert_non_null(r->frame);
-	memcpy(r->frame, frame, len);
+	memcpy(r->frame, pf->head, pf->head_len);
+	if (tail_len)
+		memcpy(r->frame + pf->head_len, pf->tail->data, tail_len);
 	r->frame[len] = '\0';
 	return TP_OK;
 }
@@ -540,6 +544,78 @@ static void push_script(struct tp_push *hub, uint64_t from, uint64_t to)
 			tp_push_pattern(hub, &p, s, NOW + (double)s);
 		}
 	}
+}
+
+/* Sessions whose subscriptions share ids (interned, and a head rendered
+ * once for a run of sessions with the same single id) still get exactly
+ * their own "subs", whatever order the index visits them in; unsubscribing
+ * the last user of an id and reusing it is safe. */
+static void test_shared_ids(void **state)
+{
+	static const char *const names[] = { "a", "b", "s\"1" };
+	struct tp_push *hub = mkhub(4, 100);
+	struct fake fk[12];
+	struct tp_push_session *ss[12];
+	char want[12][64];
+	struct tp_filter all, aapl;
+	struct tp_pattern p;
+
+	(void)state;
+	memset(fk, 0, sizeof(fk));
+	build(&all, (const char *const[]){ "confidence_min", "0", NULL });
+	build(&aapl, (const char *const[]){ "symbols", "AAPL", "confidence_min", "0", NULL });
+	for (int i = 0; i < 12; i++) {
+		struct tp_push_sub_req r;
+
+		ss[i] = tp_push_session_create(hub, &fk[i], 0);
+		assert_non_null(ss[i]);
+		/* One id from names (alternating runs), and every third session
+		 * a second one that only AAPL events match. */
+		r = req_patterns(names[(i / 2) % 3], &all);
+		subscribe_ok(hub, ss[i], &r, NULL);
+		snprintf(want[i], sizeof(want[i]), "%s", names[(i / 2) % 3]);
+		if (i % 3 == 0) {
+			const char *other = names[((i / 2) + 1) % 3];
+
+			r = req_patterns(other, &aapl);
+			subscribe_ok(hub, ss[i], &r, NULL);
+			snprintf(want[i] + strlen(want[i]),
+				 sizeof(want[i]) - strlen(want[i]), ",%s", other);
+		}
+	}
+	mkp(&p, "MSFT", "Doji", 0.9, NOW - 10);
+	tp_push_pattern(hub, &p, 1, NOW);
+	mkp(&p, "AAPL", "Doji", 0.9, NOW - 9);
+	tp_push_pattern(hub, &p, 2, NOW);
+	for (int i = 0; i < 12; i++) {
+		size_t n = fk[i].n;
+
+		/* subscribed frames, then the two events. */
+		assert_true(n >= 2);
+		expect_event(&fk[i].r[n - 2], "pattern", 1, names[(i / 2) % 3]);
+		expect_event(&fk[i].r[n - 1], "pattern", 2, want[i]);
+	}
+	/* The last user of "a" leaves; "a" comes back with a new session. */
+	for (int i = 0; i < 12; i++)
+		if (!strcmp(names[(i / 2) % 3], "a") ||
+		    (i % 3 == 0 && !strcmp(names[((i / 2) + 1) % 3], "a")))
+			assert_int_equal(tp_push_unsubscribe(hub, ss[i], "a"), TP_OK);
+	{
+		struct tp_push_sub_req r = req_patterns("a", &all);
+
+		subscribe_ok(hub, ss[11], &r, NULL);
+	}
+	mkp(&p, "TSLA", "Doji", 0.9, NOW - 8);
+	tp_push_pattern(hub, &p, 3, NOW);
+	expect_event(&fk[11].r[fk[11].n - 1], "pattern", 3, "s\"1,a");
+	expect_event(&fk[2].r[fk[2].n - 1], "pattern", 3, "b");
+	for (int i = 0; i < 12; i++) {
+		tp_push_session_destroy(ss[i]);
+		fake_clear(&fk[i]);
+	}
+	tp_push_destroy(hub);
+	tp_filter_cleanup(&all);
+	tp_filter_cleanup(&aapl);
 }
 
 static void test_resume_replay_then_live(void **state)
@@ -1407,6 +1483,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TP_TEST(test_subscribe_rules),
 		TP_TEST(test_fanout_brute_force),
+		TP_TEST(test_shared_ids),
 		TP_TEST(test_resume_replay_then_live),
 		TP_TEST(test_resume_edges),
 		TP_TEST(test_snapshot),
