@@ -128,11 +128,16 @@ fail:
 	return -1;
 }
 
+/* The signals the supervisor takes (sigtimedwait). */
+static const int taken[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+#define TAKEN_COUNT (sizeof(taken) / sizeof(taken[0]))
+
 struct sup {
 	const struct tp_config *cfg;
 	unsigned n;
 	int port;              /* the shared port, resolved */
-	sigset_t orig_mask;    /* the workers' signal mask */
+	sigset_t orig_mask;    /* the workers' signal mask... */
+	struct sigaction orig_action[TAKEN_COUNT]; /* ...and dispositions */
 	pid_t self;
 	bool stopping;
 	double deadline;       /* SIGKILL the rest after this */
@@ -183,6 +188,8 @@ static bool spawn(struct sup *sp, unsigned i, struct tp_worker *w)
 	}
 	pid = fork();
 	if (pid == 0) {
+		for (size_t k = 0; k < TAKEN_COUNT; k++)
+			sigaction(taken[k], &sp->orig_action[k], NULL);
 		sigprocmask(SIG_SETMASK, &sp->orig_mask, NULL);
 		/* Never outlive the supervisor (it may be SIGKILLed). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -303,12 +310,20 @@ int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: listening\" url=http://%s:%d/ workers=%u pid=%ld",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, sp.port, n, (long)sp.self);
 
+	/* Blocked, and at their default action: an ignored signal (nohup
+	 * ignores SIGHUP; a parent may ignore SIGCHLD, which would reap the
+	 * workers behind our back) is never pending, so never taken. */
 	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	for (size_t k = 0; k < TAKEN_COUNT; k++)
+		sigaddset(&set, taken[k]);
 	sigprocmask(SIG_BLOCK, &set, &sp.orig_mask);
+	for (size_t k = 0; k < TAKEN_COUNT; k++) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(taken[k], &dfl, &sp.orig_action[k]);
+	}
 
 	for (unsigned i = 0; i < n; i++)
 		if (spawn(&sp, i, w))
@@ -351,6 +366,8 @@ int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 			    spawn(&sp, i, w))
 				return TP_SUPERVISOR_WORKER;
 	}
+	for (size_t k = 0; k < TAKEN_COUNT; k++)
+		sigaction(taken[k], &sp.orig_action[k], NULL);
 	sigprocmask(SIG_SETMASK, &sp.orig_mask, NULL);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: stopped\" exit_code=%d", sp.rc);
 	return sp.rc;
