@@ -20,6 +20,9 @@ enum tp_log_level {
 };
 
 extern enum tp_log_level tp_log_min_level;
+/* Under a supervisor, this process's worker number (1..N): every line then
+ * carries worker=K. 0 (the default) = a single process, no field. */
+extern unsigned tp_log_worker;
 
 void tp_log(enum tp_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

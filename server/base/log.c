@@ -10,6 +10,7 @@
 #include "tickpush/log.h"
 
 enum tp_log_level tp_log_min_level = TP_LOG_INFO;
+unsigned tp_log_worker;
 
 static const char *const level_names[] = {"debug", "info", "notice", "warn",
 					  "error"};
@@ -28,6 +29,8 @@ void tp_log(enum tp_log_level level, const char *fmt, ...)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "ts=%s.%03ldZ level=%s ", ts, now.tv_nsec / 1000000L,
 		level_names[level]);
+	if (tp_log_worker)
+		fprintf(stderr, "worker=%u ", tp_log_worker);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -36,6 +36,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/supervise.h"
 
 #define LINE_MAX_BYTES 4096           /* longest config-file line */
 #define FILE_MAX_BYTES (1024 * 1024)  /* largest config file */
@@ -107,6 +108,12 @@ static const char *check_database_uri(const char *v)
 		return NULL;
 	return "must be empty, a postgresql:// URI or a key=value "
 	       "connection string";
+}
+
+static const char *check_workers(const char *v)
+{
+	return tp_workers_parse(v, 1) ? NULL
+				      : "must be auto or a number from 1 to 256";
 }
 
 static const char *check_jwt_secret(const char *v)
@@ -256,6 +263,9 @@ static const struct tp_config_option options[] = {
 	    "10000", 1, 1000000, "Most open client connections"),
 	DBL(shutdown_timeout, "TICKPUSH_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
 	    "4", 0, 600, "Seconds to drain clients on shutdown before exiting"),
+	/* Processes. */
+	STR(workers, "TICKPUSH_WORKERS", "--workers", "1", 0, check_workers,
+	    "Worker processes sharing the port; auto = one per core; 1 = no supervisor"),
 	/* Auth and access. */
 	BOOL(require_auth_everywhere, "TICKPUSH_REQUIRE_AUTH", "--require-auth",
 	     "no", "Require a token on every endpoint, public ones included"),

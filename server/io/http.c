@@ -936,28 +936,31 @@ static void request_gone(struct pss *pss)
 	pss_release(pss);
 }
 
+bool tp_http_may_accept(struct tp_server *srv)
+{
+	static struct tp_log_ratelimit rl;
+	unsigned long skipped;
+
+	/* max_connections: refuse at accept. The gauge counts every client
+	 * connection from accept to close: idle, HTTP (SSE included) and
+	 * WebSocket. */
+	if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
+		return true;
+	TP_METRIC_INC(connections_refused);
+	if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
+		TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
+		       srv->cfg->max_connections, skipped);
+	return false;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len)
 {
 	struct pss *pss = user;
 
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-		struct tp_server *srv = server_of(wsi);
-		static struct tp_log_ratelimit rl;
-		unsigned long skipped;
-
-		/* max_connections: refuse at accept. The gauge counts every
-		 * client connection from accept to close: idle, HTTP (SSE
-		 * included) and WebSocket. */
-		if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
-			return 0;
-		TP_METRIC_INC(connections_refused);
-		if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
-			TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
-			       srv->cfg->max_connections, skipped);
-		return 1;
-	}
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return tp_http_may_accept(server_of(wsi)) ? 0 : 1;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		lws_set_opaque_user_data(wsi, &counted_mark);
 		TP_METRIC_INC(http_connections);
