@@ -1,6 +1,6 @@
 /*
  * ws.c - the WebSocket transport: GET /ws, subprotocol tickpush.v1
- * (contract/websocket.md).
+ * (docs/protocol.md).
  *
  * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): the path must be /ws, the
  * Origin (when a browser sends one) must be allowed, and a token given as
@@ -521,8 +521,8 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	if (f->preset_id)
 		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
 	else
-		rc = tp_filter_resolve(c->srv, c->user, &f->filter, &f->refs,
-				       sub_resolved, ps);
+		rc = tp_presets_resolve_filter(c->srv, c->user, &f->filter, &f->refs,
+					       sub_resolved, ps);
 	if (rc) {
 		tp_free(ps);
 		send_error(c, f->id, rc == TP_ERR_AUTH ? TP_CODE_UNAUTHORIZED : TP_CODE_BAD_REQUEST,

@@ -16,7 +16,7 @@
 #include <openssl/sha.h>
 
 #include "it.h"
-#include "tickpush/auth.h"
+#include "tickpush/b64.h"
 #include "tickpush/buf.h"
 #include "ws_client.h"
 
