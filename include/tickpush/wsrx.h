@@ -28,7 +28,9 @@
 
 #include "tickpush/buf.h"
 
-/* What was wrong, for a metric label (tp_wsrx_error_name) and a test. */
+/* What was wrong, for a metric label (tp_wsrx_error_name) and a test.
+ * EARLY is found by the transport, not the parser: frames that lws read
+ * with the handshake, before the server's response (RFC 6455 4.1). */
 #define TP_WSRX_ERRORS(X)                                                      \
 	X(UNMASKED, unmasked, 1002, "unmasked frame")                          \
 	X(RSV, reserved_bits, 1002, "reserved bits set (no extension negotiated)") \
@@ -44,7 +46,8 @@
 	X(CLOSE_CODE, bad_close_code, 1002, "close frame with an invalid code") \
 	X(CLOSE_UTF8, close_reason_utf8, 1007, "close reason is not valid UTF-8") \
 	X(BINARY, binary, 1003, "binary frames are not accepted")              \
-	X(NOMEM, out_of_memory, 1011, "out of memory")
+	X(NOMEM, out_of_memory, 1011, "out of memory")                       \
+	X(EARLY, early_data, 1002, "frame sent before the handshake response")
 
 enum tp_wsrx_error {
 	TP_WSRX_E_NONE = 0,
