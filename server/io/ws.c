@@ -44,8 +44,8 @@
  * pongs through the writer (control frames go before queued data); a
  * client's close is echoed, then the connection closes; frames that lws
  * read together with the handshake (sent before our 101, RFC 6455 4.1)
- * close with 1002. Over TLS lws still reads (its RECEIVE callback: the
- * same rules except the mask, RSV and UTF-8 checks lws does not make).
+ * close with 1002. Over TLS lws still reads (its RECEIVE callback, which
+ * accepts unmasked frames) until a TLS source plugs into reader.h.
  * Each message is parsed by tp_proto_parse; bad messages get an error
  * frame and the session stays open; messages beyond the rate limit get
  * "rate_limited", and a client that keeps exceeding it is closed (4029).
