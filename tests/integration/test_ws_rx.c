@@ -49,29 +49,11 @@ static int teardown(void **state)
 	return it_finish(&env);
 }
 
-/* A frame as a client sends it; masked or not. */
+/* A client frame, masked or not (test_support.h). */
 static size_t frame(unsigned char *out, unsigned char b0, const void *payload,
 		    size_t len, bool masked)
 {
-	static const unsigned char key[4] = { 0xa1, 0x5e, 0x03, 0x7c };
-	const unsigned char *pl = payload;
-	size_t at = 0;
-
-	out[at++] = b0;
-	if (len > 125) {
-		out[at++] = (unsigned char)((masked ? 0x80 : 0) | 126);
-		out[at++] = (unsigned char)(len >> 8);
-		out[at++] = (unsigned char)len;
-	} else {
-		out[at++] = (unsigned char)((masked ? 0x80 : 0) | len);
-	}
-	if (masked) {
-		memcpy(out + at, key, 4);
-		at += 4;
-	}
-	for (size_t i = 0; i < len; i++)
-		out[at + i] = masked ? pl[i] ^ key[i & 3] : pl[i];
-	return at + len;
+	return tp_test_ws_frame(out, b0, payload, len, masked, 0);
 }
 
 static void open_session(struct it_ws *ws)

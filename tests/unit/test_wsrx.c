@@ -12,36 +12,7 @@
 
 #define MAX_MSG 1000
 
-/* Appends a frame: first byte b0, payload, masked (key 0x37fa213d) or not;
- * len_form 0 = shortest, 126 / 127 = that extended form. */
-static size_t frame(unsigned char *out, unsigned char b0, const void *payload,
-		    size_t len, int masked, int len_form)
-{
-	static const unsigned char key[4] = { 0x37, 0xfa, 0x21, 0x3d };
-	const unsigned char *pl = payload;
-	size_t at = 0;
-	unsigned char m = masked ? 0x80 : 0;
-
-	out[at++] = b0;
-	if (len_form == 127 || (!len_form && len > 65535)) {
-		out[at++] = m | 127;
-		for (int i = 0; i < 8; i++)
-			out[at++] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	} else if (len_form == 126 || len > 125) {
-		out[at++] = m | 126;
-		out[at++] = (unsigned char)(len >> 8);
-		out[at++] = (unsigned char)len;
-	} else {
-		out[at++] = (unsigned char)(m | len);
-	}
-	if (masked) {
-		memcpy(out + at, key, 4);
-		at += 4;
-	}
-	for (size_t i = 0; i < len; i++)
-		out[at + i] = masked ? pl[i] ^ key[i & 3] : pl[i];
-	return at + len;
-}
+#define frame tp_test_ws_frame
 
 /* Events seen, flattened to text: "TEXT:hello PING: CLOSE1000:bye
  * ERROR1002:unmasked frame". */
