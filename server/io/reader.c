@@ -100,6 +100,8 @@ static void switch_cb(uv_prepare_t *h)
 	struct tp_rconn *r = h->data;
 
 	uv_prepare_stop(&r->prepare);
+	if (!r->stopped && r->sink.on_switch)
+		r->sink.on_switch(r->sink.ud);
 	if (r->stopped)
 		return;
 	lws_rx_flow_control(r->wsi, 0);

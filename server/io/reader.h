@@ -46,12 +46,15 @@ struct tp_rconn_source {
 	void *ctx;
 };
 
-/* The transport's side: bytes that arrived (valid during the call), and
- * the end of the stream (err 0: the peer closed; else an errno). After
- * on_end nothing more is read. */
+/* The transport's side: bytes that arrived (valid during the call), the
+ * end of the stream (err 0: the peer closed; else an errno; nothing more
+ * is read after it), and the moment of the switch (optional: a transport
+ * that finds lws inside a frame then calls tp_rconn_stop, and lws keeps
+ * reading). */
 struct tp_rconn_sink {
 	void (*on_data)(void *ud, const unsigned char *buf, size_t len);
 	void (*on_end)(void *ud, int err);
+	void (*on_switch)(void *ud);
 	void *ud;
 };
 

@@ -814,9 +814,28 @@ static void rx_end(void *ud, int err)
 	}
 }
 
+/* Frames lws read with the handshake: the client sent them before our
+ * 101 (RFC 6455 4.1), and lws parsed them, unchecked. */
+static void early_data(struct ws_conn *c)
+{
+	protocol_error(c, TP_WSRX_E_EARLY, 1002, "frame sent before the handshake response");
+}
+
+/* Our reads start: lws must be between frames, else it holds the start
+ * of one sent early (a header with a length, or part of a payload). */
+static void rx_switch(void *ud)
+{
+	struct ws_conn *c = ud;
+
+	if (lws_remaining_packet_payload(c->wsi))
+		early_data(c);
+}
+
 static struct tp_rconn *start_reader(struct ws_conn *c)
 {
-	const struct tp_rconn_sink sink = { .on_data = rx_data, .on_end = rx_end, .ud = c };
+	const struct tp_rconn_sink sink = {
+		.on_data = rx_data, .on_end = rx_end, .on_switch = rx_switch, .ud = c,
+	};
 
 	return tp_rconn_start(&c->srv->loop, c->wsi, NULL, &sink);
 }
@@ -836,8 +855,7 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 		if (c->reader) {
 			/* Sent with the handshake (reader.c): unchecked by us. */
 			if (!tp_rconn_reading(c->reader))
-				protocol_error(c, TP_WSRX_E_EARLY, 1002,
-					       "frame sent before the handshake response");
+				early_data(c);
 			return 0; /* else lws reads for its close: ignored */
 		}
 		c->last_rx = tp_mono();
