@@ -862,10 +862,14 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 		c->ping_out = false;
 		return on_receive(c, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (c) {
-			c->last_rx = tp_mono();
-			c->ping_out = false;
+		if (!c)
+			return 0;
+		if (c->reader && !tp_rconn_reading(c->reader)) {
+			early_data(c); /* sent with the handshake */
+			return 0;
 		}
+		c->last_rx = tp_mono();
+		c->ping_out = false;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c ? on_writeable(c) : 0;
