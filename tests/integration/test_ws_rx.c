@@ -302,6 +302,29 @@ static bool only_bystander_left(void *ud)
 	return it_metric(env.port, "tp_ws_sessions") == 1;
 }
 
+/* A client that sends as soon as the 101 is in (before the hello) is
+ * served normally: the switch never takes its frames for early ones. */
+static void test_frame_right_after_101(void **state)
+{
+	unsigned char b[64];
+	size_t n = frame(b, 0x81, "{\"op\":\"ping\",\"t\":5}", 19, true);
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		struct it_ws ws;
+		cJSON *j;
+
+		/* it_ws_connect returns once the 101 is read. */
+		if (it_ws_connect(&ws, env.port, "/ws", NULL, 0))
+			fail_msg("ws connect: %d", ws.http_status);
+		assert_int_equal(it_ws_send_raw(&ws, b, n), 0);
+		j = it_ws_wait_type(&ws, "pong", 10);
+		assert_non_null(j);
+		cJSON_Delete(j);
+		it_ws_close(&ws);
+	}
+}
+
 /* Many violations and abrupt ends at once: nothing leaks, nothing is
  * left open (the server's exit at teardown checks the sanitizers). */
 static void test_churn(void **state)
@@ -334,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_fragmented_message),
 		cmocka_unit_test(test_client_close),
 		cmocka_unit_test(test_frame_with_handshake),
+		cmocka_unit_test(test_frame_right_after_101),
 		cmocka_unit_test(test_churn),
 	};
 
