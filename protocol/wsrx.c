@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "text.h"
+#include "tickpush/utf8.h"
 #include "tickpush/wsrx.h"
 
 enum {

@@ -364,3 +364,23 @@ bool it_ws_wait_eof(struct it_ws *ws, double timeout_s)
 	}
 	return true;
 }
+
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf)
+{
+	char frame[200];
+	cJSON *j;
+
+	if (it_ws_connect(ws, port, "/ws", NULL, rcvbuf))
+		return -1;
+	if (!(j = it_ws_wait_type(ws, "hello", 10)))
+		return -1;
+	cJSON_Delete(j);
+	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
+		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", symbol);
+	if (it_ws_send_text(ws, frame))
+		return -1;
+	if (!(j = it_ws_wait_type(ws, "subscribed", 10)))
+		return -1;
+	cJSON_Delete(j);
+	return 0;
+}
