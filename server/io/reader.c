@@ -114,14 +114,15 @@ struct tp_rconn *tp_rconn_start(uv_loop_t *loop, struct lws *wsi,
 				const struct tp_rconn_sink *sink)
 {
 	struct tp_rconn *r = tp_calloc(1, sizeof(*r));
-	int fd = lws_get_socket_fd(wsi);
+	int fd = lws_get_socket_fd(wsi), rc;
 
 	if (!r)
 		return NULL;
 	r->fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (r->fd < 0 || uv_poll_init(loop, &r->poll, r->fd)) {
-		TP_LOG(TP_LOG_WARN, "msg=\"WebSocket reads stay with lws: no descriptor\" err=\"%s\"",
-		       strerror(errno));
+	rc = r->fd < 0 ? -errno : uv_poll_init(loop, &r->poll, r->fd);
+	if (rc) {
+		TP_LOG(TP_LOG_WARN, "msg=\"WebSocket session refused: no descriptor for its reads\" err=\"%s\"",
+		       uv_strerror(rc));
 		if (r->fd >= 0)
 			close(r->fd);
 		tp_free(r);

@@ -59,8 +59,8 @@ struct tp_rconn_sink {
 };
 
 /* From ESTABLISHED of a connection lws may stop reading. source NULL:
- * plaintext recv. NULL when out of memory or descriptors (the caller
- * keeps lws's reading then). */
+ * plaintext recv. NULL when out of memory or descriptors (ws.c then
+ * refuses the session: its frames would go unchecked). */
 struct tp_rconn *tp_rconn_start(uv_loop_t *loop, struct lws *wsi,
 				const struct tp_rconn_source *source,
 				const struct tp_rconn_sink *sink);
