@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "cli_user.h"
+#include "reload.h"
 #include "server.h"
+#include "tls.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
 
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
 	struct tp_config cfg;
 	struct tp_errdetail err = {{0}, NULL};
 	struct tp_server srv;
+	char why[512];
 	int level, rc;
 
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
@@ -74,6 +77,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tickpush: invalid configuration: %s\n", err.msg);
 		return 1;
 	}
+	/* The TLS files: readable, matching (tls.c), before anything starts. */
+	if (tp_tls_check(&cfg, why, sizeof(why))) {
+		fprintf(stderr, "tickpush: invalid configuration: %s\n", why);
+		tp_config_cleanup(&cfg);
+		return 1;
+	}
 	if (has_flag(argc, argv, "--check-config")) {
 		tp_config_print(stdout, &cfg);
 		printf("configuration OK\n");
@@ -84,6 +93,8 @@ int main(int argc, char **argv)
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
 
+	/* SIGHUP reads the same sources again (reload.c). */
+	tp_reload_source(tp_config_find_file_arg(argc, argv), argc, argv);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
 	if (tp_server_init(&srv, &cfg)) {
 		tp_config_cleanup(&cfg);

@@ -68,7 +68,9 @@ struct tp_buf;
 	X(push_writes, counter, "Socket writes of the push transports (each carries one or more frames)") \
 	X(push_partial_writes, counter, "Writes that ended inside a frame (its rest was handed to lws)") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
-	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
+	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
+	X(config_reloads, counter, "SIGHUP reloads applied") \
+	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,

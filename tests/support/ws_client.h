@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 struct cJSON;
+struct ssl_st;
+struct ssl_ctx_st;
 
 struct it_ws {
 	int fd;
@@ -20,6 +22,9 @@ struct it_ws {
 	bool closed;          /* connection ended */
 	int http_status;      /* handshake status (101 on success) */
 	char http_body[1024]; /* handshake response body when refused */
+	struct ssl_st *ssl;   /* wss: the TLS session, else NULL */
+	struct ssl_ctx_st *ssl_ctx;
+	char peer_sha256[100]; /* wss: "AB:CD:..." of the server's certificate */
 };
 
 /* Connects and upgrades; path includes any query. extra_headers is
@@ -28,6 +33,18 @@ struct it_ws {
  * the socket receive buffer (slow-consumer tests). */
 int it_ws_connect(struct it_ws *ws, int port, const char *path,
 		  const char *extra_headers, int rcvbuf);
+/* The same over TLS (wss): the server's certificate must verify against
+ * cafile (PEM) for the address 127.0.0.1. */
+int it_wss_connect(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers, int rcvbuf, const char *cafile);
+/* TLS handshake only: the SHA-256 of the certificate the server presents
+ * to a new connection ("AB:CD:..."), verified against cafile. 0 or -1. */
+int it_tls_peer_sha256(int port, const char *cafile, char *out, size_t n);
+/* GET path over TLS (verified as above), Connection: close; returns the
+ * status (-1 on a transport or TLS error); the body goes to body[n]
+ * (may be NULL). */
+int it_https_get(int port, const char *cafile, const char *path, char *body,
+		 size_t n);
 void it_ws_close(struct it_ws *ws); /* abrupt: just closes the socket */
 
 /* opcode 1 = text, 2 = binary, 9 = ping; fin false sends a fragment. */
