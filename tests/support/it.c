@@ -240,7 +240,10 @@ void it_server_start_args(struct it_env *e, const char *const *extra_env,
 	envp[n++] = env_sock;
 	envp[n++] = env_port_file;
 	envp[n++] = (char *)"TICKPUSH_PORT=0";
-	envp[n++] = (char *)"TICKPUSH_LOG_LEVEL=info";
+	/* The default level, unless arguments may name a config file whose
+	 * log_level a test reloads (the environment would override it). */
+	if (!args)
+		envp[n++] = (char *)"TICKPUSH_LOG_LEVEL=info";
 	for (size_t i = 0; extra_env && extra_env[i] && n < 62; i++)
 		envp[n++] = (char *)extra_env[i];
 	envp[n] = NULL;

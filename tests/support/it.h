@@ -43,7 +43,7 @@ void it_redis_stop(struct it_env *e, int sig);
 void it_server_start(struct it_env *e, const char *const *extra_env,
 		     bool wait_ready);
 /* The same with command-line arguments (NULL-terminated, at most 14),
- * e.g. {"--config", path, NULL}. */
+ * e.g. {"--config", path, NULL}; TICKPUSH_LOG_LEVEL is then not set. */
 void it_server_start_args(struct it_env *e, const char *const *extra_env,
 			  const char *const *args, bool wait_ready);
 /* Sends sig, waits up to timeout_s, returns the exit status (or -1 on

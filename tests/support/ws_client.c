@@ -467,3 +467,21 @@ int it_ws_wait_close(struct it_ws *ws, double timeout_s)
 	/* Timed out; a partial frame may be buffered (ws->len). */
 	return -1;
 }
+
+int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym)
+{
+	char sub[200];
+	cJSON *j = it_ws_wait_type(ws, "hello", 10);
+
+	if (!j)
+		return -1;
+	cJSON_Delete(j);
+	if (!sym)
+		return 0;
+	snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
+		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", sym);
+	if (it_ws_send_text(ws, sub) || !(j = it_ws_wait_type(ws, "subscribed", 10)))
+		return -1;
+	cJSON_Delete(j);
+	return 0;
+}

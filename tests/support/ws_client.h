@@ -62,6 +62,9 @@ struct cJSON *it_ws_recv_json(struct it_ws *ws, double timeout_s);
  * or timeout; returns it parsed, or NULL. */
 struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 			      double timeout_s);
+/* Waits for the hello frame, then (sym != NULL) subscribes to sym's
+ * patterns (confidence_min 0) and waits for "subscribed". 0 or -1. */
+int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym);
 /* Waits for the server to close; returns the close code (or -1). */
 int it_ws_wait_close(struct it_ws *ws, double timeout_s);
 
