@@ -9,6 +9,8 @@
  *
  * Exit codes: 0 after a clean shutdown, 1 for a configuration error, 2 if
  * the server could not start, 70 if shutdown found leaked loop handles.
+ * With workers > 1 the process is a supervisor (io/supervisor.c) before
+ * anything else starts; each worker returns from it into the same path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +19,10 @@
 #include "reload.h"
 #include "server.h"
 #include "tls.h"
+#include "supervisor.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/supervise.h"
 
 #ifndef TICKPUSH_VERSION
 #define TICKPUSH_VERSION "0.1.0"
@@ -40,6 +44,8 @@ int main(int argc, char **argv)
 	struct tp_errdetail err = {{0}, NULL};
 	struct tp_server srv;
 	char why[512];
+	struct tp_worker worker = {.listen_fd = -1};
+	unsigned workers;
 	int level, rc;
 
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
@@ -96,7 +102,15 @@ int main(int argc, char **argv)
 	/* SIGHUP reads the same sources again (reload.c). */
 	tp_reload_source(tp_config_find_file_arg(argc, argv), argc, argv);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
-	if (tp_server_init(&srv, &cfg)) {
+	workers = tp_workers_parse(cfg.workers, tp_supervisor_cores());
+	if (workers > 1) {
+		rc = tp_supervisor_run(&cfg, workers, &worker);
+		if (rc != TP_SUPERVISOR_WORKER) {
+			tp_config_cleanup(&cfg);
+			return rc;
+		}
+	}
+	if (tp_server_init_worker(&srv, &cfg, &worker)) {
 		tp_config_cleanup(&cfg);
 		return 2;
 	}

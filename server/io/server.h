@@ -15,6 +15,7 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/ingest.h"
@@ -36,6 +37,16 @@ struct tp_backtests;
 struct tp_accounts;
 struct ssl_ctx_st;
 struct tp_reload_cfg;
+struct tp_listener;
+
+/* Under a supervisor (workers > 1, supervisor.h): which worker this
+ * process is and the listening socket it accepts on. */
+struct tp_worker {
+	unsigned id;        /* 1..N; 0 = a single process (lws listens) */
+	unsigned restarts;  /* earlier processes of this slot the supervisor replaced */
+	int listen_fd;      /* ours to accept on and close; -1 without */
+	int port;           /* the port it listens on (port 0 resolved) */
+};
 
 struct tp_server {
 	/* In force: main's until a SIGHUP reload installs another (reload.c;
@@ -46,6 +57,8 @@ struct tp_server {
 	struct lws_context *lws;
 	struct lws_vhost *vhost;
 	int port;                     /* bound listen port */
+	struct tp_worker worker;      /* id 0: single process */
+	struct tp_listener *listener; /* worker's accept loop (listener.c) */
 	struct ssl_ctx_st *tls_ctx;   /* the vhost's SSL_CTX (lws owns it), NULL = plain (tls.c) */
 
 	struct tp_ingest *ingest;
@@ -98,12 +111,12 @@ struct tp_server {
 	int exit_code;
 };
 
-/* Wall-clock time, epoch seconds. */
-double tp_now(void);
-/* Monotonic seconds (latency measurement). */
-double tp_mono(void);
-
 int tp_server_init(struct tp_server *srv, const struct tp_config *cfg);
+/* The same for worker w of a supervisor: accepts on w->listen_fd (taken
+ * over, closed at shutdown or on failure), writes no port file (the
+ * supervisor did). */
+int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
+			  const struct tp_worker *w);
 int tp_server_run(struct tp_server *srv); /* returns the exit code */
 /* Frees what init created; returns TP_OK, or TP_ERR_IO when the loop
  * still had live handles (a shutdown bug worth failing tests for). */

@@ -152,8 +152,7 @@ static struct it_ws *open_subscribed(int port, int rcvbuf, const char *sym)
 	struct it_ws *ws = calloc(1, sizeof(*ws));
 
 	assert_non_null(ws);
-	assert_int_equal(it_ws_connect(ws, port, "/ws", NULL, rcvbuf), 0);
-	assert_int_equal(it_ws_hello_and_subscribe(ws, sym), 0);
+	assert_int_equal(it_ws_follow(ws, port, sym, rcvbuf), 0);
 	return ws;
 }
 

@@ -485,3 +485,10 @@ int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym)
 	cJSON_Delete(j);
 	return 0;
 }
+
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf)
+{
+	if (it_ws_connect(ws, port, "/ws", NULL, rcvbuf))
+		return -1;
+	return it_ws_hello_and_subscribe(ws, symbol);
+}

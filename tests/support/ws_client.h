@@ -65,6 +65,11 @@ struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 /* Waits for the hello frame, then (sym != NULL) subscribes to sym's
  * patterns (confidence_min 0) and waits for "subscribed". 0 or -1. */
 int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym);
+/* Connects to /ws, waits for hello, subscribes (id "s") to symbol's
+ * patterns at any confidence and waits for "subscribed". 0, or -1 (the
+ * connect failed: ws->http_status and http_body tell why; or a frame did
+ * not come within 10 s). rcvbuf as for it_ws_connect. */
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf);
 /* Waits for the server to close; returns the close code (or -1). */
 int it_ws_wait_close(struct it_ws *ws, double timeout_s);
 
