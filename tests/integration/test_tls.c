@@ -12,6 +12,8 @@
  *    a burst larger than the socket buffers reaches a reader with a small
  *    receive buffer that starts late (its socket refused bytes: megabytes
  *    waited in its queue), every frame whole and in order;
+ *  - SSE over https gets pushed events; --check-config refuses a key that
+ *    does not match the certificate;
  *  - SIGHUP with a new certificate (files replaced in place): a new
  *    connection gets the new certificate, a wss session opened before
  *    keeps receiving;
@@ -426,6 +428,76 @@ static void test_wss_burst_slow_reader(void **state)
 	ws_free(slow);
 }
 
+/* SSE over TLS: the push write path's other transport (LWS_WRITE_HTTP). */
+struct sse_wait {
+	const char *path;
+	const char *want;
+};
+
+static bool sse_open(void *ud)
+{
+	(void)ud;
+	return metric("tp_sse_sessions") >= 1;
+}
+
+static bool sse_got(void *ud)
+{
+	struct sse_wait *w = ud;
+	static char buf[65536];
+	FILE *f = fopen(w->path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, w->want) != NULL;
+}
+
+static void test_sse_over_tls(void **state)
+{
+	char cmd[900], path[400], id[96], *ev;
+	struct sse_wait w = {path, id};
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sse.out", env.dir);
+	snprintf(cmd, sizeof(cmd), "curl -sS -N --max-time 30 --cacert '%s' "
+		 "'https://127.0.0.1:%d/api/stream?channels=patterns&symbols=TLSS&confidence_min=0' "
+		 "> '%s' 2>/dev/null &", trust, env.port, path);
+	run(cmd);
+	assert_true(it_wait(sse_open, NULL, 20));
+	ev = event("TLSS", ts_base, 20000);
+	assert_true(it_publish(&env, CHANNEL, ev) >= 1);
+	free(ev);
+	snprintf(id, sizeof(id), "TLSS:Weekly_Breakout:%.0f", ts_base);
+	ts_base += 10;
+	assert_true(it_wait(sse_got, &w, 20));
+}
+
+/* --check-config loads the TLS files: a key of another certificate is an
+ * error naming the option (exit 1). */
+static void test_check_config_tls(void **state)
+{
+	char cmd[1500];
+
+	(void)state;
+	/* Without the test's TICKPUSH_* variables (not options). */
+	snprintf(cmd, sizeof(cmd), "env -u TICKPUSH_BIN -u TICKPUSH_SIM '%s' --check-config "
+		 "--tls-cert '%s/a.pem' --tls-key '%s/b.key' >/dev/null 2>'%s/check.err'",
+		 getenv("TICKPUSH_BIN"), env.dir, env.dir, env.dir);
+	int st = system(cmd);
+
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	snprintf(cmd, sizeof(cmd), "grep -q 'invalid configuration: tls_key .*b.key' '%s/check.err'",
+		 env.dir);
+	run(cmd);
+	snprintf(cmd, sizeof(cmd), "env -u TICKPUSH_BIN -u TICKPUSH_SIM '%s' --check-config "
+		 "--tls-cert '%s/a.pem' --tls-key '%s/a.key' >/dev/null",
+		 getenv("TICKPUSH_BIN"), env.dir, env.dir);
+	run(cmd);
+}
+
 struct fp_wait {
 	const char *want;
 };
@@ -540,6 +612,8 @@ int main(void)
 		cmocka_unit_test(test_https_with_curl),
 		cmocka_unit_test(test_plain_http_refused_or_redirected),
 		cmocka_unit_test(test_wss_burst_slow_reader),
+		cmocka_unit_test(test_sse_over_tls),
+		cmocka_unit_test(test_check_config_tls),
 		cmocka_unit_test(test_reload_certificate),
 		cmocka_unit_test(test_reload_bad_config_refused),
 		cmocka_unit_test(test_reload_log_level_and_jwt),
