@@ -72,7 +72,9 @@ struct tp_buf;
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
 	X(worker, gauge, "Worker number of the answering process (workers > 1); 0 = single process") \
 	X(worker_pid, gauge, "Process id of the answering process") \
-	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process")
+	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process") \
+	X(config_reloads, counter, "SIGHUP reloads applied") \
+	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,

@@ -68,6 +68,7 @@
 #include "http.h"
 #include "presets.h"
 #include "reader.h"
+#include "reload.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
@@ -273,9 +274,7 @@ static int verify(struct tp_server *srv, const char *token, long long *user,
 	struct tp_jwt_claims claims;
 	struct tp_errdetail err = {{0}, NULL};
 
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  tp_now(), 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, tp_now(), &claims, &err)) {
 		*why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED) ? "Token expired"
 									 : "Invalid token";
 		return TP_ERR_AUTH;
