@@ -492,7 +492,7 @@ int it_ws_next_frame(struct it_ws *ws, double timeout_s, int *opcode,
 
 int it_ws_send_raw(struct it_ws *ws, const void *bytes, size_t len)
 {
-	return send_all(ws->fd, bytes, len);
+	return send_all(ws, bytes, len);
 }
 
 bool it_ws_wait_eof(struct it_ws *ws, double timeout_s)
