@@ -34,21 +34,22 @@
  * symbol lists, union of its type lists, confidence buckets at or above
  * confidence_min), estimated from list sizes before any record is touched.
  * Every candidate goes through tp_filter_match (so the index only has to be
- * complete, never exact) and the expiry check. The first page*per_page
- * matches in sort order are kept in a bounded max-heap (top = worst kept),
- * so a first-page scan over many matches costs O(m log k), not a full sort;
- * the heap is then heap-sorted in place and the requested page is cut out.
+ * complete, never exact) and the expiry check. Of the m matches, the first
+ * k = page*per_page in sort order are chosen with a quickselect (expected
+ * O(m), whatever order the candidates come in) and only those are
+ * heap-sorted: O(m + k log k), never a sort of all matches. Then the
+ * requested page is cut out.
  *
- * The scan array ("hot"): one dense entry per record with what filtering
- * and sorting read (confidence, expiry, the sort keys, rs/rvol/rsi, tier,
- * the symbol's first bytes), kept in step with the records (swap-remove,
- * each record knows its slot). A broad scan (the confidence source
- * covering a good part of the store) walks this array instead of the
- * bucket lists: sequential reads instead of one cache miss per record,
- * which was nearly all of an uncached scan's time at 10,000 records. The
- * record itself is read only when the filter has lists (symbols, types,
- * sectors) or when sort keys tie on what the entry holds. The heap keeps
- * entries too, for the same reason.
+ * The scan array ("hot"): per confidence bucket, one dense entry per
+ * record with what filtering and sorting read (confidence, expiry, the
+ * sort keys, rs/rvol/rsi, tier, the first bytes of symbol and id), kept in
+ * step with the records (swap-remove, each record knows its slot). The
+ * confidence source walks these arrays, not the bucket lists: sequential
+ * reads instead of one cache miss per record, which was nearly all of an
+ * uncached scan's time at 10,000 records. The record itself is read only
+ * when the filter has lists (symbols, types, sectors) or when sort keys
+ * tie on what the entry holds. Selection and
+ * sort move pointers to entries, for the same reason.
  *
  * Ownership: the store owns records and their indicators_json; scan rows
  * and tp_patterns_get results are borrowed until the next mutation.
@@ -69,10 +70,6 @@
 #include "tickpush/render.h"
 
 #define CONF_BUCKETS 101
-/* The confidence source is walked through the scan array when it covers
- * at least 1/HOT_SHARE of the store: a sequential entry costs about that
- * fraction of a cache miss on a record. */
-#define HOT_SHARE 8
 
 enum { L_SYM = 0, L_TYPE, L_CONF, L__COUNT };
 enum { H_EXP = 0, H_AGE, H__COUNT };
@@ -98,14 +95,17 @@ struct rec {
 	size_t row_head_len, row_tail_len;
 	struct link ln[L__COUNT];
 	size_t hidx[H__COUNT];
-	size_t hot;                          /* slot in ps->hot */
+	size_t hot;              /* slot in its confidence bucket's hot array */
 };
 
 /* A record's entry in the scan array (see the top). */
 struct hot {
 	struct rec *r;
 	double conf, exp, det, rs, rvol, rsi;
-	uint64_t sym8;      /* first 8 bytes of the symbol, big-endian, 0-padded */
+	/* The first bytes of symbol and id, big-endian, 0-padded: compared
+	 * as integers they order like strcmp (ties on the sort key and
+	 * detected_at are common, and would read two records each). */
+	uint64_t sym8, id_hi, id_lo;
 	unsigned tier_bit;  /* TP_TIER_BIT(tier) */
 };
 
@@ -121,8 +121,10 @@ struct tp_patterns {
 	struct tp_dict *bytype;
 	struct list conf[CONF_BUCKETS];
 	struct heap heap[H__COUNT];
-	struct hot *hot;    /* count entries */
-	size_t hot_cap;
+	struct hotv {
+		struct hot *a;
+		size_t n, cap;
+	} hot[CONF_BUCKETS]; /* the scan array, by confidence bucket */
 	size_t count;
 	uint64_t evictions;
 	uint64_t expired;
@@ -395,43 +397,63 @@ static void heap_remove(struct heap *h, int k, struct rec *r)
 
 /* ---- the scan array ---------------------------------------------------- */
 
-static int hot_reserve(struct tp_patterns *ps, size_t want)
+/* Room for one more entry in the bucket of confidence c. */
+static int hot_reserve(struct tp_patterns *ps, double c)
 {
-	void *a = ps->hot;
-	int rc = grow(&a, &ps->hot_cap, want, sizeof(*ps->hot));
+	struct hotv *v = &ps->hot[conf_bucket(c)];
+	void *a = v->a;
+	int rc = grow(&a, &v->cap, v->n + 1, sizeof(*v->a));
 
-	ps->hot = a;
+	v->a = a;
 	return rc;
 }
 
-/* Room must have been reserved; slot ps->count - 1 (count already counts r). */
-static void hot_add(struct tp_patterns *ps, struct rec *r)
+static struct hot *hot_of(const struct tp_patterns *ps, const struct rec *r)
 {
-	struct hot *e = &ps->hot[ps->count - 1];
-	uint64_t sym8 = 0;
-
-	for (size_t i = 0; i < 8; i++) {
-		sym8 = sym8 << 8 | (unsigned char)r->p.symbol[i];
-		if (!r->p.symbol[i]) {
-			sym8 <<= 8 * (7 - i);
-			break;
-		}
-	}
-	*e = (struct hot){ .r = r, .conf = r->p.confidence,
-		.exp = r->p.expires_at, .det = r->p.detected_at, .rs = r->p.rs,
-		.rvol = r->p.rvol, .rsi = r->p.rsi, .sym8 = sym8,
-		.tier_bit = TP_TIER_BIT(r->p.tier) };
-	r->hot = ps->count - 1;
+	return &ps->hot[conf_bucket(r->p.confidence)].a[r->hot];
 }
 
-/* Before count is decremented: the last entry moves into r's slot. */
+/* s[0..8) big-endian, 0 after the first NUL; *end once s ended there. */
+static uint64_t pack8(const char *s, bool *end)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 8; i++) {
+		v = v << 8 | (unsigned char)s[i];
+		if (!s[i]) {
+			*end = true;
+			return v << 8 * (7 - i);
+		}
+	}
+	return v;
+}
+
+/* Room must have been reserved (hot_reserve). */
+static void hot_add(struct tp_patterns *ps, struct rec *r)
+{
+	struct hotv *v = &ps->hot[conf_bucket(r->p.confidence)];
+	struct hot *e = &v->a[v->n];
+	bool sym_end = false, id_end = false;
+	uint64_t id_hi = pack8(r->p.id, &id_end);
+
+	*e = (struct hot){ .r = r, .conf = r->p.confidence,
+		.exp = r->p.expires_at, .det = r->p.detected_at, .rs = r->p.rs,
+		.rvol = r->p.rvol, .rsi = r->p.rsi,
+		.sym8 = pack8(r->p.symbol, &sym_end), .id_hi = id_hi,
+		.id_lo = id_end ? 0 : pack8(r->p.id + 8, &id_end),
+		.tier_bit = TP_TIER_BIT(r->p.tier) };
+	r->hot = v->n++;
+}
+
+/* The bucket's last entry moves into r's slot. */
 static void hot_del(struct tp_patterns *ps, struct rec *r)
 {
-	struct hot *last = &ps->hot[ps->count - 1];
+	struct hotv *v = &ps->hot[conf_bucket(r->p.confidence)];
+	struct hot *last = &v->a[--v->n];
 
-	TP_ASSERT(ps->hot[r->hot].r == r);
+	TP_ASSERT(v->a[r->hot].r == r);
 	if (last->r != r) {
-		ps->hot[r->hot] = *last;
+		v->a[r->hot] = *last;
 		last->r->hot = r->hot;
 	}
 }
@@ -490,7 +512,8 @@ void tp_patterns_destroy(struct tp_patterns *ps)
 	tp_dict_destroy(ps->bytype);
 	for (int k = 0; k < H__COUNT; k++)
 		tp_free(ps->heap[k].a);
-	tp_free(ps->hot);
+	for (size_t b = 0; b < CONF_BUCKETS; b++)
+		tp_free(ps->hot[b].a);
 	tp_free(ps);
 }
 
@@ -537,7 +560,7 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	for (int k = 0; k < H__COUNT; k++)
 		if (heap_reserve(&ps->heap[k], ps->count + 1) != TP_OK)
 			goto fail;
-	if (hot_reserve(ps, ps->count + 1) != TP_OK)
+	if (hot_reserve(ps, r->p.confidence) != TP_OK)
 		goto fail;
 	ls = keyed_get(ps->bysym, r->p.symbol, &ls_new);
 	if (!ls)
@@ -660,7 +683,8 @@ struct order {
 
 /* < 0 when a comes before b in the response. Ties: detected_at desc, then
  * id asc, whatever the direction, so paging is stable. Reads the records
- * only for symbols that share their first 8 bytes and for the id. */
+ * only for symbols of 8+ bytes that share their first 8 and ids that
+ * share their first 16. */
 static int order_cmp(const struct order *o, const struct hot *a,
 		     const struct hot *b)
 {
@@ -672,7 +696,8 @@ static int order_cmp(const struct order *o, const struct hot *a,
 		break;
 	case TP_SORT_SYMBOL:
 		c = (a->sym8 > b->sym8) - (a->sym8 < b->sym8);
-		if (!c) {
+		/* Equal prefixes that end in a NUL are the whole symbols. */
+		if (!c && (a->sym8 & 0xff)) {
 			c = strcmp(a->r->p.symbol, b->r->p.symbol);
 			c = (c > 0) - (c < 0);
 		}
@@ -693,16 +718,79 @@ static int order_cmp(const struct order *o, const struct hot *a,
 	c = cmp_dbl(b->det, a->det);
 	if (c)
 		return c;
+	if (a->id_hi != b->id_hi)
+		return a->id_hi < b->id_hi ? -1 : 1;
+	if (a->id_lo != b->id_lo)
+		return a->id_lo < b->id_lo ? -1 : 1;
 	return strcmp(a->r->p.id, b->r->p.id);
 }
 
-/* Max-heap in response order: a[0] is the worst row kept. */
+/* The matches of a scan; finally the best k of them, in response order. */
 struct topk {
 	const struct hot **a;
 	size_t n, cap, k;
 	const struct order *o;
 };
 
+static int topk_offer(struct topk *t, const struct hot *p)
+{
+	if (!t->k)
+		return TP_OK; /* a page past the end: only the total counts */
+	if (t->n == t->cap) {
+		void *a = t->a;
+
+		if (grow(&a, &t->cap, t->n + 1, sizeof(*t->a)) != TP_OK)
+			return TP_ERR_NOMEM;
+		t->a = a;
+	}
+	t->a[t->n++] = p;
+	return TP_OK;
+}
+
+static void swap_hot(const struct hot **a, size_t i, size_t j)
+{
+	const struct hot *x = a[i];
+
+	a[i] = a[j];
+	a[j] = x;
+}
+
+/* Quickselect: afterwards a[0..k) are the k first of a[0..n) in response
+ * order (unordered among themselves). Median-of-three pivots, so input
+ * that is already in (or against) sort order, like records walked in
+ * arrival order and sorted by detected_at, costs O(n), not O(n log k) as
+ * a bounded heap did. No two entries compare equal (the id decides). */
+static void topk_select(struct topk *t)
+{
+	const struct hot **a = t->a;
+	size_t lo = 0, hi = t->n;
+
+	while (hi - lo > 2) {
+		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
+
+		/* Median of a[lo], a[mid], a[last] into a[last]. */
+		if (order_cmp(t->o, a[mid], a[lo]) < 0)
+			swap_hot(a, mid, lo);
+		if (order_cmp(t->o, a[last], a[lo]) < 0)
+			swap_hot(a, last, lo);
+		if (order_cmp(t->o, a[mid], a[last]) < 0)
+			swap_hot(a, mid, last);
+		for (size_t i = lo; i < last; i++)
+			if (order_cmp(t->o, a[i], a[last]) < 0)
+				swap_hot(a, i, store++);
+		swap_hot(a, store, last);
+		if (store == t->k || store + 1 == t->k)
+			return;
+		if (store > t->k)
+			hi = store;
+		else
+			lo = store + 1;
+	}
+	if (hi - lo == 2 && order_cmp(t->o, a[lo + 1], a[lo]) < 0)
+		swap_hot(a, lo, lo + 1);
+}
+
+/* Max-heap in response order (a[0] the last row) over a[0..n). */
 static void topk_down(struct topk *t, size_t i, size_t n)
 {
 	const struct hot *x = t->a[i];
@@ -722,52 +810,17 @@ static void topk_down(struct topk *t, size_t i, size_t n)
 	t->a[i] = x;
 }
 
-static int topk_offer(struct topk *t, const struct hot *p)
-{
-	size_t i;
-
-	if (!t->k)
-		return TP_OK;
-	if (t->n == t->k) {
-		if (order_cmp(t->o, p, t->a[0]) >= 0)
-			return TP_OK; /* not better than the worst kept */
-		t->a[0] = p;
-		topk_down(t, 0, t->n);
-		return TP_OK;
-	}
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		const struct hot **a;
-
-		if (cap > t->k)
-			cap = t->k;
-		a = tp_realloc(t->a, cap * sizeof(*a));
-		if (!a)
-			return TP_ERR_NOMEM;
-		t->a = a;
-		t->cap = cap;
-	}
-	i = t->n++;
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (order_cmp(t->o, p, t->a[parent]) <= 0)
-			break;
-		t->a[i] = t->a[parent];
-		i = parent;
-	}
-	t->a[i] = p;
-	return TP_OK;
-}
-
-/* Heap-sorts in place into response order. */
+/* Keeps the best k matches and heap-sorts them into response order. */
 static void topk_sort(struct topk *t)
 {
+	if (t->n > t->k) {
+		topk_select(t);
+		t->n = t->k;
+	}
+	for (size_t i = t->n / 2; i-- > 0;)
+		topk_down(t, i, t->n);
 	for (size_t n = t->n; n > 1; n--) {
-		const struct hot *top = t->a[0];
-
-		t->a[0] = t->a[n - 1];
-		t->a[n - 1] = top;
+		swap_hot(t->a, 0, n - 1);
 		topk_down(t, 0, n - 1);
 	}
 }
@@ -850,7 +903,7 @@ static int visit(const struct tp_patterns *ps, const struct list *l, int k,
 		if (r->p.expires_at <= now || !tp_filter_match(f, &r->p))
 			continue;
 		out->total++;
-		if (topk_offer(t, &ps->hot[r->hot]) != TP_OK)
+		if (topk_offer(t, hot_of(ps, r)) != TP_OK)
 			return TP_ERR_NOMEM;
 	}
 	return TP_OK;
@@ -869,15 +922,16 @@ static bool hot_match(const struct tp_filter *f, const struct hot *e)
 	return !f->tier_mask || (f->tier_mask & e->tier_bit);
 }
 
-/* The whole scan array; the record only when the filter has lists. */
-static int visit_hot(const struct tp_patterns *ps, const struct tp_filter *f,
+/* A confidence bucket's scan array; the record only when the filter has
+ * lists. */
+static int visit_hot(const struct hotv *v, const struct tp_filter *f,
 		     double now, struct topk *t, struct tp_scan_result *out)
 {
 	bool lists = f->n_symbols || f->n_pattern_types || f->n_sectors;
 
-	out->examined += ps->count;
-	for (size_t i = 0; i < ps->count; i++) {
-		const struct hot *e = &ps->hot[i];
+	out->examined += v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct hot *e = &v->a[i];
 
 		if (e->exp <= now || !hot_match(f, e) ||
 		    (lists && !tp_filter_match(f, &e->r->p)))
@@ -925,11 +979,9 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 		rc = keyed_lists(ps, f, true, &lists, &nlists);
 		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
 			rc = visit(ps, lists[i], L_TYPE, f, now, &t, out);
-	} else if (est_conf >= ps->count / HOT_SHARE) {
-		rc = visit_hot(ps, f, now, &t, out);
 	} else {
 		for (size_t b = start; rc == TP_OK && b < CONF_BUCKETS; b++)
-			rc = visit(ps, &ps->conf[b], L_CONF, f, now, &t, out);
+			rc = visit_hot(&ps->hot[b], f, now, &t, out);
 	}
 	tp_free(lists);
 	if (rc != TP_OK)
