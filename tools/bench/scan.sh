@@ -120,24 +120,46 @@ request = function()
 end
 LUA
 
-# run MIX URL [wrk args...]: one wrk run on the client core, one result line.
+# cpu_ticks PID...: user + system clock ticks the processes have used.
+cpu_ticks() {
+	local t=0 pid
+	for pid in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+	done
+	echo "$t"
+}
+
+# run MIX URL [wrk args...]: one wrk run on the client core, one result
+# line. "cpu/answer" is the server's CPU time (user + system, nginx: all
+# its processes) over the answers: it holds on a busy machine, where the
+# rate shows how much of its core the server got.
 run() {
-	local mix=$1 target=$2 out perf_pid=
+	local mix=$1 target=$2 out perf_pid= pids t0 t1
 	shift 2
+	if [[ $mix == nginx ]]; then
+		pids=$(cat "$dir/nginx/nginx.pid"; pgrep -P "$(cat "$dir/nginx/nginx.pid")")
+	else
+		pids=$tp_pid
+	fi
 	if [[ " $perf_mix " == *" $mix "* && $mix != nginx ]]; then
 		perf record -g -F 999 -p "$tp_pid" -o "$PWD/perf-scan-$mix.data" >/dev/null 2>&1 &
 		perf_pid=$!
 		sleep 0.5
 	fi
+	# shellcheck disable=SC2086 # a list of pids
+	t0=$(cpu_ticks $pids)
 	out=$(taskset -c "$ccpu" wrk -t1 -c64 -d"${duration}s" --latency "$@" "$target")
+	# shellcheck disable=SC2086
+	t1=$(cpu_ticks $pids)
 	[[ -n $perf_pid ]] && kill -INT "$perf_pid" && wait "$perf_pid" || true
-	printf '%-10s %s\n' "$mix" "$(awk '
+	printf '%-10s %s\n' "$mix" "$(awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+		/ requests in / {n = $1}
 		/Requests\/sec/ {rps = $2}
 		/^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2}
 		/^ +Latency +[0-9]/ {max = $4}
 		/Non-2xx/ {bad = $NF}
-		END {printf "req/s %s  p50 %s  p99 %s  max %s%s", rps, p50, p99, max,
-			bad ? "  non-2xx " bad : ""}' <<<"$out")"
+		END {printf "req/s %s  p50 %s  p99 %s  max %s  cpu/answer %.1f us%s", rps, p50, p99,
+			max, n ? ticks / hz * 1e6 / n : 0, bad ? "  non-2xx " bad : ""}' <<<"$out")"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
