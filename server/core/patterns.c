@@ -48,8 +48,9 @@
  * reads instead of one cache miss per record, which was nearly all of an
  * uncached scan's time at 10,000 records. The record itself is read only
  * when the filter has lists (symbols, types, sectors) or when sort keys
- * tie on what the entry holds. Selection and
- * sort move pointers to entries, for the same reason.
+ * tie on what the entry holds. Selection and sort work on a contiguous
+ * copy of each match's keys as integers (struct cand), for the same
+ * reason.
  *
  * Ownership: the store owns records and their indicators_json; scan rows
  * and tp_patterns_get results are borrowed until the next mutation.
@@ -725,15 +726,56 @@ static int order_cmp(const struct order *o, const struct hot *a,
 	return strcmp(a->r->p.id, b->r->p.id);
 }
 
+/* A double as an integer of the same order (-0 as +0; no NaN is stored). */
+static uint64_t ord_dbl(double x)
+{
+	uint64_t u;
+
+	if (x == 0)
+		x = 0;
+	memcpy(&u, &x, sizeof(u));
+	return u >> 63 ? ~u : u | (uint64_t)1 << 63;
+}
+
+/* A match as selection and sorting compare it: the sort key and
+ * detected_at as integers in response order, the id's first bytes, and
+ * the entry for whatever those leave undecided. Comparing is then a few
+ * integer compares on contiguous memory. */
+struct cand {
+	uint64_t k1, k2, id_hi, id_lo;
+	const struct hot *e;
+};
+
 /* The matches of a scan; finally the best k of them, in response order. */
 struct topk {
-	const struct hot **a;
+	struct cand *a;
 	size_t n, cap, k;
 	const struct order *o;
 };
 
-static int topk_offer(struct topk *t, const struct hot *p)
+/* order_cmp in the terms of struct cand. */
+static int cand_cmp(const struct order *o, const struct cand *a,
+		    const struct cand *b)
 {
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	/* Symbols of 8+ bytes that share their first 8: strcmp decides. */
+	if (o->key == TP_SORT_SYMBOL && (a->e->sym8 & 0xff))
+		return order_cmp(o, a->e, b->e);
+	if (a->k2 != b->k2)
+		return a->k2 < b->k2 ? -1 : 1;
+	if (a->id_hi != b->id_hi)
+		return a->id_hi < b->id_hi ? -1 : 1;
+	if (a->id_lo != b->id_lo)
+		return a->id_lo < b->id_lo ? -1 : 1;
+	return order_cmp(o, a->e, b->e);
+}
+
+static int topk_offer(struct topk *t, const struct hot *e)
+{
+	struct cand *c;
+	uint64_t k1;
+
 	if (!t->k)
 		return TP_OK; /* a page past the end: only the total counts */
 	if (t->n == t->cap) {
@@ -743,13 +785,33 @@ static int topk_offer(struct topk *t, const struct hot *p)
 			return TP_ERR_NOMEM;
 		t->a = a;
 	}
-	t->a[t->n++] = p;
+	switch (t->o->key) {
+	case TP_SORT_DETECTED_AT:
+		k1 = ord_dbl(e->det);
+		break;
+	case TP_SORT_SYMBOL:
+		k1 = e->sym8;
+		break;
+	case TP_SORT_RS:
+		k1 = ord_dbl(e->rs);
+		break;
+	case TP_SORT_VOLUME:
+		k1 = ord_dbl(e->rvol);
+		break;
+	case TP_SORT_CONFIDENCE:
+	default:
+		k1 = ord_dbl(e->conf);
+		break;
+	}
+	c = &t->a[t->n++];
+	*c = (struct cand){ .k1 = t->o->asc ? k1 : ~k1, .k2 = ~ord_dbl(e->det),
+		.id_hi = e->id_hi, .id_lo = e->id_lo, .e = e };
 	return TP_OK;
 }
 
-static void swap_hot(const struct hot **a, size_t i, size_t j)
+static void swap_cand(struct cand *a, size_t i, size_t j)
 {
-	const struct hot *x = a[i];
+	struct cand x = a[i];
 
 	a[i] = a[j];
 	a[j] = x;
@@ -762,23 +824,23 @@ static void swap_hot(const struct hot **a, size_t i, size_t j)
  * a bounded heap did. No two entries compare equal (the id decides). */
 static void topk_select(struct topk *t)
 {
-	const struct hot **a = t->a;
+	struct cand *a = t->a;
 	size_t lo = 0, hi = t->n;
 
 	while (hi - lo > 2) {
 		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
 
 		/* Median of a[lo], a[mid], a[last] into a[last]. */
-		if (order_cmp(t->o, a[mid], a[lo]) < 0)
-			swap_hot(a, mid, lo);
-		if (order_cmp(t->o, a[last], a[lo]) < 0)
-			swap_hot(a, last, lo);
-		if (order_cmp(t->o, a[mid], a[last]) < 0)
-			swap_hot(a, mid, last);
+		if (cand_cmp(t->o, &a[mid], &a[lo]) < 0)
+			swap_cand(a, mid, lo);
+		if (cand_cmp(t->o, &a[last], &a[lo]) < 0)
+			swap_cand(a, last, lo);
+		if (cand_cmp(t->o, &a[mid], &a[last]) < 0)
+			swap_cand(a, mid, last);
 		for (size_t i = lo; i < last; i++)
-			if (order_cmp(t->o, a[i], a[last]) < 0)
-				swap_hot(a, i, store++);
-		swap_hot(a, store, last);
+			if (cand_cmp(t->o, &a[i], &a[last]) < 0)
+				swap_cand(a, i, store++);
+		swap_cand(a, store, last);
 		if (store == t->k || store + 1 == t->k)
 			return;
 		if (store > t->k)
@@ -786,23 +848,23 @@ static void topk_select(struct topk *t)
 		else
 			lo = store + 1;
 	}
-	if (hi - lo == 2 && order_cmp(t->o, a[lo + 1], a[lo]) < 0)
-		swap_hot(a, lo, lo + 1);
+	if (hi - lo == 2 && cand_cmp(t->o, &a[lo + 1], &a[lo]) < 0)
+		swap_cand(a, lo, lo + 1);
 }
 
 /* Max-heap in response order (a[0] the last row) over a[0..n). */
 static void topk_down(struct topk *t, size_t i, size_t n)
 {
-	const struct hot *x = t->a[i];
+	struct cand x = t->a[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && order_cmp(t->o, t->a[c + 1], t->a[c]) > 0)
+		if (c + 1 < n && cand_cmp(t->o, &t->a[c + 1], &t->a[c]) > 0)
 			c++;
-		if (order_cmp(t->o, t->a[c], x) <= 0)
+		if (cand_cmp(t->o, &t->a[c], &x) <= 0)
 			break;
 		t->a[i] = t->a[c];
 		i = c;
@@ -820,7 +882,7 @@ static void topk_sort(struct topk *t)
 	for (size_t i = t->n / 2; i-- > 0;)
 		topk_down(t, i, t->n);
 	for (size_t n = t->n; n > 1; n--) {
-		swap_hot(t->a, 0, n - 1);
+		swap_cand(t->a, 0, n - 1);
 		topk_down(t, 0, n - 1);
 	}
 }
@@ -923,7 +985,7 @@ static bool hot_match(const struct tp_filter *f, const struct hot *e)
 }
 
 /* A confidence bucket's scan array; the record only when the filter has
- * lists. */
+ * lists. t NULL: the matches are only counted. */
 static int visit_hot(const struct hotv *v, const struct tp_filter *f,
 		     double now, struct topk *t, struct tp_scan_result *out)
 {
@@ -937,7 +999,7 @@ static int visit_hot(const struct hotv *v, const struct tp_filter *f,
 		    (lists && !tp_filter_match(f, &e->r->p)))
 			continue;
 		out->total++;
-		if (topk_offer(t, e) != TP_OK)
+		if (t && topk_offer(t, e) != TP_OK)
 			return TP_ERR_NOMEM;
 	}
 	return TP_OK;
@@ -980,8 +1042,18 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
 			rc = visit(ps, lists[i], L_TYPE, f, now, &t, out);
 	} else {
-		for (size_t b = start; rc == TP_OK && b < CONF_BUCKETS; b++)
-			rc = visit_hot(&ps->hot[b], f, now, &t, out);
+		/* Sorted by confidence, every entry of a bucket comes before
+		 * every entry of the buckets after it in that order (the bucket
+		 * is monotone in the confidence): once k are kept, the rest are
+		 * only counted. */
+		bool by_conf = q->sort_by == TP_SORT_CONFIDENCE;
+
+		for (size_t i = 0; rc == TP_OK && i < CONF_BUCKETS - start; i++) {
+			size_t b = by_conf && !o.asc ? CONF_BUCKETS - 1 - i : start + i;
+
+			rc = visit_hot(&ps->hot[b], f, now,
+				       !by_conf || t.n < t.k ? &t : NULL, out);
+		}
 	}
 	tp_free(lists);
 	if (rc != TP_OK)
@@ -997,7 +1069,7 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 			goto fail;
 		}
 		for (size_t i = 0; i < n; i++)
-			out->rows[i] = &t.a[offset + i]->r->p;
+			out->rows[i] = &t.a[offset + i].e->r->p;
 		out->n_rows = n;
 	}
 	tp_free(t.a);
