@@ -1032,6 +1032,17 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 		est_type = keyed_estimate(ps, f, true);
 	for (size_t b = start; b < CONF_BUCKETS; b++)
 		est_conf += ps->conf[b].n;
+	/* Room for every candidate at once: growing by doubling copied
+	 * the matches several times over. */
+	if (t.k) {
+		size_t est = est_sym < est_type ? est_sym : est_type;
+		void *a = NULL;
+
+		est = est < est_conf ? est : est_conf;
+		if (est && (rc = grow(&a, &t.cap, est, sizeof(*t.a))) != TP_OK)
+			goto fail;
+		t.a = a;
+	}
 
 	if (est_sym <= est_type && est_sym <= est_conf) {
 		rc = keyed_lists(ps, f, false, &lists, &nlists);
