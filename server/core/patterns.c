@@ -36,9 +36,9 @@
  * Every candidate goes through tp_filter_match (so the index only has to be
  * complete, never exact) and the expiry check. Of the m matches, the first
  * k = page*per_page in sort order are chosen with a quickselect (expected
- * O(m), whatever order the candidates come in) and only those are
- * heap-sorted: O(m + k log k), never a sort of all matches. Then the
- * requested page is cut out.
+ * O(m), whatever order the candidates come in; over a buffer of at most
+ * 2k, see struct topk) and only those are heap-sorted: O(m + k log k),
+ * never a sort of all matches. Then the requested page is cut out.
  *
  * The scan array ("hot"): per confidence bucket, one dense entry per
  * record with what filtering and sorting read (confidence, expiry, the
@@ -746,11 +746,17 @@ struct cand {
 	const struct hot *e;
 };
 
-/* The matches of a scan; finally the best k of them, in response order. */
+/* The matches of a scan; finally the best k of them, in response order.
+ * Once the buffer holds 2k, it is cut to its best k and the worst of
+ * those becomes the bar: later matches not better than it are dropped
+ * with one comparison, so a scan keeps at most 2k and selects over O(m)
+ * in total. */
 struct topk {
 	struct cand *a;
 	size_t n, cap, k;
 	const struct order *o;
+	struct cand bar;
+	bool has_bar;
 };
 
 /* order_cmp in the terms of struct cand. */
@@ -771,20 +777,29 @@ static int cand_cmp(const struct order *o, const struct cand *a,
 	return order_cmp(o, a->e, b->e);
 }
 
+static void topk_select(struct topk *t);
+
+/* Cuts the buffer to its best k; their worst becomes the bar. */
+static void topk_trim(struct topk *t)
+{
+	size_t worst = 0;
+
+	topk_select(t);
+	t->n = t->k;
+	for (size_t i = 1; i < t->n; i++)
+		if (cand_cmp(t->o, &t->a[i], &t->a[worst]) > 0)
+			worst = i;
+	t->bar = t->a[worst];
+	t->has_bar = true;
+}
+
 static int topk_offer(struct topk *t, const struct hot *e)
 {
-	struct cand *c;
+	struct cand c;
 	uint64_t k1;
 
 	if (!t->k)
 		return TP_OK; /* a page past the end: only the total counts */
-	if (t->n == t->cap) {
-		void *a = t->a;
-
-		if (grow(&a, &t->cap, t->n + 1, sizeof(*t->a)) != TP_OK)
-			return TP_ERR_NOMEM;
-		t->a = a;
-	}
 	switch (t->o->key) {
 	case TP_SORT_DETECTED_AT:
 		k1 = ord_dbl(e->det);
@@ -803,9 +818,23 @@ static int topk_offer(struct topk *t, const struct hot *e)
 		k1 = ord_dbl(e->conf);
 		break;
 	}
-	c = &t->a[t->n++];
-	*c = (struct cand){ .k1 = t->o->asc ? k1 : ~k1, .k2 = ~ord_dbl(e->det),
+	c = (struct cand){ .k1 = t->o->asc ? k1 : ~k1, .k2 = ~ord_dbl(e->det),
 		.id_hi = e->id_hi, .id_lo = e->id_lo, .e = e };
+	if (t->has_bar && cand_cmp(t->o, &c, &t->bar) >= 0)
+		return TP_OK; /* not better than the k-th kept */
+	if (t->n == t->cap) {
+		void *a = t->a;
+
+		if (t->cap >= 2 * t->k) {
+			topk_trim(t);
+			if (cand_cmp(t->o, &c, &t->bar) >= 0)
+				return TP_OK;
+		} else if (grow(&a, &t->cap, t->n + 1, sizeof(*t->a)) != TP_OK) {
+			return TP_ERR_NOMEM;
+		}
+		t->a = a;
+	}
+	t->a[t->n++] = c;
 	return TP_OK;
 }
 
@@ -1032,13 +1061,14 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 		est_type = keyed_estimate(ps, f, true);
 	for (size_t b = start; b < CONF_BUCKETS; b++)
 		est_conf += ps->conf[b].n;
-	/* Room for every candidate at once: growing by doubling copied
-	 * the matches several times over. */
+	/* Room for the candidates at once (at most 2k are kept): growing
+	 * by doubling copied them several times over. */
 	if (t.k) {
 		size_t est = est_sym < est_type ? est_sym : est_type;
 		void *a = NULL;
 
 		est = est < est_conf ? est : est_conf;
+		est = est < 2 * t.k ? est : 2 * t.k;
 		if (est && (rc = grow(&a, &t.cap, est, sizeof(*t.a))) != TP_OK)
 			goto fail;
 		t.a = a;
