@@ -68,7 +68,11 @@ struct tp_buf;
 	X(push_writes, counter, "Socket writes of the push transports (each carries one or more frames)") \
 	X(push_partial_writes, counter, "Writes that ended inside a frame (its rest was handed to lws)") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
-	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
+	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
+	X(cluster_appended, counter, "Cluster: proposals this instance appended to the stream") \
+	X(cluster_duplicates, counter, "Cluster: proposals another instance had appended") \
+	X(cluster_queued, gauge, "Cluster: proposals waiting for the Redis connection") \
+	X(cluster_dropped, counter, "Cluster: proposals dropped (queue full, refused)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,

@@ -34,6 +34,7 @@ struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
 struct tp_accounts;
+struct tp_cluster;
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -45,6 +46,7 @@ struct tp_server {
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
 	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
+	struct tp_cluster *cluster;   /* cluster = redis: the shared stream, else NULL */
 	struct tp_pg *pg;             /* NULL when DATABASE_URI is unset */
 	struct tp_directory *dir;     /* symbols/universes copy, NULL without pg */
 
@@ -109,6 +111,8 @@ void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */
 const struct lws_protocols *tp_http_protocols(void);
+/* cluster = redis (server/io/cluster.c). */
+bool tp_server_clustered(const struct tp_server *srv);
 /* Readiness: pub/sub subscribed and the warm start finished. */
 bool tp_server_ready(const struct tp_server *srv, const char **why);
 
