@@ -11,7 +11,9 @@
  *   tickpush:dedup:<sha1>:<k>  SET NX PX, one per proposal
  * Kinds: "0".."3" a pub/sub message of that channel (d = payload), "x"
  * expire everything due by d (seconds), "u" a user's presets or
- * watchlists changed (d = user id), "i" a new stream (nothing to apply).
+ * watchlists changed (d = user id), "j" a backtest job was submitted
+ * (d = "<job id> <user id> <job JSON>"), "i" a new stream (nothing to
+ * apply).
  *
  * Appending (connection "cluster"): APPEND_LUA below, run by EVALSHA,
  * appends a proposal unless its dedup key exists, and creates the stream
@@ -46,9 +48,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "backtests.h"
 #include "cluster.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
+#include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -93,6 +97,24 @@ static const char APPEND_LUA[] =
 	"  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f-0', ms - tonumber(ARGV[4])))\n"
 	"end\n"
 	"return {n, ep}\n";
+
+/* Token bucket per key (login attempts per address, shared by every
+ * instance): ARGV rate/s, burst. Returns {1|0, seconds to wait}. */
+static const char BUCKET_LUA[] =
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) + tonumber(t[2]) / 1e6\n"
+	"local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+	"local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')\n"
+	"local tokens = tonumber(b[1]) or burst\n"
+	"local ts = tonumber(b[2]) or now\n"
+	"tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)\n"
+	"local ok, wait = 0, 0\n"
+	"if tokens >= 1 then tokens = tokens - 1; ok = 1\n"
+	"elseif rate > 0 then wait = (1 - tokens) / rate else wait = 86400 end\n"
+	"redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))\n"
+	"local ttl = rate > 0 and math.ceil(burst / rate) + 1 or 86400\n"
+	"redis.call('EXPIRE', KEYS[1], ttl)\n"
+	"return {ok, tostring(wait)}\n";
 
 struct prop {
 	struct prop *next;
@@ -408,6 +430,36 @@ void tp_cluster_user_changed(struct tp_cluster *cl, long long user)
 	propose(cl, "u", key, data, (size_t)n);
 }
 
+void tp_cluster_job(struct tp_cluster *cl, const char *job_id,
+		    long long user, const char *job_json)
+{
+	struct tp_buf b;
+	char key[32];
+
+	if (!cl)
+		return;
+	tp_buf_init(&b, 0);
+	tp_buf_printf(&b, "%s %lld %s", job_id, user, job_json);
+	snprintf(key, sizeof(key), "j:%s", job_id);
+	if (!b.oom)
+		propose(cl, "j", key, tp_buf_data(&b), b.len);
+	tp_buf_cleanup(&b);
+}
+
+/* "<job id> <user id> <job JSON>" of a "j" entry, from another instance. */
+static void learn_job(struct tp_server *srv, const char *d, size_t len)
+{
+	char job[TP_JOB_ID_MAX + 1]; /* %64s below */
+	long long user;
+	int used = 0;
+
+	_Static_assert(TP_JOB_ID_MAX == 64, "the sscanf width");
+	if (sscanf(d, "%64s %lld %n", job, &user, &used) == 2 &&
+	    used > 0 && (size_t)used <= len)
+		tp_backtests_learn(srv->backtests, job, user, d + used,
+				   len - (size_t)used);
+}
+
 static void append_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 			 void *ud)
 {
@@ -428,6 +480,53 @@ static void append_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	(void)why;
 	(void)ud;
 	/* Every proposal in flight is back in the queue (appended()). */
+}
+
+/* ---- the shared login limit ---- */
+
+struct bucket_wait {
+	tp_cluster_allow_cb *cb;
+	void *ud;
+};
+
+static void bucket_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct bucket_wait *w = privdata;
+	redisReply *reply = r;
+	bool ok = true; /* Redis trouble: the local limit alone decides */
+	double wait = 0;
+
+	(void)ac;
+	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+	    reply->element[0]->type == REDIS_REPLY_INTEGER) {
+		ok = reply->element[0]->integer == 1;
+		if (reply->element[1]->type == REDIS_REPLY_STRING)
+			wait = strtod(reply->element[1]->str, NULL);
+	}
+	w->cb(ok, wait, w->ud);
+	tp_free(w);
+}
+
+int tp_cluster_allow(struct tp_cluster *cl, const char *kind, const char *key,
+		     double rate, int burst, tp_cluster_allow_cb *cb, void *ud)
+{
+	redisAsyncContext *ac = cl ? tp_redis_conn_ctx(cl->append) : NULL;
+	struct bucket_wait *w;
+	char rk[300], rs[32], bs[16];
+
+	if (!ac || cl->closing || !(w = tp_calloc(1, sizeof(*w))))
+		return TP_ERR_UPSTREAM;
+	w->cb = cb;
+	w->ud = ud;
+	snprintf(rk, sizeof(rk), "tickpush:limit:%s:%s", kind, key);
+	snprintf(rs, sizeof(rs), "%.6f", rate);
+	snprintf(bs, sizeof(bs), "%d", burst);
+	if (redisAsyncCommand(ac, bucket_reply, w, "EVAL %s 1 %s %s %s", BUCKET_LUA,
+			      rk, rs, bs) != REDIS_OK) {
+		tp_free(w);
+		return TP_ERR_UPSTREAM;
+	}
+	return TP_OK;
 }
 
 /* ---- reading ---- */
@@ -501,6 +600,10 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 	case 'u':
 		if (!o || strcmp(o->str, cl->origin))
 			tp_api_users_refollow(srv, strtoll(d->str, NULL, 10));
+		break;
+	case 'j':
+		if (!o || strcmp(o->str, cl->origin))
+			learn_job(srv, d->str, d->len);
 		break;
 	default:
 		break;

@@ -34,6 +34,20 @@ void tp_cluster_sweep(struct tp_cluster *cl, double now);
  * re-resolve that user's followed presets (api_users.c). */
 void tp_cluster_user_changed(struct tp_cluster *cl, long long user);
 
+/* A backtest job was submitted here: the other instances learn its owner
+ * (backtests.c). job_json is the job key's value. */
+void tp_cluster_job(struct tp_cluster *cl, const char *job_id,
+		    long long user, const char *job_json);
+
+/* A token bucket shared by every instance (the login limit per address):
+ * key under kind, rate per second, burst. cb gets allowed (true also
+ * when Redis failed: the local limit still holds) and the seconds to
+ * wait; called exactly once, later. TP_OK, or TP_ERR_UPSTREAM when not
+ * connected (cb never called: decide locally). */
+typedef void tp_cluster_allow_cb(bool allowed, double wait, void *ud);
+int tp_cluster_allow(struct tp_cluster *cl, const char *kind, const char *key,
+		     double rate, int burst, tp_cluster_allow_cb *cb, void *ud);
+
 /* True once the reader has applied everything the stream held when it
  * connected (readiness). */
 bool tp_cluster_caught_up(const struct tp_cluster *cl);
