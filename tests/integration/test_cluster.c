@@ -96,10 +96,11 @@ static void test_scan_position_joins_on_other_instance(void **state)
 	(void)state;
 	itc_publish(&a, "JOIN", ids[0], sizeof(ids[0]));
 	/* The initial load on A, once both have the first event... */
-	for (int tries = 0; tries < 100; tries++) {
-		itc_scan_position(a.port, "JOIN", epoch, sizeof(epoch), &seq);
-		itc_scan_position(b.port, "JOIN", epoch_b, sizeof(epoch_b), &seq_b);
-		if (seq > 0 && seq == seq_b)
+	for (int tries = 0; tries < 200; tries++) {
+		int na = itc_scan_position(a.port, "JOIN", epoch, sizeof(epoch), &seq);
+		int nb = itc_scan_position(b.port, "JOIN", epoch_b, sizeof(epoch_b), &seq_b);
+
+		if (na == 1 && nb == 1 && seq == seq_b)
 			break;
 	}
 	assert_int_equal(seq, seq_b);

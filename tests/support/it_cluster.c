@@ -154,16 +154,19 @@ void itc_close(struct itc_session *s)
 	it_ws_close(&s->ws);
 }
 
-void itc_scan_position(int port, const char *sym, char *epoch, size_t epoch_n,
-		       unsigned long long *seq)
+int itc_scan_position(int port, const char *sym, char *epoch, size_t epoch_n,
+		      unsigned long long *seq)
 {
 	char path[160];
 	cJSON *j, *stream;
+	int n;
 
 	snprintf(path, sizeof(path), "/api/patterns/scan?symbols=%s&confidence_min=0", sym);
 	j = it_get_json(port, path, 200);
 	stream = cJSON_GetObjectItemCaseSensitive(j, "stream");
 	snprintf(epoch, epoch_n, "%s", it_json_str(stream, "epoch"));
 	*seq = (unsigned long long)it_json_num(stream, "seq");
+	n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "patterns"));
 	cJSON_Delete(j);
+	return n;
 }

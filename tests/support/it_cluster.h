@@ -58,8 +58,9 @@ size_t itc_collect(struct itc_session *s, double quiet);
 bool itc_wait_frames(struct itc_session *s, size_t n, double timeout);
 void itc_close(struct itc_session *s);
 
-/* GET /api/patterns/scan?symbols=sym on port: the stream position. */
-void itc_scan_position(int port, const char *sym, char *epoch, size_t epoch_n,
-		       unsigned long long *seq);
+/* GET /api/patterns/scan?symbols=sym on port: the stream position;
+ * returns how many patterns the scan found. */
+int itc_scan_position(int port, const char *sym, char *epoch, size_t epoch_n,
+		      unsigned long long *seq);
 
 #endif
