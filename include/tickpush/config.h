@@ -52,6 +52,7 @@ struct tp_config {
 	int http_keepalive_timeout; /* TICKPUSH_HTTP_KEEPALIVE_TIMEOUT s, default 30 */
 	int max_connections;        /* TICKPUSH_MAX_CONNECTIONS, default 10000 */
 	double shutdown_timeout;    /* TICKPUSH_SHUTDOWN_TIMEOUT s, default 4 */
+	char *workers;              /* TICKPUSH_WORKERS, "1" (default), "N" or "auto" */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
 	/* Added by the config module (not wired yet; see docs/config.md). */

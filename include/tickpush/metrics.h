@@ -69,6 +69,9 @@ struct tp_buf;
 	X(push_partial_writes, counter, "Writes that ended inside a frame (its rest was handed to lws)") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
+	X(worker, gauge, "Worker number of the answering process (workers > 1); 0 = single process") \
+	X(worker_pid, gauge, "Process id of the answering process") \
+	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process") \
 	X(cluster_appended, counter, "Cluster: proposals this instance appended to the stream") \
 	X(cluster_duplicates, counter, "Cluster: proposals another instance had appended") \
 	X(cluster_queued, gauge, "Cluster: proposals waiting for the Redis connection") \
