@@ -160,6 +160,11 @@ bool tp_push_replay(struct tp_push *hub, const char *epoch, uint64_t since_seq,
  * subscription a gap at that position. TP_OK or TP_ERR_NOMEM. */
 int tp_push_new_epoch(struct tp_push *hub, const char *epoch);
 
+/* Events up to seq were lost (cluster mode: a hole in the stream this
+ * instance read): resumes from before seq get a gap, and so does every
+ * live subscription (they missed those events). */
+void tp_push_lost(struct tp_push *hub, uint64_t seq);
+
 struct tp_push_stats {
 	size_t sessions;
 	size_t subscriptions;

@@ -1079,6 +1079,30 @@ bool tp_push_replay(struct tp_push *hub, const char *epoch, uint64_t since_seq,
 /* ------------------------------------------------------------------ */
 /* a new history                                                        */
 
+/* A gap at the current position to every live subscription. */
+static void gap_all(struct tp_push *hub)
+{
+	for (struct tp_push_session *s = hub->sessions; s; s = s->next) {
+		for (size_t i = 0; i < s->n_subs; i++) {
+			s->subs[i]->after = 0;
+			tp_buf_reset(&hub->frame);
+			tp_proto_gap(&hub->frame, s->subs[i]->id, hub->epoch,
+				     hub->last_seq);
+			deliver(s, "gap", 0);
+		}
+	}
+}
+
+void tp_push_lost(struct tp_push *hub, uint64_t seq)
+{
+	if (!hub)
+		return;
+	tp_history_lose(hub->hist, seq);
+	if (seq > hub->last_seq)
+		hub->last_seq = seq;
+	gap_all(hub);
+}
+
 int tp_push_new_epoch(struct tp_push *hub, const char *epoch)
 {
 	struct tp_history *h;
@@ -1094,14 +1118,7 @@ int tp_push_new_epoch(struct tp_push *hub, const char *epoch)
 	hub->last_seq = 0;
 	/* Every live subscription lost whatever the old history held that it
 	 * had not seen: a gap at position 0 of the new epoch. */
-	for (struct tp_push_session *s = hub->sessions; s; s = s->next) {
-		for (size_t i = 0; i < s->n_subs; i++) {
-			s->subs[i]->after = 0;
-			tp_buf_reset(&hub->frame);
-			tp_proto_gap(&hub->frame, s->subs[i]->id, hub->epoch, 0);
-			deliver(s, "gap", 0);
-		}
-	}
+	gap_all(hub);
 	return TP_OK;
 }
 

@@ -61,7 +61,8 @@
 #define STREAM_KEY "tickpush:stream"
 #define META_KEY "tickpush:stream:meta"
 #define DEDUP_PREFIX "tickpush:dedup:"
-#define DEDUP_SECONDS 10.0     /* same message seen by every instance within */
+#define DEDUP_SECONDS 30.0     /* same message seen (or re-sent after a lost
+				* reply) by every instance within */
 #define QUEUE_MAX 100000       /* proposals waiting for the connection */
 #define INFLIGHT_MAX 5000      /* EVALSHAs sent, not answered */
 #define READ_COUNT "500"
@@ -586,6 +587,11 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 	}
 	if (n <= cl->applied)
 		return;
+	/* Entry numbers have no holes, unless the stream was trimmed past
+	 * what we had read (a reader far behind, or one that starts after
+	 * the first entries went): positions before n cannot be resumed. */
+	if (n > cl->applied + 1)
+		tp_push_lost(srv->push, n * TP_INGEST_STRIDE - 1);
 	cl->applied = n;
 	when = (double)ms / 1000;
 	tp_ingest_begin_entry(srv->ingest, n);
