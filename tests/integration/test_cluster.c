@@ -7,12 +7,17 @@
  * gap, no duplicate), also when B is asked before it has read that far;
  * killing one instance does not stop the others, and an instance started
  * later reads the shared history (a since from before it started
- * resumes on it).
+ * resumes on it); an expiry has one position everywhere; long-poll and
+ * SSE resume on another instance too.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -184,12 +189,90 @@ static void test_kill_one_instance_others_go_on(void **state)
 	itc_close(&sb);
 }
 
+/* Expiry goes through the stream: the removal has the same seq on both. */
+static void test_expiry_has_one_position(void **state)
+{
+	struct itc_session sa, sb;
+	char ev[512];
+	double now = (double)time(NULL);
+
+	(void)state;
+	itc_open(&sa, a.port, NULL);
+	itc_open(&sb, b.port, NULL);
+	itc_subscribe(&sa, "EXP", false, NULL, 0);
+	itc_subscribe(&sb, "EXP", false, NULL, 0);
+	snprintf(ev, sizeof(ev), "{\"event_type\":\"pattern_detected\",\"data\":{\"symbol\":\"EXP\","
+		 "\"pattern\":\"Doji\",\"confidence\":0.9,\"timestamp\":%.0f,\"expires_at\":%.0f}}",
+		 now - 10, now + 2);
+	assert_true(it_publish(&a, "tickstock.events.patterns", ev) >= 2);
+	assert_true(itc_wait_frames(&sa, 2, 10));
+	assert_true(itc_wait_frames(&sb, 2, 10));
+	itc_collect(&sa, 0.3);
+	itc_collect(&sb, 0.3);
+	assert_int_equal(sa.n, 2);
+	assert_string_equal(sa.frames[1].type, "pattern_removed");
+	assert_same_frames(&sa, &sb);
+	itc_close(&sa);
+	itc_close(&sb);
+}
+
+static void test_poll_and_sse_resume_on_other_instance(void **state)
+{
+	char epoch[32], ids[4][96], got[8][96], path[256], req[512];
+	unsigned long long seq;
+	cJSON *j, *events;
+	int fd, gaps;
+
+	(void)state;
+	itc_publish(&a, "PSE", NULL, 0);
+	for (int tries = 0; tries < 200; tries++)
+		if (itc_scan_position(a.port, "PSE", epoch, sizeof(epoch), &seq) == 1 &&
+		    itc_scan_position(b.port, "PSE", epoch, sizeof(epoch), &seq) == 1)
+			break;
+	itc_scan_position(a.port, "PSE", epoch, sizeof(epoch), &seq);
+	itc_publish(&a, "PSE", ids[0], sizeof(ids[0]));
+	itc_publish(&a, "PSE", ids[1], sizeof(ids[1]));
+	/* Long-poll on B from A's position: exactly the two. */
+	snprintf(path, sizeof(path), "/api/patterns/poll?since=%s:%llu&timeout=5&symbols=PSE&confidence_min=0",
+		 epoch, seq);
+	j = it_get_json(b.port, path, 200);
+	events = cJSON_GetObjectItemCaseSensitive(j, "events");
+	if (cJSON_GetArraySize(events) < 2) { /* B had not read the second yet */
+		cJSON_Delete(j);
+		usleep(300 * 1000);
+		j = it_get_json(b.port, path, 200);
+		events = cJSON_GetObjectItemCaseSensitive(j, "events");
+	}
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gap")));
+	assert_int_equal(cJSON_GetArraySize(events), 2);
+	for (int i = 0; i < 2; i++)
+		assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetArrayItem(events, i), "data"), "id"), ids[i]);
+	cJSON_Delete(j);
+	/* SSE on B with Last-Event-ID from A: the two, then live ones. */
+	fd = it_connect(b.port);
+	assert_true(fd >= 0);
+	snprintf(req, sizeof(req), "GET /api/stream?channels=patterns&symbols=PSE&confidence_min=0 HTTP/1.1\r\n"
+		 "Host: x\r\nAccept: text/event-stream\r\nLast-Event-ID: %s:%llu\r\n\r\n",
+		 epoch, seq);
+	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	usleep(300 * 1000);
+	itc_publish(&a, "PSE", ids[2], sizeof(ids[2]));
+	assert_int_equal(it_sse_pattern_ids(fd, got[0], sizeof(got[0]), 8, 1.0, &gaps), 3);
+	assert_int_equal(gaps, 0);
+	close(fd);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(got[i], ids[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_position_everywhere),
 		cmocka_unit_test(test_scan_position_joins_on_other_instance),
 		cmocka_unit_test(test_future_position_is_not_a_gap),
+		cmocka_unit_test(test_expiry_has_one_position),
+		cmocka_unit_test(test_poll_and_sse_resume_on_other_instance),
 		cmocka_unit_test(test_kill_one_instance_others_go_on),
 	};
 
