@@ -41,6 +41,7 @@ struct tp_config {
 	double redis_ping_timeout;  /* TICKPUSH_REDIS_PING_TIMEOUT s of silence = down, default 3 */
 	bool redis_write_through;   /* TICKPUSH_REDIS_WRITE_THROUGH, default true */
 	bool redis_warm_start;      /* TICKPUSH_REDIS_WARM_START, default true */
+	char *cluster;              /* TICKPUSH_CLUSTER: "off" (default) or "redis" */
 	double heartbeat_interval;  /* TICKPUSH_HEARTBEAT_INTERVAL s, default 10 */
 	/* Pattern cache. */
 	double pattern_cache_ttl;   /* PATTERN_CACHE_TTL, default 3600 */

@@ -74,7 +74,11 @@ struct tp_buf;
 	X(worker_pid, gauge, "Process id of the answering process") \
 	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process") \
 	X(config_reloads, counter, "SIGHUP reloads applied") \
-	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)")
+	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)") \
+	X(cluster_appended, counter, "Cluster: proposals this instance appended to the stream") \
+	X(cluster_duplicates, counter, "Cluster: proposals another instance had appended") \
+	X(cluster_queued, gauge, "Cluster: proposals waiting for the Redis connection") \
+	X(cluster_dropped, counter, "Cluster: proposals dropped (queue full, refused)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,

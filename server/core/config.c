@@ -172,6 +172,11 @@ static const char *check_origins(const char *v)
 	}
 }
 
+static const char *check_cluster(const char *v)
+{
+	return strcmp(v, "off") && strcmp(v, "redis") ? "must be off or redis" : NULL;
+}
+
 /* ---- the table ------------------------------------------------------ */
 
 #define OPT(name, env, flag, type, field, def, min, max, flags, check, help) \
@@ -239,6 +244,8 @@ static const struct tp_config_option options[] = {
 	     "Write patterns through to the Redis cache layout"),
 	BOOL(redis_warm_start, "TICKPUSH_REDIS_WARM_START", "--redis-warm-start",
 	     "yes", "Load cached patterns from Redis at start"),
+	STR(cluster, "TICKPUSH_CLUSTER", "--cluster", "off", 0, check_cluster,
+	    "off = one instance; redis = share one stream position through Redis"),
 	DBL(heartbeat_interval, "TICKPUSH_HEARTBEAT_INTERVAL",
 	    "--heartbeat-interval", "10", 0.1, 3600,
 	    "How often the producer heartbeat key is checked, seconds"),

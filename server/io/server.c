@@ -32,6 +32,7 @@
 
 #include "accounts.h"
 #include "backtests.h"
+#include "cluster.h"
 #include "directory.h"
 #include "pg.h"
 #include "redis.h"
@@ -107,9 +108,11 @@ void tp_server_producer_changed(struct tp_server *srv, bool online,
 	else
 		tp_buf_puts(&b, "null");
 	tp_buf_puts(&b, "}}");
-	if (!b.oom)
-		tp_push_health(srv->push, tp_buf_cstr(&b), tp_ingest_bump_seq(srv->ingest),
-			       tp_now());
+	/* In cluster mode this notice is this instance's own: it may find no
+	 * position left before the next stream entry (then it is only logged). */
+	uint64_t seq = tp_ingest_bump_seq(srv->ingest);
+	if (!b.oom && seq)
+		tp_push_health(srv->push, tp_buf_cstr(&b), seq, tp_now());
 	tp_buf_cleanup(&b);
 }
 
@@ -149,11 +152,19 @@ static void directory_loaded(struct tp_directory *dir, void *ud)
 static void sweep_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
-	size_t n = tp_ingest_expire(srv->ingest, tp_now());
+	size_t n = 0;
 	unsigned long long cur = tp_ingest_stats(srv->ingest)->events_processed;
 	unsigned slots = TP_ARRAY_SIZE(srv->rate_ring);
 	unsigned oldest = (srv->rate_pos + 1) % slots;
 	unsigned filled = srv->rate_pos + 1 < slots ? srv->rate_pos + 1 : slots - 1;
+
+	/* In cluster mode expiry goes through the stream (a position shared
+	 * by every instance); while Redis is away it waits (scans skip
+	 * expired rows anyway). */
+	if (srv->cluster)
+		tp_cluster_sweep(srv->cluster, tp_now());
+	else
+		n = tp_ingest_expire(srv->ingest, tp_now());
 
 	srv->rate_ring[srv->rate_pos % slots] = cur;
 	if (srv->rate_pos >= slots - 1)
@@ -277,6 +288,8 @@ void tp_server_stop(struct tp_server *srv)
 		lws_context_deprecate(srv->lws, deprecated_cb);
 	tp_redis_sub_close(srv->sub);
 	srv->sub = NULL;
+	tp_cluster_close(srv->cluster);
+	srv->cluster = NULL;
 	/* Close 1001 to every WebSocket session; long-polls answer now. */
 	tp_ws_close_all(srv);
 	tp_poll_answer_all(srv);
@@ -473,6 +486,11 @@ static int setup_push(struct tp_server *srv)
 	po.max_subs = (size_t)cfg->ws_max_subscriptions;
 	po.history_events = (size_t)cfg->history_events;
 	po.history_seconds = cfg->history_seconds;
+	/* Cluster: a position another instance gave out may be up to 1,000
+	 * stream entries ahead of ours (ingest.h: TP_INGEST_STRIDE seqs
+	 * each); events up to it are skipped for that subscription. */
+	if (tp_server_clustered(srv))
+		po.future_window = 1000ull * TP_INGEST_STRIDE;
 	po.ops.send = tp_stream_send;
 	if (!(srv->push = tp_push_create(&po)))
 		return TP_ERR_NOMEM;
@@ -600,6 +618,8 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 	tp_reload_init(srv); /* SIGHUP */
 
 	srv->rcache = tp_redis_cache_create(srv);
+	if (tp_server_clustered(srv) && !(srv->cluster = tp_cluster_create(srv)))
+		goto fail_running;
 	srv->sub = tp_redis_sub_create(srv);
 	if (!srv->rcache || !srv->sub || setup_database(srv) ||
 	    !(srv->backtests = tp_backtests_create(srv)))
@@ -671,6 +691,11 @@ int tp_server_cleanup(struct tp_server *srv)
 	return rc ? TP_ERR_IO : TP_OK;
 }
 
+bool tp_server_clustered(const struct tp_server *srv)
+{
+	return srv->cfg->cluster && !strcmp(srv->cfg->cluster, "redis");
+}
+
 bool tp_server_ready(const struct tp_server *srv, const char **why)
 {
 	if (srv->stopping) {
@@ -683,6 +708,10 @@ bool tp_server_ready(const struct tp_server *srv, const char **why)
 	}
 	if (!tp_redis_cache_warm_done(srv->rcache)) {
 		*why = "cache warm start not finished";
+		return false;
+	}
+	if (srv->cluster && !tp_cluster_caught_up(srv->cluster)) {
+		*why = "reading the cluster stream";
 		return false;
 	}
 	*why = "ready";
