@@ -36,6 +36,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/netaddr.h"
 
 #define LINE_MAX_BYTES 4096           /* longest config-file line */
 #define FILE_MAX_BYTES (1024 * 1024)  /* largest config file */
@@ -156,6 +157,16 @@ static const char *check_origins(const char *v)
 			return NULL;
 		p = end + 1;
 	}
+}
+
+static const char *check_proxies(const char *v)
+{
+	struct tp_cidr_list l;
+
+	return tp_cidr_list_parse(v, &l, NULL)
+		       ? "must be a comma-separated list of IPv4/IPv6 addresses "
+			 "or CIDRs (10.0.0.0/8, ::1), host bits clear"
+		       : NULL;
 }
 
 /* ---- the table ------------------------------------------------------ */
@@ -281,6 +292,9 @@ static const struct tp_config_option options[] = {
 	STR(allowed_origins, "TICKPUSH_ALLOWED_ORIGINS", "--allowed-origins", "",
 	    0, check_origins,
 	    "Comma list of allowed Origins; empty = same host (+ localhost in dev)"),
+	STR(trusted_proxies, "TICKPUSH_TRUSTED_PROXIES", "--trusted-proxies", "",
+	    0, check_proxies,
+	    "Comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"),
 	/* WebSocket limits. */
 	INT(ws_max_frame, "TICKPUSH_WS_MAX_FRAME", "--ws-max-frame", "65536",
 	    1024, 16777216, "Largest frame a client may send, bytes (close 1009)"),

@@ -193,6 +193,30 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 	tp_buf_putc(resp->body, '}');
 }
 
+void tp_http_client_addr(struct lws *wsi, char *out, size_t n)
+{
+	const struct tp_server *srv = server_of(wsi);
+	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
+	char *xff = NULL;
+	int len;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (!srv->trusted_proxies.n) {
+		snprintf(out, n, "%s", peer);
+		return;
+	}
+	/* X-Forwarded-For as long as lws kept it (http_header_max): a long
+	 * chain must not fall back to the proxy's own address. */
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if (len > 0 && (xff = tp_malloc((size_t)len + 1)) &&
+	    lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		xff[0] = '\0';
+	if (lws_hdr_copy(wsi, real, sizeof(real), WSI_TOKEN_HTTP_X_REAL_IP) <= 0)
+		real[0] = '\0';
+	tp_client_addr(&srv->trusted_proxies, peer, xff, real, out, n);
+	tp_free(xff);
+}
+
 double tp_http_elapsed_ms(const struct tp_http_req *req)
 {
 	return (tp_mono() - req->mono_start) * 1000.0;
@@ -826,7 +850,7 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.mono_start = pss->mono_start,
 		.conn = wsi,
 	};
-	lws_get_peer_simple(wsi, req.peer, sizeof(req.peer));
+	tp_http_client_addr(wsi, req.peer, sizeof(req.peer));
 	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route)) {
 		long long uid;
 

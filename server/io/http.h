@@ -72,6 +72,12 @@ int tp_http_req_header(const struct tp_http_req *req, const char *name,
 void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 		   const char *field, const char *extra);
 
+/* The client's address (rate limits, logs): the TCP peer, or, when that
+ * is one of trusted_proxies, the client X-Forwarded-For / X-Real-IP name
+ * (include/tickpush/netaddr.h). */
+struct lws;
+void tp_http_client_addr(struct lws *wsi, char *out, size_t n);
+
 /* Milliseconds since the request started (for "performance" members). */
 double tp_http_elapsed_ms(const struct tp_http_req *req);
 

@@ -462,6 +462,8 @@ static int setup_auth(struct tp_server *srv)
 		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
 		return TP_ERR_INVAL;
 	}
+	if (tp_cidr_list_parse(cfg->trusted_proxies, &srv->trusted_proxies, NULL))
+		return TP_ERR_INVAL; /* config.c validated it */
 	/* Per client address: login_burst attempts at once, then login_rate
 	 * per second; at most 10,000 addresses tracked. */
 	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
