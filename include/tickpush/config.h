@@ -65,6 +65,7 @@ struct tp_config {
 	double user_check_ttl;      /* TICKPUSH_USER_CHECK_TTL s, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
+	char *cors_origins;         /* TICKPUSH_CORS_ORIGINS, comma list or "*", "" = allowed_origins */
 	char *trusted_proxies;      /* TICKPUSH_TRUSTED_PROXIES, addresses/CIDRs, "" = none */
 	/* Database. */
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */

@@ -169,6 +169,12 @@ static const char *check_proxies(const char *v)
 		       : NULL;
 }
 
+/* cors_origins: like allowed_origins, or "*" alone. */
+static const char *check_cors_origins(const char *v)
+{
+	return !strcmp(v, "*") ? NULL : check_origins(v);
+}
+
 /* ---- the table ------------------------------------------------------ */
 
 #define OPT(name, env, flag, type, field, def, min, max, flags, check, help) \
@@ -292,6 +298,9 @@ static const struct tp_config_option options[] = {
 	STR(allowed_origins, "TICKPUSH_ALLOWED_ORIGINS", "--allowed-origins", "",
 	    0, check_origins,
 	    "Comma list of allowed Origins; empty = same host (+ localhost in dev)"),
+	STR(cors_origins, "TICKPUSH_CORS_ORIGINS", "--cors-origins", "", 0,
+	    check_cors_origins,
+	    "Comma list of Origins allowed cross-origin REST/SSE calls, or *; empty = allowed_origins"),
 	STR(trusted_proxies, "TICKPUSH_TRUSTED_PROXIES", "--trusted-proxies", "",
 	    0, check_proxies,
 	    "Comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"),

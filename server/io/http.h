@@ -29,6 +29,7 @@ enum tp_http_method {
 	TP_HTTP_PUT = 1u << 2,
 	TP_HTTP_DELETE = 1u << 3,
 	TP_HTTP_OTHER = 1u << 4,
+	TP_HTTP_OPTIONS = 1u << 5,    /* CORS preflight, answered by http.c */
 };
 
 struct tp_http_req {

@@ -60,6 +60,7 @@
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
+#include "tickpush/cors.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -280,25 +281,8 @@ static bool origin_ok(struct tp_server *srv, struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
 		return true;
-	if (list && list[0]) {
-		size_t n = strlen(origin);
-
-		for (const char *p = list; *p;) {
-			const char *comma = strchr(p, ',');
-			size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-			while (len && *p == ' ')
-				p++, len--;
-			while (len && p[len - 1] == ' ')
-				len--;
-			if (len == n && !strncasecmp(p, origin, n))
-				return true;
-			if (!comma)
-				break;
-			p = comma + 1;
-		}
-		return false;
-	}
+	if (list && list[0])
+		return tp_origin_listed(list, origin);
 	hostpart = strstr(origin, "://");
 	hostpart = hostpart ? hostpart + 3 : origin;
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&

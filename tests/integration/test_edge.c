@@ -1,16 +1,21 @@
 /*
  * test_edge.c - tickpush at the edge of a real deployment: behind a
  * trusted proxy (X-Forwarded-For / X-Real-IP name the client for the login
- * limit; the same headers from anyone else are ignored).
+ * limit; the same headers from anyone else are ignored); called from
+ * another origin (CORS: preflight, the headers on REST, errors, SSE and
+ * long-poll, an origin not listed gets none; "*" never with credentials).
  *
  * The server trusts 127.0.0.1 only; other loopback sources (127.0.0.x)
  * play untrusted clients. No database: a login attempt is answered 503
  * until the per-address limiter says 429, which is all the limit needs.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -25,7 +30,9 @@ static int setup(void **state)
 		"TICKPUSH_TRUSTED_PROXIES=127.0.0.1, ::1",
 		/* Two attempts per address, then (practically) none. */
 		"TICKPUSH_LOGIN_BURST=2", "TICKPUSH_LOGIN_RATE=0.001",
-		"TICKPUSH_LOGIN_ACCOUNT_BURST=1000", NULL,
+		"TICKPUSH_LOGIN_ACCOUNT_BURST=1000",
+		/* No cors_origins: CORS follows allowed_origins. */
+		"TICKPUSH_ALLOWED_ORIGINS=http://other.test:8000, https://dash.test", NULL,
 	};
 
 	(void)state;
@@ -95,11 +102,211 @@ static void test_spoofed_header_from_untrusted_peer_ignored(void **state)
 	assert_int_equal(login_from("127.0.0.1", NULL), 503);
 }
 
+/* ---- CORS ---- */
+
+#define GOOD "http://other.test:8000"
+#define BAD "http://evil.test"
+
+/* The value of header name in a raw header block into out ("" = absent). */
+static const char *header(const char *headers, const char *name, char *out, size_t n)
+{
+	size_t len = strlen(name);
+
+	out[0] = '\0';
+	for (const char *h = headers; (h = strstr(h, "\r\n")); h += 2) {
+		if (!strncasecmp(h + 2, name, len) && h[2 + len] == ':') {
+			const char *v = h + 3 + len, *e;
+
+			while (*v == ' ')
+				v++;
+			e = strstr(v, "\r\n");
+			snprintf(out, n, "%.*s", (int)(e ? e - v : (long)strlen(v)), v);
+			break;
+		}
+	}
+	return out;
+}
+
+static void request(int port, const char *method, const char *path, const char *hdrs,
+		    struct it_http_resp *r)
+{
+	if (it_http(port, method, path, hdrs, NULL, 0, r))
+		fail_msg("%s %s: transport error", method, path);
+}
+
+/* An answer for origin GOOD (echo) or any (star), or none (cors NULL). */
+static void expect_cors(const char *headers, const char *allow_origin, bool vary)
+{
+	char v[256];
+
+	assert_string_equal(header(headers, "access-control-allow-origin", v, sizeof(v)),
+			    allow_origin ? allow_origin : "");
+	if (!allow_origin || !strcmp(allow_origin, "*"))
+		assert_string_equal(header(headers, "access-control-allow-credentials", v,
+					   sizeof(v)), "");
+	else
+		assert_string_equal(header(headers, "access-control-allow-credentials", v,
+					   sizeof(v)), "true");
+	assert_string_equal(header(headers, "vary", v, sizeof(v)), vary ? "Origin" : "");
+}
+
+static void test_cors_preflight(void **state)
+{
+	struct it_http_resp r;
+	char v[256];
+
+	(void)state;
+	request(env.port, "OPTIONS", "/api/patterns/scan",
+		"Origin: " GOOD "\r\nAccess-Control-Request-Method: GET\r\n"
+		"Access-Control-Request-Headers: authorization\r\n", &r);
+	assert_int_equal(r.status, 204);
+	expect_cors(r.headers, GOOD, true);
+	assert_string_equal(header(r.headers, "access-control-allow-methods", v, sizeof(v)),
+			    "GET, OPTIONS");
+	header(r.headers, "access-control-allow-headers", v, sizeof(v));
+	assert_non_null(strstr(v, "Authorization"));
+	assert_non_null(strstr(v, "Content-Type"));
+	assert_string_equal(header(r.headers, "access-control-max-age", v, sizeof(v)), "600");
+	it_http_free(&r);
+	/* Login: POST with a JSON body, from the second listed origin. */
+	request(env.port, "OPTIONS", "/api/auth/login",
+		"Origin: https://dash.test\r\nAccess-Control-Request-Method: POST\r\n"
+		"Access-Control-Request-Headers: content-type\r\n", &r);
+	assert_int_equal(r.status, 204);
+	expect_cors(r.headers, "https://dash.test", true);
+	assert_string_equal(header(r.headers, "access-control-allow-methods", v, sizeof(v)),
+			    "POST, OPTIONS");
+	it_http_free(&r);
+	/* An origin not listed: a JSON 403 and nothing that lets it in. */
+	request(env.port, "OPTIONS", "/api/patterns/scan",
+		"Origin: " BAD "\r\nAccess-Control-Request-Method: GET\r\n", &r);
+	assert_int_equal(r.status, 403);
+	expect_cors(r.headers, NULL, true);
+	assert_non_null(strstr(r.body, "\"Origin not allowed\""));
+	assert_string_equal(header(r.headers, "access-control-allow-methods", v, sizeof(v)), "");
+	it_http_free(&r);
+	/* OPTIONS without an Origin: just what the route allows. */
+	request(env.port, "OPTIONS", "/api/users/watchlists", NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_string_equal(header(r.headers, "allow", v, sizeof(v)), "GET, POST, OPTIONS");
+	expect_cors(r.headers, NULL, true);
+	it_http_free(&r);
+	/* An unknown path stays a 404. */
+	request(env.port, "OPTIONS", "/api/nope", "Origin: " GOOD "\r\n", &r);
+	assert_int_equal(r.status, 404);
+	it_http_free(&r);
+}
+
+static void test_cors_headers_on_answers(void **state)
+{
+	struct it_http_resp r;
+	char v[256];
+
+	(void)state;
+	request(env.port, "GET", "/api/patterns/scan", "Origin: " GOOD "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	expect_cors(r.headers, GOOD, true);
+	assert_string_equal(header(r.headers, "access-control-expose-headers", v, sizeof(v)),
+			    "Retry-After");
+	it_http_free(&r);
+	/* Errors too: a script must be able to read the JSON error. */
+	request(env.port, "GET", "/api/patterns/scan?confidence_min=x", "Origin: " GOOD "\r\n",
+		&r);
+	assert_int_equal(r.status, 400);
+	expect_cors(r.headers, GOOD, true);
+	it_http_free(&r);
+	/* Long-poll (deferred answer). */
+	request(env.port, "GET", "/api/patterns/poll?timeout=0", "Origin: " GOOD "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	expect_cors(r.headers, GOOD, true);
+	it_http_free(&r);
+	/* Not listed, or no Origin at all: no CORS headers. */
+	request(env.port, "GET", "/api/patterns/scan", "Origin: " BAD "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	expect_cors(r.headers, NULL, true);
+	it_http_free(&r);
+	request(env.port, "GET", "/api/patterns/scan", NULL, &r);
+	expect_cors(r.headers, NULL, true);
+	it_http_free(&r);
+}
+
+/* The head of an SSE answer (the stream itself never ends). */
+static char *sse_head(int port, const char *origin)
+{
+	char req[256], *buf = calloc(1, 4096);
+	size_t len = 0;
+	int fd = it_connect(port);
+
+	assert_true(fd >= 0);
+	snprintf(req, sizeof(req), "GET /api/stream HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n\r\n",
+		 origin);
+	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	while (len < 4095 && !strstr(buf, "\r\n\r\n")) {
+		ssize_t n = recv(fd, buf + len, 4095 - len, 0);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}
+
+static void test_cors_sse(void **state)
+{
+	char *head = sse_head(env.port, GOOD);
+
+	(void)state;
+	assert_non_null(strstr(head, "text/event-stream"));
+	expect_cors(head, GOOD, true);
+	free(head);
+	head = sse_head(env.port, BAD);
+	assert_non_null(strstr(head, "text/event-stream"));
+	expect_cors(head, NULL, true);
+	free(head);
+}
+
+/* cors_origins "*": any origin, never with credentials, nothing varies. */
+static void test_cors_star(void **state)
+{
+	const char *extra[] = {"TICKPUSH_CORS_ORIGINS=*",
+			       "TICKPUSH_ALLOWED_ORIGINS=https://dash.test", NULL};
+	struct it_env e2;
+	struct it_http_resp r;
+	char *head;
+	int rc;
+
+	(void)state;
+	it_setup(&e2, "edge-star");
+	snprintf(e2.redis_sock, sizeof(e2.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e2, extra, true);
+	request(e2.port, "OPTIONS", "/api/patterns/scan",
+		"Origin: " BAD "\r\nAccess-Control-Request-Method: GET\r\n", &r);
+	assert_int_equal(r.status, 204);
+	expect_cors(r.headers, "*", false);
+	it_http_free(&r);
+	request(e2.port, "GET", "/api/patterns/scan", "Origin: " BAD "\r\n", &r);
+	expect_cors(r.headers, "*", false);
+	it_http_free(&r);
+	head = sse_head(e2.port, GOOD);
+	expect_cors(head, "*", false);
+	free(head);
+	rc = it_server_stop(&e2, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e2);
+	it_teardown(&e2);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarded_client_has_own_login_limit),
 		cmocka_unit_test(test_spoofed_header_from_untrusted_peer_ignored),
+		cmocka_unit_test(test_cors_preflight),
+		cmocka_unit_test(test_cors_headers_on_answers),
+		cmocka_unit_test(test_cors_sse),
+		cmocka_unit_test(test_cors_star),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
