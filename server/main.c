@@ -83,6 +83,8 @@ int main(int argc, char **argv)
 	level = tp_log_level_parse(cfg.log_level);
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cfg.log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									    : TP_LOG_KEYVALUE;
 
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
 	if (tp_server_init(&srv, &cfg)) {

@@ -53,6 +53,7 @@ struct tp_config {
 	double shutdown_timeout;    /* TICKPUSH_SHUTDOWN_TIMEOUT s, default 4 */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
+	char *log_format;           /* TICKPUSH_LOG_FORMAT, keyvalue (default) or json */
 	/* Added by the config module (not wired yet; see docs/config.md). */
 	/* Auth and access. */
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */

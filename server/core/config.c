@@ -175,6 +175,11 @@ static const char *check_cors_origins(const char *v)
 	return !strcmp(v, "*") ? NULL : check_origins(v);
 }
 
+static const char *check_log_format(const char *v)
+{
+	return tp_log_format_parse(v) >= 0 ? NULL : "must be keyvalue or json";
+}
+
 /* ---- the table ------------------------------------------------------ */
 
 #define OPT(name, env, flag, type, field, def, min, max, flags, check, help) \
@@ -332,6 +337,8 @@ static const struct tp_config_option options[] = {
 	/* Logging. */
 	STR(log_level, "TICKPUSH_LOG_LEVEL", "--log-level", "info", 0,
 	    check_log_level, "Least severe level logged: debug info notice warn error"),
+	STR(log_format, "TICKPUSH_LOG_FORMAT", "--log-format", "keyvalue", 0,
+	    check_log_format, "Log line format: keyvalue or json (one object per line)"),
 };
 
 #undef OPT

@@ -119,8 +119,8 @@ static void close_async(struct ws_conn *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_at = tp_mono();
 	dropped = tp_wconn_drop_unstarted(&c->out);
-	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=\"%s\" queued=%zu",
-	       c->id_str, c->user, code, reason, dropped + c->out.q.bytes);
+	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=%s queued=%zu",
+	       c->id_str, c->user, code, tp_log_q(reason), dropped + c->out.q.bytes);
 	p.pre_len = tp_ws_close_frame(frame, code, reason);
 	/* Out of memory for the frame: close without it. */
 	if (tp_wconn_push_control(&c->out, &p) != TP_OK)

@@ -3,7 +3,9 @@
  * trusted proxy (X-Forwarded-For / X-Real-IP name the client for the login
  * limit; the same headers from anyone else are ignored); called from
  * another origin (CORS: preflight, the headers on REST, errors, SSE and
- * long-poll, an origin not listed gets none; "*" never with credentials).
+ * long-poll, an origin not listed gets none; "*" never with credentials);
+ * read by a log shipper (log_format json: every line of a run with hostile
+ * values in it is one JSON object, the values intact).
  *
  * The server trusts 127.0.0.1 only; other loopback sources (127.0.0.x)
  * play untrusted clients. No database: a login attempt is answered 503
@@ -298,6 +300,73 @@ static void test_cors_star(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* ---- JSON logs ---- */
+
+static bool postgres_retry_logged(void *ud)
+{
+	const char *path = ud;
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "postgres unavailable, retrying") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void test_json_logs(void **state)
+{
+	/* A database host with a quote and a newline (percent-encoded in the
+	 * URI), which every PostgreSQL log line names. */
+	const char *extra[] = {"TICKPUSH_LOG_FORMAT=json",
+			       "DATABASE_URI=postgresql://tp@/tp?host=%2Fnonexistent%2Fa%22b%0Ac",
+			       "TICKPUSH_JWT_SECRET=edge-test-secret-0123456789abcdef0123", NULL};
+	struct it_env e3;
+	char path[300], line[8192];
+	FILE *f;
+	int rc, n = 0, pg_lines = 0;
+
+	(void)state;
+	it_setup(&e3, "edge-json");
+	snprintf(e3.redis_sock, sizeof(e3.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e3, extra, true);
+	/* A rejected event whose text is hostile too. */
+	it_publish(&e3, "tickstock.events.patterns",
+		   "{\"event_type\":\"pattern_detected\",\"data\":{\"symbol\":\"A\\\"B\\n\","
+		   "\"pattern\":\"x\\u0001y\",\"confidence\":2}}");
+	snprintf(path, sizeof(path), "%s/server.1.log", e3.dir);
+	assert_true(it_wait(postgres_retry_logged, path, 15));
+	rc = it_server_stop(&e3, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e3);
+	assert_int_equal(rc, 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		cJSON *j = cJSON_Parse(line);
+		const char *msg;
+
+		if (!j || !cJSON_IsObject(j))
+			fail_msg("log line %d is not a JSON object: %s", n + 1, line);
+		assert_string_not_equal(it_json_str(j, "ts"), "");
+		assert_string_not_equal(it_json_str(j, "level"), "");
+		msg = it_json_str(j, "msg");
+		assert_string_not_equal(msg, "");
+		if (strstr(msg, "postgres")) {
+			assert_string_equal(it_json_str(j, "host"), "/nonexistent/a\"b\nc");
+			pg_lines++;
+		}
+		cJSON_Delete(j);
+		n++;
+	}
+	fclose(f);
+	it_teardown(&e3);
+	assert_true(n >= 4); /* starting, listening, postgres..., stopped */
+	assert_true(pg_lines >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_cors_headers_on_answers),
 		cmocka_unit_test(test_cors_sse),
 		cmocka_unit_test(test_cors_star),
+		cmocka_unit_test(test_json_logs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
