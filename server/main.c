@@ -17,6 +17,7 @@
 #include "server.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/metrics.h"
 
 #ifndef TICKPUSH_VERSION
 #define TICKPUSH_VERSION "0.1.0"
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 									    : TP_LOG_KEYVALUE;
 
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
+	tp_metrics_set_build_info(TICKPUSH_VERSION, lws_get_library_version());
 	if (tp_server_init(&srv, &cfg)) {
 		tp_config_cleanup(&cfg);
 		return 2;

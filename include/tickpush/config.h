@@ -67,6 +67,7 @@ struct tp_config {
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
 	char *cors_origins;         /* TICKPUSH_CORS_ORIGINS, comma list or "*", "" = allowed_origins */
+	char *metrics_token;        /* TICKPUSH_METRICS_TOKEN, secret, "" = /metrics as other routes */
 	char *trusted_proxies;      /* TICKPUSH_TRUSTED_PROXIES, addresses/CIDRs, "" = none */
 	/* Database. */
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */

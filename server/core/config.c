@@ -175,6 +175,11 @@ static const char *check_cors_origins(const char *v)
 	return !strcmp(v, "*") ? NULL : check_origins(v);
 }
 
+static const char *check_metrics_token(const char *v)
+{
+	return !*v || strlen(v) >= 16 ? NULL : "must be empty or at least 16 bytes long";
+}
+
 static const char *check_log_format(const char *v)
 {
 	return tp_log_format_parse(v) >= 0 ? NULL : "must be keyvalue or json";
@@ -306,6 +311,9 @@ static const struct tp_config_option options[] = {
 	STR(cors_origins, "TICKPUSH_CORS_ORIGINS", "--cors-origins", "", 0,
 	    check_cors_origins,
 	    "Comma list of Origins allowed cross-origin REST/SSE calls, or *; empty = allowed_origins"),
+	STR(metrics_token, "TICKPUSH_METRICS_TOKEN", "--metrics-token", "", SECRET,
+	    check_metrics_token,
+	    "Bearer token that /metrics then requires (>= 16 bytes), also with require_auth; empty = none"),
 	STR(trusted_proxies, "TICKPUSH_TRUSTED_PROXIES", "--trusted-proxies", "",
 	    0, check_proxies,
 	    "Comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"),

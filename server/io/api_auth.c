@@ -204,7 +204,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		l->account[i] = (char)(l->username[i] >= 'A' && l->username[i] <= 'Z'
 				       ? l->username[i] - 'A' + 'a' : l->username[i]);
 	if (!tp_ratelimit_allow(srv->login_rl, req->peer, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_address);
 		limited(resp, srv->login_rl, req->peer, req->now,
 			"Too many login attempts from this address; try again later", NULL,
 			req->peer);
@@ -212,7 +212,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	if (!tp_ratelimit_allow(per_account, l->account, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_account);
 		limited(resp, per_account, l->account, req->now,
 			"Too many failed logins for this account; try again later", "username",
 			req->peer);

@@ -468,9 +468,7 @@ static void observe(struct pss *pss, int status)
 	enum tp_route metric = pss->route ? pss->route->metric : TP_ROUTE_other;
 
 	tp_metrics_observe_route(metric, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
-	if (status >= 400 && status < 500)
-		TP_METRIC_INC(http_bad_requests);
+	tp_metrics_http_response(status);
 }
 
 /* The answer in pss->out is ready: record it and ask for WRITEABLE. */
@@ -842,7 +840,7 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 	    !static_file(dir, pss->path, full, sizeof(full)) || !tp_hc_respond(&pss->hc))
 		return 0;
 	tp_metrics_observe_route(TP_ROUTE_static, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
+	tp_metrics_http_response(200);
 	extra = tp_hc_closing(&pss->hc) ? cache_close : cache;
 	n = lws_serve_http_file(wsi, full, mime_of(full), extra, (int)strlen(extra));
 	/* > 0: lws sent it all at once; else FILE_COMPLETION follows. */
@@ -915,7 +913,8 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.conn = wsi,
 	};
 	tp_http_client_addr(wsi, req.peer, sizeof(req.peer));
-	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route)) {
+	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route) &&
+	    !(pss->route->handler == tp_api_metrics && tp_api_metrics_token_ok(&req))) {
 		long long uid;
 
 		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */

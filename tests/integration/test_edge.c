@@ -5,18 +5,23 @@
  * another origin (CORS: preflight, the headers on REST, errors, SSE and
  * long-poll, an origin not listed gets none; "*" never with credentials);
  * read by a log shipper (log_format json: every line of a run with hostile
- * values in it is one JSON object, the values intact).
+ * values in it is one JSON object, the values intact); scraped by
+ * Prometheus (/metrics checked by a strict parser of the text format and
+ * the naming rules; metrics_token unlocks /metrics alone, with
+ * require_auth too).
  *
  * The server trusts 127.0.0.1 only; other loopback sources (127.0.0.x)
  * play untrusted clients. No database: a login attempt is answered 503
  * until the per-address limiter says 429, which is all the limit needs.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -367,6 +372,268 @@ static void test_json_logs(void **state)
 	assert_true(pg_lines >= 1);
 }
 
+/* ---- /metrics ---- */
+
+struct family {
+	char name[128], type[16];
+	bool help, samples, closed;
+};
+
+static bool name_ok(const char *s, size_t n, bool metric)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+			     (metric && c == ':');
+
+		if (!alpha && (i == 0 || c < '0' || c > '9'))
+			return false;
+	}
+	return true;
+}
+
+/* {name="value",...}: names distinct, values with \\ \" \n escapes only.
+ * Returns the end of the label set, or NULL. */
+static const char *labels_ok(const char *p, char le[32])
+{
+	char names[16][64];
+	int n = 0;
+
+	le[0] = '\0';
+	if (*p++ != '{')
+		return NULL;
+	while (*p != '}') {
+		const char *start = p;
+		size_t len;
+		char *v = NULL;
+
+		while (*p && *p != '=')
+			p++;
+		len = (size_t)(p - start);
+		if (!*p || !name_ok(start, len, false) || len >= 64 || n == 16 ||
+		    !strncmp(start, "__", 2) || p[1] != '"')
+			return NULL;
+		for (int i = 0; i < n; i++)
+			if (strlen(names[i]) == len && !strncmp(names[i], start, len))
+				return NULL;
+		snprintf(names[n++], 64, "%.*s", (int)len, start);
+		if (!strcmp(names[n - 1], "le"))
+			v = le;
+		p += 2;
+		for (size_t k = 0; *p != '"'; p++) {
+			if (!*p || *p == '\n')
+				return NULL;
+			if (*p == '\\' && (p[1] != '\\' && p[1] != '"' && p[1] != 'n'))
+				return NULL;
+			if (*p == '\\')
+				p++;
+			if (v && k < 31) {
+				v[k++] = *p;
+				v[k] = '\0';
+			}
+		}
+		p++;
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			return NULL;
+	}
+	return p + 1;
+}
+
+static struct family *family_of(struct family *f, int n, const char *name, size_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (strlen(f[i].name) == len && !strncmp(f[i].name, name, len))
+			return &f[i];
+	return NULL;
+}
+
+/* The strict check: fails the test naming the line. Returns the number
+ * of families. */
+static int check_exposition(const char *text)
+{
+	static struct family fam[256];
+	struct family *cur = NULL;
+	int nf = 0, lineno = 0;
+	const char *line = text;
+
+	assert_true(strlen(text) > 0 && text[strlen(text) - 1] == '\n');
+	while (*line) {
+		const char *eol = strchr(line, '\n');
+		char buf[1024], le[32];
+		size_t len = (size_t)(eol - line);
+
+		lineno++;
+		if (len >= sizeof(buf))
+			fail_msg("line %d too long", lineno);
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		line = eol + 1;
+		if (!len)
+			fail_msg("line %d: empty", lineno);
+		if (strstr(buf, "_total_total"))
+			fail_msg("line %d: doubled _total: %s", lineno, buf);
+		if (!strncmp(buf, "# HELP ", 7) || !strncmp(buf, "# TYPE ", 7)) {
+			bool type = buf[2] == 'T';
+			const char *name = buf + 7;
+			size_t nlen = strcspn(name, " ");
+			struct family *f = family_of(fam, nf, name, nlen);
+
+			if (!name_ok(name, nlen, true) || name[nlen] != ' ')
+				fail_msg("line %d: bad family name: %s", lineno, buf);
+			if (strncmp(name, "tickpush_", 9) && strncmp(name, "process_", 8))
+				fail_msg("line %d: not tickpush_ or process_: %s", lineno, buf);
+			if (!f) {
+				if (nf == 256)
+					fail_msg("too many families");
+				f = &fam[nf++];
+				snprintf(f->name, sizeof(f->name), "%.*s", (int)nlen, name);
+			}
+			if (f->samples || f->closed)
+				fail_msg("line %d: HELP/TYPE after samples: %s", lineno, buf);
+			if (cur && cur != f)
+				cur->closed = true;
+			cur = f;
+			if (type) {
+				const char *t = name + nlen + 1;
+
+				if (f->type[0])
+					fail_msg("line %d: second TYPE for %s", lineno, f->name);
+				if (strcmp(t, "counter") && strcmp(t, "gauge") &&
+				    strcmp(t, "histogram"))
+					fail_msg("line %d: type %s", lineno, t);
+				snprintf(f->type, sizeof(f->type), "%s", t);
+				if (!strcmp(t, "counter") &&
+				    (nlen < 6 || strncmp(name + nlen - 6, "_total", 6)))
+					fail_msg("line %d: counter without _total: %s", lineno, buf);
+			} else {
+				if (f->help)
+					fail_msg("line %d: second HELP for %s", lineno, f->name);
+				f->help = true;
+			}
+			continue;
+		}
+		if (buf[0] == '#')
+			fail_msg("line %d: stray comment: %s", lineno, buf);
+		{
+			size_t nlen = strcspn(buf, "{ ");
+			const char *rest = buf + nlen;
+			char *end;
+			bool hist_part = false;
+
+			if (!name_ok(buf, nlen, true))
+				fail_msg("line %d: bad sample name: %s", lineno, buf);
+			if (!cur || (strncmp(buf, cur->name, strlen(cur->name))))
+				fail_msg("line %d: sample outside its family: %s", lineno, buf);
+			if (nlen != strlen(cur->name)) {
+				const char *suffix = buf + strlen(cur->name);
+
+				hist_part = !strcmp(cur->type, "histogram") &&
+					    (!strncmp(suffix, "_bucket", 7) || !strncmp(suffix, "_sum", 4) ||
+					     !strncmp(suffix, "_count", 6));
+				if (!hist_part)
+					fail_msg("line %d: not a sample of %s: %s", lineno, cur->name, buf);
+			}
+			if (!strcmp(cur->type, "histogram") && !hist_part)
+				fail_msg("line %d: bare histogram sample: %s", lineno, buf);
+			if (!cur->type[0] || !cur->help)
+				fail_msg("line %d: family %s without HELP and TYPE", lineno, cur->name);
+			if (*rest == '{' && !(rest = labels_ok(rest, le)))
+				fail_msg("line %d: bad labels: %s", lineno, buf);
+			if (strstr(buf, "_bucket{") && !le[0])
+				fail_msg("line %d: bucket without le: %s", lineno, buf);
+			if (*rest != ' ')
+				fail_msg("line %d: no value: %s", lineno, buf);
+			if (strcmp(rest + 1, "+Inf") && strcmp(rest + 1, "-Inf") &&
+			    strcmp(rest + 1, "NaN")) {
+				strtod(rest + 1, &end);
+				if (end == rest + 1 || *end)
+					fail_msg("line %d: bad value: %s", lineno, buf);
+			}
+			cur->samples = true;
+		}
+	}
+	for (int i = 0; i < nf; i++)
+		if (!fam[i].samples || !fam[i].type[0] || !fam[i].help)
+			fail_msg("family %s: no samples, HELP or TYPE", fam[i].name);
+	return nf;
+}
+
+static void test_metrics_exposition(void **state)
+{
+	struct it_http_resp r;
+	int families;
+
+	(void)state;
+	/* Some traffic first: status codes, a route histogram. */
+	request(env.port, "GET", "/api/nope", NULL, &r);
+	it_http_free(&r);
+	request(env.port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
+	families = check_exposition(r.body);
+	assert_true(families > 40);
+	assert_non_null(strstr(r.body, "\ntickpush_build_info{version=\"0."));
+	assert_non_null(strstr(r.body, ",lws=\"4."));
+	assert_non_null(strstr(r.body, "\ntickpush_http_responses_total{code=\"404\"} "));
+	assert_non_null(strstr(r.body, "\ntickpush_ws_connections_total "));
+	assert_non_null(strstr(r.body, "\ntickpush_events_rejected_total{channel=\"patterns\","));
+	assert_non_null(strstr(r.body, "\nprocess_start_time_seconds "));
+	it_http_free(&r);
+	assert_true(it_metric(env.port, "process_resident_memory_bytes") > 1e6);
+	assert_true(it_metric(env.port, "process_open_fds") >= 5);
+	assert_true(it_metric(env.port, "process_max_fds") >= it_metric(env.port, "process_open_fds"));
+	assert_true(it_metric(env.port, "process_cpu_seconds_total") > 0);
+	/* Started within the last minutes (it is the wall clock, not uptime). */
+	assert_true(fabs(it_metric(env.port, "process_start_time_seconds") - (double)time(NULL)) < 600);
+}
+
+#define METRICS_TOKEN "scrape-0123456789abcdef"
+
+static int get_with(int port, const char *path, const char *token)
+{
+	char hdr[128] = "";
+	struct it_http_resp r;
+	int status;
+
+	if (token)
+		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	request(port, "GET", path, hdr, &r);
+	status = r.status;
+	if (status != 200)
+		assert_non_null(strstr(r.body, "\"error\""));
+	it_http_free(&r);
+	return status;
+}
+
+static void test_metrics_token(void **state)
+{
+	const char *extra[] = {"TICKPUSH_METRICS_TOKEN=" METRICS_TOKEN,
+			       "TICKPUSH_REQUIRE_AUTH=yes", NULL};
+	struct it_env e4;
+	int rc;
+
+	(void)state;
+	it_setup(&e4, "edge-metrics");
+	snprintf(e4.redis_sock, sizeof(e4.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e4, extra, true);
+	assert_int_equal(get_with(e4.port, "/metrics", NULL), 401);
+	assert_int_equal(get_with(e4.port, "/metrics", "scrape-0123456789abcdeX"), 401);
+	assert_int_equal(get_with(e4.port, "/metrics", "scrape-0123456789abcde"), 401);
+	assert_int_equal(get_with(e4.port, "/metrics", METRICS_TOKEN "0"), 401);
+	assert_int_equal(get_with(e4.port, "/metrics", METRICS_TOKEN), 200);
+	/* It unlocks /metrics only. */
+	assert_int_equal(get_with(e4.port, "/api/patterns/scan", METRICS_TOKEN), 401);
+	rc = it_server_stop(&e4, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e4);
+	it_teardown(&e4);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +644,8 @@ int main(void)
 		cmocka_unit_test(test_cors_sse),
 		cmocka_unit_test(test_cors_star),
 		cmocka_unit_test(test_json_logs),
+		cmocka_unit_test(test_metrics_exposition),
+		cmocka_unit_test(test_metrics_token),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,7 +16,7 @@
  *    once it reads, and
  *    when the session is closed while a frame is half-written (4008, or
  *    shutdown 1001) it sees whole frames, then the close frame: never a
- *    torn frame (tp_push_partial_writes_total shows the socket really
+ *    torn frame (tickpush_push_partial_writes_total shows the socket really
  *    filled mid-frame);
  *  - with ws_write_delay_ms, events wait for the window and share writes.
  *
