@@ -9,15 +9,19 @@
  *
  * Exit codes: 0 after a clean shutdown, 1 for a configuration error, 2 if
  * the server could not start, 70 if shutdown found leaked loop handles.
+ * With workers > 1 the process is a supervisor (io/supervisor.c) before
+ * anything else starts; each worker returns from it into the same path.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli_user.h"
 #include "server.h"
+#include "supervisor.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/supervise.h"
 
 #ifndef TICKPUSH_VERSION
 #define TICKPUSH_VERSION "0.1.0"
@@ -38,6 +42,8 @@ int main(int argc, char **argv)
 	struct tp_config cfg;
 	struct tp_errdetail err = {{0}, NULL};
 	struct tp_server srv;
+	struct tp_worker worker = {.listen_fd = -1};
+	unsigned workers;
 	int level, rc;
 
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
@@ -89,7 +95,15 @@ int main(int argc, char **argv)
 
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
 	tp_metrics_set_build_info(TICKPUSH_VERSION, lws_get_library_version());
-	if (tp_server_init(&srv, &cfg)) {
+	workers = tp_workers_parse(cfg.workers, tp_supervisor_cores());
+	if (workers > 1) {
+		rc = tp_supervisor_run(&cfg, workers, &worker);
+		if (rc != TP_SUPERVISOR_WORKER) {
+			tp_config_cleanup(&cfg);
+			return rc;
+		}
+	}
+	if (tp_server_init_worker(&srv, &cfg, &worker)) {
 		tp_config_cleanup(&cfg);
 		return 2;
 	}

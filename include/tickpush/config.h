@@ -51,6 +51,7 @@ struct tp_config {
 	int http_keepalive_timeout; /* TICKPUSH_HTTP_KEEPALIVE_TIMEOUT s, default 30 */
 	int max_connections;        /* TICKPUSH_MAX_CONNECTIONS, default 10000 */
 	double shutdown_timeout;    /* TICKPUSH_SHUTDOWN_TIMEOUT s, default 4 */
+	char *workers;              /* TICKPUSH_WORKERS, "1" (default), "N" or "auto" */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
 	char *log_format;           /* TICKPUSH_LOG_FORMAT, keyvalue (default) or json */

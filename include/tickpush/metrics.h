@@ -71,7 +71,10 @@ struct tp_buf;
 	X(push_writes, counter, "Socket writes of the push transports (each carries one or more frames)") \
 	X(push_partial_writes, counter, "Writes that ended inside a frame (its rest was handed to lws)") \
 	X(backtests_submitted, counter, "Backtest jobs submitted and published") \
-	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner")
+	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
+	X(worker, gauge, "Worker number of the answering process (workers > 1); 0 = single process") \
+	X(worker_pid, gauge, "Process id of the answering process") \
+	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,

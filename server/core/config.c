@@ -30,13 +30,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
 #include "tickpush/netaddr.h"
+#include "tickpush/supervise.h"
 
 #define LINE_MAX_BYTES 4096           /* longest config-file line */
 #define FILE_MAX_BYTES (1024 * 1024)  /* largest config file */
@@ -108,6 +109,12 @@ static const char *check_database_uri(const char *v)
 		return NULL;
 	return "must be empty, a postgresql:// URI or a key=value "
 	       "connection string";
+}
+
+static const char *check_workers(const char *v)
+{
+	return tp_workers_parse(v, 1) ? NULL
+				      : "must be auto or a number from 1 to 256";
 }
 
 static const char *check_jwt_secret(const char *v)
@@ -283,6 +290,9 @@ static const struct tp_config_option options[] = {
 	    "10000", 1, 1000000, "Most open client connections"),
 	DBL(shutdown_timeout, "TICKPUSH_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
 	    "4", 0, 600, "Seconds to drain clients on shutdown before exiting"),
+	/* Processes. */
+	STR(workers, "TICKPUSH_WORKERS", "--workers", "1", 0, check_workers,
+	    "Worker processes sharing the port; auto = one per core; 1 = no supervisor"),
 	/* Auth and access. */
 	BOOL(require_auth_everywhere, "TICKPUSH_REQUIRE_AUTH", "--require-auth",
 	     "no", "Require a token on every endpoint, public ones included"),
@@ -459,9 +469,9 @@ static int parse_bool(const char *s)
 	static const char *const no[] = {"false", "no", "off", "0"};
 
 	for (size_t i = 0; i < TP_ARRAY_SIZE(yes); i++) {
-		if (!strcasecmp(s, yes[i]))
+		if (!tp_ascii_casecmp(s, yes[i]))
 			return 1;
-		if (!strcasecmp(s, no[i]))
+		if (!tp_ascii_casecmp(s, no[i]))
 			return 0;
 	}
 	return -1;
@@ -569,7 +579,7 @@ static bool norm_eq(const char *a, const char *norm, size_t k)
 	size_t i;
 
 	for (i = 0; i < k && a[i]; i++)
-		if ((a[i] == '-' ? '_' : tolower((unsigned char)a[i])) != norm[i])
+		if ((a[i] == '-' ? '_' : tp_ascii_lower(a[i])) != norm[i])
 			return false;
 	return i == k && !a[i];
 }
@@ -584,14 +594,14 @@ static const struct tp_config_option *guess(const char *s, size_t n)
 		s++;
 		n--;
 	}
-	if (n > 9 && !strncasecmp(s, ENV_PREFIX, 9)) {
+	if (n > 9 && !tp_ascii_ncasecmp(s, ENV_PREFIX, 9)) {
 		s += 9;
 		n -= 9;
 	}
 	if (n == 0 || n >= sizeof(norm))
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		norm[i] = s[i] == '-' ? '_' : (char)tolower((unsigned char)s[i]);
+		norm[i] = s[i] == '-' ? '_' : tp_ascii_lower(s[i]);
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const char *e = options[i].env;
 

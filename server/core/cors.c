@@ -10,8 +10,8 @@
  * neither mode needs cookies.
  */
 #include <string.h>
-#include <strings.h>
 
+#include "tickpush/ascii.h"
 #include "tickpush/cors.h"
 
 const char *tp_cors_list(const char *cors_origins, const char *allowed_origins)
@@ -33,7 +33,7 @@ bool tp_origin_listed(const char *list, const char *origin)
 			p++, len--;
 		while (len && p[len - 1] == ' ')
 			len--;
-		if (n && len == n && !strncasecmp(p, origin, n))
+		if (n && len == n && !tp_ascii_ncasecmp(p, origin, n))
 			return true;
 		if (!comma)
 			break;

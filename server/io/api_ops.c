@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,6 +36,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 
 static const char *database_status(const struct tp_server *srv)
 {
@@ -221,7 +221,7 @@ bool tp_api_metrics_token_ok(const struct tp_http_req *req)
 
 	if (!want || !want[0] ||
 	    tp_http_req_header(req, "authorization:", hdr, sizeof(hdr)) < 8 ||
-	    strncasecmp(hdr, "Bearer ", 7))
+	    tp_ascii_ncasecmp(hdr, "Bearer ", 7))
 		return false;
 	n = strlen(want);
 	/* Constant time over the token's length (a length mismatch says

@@ -62,7 +62,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include <libwebsockets.h>
@@ -73,6 +72,7 @@
 #include "http.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/log.h"
@@ -381,8 +381,8 @@ static bool wants_close(struct lws *wsi)
 
 		for (char *t = strtok_r(v, ", \t", &save); t;
 		     t = strtok_r(NULL, ", \t", &save)) {
-			close |= !strcasecmp(t, "close");
-			keep |= !strcasecmp(t, "keep-alive");
+			close |= !tp_ascii_casecmp(t, "close");
+			keep |= !tp_ascii_casecmp(t, "keep-alive");
 		}
 	}
 	return close || (!http11 && !keep);
@@ -456,7 +456,7 @@ static bool own_head_as_body(struct lws *wsi, const char *in, size_t len)
 		if (!m || lws_hdr_total_length(wsi, uri_tokens[i]) <= 0)
 			continue;
 		n = strlen(m) < len ? strlen(m) : len; /* m ends in ' ' */
-		return n > 0 && !strncasecmp(in, m, n);
+		return n > 0 && !tp_ascii_ncasecmp(in, m, n);
 	}
 	return false;
 }
@@ -1037,28 +1037,31 @@ static void request_gone(struct pss *pss)
 	pss_release(pss);
 }
 
+bool tp_http_may_accept(struct tp_server *srv)
+{
+	static struct tp_log_ratelimit rl;
+	unsigned long skipped;
+
+	/* max_connections: refuse at accept. The gauge counts every client
+	 * connection from accept to close: idle, HTTP (SSE included) and
+	 * WebSocket. */
+	if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
+		return true;
+	TP_METRIC_INC(connections_refused);
+	if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
+		TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
+		       srv->cfg->max_connections, skipped);
+	return false;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len)
 {
 	struct pss *pss = user;
 
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-		struct tp_server *srv = server_of(wsi);
-		static struct tp_log_ratelimit rl;
-		unsigned long skipped;
-
-		/* max_connections: refuse at accept. The gauge counts every
-		 * client connection from accept to close: idle, HTTP (SSE
-		 * included) and WebSocket. */
-		if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
-			return 0;
-		TP_METRIC_INC(connections_refused);
-		if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
-			TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
-			       srv->cfg->max_connections, skipped);
-		return 1;
-	}
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return tp_http_may_accept(server_of(wsi)) ? 0 : 1;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		lws_set_opaque_user_data(wsi, &counted_mark);
 		TP_METRIC_INC(http_connections);

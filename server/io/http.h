@@ -62,6 +62,10 @@ typedef void tp_http_handler(const struct tp_http_req *req,
  * gets 431 / 414. server.c makes lws keep no more of any header. */
 struct tp_config;
 int tp_http_header_limit(const struct tp_config *cfg);
+/* May a new connection be accepted (max_connections)? Counts and logs a
+ * refusal. lws's listener asks through FILTER_NETWORK_CONNECTION, a
+ * worker's own listener (listener.c) directly. */
+bool tp_http_may_accept(struct tp_server *srv);
 
 /* Copies request header `name` (lower-case, with trailing ':', e.g.
  * "authorization:") into buf; returns its length or -1 if absent/too long. */

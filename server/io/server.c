@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
@@ -35,6 +36,8 @@
 #include "pg.h"
 #include "redis.h"
 #include "http.h"
+#include "listener.h"
+#include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"
 #include "server.h"
@@ -45,22 +48,6 @@
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
-
-double tp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double tp_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- ingest hooks ---- */
 
@@ -281,6 +268,8 @@ void tp_server_stop(struct tp_server *srv)
 	TP_LOG(TP_LOG_NOTICE, "msg=\"shutting down\" timeout=%.1fs",
 	       srv->cfg->shutdown_timeout);
 	uv_timer_stop(&srv->sweep_timer);
+	tp_listener_close(srv->listener);
+	srv->listener = NULL;
 	if (srv->lws)
 		lws_context_deprecate(srv->lws, deprecated_cb);
 	tp_redis_sub_close(srv->sub);
@@ -365,7 +354,8 @@ static int create_lws(struct tp_server *srv)
 	if (!strchr(cfg->bind, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.foreign_loops = loops;
-	info.port = cfg->port;
+	/* A worker accepts on the supervisor's socket itself (listener.c). */
+	info.port = srv->worker.id ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
 	info.iface = cfg->bind;
 	info.protocols = tuned_protocols();
 	info.user = srv;
@@ -418,27 +408,17 @@ static int create_lws(struct tp_server *srv)
 		return TP_ERR_IO;
 	}
 	srv->vhost = lws_get_vhost_by_name(srv->lws, "default");
-	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
-	return TP_OK;
+	if (srv->worker.id)
+		srv->port = srv->worker.port; /* the supervisor resolved port 0 */
+	else
+		srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+	return srv->vhost ? TP_OK : TP_ERR_IO;
 }
 
+/* A worker's supervisor has written it (supervisor.c). */
 static int write_port_file(const struct tp_server *srv)
 {
-	const char *path = srv->cfg->port_file;
-	char tmp[1024];
-	FILE *f;
-
-	if (!path || !path[0])
-		return TP_OK;
-	/* Write then rename so readers never see a partial file. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%d\n", srv->port) < 0 || fclose(f) ||
-	    rename(tmp, path)) {
-		TP_LOG(TP_LOG_ERR, "msg=\"cannot write port file\" path=%s", tp_log_q(path));
-		return TP_ERR_IO;
-	}
-	return TP_OK;
+	return srv->worker.id ? TP_OK : tp_port_file_write(srv->cfg->port_file, srv->port);
 }
 
 /* The HS256 key: the configured secret, or in dev mode a random one (tokens
@@ -528,11 +508,25 @@ static int setup_database(struct tp_server *srv)
 
 int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 {
+	struct tp_worker single = {.listen_fd = -1};
+
+	return tp_server_init_worker(srv, cfg, &single);
+}
+
+int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
+			  const struct tp_worker *w)
+{
 	struct tp_ingest_opts io;
 	unsigned char rnd[4];
+	int listen_fd = w->listen_fd;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
+	srv->worker = *w;
+	srv->worker.listen_fd = -1; /* the listener owns it from here */
+	TP_METRIC_SET(worker, w->id);
+	TP_METRIC_SET(worker_pid, getpid());
+	TP_METRIC_SET(worker_restarts, w->restarts);
 	srv->started_at = tp_now();
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memcpy(rnd, &srv->started_at, sizeof(rnd));
@@ -543,8 +537,11 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	lws_set_allocator(lws_realloc_hook);
 
-	if (uv_loop_init(&srv->loop))
+	if (uv_loop_init(&srv->loop)) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		return TP_ERR_IO;
+	}
 	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	memset(&io, 0, sizeof(io));
@@ -563,6 +560,12 @@ int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
 		goto fail;
 	if (create_lws(srv))
 		goto fail;
+	if (listen_fd >= 0) {
+		srv->listener = tp_listener_start(srv, listen_fd);
+		listen_fd = -1;
+		if (!srv->listener)
+			goto fail;
+	}
 	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=http://%s:%d/ epoch=%s",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->epoch);
 	if (write_port_file(srv))
@@ -599,6 +602,10 @@ fail_running:
 	tp_server_cleanup(srv);
 	return TP_ERR_NOMEM;
 fail:
+	if (listen_fd >= 0)
+		close(listen_fd);
+	tp_listener_close(srv->listener);
+	srv->listener = NULL;
 	if (srv->lws) {
 		lws_context_destroy(srv->lws);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);

@@ -15,6 +15,7 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/netaddr.h"
@@ -35,6 +36,16 @@ struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
 struct tp_accounts;
+struct tp_listener;
+
+/* Under a supervisor (workers > 1, supervisor.h): which worker this
+ * process is and the listening socket it accepts on. */
+struct tp_worker {
+	unsigned id;        /* 1..N; 0 = a single process (lws listens) */
+	unsigned restarts;  /* earlier processes of this slot the supervisor replaced */
+	int listen_fd;      /* ours to accept on and close; -1 without */
+	int port;           /* the port it listens on (port 0 resolved) */
+};
 
 struct tp_server {
 	const struct tp_config *cfg;  /* borrowed from main, outlives us */
@@ -42,6 +53,8 @@ struct tp_server {
 	struct lws_context *lws;
 	struct lws_vhost *vhost;
 	int port;                     /* bound listen port */
+	struct tp_worker worker;      /* id 0: single process */
+	struct tp_listener *listener; /* worker's accept loop (listener.c) */
 
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
@@ -91,12 +104,12 @@ struct tp_server {
 	int exit_code;
 };
 
-/* Wall-clock time, epoch seconds. */
-double tp_now(void);
-/* Monotonic seconds (latency measurement). */
-double tp_mono(void);
-
 int tp_server_init(struct tp_server *srv, const struct tp_config *cfg);
+/* The same for worker w of a supervisor: accepts on w->listen_fd (taken
+ * over, closed at shutdown or on failure), writes no port file (the
+ * supervisor did). */
+int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
+			  const struct tp_worker *w);
 int tp_server_run(struct tp_server *srv); /* returns the exit code */
 /* Frees what init created; returns TP_OK, or TP_ERR_IO when the loop
  * still had live handles (a shutdown bug worth failing tests for). */

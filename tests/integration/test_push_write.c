@@ -150,20 +150,9 @@ static size_t pad_mixed(unsigned i)
 static struct it_ws *open_subscribed(int port, int rcvbuf, const char *sym)
 {
 	struct it_ws *ws = calloc(1, sizeof(*ws));
-	char sub[200];
-	cJSON *j;
 
 	assert_non_null(ws);
-	assert_int_equal(it_ws_connect(ws, port, "/ws", NULL, rcvbuf), 0);
-	j = it_ws_wait_type(ws, "hello", 10);
-	assert_non_null(j);
-	cJSON_Delete(j);
-	snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
-		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", sym);
-	assert_int_equal(it_ws_send_text(ws, sub), 0);
-	j = it_ws_wait_type(ws, "subscribed", 10);
-	assert_non_null(j);
-	cJSON_Delete(j);
+	assert_int_equal(it_ws_follow(ws, port, sym, rcvbuf), 0);
 	return ws;
 }
 

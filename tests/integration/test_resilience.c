@@ -250,20 +250,8 @@ static const char *json_path_str(const cJSON *j, const char *a, const char *b)
 /* A WebSocket session subscribed to one symbol's patterns. */
 static void ws_follow(struct it_ws *ws, const char *symbol)
 {
-	char frame[200];
-	cJSON *j;
-
-	if (it_ws_connect(ws, env.port, "/ws", NULL, 0))
-		fail_msg("ws connect: %d %s", ws->http_status, ws->http_body);
-	j = it_ws_wait_type(ws, "hello", 10);
-	assert_non_null(j);
-	cJSON_Delete(j);
-	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"f\",\"channel\":\"patterns\","
-		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", symbol);
-	assert_int_equal(it_ws_send_text(ws, frame), 0);
-	j = it_ws_wait_type(ws, "subscribed", 10);
-	assert_non_null(j);
-	cJSON_Delete(j);
+	if (it_ws_follow(ws, env.port, symbol, 0))
+		fail_msg("ws follow: %d %s", ws->http_status, ws->http_body);
 }
 
 static void expect_ws_pattern(struct it_ws *ws, const char *type)

@@ -322,3 +322,23 @@ int it_ws_wait_close(struct it_ws *ws, double timeout_s)
 	/* Timed out; a partial frame may be buffered (ws->len). */
 	return -1;
 }
+
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf)
+{
+	char frame[200];
+	cJSON *j;
+
+	if (it_ws_connect(ws, port, "/ws", NULL, rcvbuf))
+		return -1;
+	if (!(j = it_ws_wait_type(ws, "hello", 10)))
+		return -1;
+	cJSON_Delete(j);
+	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
+		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", symbol);
+	if (it_ws_send_text(ws, frame))
+		return -1;
+	if (!(j = it_ws_wait_type(ws, "subscribed", 10)))
+		return -1;
+	cJSON_Delete(j);
+	return 0;
+}

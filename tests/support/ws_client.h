@@ -45,6 +45,11 @@ struct cJSON *it_ws_recv_json(struct it_ws *ws, double timeout_s);
  * or timeout; returns it parsed, or NULL. */
 struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 			      double timeout_s);
+/* Connects to /ws, waits for hello, subscribes (id "s") to symbol's
+ * patterns at any confidence and waits for "subscribed". 0, or -1 (the
+ * connect failed: ws->http_status and http_body tell why; or a frame did
+ * not come within 10 s). rcvbuf as for it_ws_connect. */
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf);
 /* Waits for the server to close; returns the close code (or -1). */
 int it_ws_wait_close(struct it_ws *ws, double timeout_s);
 

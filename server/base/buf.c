@@ -1,0 +1,181 @@
+/*
+ * buf.c - growable byte buffer with JSON helpers (see buf.h).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tickpush/alloc.h"
+#include "tickpush/buf.h"
+
+void tp_buf_init(struct tp_buf *b, size_t headroom)
+{
+	memset(b, 0, sizeof(*b));
+	b->headroom = headroom;
+}
+
+void tp_buf_cleanup(struct tp_buf *b)
+{
+	tp_free(b->base);
+	memset(b, 0, sizeof(*b));
+}
+
+void tp_buf_reset(struct tp_buf *b)
+{
+	b->len = 0;
+	b->oom = false;
+}
+
+bool tp_buf_reserve(struct tp_buf *b, size_t extra)
+{
+	size_t need, ncap;
+	char *nb;
+
+	if (b->oom)
+		return false;
+	/* +1 keeps room for the terminating NUL of tp_buf_cstr. */
+	if (extra > (size_t)-1 / 2 - b->len - b->headroom - 1) {
+		b->oom = true;
+		return false;
+	}
+	need = b->len + extra + 1;
+	if (b->base && need <= b->cap)
+		return true;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	nb = tp_realloc(b->base, b->headroom + ncap);
+	if (!nb) {
+		b->oom = true;
+		return false;
+	}
+	b->base = nb;
+	b->cap = ncap;
+	return true;
+}
+
+void tp_buf_append(struct tp_buf *b, const void *p, size_t n)
+{
+	if (!tp_buf_reserve(b, n))
+		return;
+	if (n)
+		memcpy(b->base + b->headroom + b->len, p, n);
+	b->len += n;
+}
+
+void tp_buf_puts(struct tp_buf *b, const char *s)
+{
+	tp_buf_append(b, s, strlen(s));
+}
+
+void tp_buf_putc(struct tp_buf *b, char c)
+{
+	tp_buf_append(b, &c, 1);
+}
+
+void tp_buf_printf(struct tp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !tp_buf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->base + b->headroom + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void tp_buf_json_strn(struct tp_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	tp_buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t run = i;
+
+		/* Copy runs of plain bytes at once. */
+		while (run < n && (unsigned char)s[run] >= 0x20 &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			tp_buf_append(b, s + i, run - i);
+			i = run - 1;
+			continue;
+		}
+		switch (c) {
+		case '"': tp_buf_append(b, "\\\"", 2); break;
+		case '\\': tp_buf_append(b, "\\\\", 2); break;
+		case '\n': tp_buf_append(b, "\\n", 2); break;
+		case '\r': tp_buf_append(b, "\\r", 2); break;
+		case '\t': tp_buf_append(b, "\\t", 2); break;
+		default: {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			tp_buf_append(b, esc, sizeof(esc));
+		}
+		}
+	}
+	tp_buf_putc(b, '"');
+}
+
+void tp_buf_json_str(struct tp_buf *b, const char *s)
+{
+	tp_buf_json_strn(b, s, strlen(s));
+}
+
+void tp_buf_json_num(struct tp_buf *b, double v)
+{
+	char tmp[40];
+
+	if (!isfinite(v)) {
+		tp_buf_puts(b, "null");
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(tmp, sizeof(tmp), "%.0f", v);
+	} else {
+		/* Shortest of %.15g / %.17g that round-trips. */
+		snprintf(tmp, sizeof(tmp), "%.15g", v);
+		if (strtod(tmp, NULL) != v)
+			snprintf(tmp, sizeof(tmp), "%.17g", v);
+	}
+	tp_buf_puts(b, tmp);
+}
+
+void tp_buf_json_key(struct tp_buf *b, const char *key, bool first)
+{
+	if (!first)
+		tp_buf_putc(b, ',');
+	tp_buf_json_str(b, key);
+	tp_buf_putc(b, ':');
+}
+
+void tp_buf_json_kv_str(struct tp_buf *b, const char *key, const char *v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_str(b, v);
+}
+
+void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_num(b, v);
+}
+
+const char *tp_buf_cstr(struct tp_buf *b)
+{
+	if (!b->base && !tp_buf_reserve(b, 0))
+		return "";
+	if (b->oom)
+		return "";
+	b->base[b->headroom + b->len] = '\0';
+	return b->base + b->headroom;
+}
