@@ -81,6 +81,9 @@ struct tp_ratelimit;
 struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
 					 size_t max_entries);
 void tp_ratelimit_destroy(struct tp_ratelimit *rl); /* NULL-safe */
+/* New rate and burst (a reload); tracked keys keep their tokens, at most
+ * the new burst. TP_OK or TP_ERR_INVAL (same rules as create). */
+int tp_ratelimit_set(struct tp_ratelimit *rl, double rate, double burst);
 
 /* True when key may make an attempt at time now (and takes a token).
  * A clock that goes backwards refills nothing. Out of memory denies. */

@@ -23,6 +23,11 @@ struct tp_config {
 	int port;                   /* TICKPUSH_PORT, default 8080; 0 = any free port */
 	char *port_file;            /* TICKPUSH_PORT_FILE: write the bound port here */
 	char *web_demo_dir;         /* TICKPUSH_WEB_DEMO_DIR, "" = not served */
+	/* TLS on the listener (https and wss); "" = plain HTTP. */
+	char *tls_cert;             /* TICKPUSH_TLS_CERT, PEM certificate (+ chain) */
+	char *tls_key;              /* TICKPUSH_TLS_KEY, PEM private key */
+	char *tls_ca;               /* TICKPUSH_TLS_CA, PEM intermediates sent after the cert */
+	char *tls_plain_http;       /* TICKPUSH_TLS_PLAIN_HTTP, refuse | redirect */
 	/* Redis. */
 	char *redis_host;           /* REDIS_HOST, default 127.0.0.1 */
 	int redis_port;             /* REDIS_PORT, default 6379 */
@@ -58,6 +63,7 @@ struct tp_config {
 	/* Auth and access. */
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
 	char *jwt_secret;           /* TICKPUSH_JWT_SECRET, secret, "" = unset */
+	double jwt_previous_grace;  /* TICKPUSH_JWT_PREVIOUS_GRACE s the replaced secret still verifies, default 3600 */
 	double token_ttl;           /* TICKPUSH_TOKEN_TTL s, default 86400 */
 	double login_rate;          /* TICKPUSH_LOGIN_RATE attempts/s refill, default 0.2 */
 	int login_burst;            /* TICKPUSH_LOGIN_BURST, default 5 */

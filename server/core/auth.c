@@ -422,6 +422,16 @@ struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
 	return rl;
 }
 
+int tp_ratelimit_set(struct tp_ratelimit *rl, double rate, double burst)
+{
+	if (!(rate > 0) || !isfinite(rate) || !(burst >= 1) || !isfinite(burst))
+		return TP_ERR_INVAL;
+	/* Buckets above the new burst are cut down when next used. */
+	rl->rate = rate;
+	rl->burst = burst;
+	return TP_OK;
+}
+
 void tp_ratelimit_destroy(struct tp_ratelimit *rl)
 {
 	if (!rl)

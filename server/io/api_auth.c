@@ -32,6 +32,7 @@
 #include "accounts.h"
 #include "api.h"
 #include "pg.h"
+#include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
@@ -252,9 +253,7 @@ int tp_http_require_user(const struct tp_http_req *req,
 			      NULL, NULL);
 		return TP_ERR_AUTH;
 	}
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  req->now, 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, req->now, &claims, &err)) {
 		const char *why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED)
 					  ? "Token expired" : "Invalid token";
 

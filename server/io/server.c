@@ -35,12 +35,14 @@
 #include "directory.h"
 #include "pg.h"
 #include "redis.h"
+#include "reload.h"
 #include "http.h"
 #include "listener.h"
 #include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"
 #include "server.h"
+#include "tls.h"
 #include "writer.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
@@ -225,6 +227,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+	tp_reload_close(srv);
 	tp_writer_close(srv->writer);
 	/* With a foreign loop lws tears down in stages as its handles close;
 	 * info.pcontext clears srv->lws when that has finished, and
@@ -337,6 +340,7 @@ static const struct lws_protocols *tuned_protocols(void)
 	}
 	TP_ASSERT(!p[n].name); /* room for the whole table */
 	memset(&tuned[n], 0, sizeof(tuned[n]));
+	tp_tls_wrap_protocol(&tuned[0]); /* the vhost's SSL_CTX comes there */
 	return tuned;
 }
 
@@ -353,6 +357,12 @@ static int create_lws(struct tp_server *srv)
 		       LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
 	if (!strchr(cfg->bind, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* TLS (tls.c). HTTP/1.1 only: with h2 negotiated by ALPN, requests
+	 * would be streams of one socket, which http.c and the push write
+	 * path do not handle. */
+	info.options |= tp_tls_lws_options(cfg);
+	if (*cfg->tls_cert)
+		info.alpn = "http/1.1";
 	info.foreign_loops = loops;
 	/* A worker accepts on the supervisor's socket itself (listener.c). */
 	info.port = srv->worker.id ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
@@ -388,7 +398,9 @@ static int create_lws(struct tp_server *srv)
 	 * per socket event (24 % of the server's time at 10k sessions,
 	 * docs/benchmarks.md). So the table spans the whole fd limit, and
 	 * max_connections is enforced at accept (http.c). */
-	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
+	/* Two descriptors per plaintext WebSocket session: its socket and
+	 * the dup that ws.c reads (reader.h). */
+	info.fd_limit_per_thread = (unsigned)fd_limit(2 * (rlim_t)cfg->max_connections + 64);
 	info.server_string = "tickpush";
 	/* lws's connection validity timer stays off (a policy with no
 	 * hang-up time; without one lws applies its default, 300 s): lws 4.1
@@ -564,7 +576,8 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 		if (!srv->listener)
 			goto fail;
 	}
-	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=http://%s:%d/ epoch=%s",
+	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=%s://%s:%d/ epoch=%s",
+	       srv->tls_ctx ? "https" : "http",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->epoch);
 	if (write_port_file(srv))
 		goto fail;
@@ -584,6 +597,7 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 	uv_signal_init(&srv->loop, &srv->sig_int);
 	srv->sig_int.data = srv;
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+	tp_reload_init(srv); /* SIGHUP */
 
 	srv->rcache = tp_redis_cache_create(srv);
 	srv->sub = tp_redis_sub_create(srv);
@@ -649,6 +663,7 @@ int tp_server_cleanup(struct tp_server *srv)
 	srv->login_rl = NULL;
 	tp_accounts_destroy(srv);
 	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
+	tp_reload_cleanup(srv);
 	rc = uv_loop_close(&srv->loop);
 	if (rc)
 		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",
