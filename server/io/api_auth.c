@@ -191,7 +191,7 @@ static void shared_limit(bool allowed, double wait, void *ud)
 		find_user(l);
 		return;
 	}
-	TP_METRIC_INC(login_limited);
+	TP_METRIC_INC(login_limited_address);
 	tp_http_complete_error(l->srv, l->ticket, 429,
 			       "Too many login attempts from this address; try again later",
 			       NULL);
