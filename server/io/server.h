@@ -36,6 +36,7 @@ struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
 struct tp_accounts;
+struct tp_sniff;
 struct tp_listener;
 
 /* Under a supervisor (workers > 1, supervisor.h): which worker this
@@ -55,6 +56,7 @@ struct tp_server {
 	int port;                     /* bound listen port */
 	struct tp_worker worker;      /* id 0: single process */
 	struct tp_listener *listener; /* worker's accept loop (listener.c) */
+	struct tp_sniff *sniffs;      /* connections whose first head is awaited (sniff.c) */
 
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
