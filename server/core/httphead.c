@@ -11,22 +11,12 @@
  */
 #include <string.h>
 
+#include "tickpush/ascii.h"
 #include "tickpush/httphead.h"
 
 static const char *const methods[] = {
 	"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD",
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static enum tp_head_verdict bad(struct tp_head_error *err, int status,
 				const char *error, const char *field)
@@ -71,10 +61,10 @@ static enum tp_head_verdict check_target(const char *t, size_t n,
 			return bad(err, 400, "url: control characters are not allowed", "url");
 		if (c != '%')
 			continue;
-		if (i + 2 >= n || hexval(t[i + 1]) < 0 || hexval(t[i + 2]) < 0)
+		if (i + 2 >= n || tp_ascii_hexval(t[i + 1]) < 0 || tp_ascii_hexval(t[i + 2]) < 0)
 			return bad(err, 400, "url: malformed percent-encoding "
 				   "(% must be followed by two hex digits)", "url");
-		if (hexval(t[i + 1]) == 0 && hexval(t[i + 2]) == 0)
+		if (tp_ascii_hexval(t[i + 1]) == 0 && tp_ascii_hexval(t[i + 2]) == 0)
 			return bad(err, 400, "url: %00 is not allowed", "url");
 		i += 2;
 	}
