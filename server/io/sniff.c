@@ -22,6 +22,9 @@
  * could destroy the answer), and the connection closed. A good one is
  * left to lws, which reads it as it would have.
  *
+ * The wait costs a second descriptor (the dup) while a connection is
+ * silent; when none is to be had, the connection is left unchecked.
+ *
  * Limits of the approach: only a connection's first request is checked
  * (later keep-alive requests are lws's alone: peeking before each would
  * cost system calls on every request), and TLS connections are not
