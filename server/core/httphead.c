@@ -81,6 +81,10 @@ enum tp_head_verdict tp_http_head_check(const char *buf, size_t len,
 	int known = 0;
 
 	memset(err, 0, sizeof(*err));
+	/* Not an HTTP request line at all (a TLS hello on a plain check, a
+	 * binary protocol): lws's to handle, as before. */
+	if (len && (buf[0] < 'A' || buf[0] > 'Z'))
+		return TP_HEAD_OK;
 	if (!end) {
 		/* A head longer than lws's table may still be fine: lws keeps
 		 * only http_header_max bytes of each header (http.c answers

@@ -59,6 +59,18 @@ static void test_good_heads(void **state)
 	}
 }
 
+/* What is no HTTP at all is lws's, as before (a TLS ClientHello must not
+ * be held waiting for a blank line that never comes). */
+static void test_not_http(void **state)
+{
+	static const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+	struct tp_head_error err;
+
+	(void)state;
+	assert_int_equal(tp_http_head_check(hello, sizeof(hello) - 1, &lim, &err), TP_HEAD_OK);
+	assert_int_equal(check("get / HTTP/1.1\r\n\r\n", &err), TP_HEAD_OK);
+}
+
 static void test_bad_heads(void **state)
 {
 	char big[6000], args[2000], lines[3000];
@@ -71,7 +83,7 @@ static void test_bad_heads(void **state)
 	expect_bad("GET /a%00b HTTP/1.1\r\n\r\n", 400, "url");
 	expect_bad("GET /a\x01 HTTP/1.1\r\n\r\n", 400, "url");
 	expect_bad("BREW /pot HTTP/1.1\r\n\r\n", 501, "method");
-	expect_bad("get / HTTP/1.1\r\n\r\n", 501, "method");
+	expect_bad("GeT / HTTP/1.1\r\n\r\n", 501, "method");
 	expect_bad("GET\r\n\r\n", 400, NULL);
 	expect_bad("GET  HTTP/1.1\r\n\r\n", 400, NULL);
 	expect_bad("GET / HTTP/1.1\r\nHost: x\r\nGET / HTTP/1.1\r\n\r\n", 400, "header");
@@ -120,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_heads),
 		cmocka_unit_test(test_bad_heads),
+		cmocka_unit_test(test_not_http),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
