@@ -556,10 +556,9 @@ static int check_exposition(const char *text)
 			cur->samples = true;
 		}
 	}
-	/* A family may have no samples yet (labels only seen once counted). */
 	for (int i = 0; i < nf; i++)
-		if (!fam[i].type[0] || !fam[i].help)
-			fail_msg("family %s: no HELP or TYPE", fam[i].name);
+		if (!fam[i].samples || !fam[i].type[0] || !fam[i].help)
+			fail_msg("family %s: no samples, HELP or TYPE", fam[i].name);
 	return nf;
 }
 
