@@ -120,8 +120,8 @@ struct tp_rconn *tp_rconn_start(uv_loop_t *loop, struct lws *wsi,
 	r->fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	rc = r->fd < 0 ? -errno : uv_poll_init(loop, &r->poll, r->fd);
 	if (rc) {
-		TP_LOG(TP_LOG_WARN, "msg=\"WebSocket session refused: no descriptor for its reads\" err=\"%s\"",
-		       uv_strerror(rc));
+		TP_LOG(TP_LOG_WARN, "msg=\"WebSocket session refused: no descriptor for its reads\" err=%s",
+		       tp_log_q(uv_strerror(rc)));
 		if (r->fd >= 0)
 			close(r->fd);
 		tp_free(r);

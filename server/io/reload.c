@@ -58,8 +58,8 @@ void tp_reload_source(const char *path, int argc, char *const *argv)
 
 static int refuse(const char *why)
 {
-	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=\"%s\"",
-	       why);
+	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=%s",
+	       tp_log_q(why));
 	TP_METRIC_INC(config_reload_errors);
 	return TP_ERR_INVAL;
 }
@@ -93,6 +93,10 @@ static void apply(struct tp_server *srv, const struct tp_config *cur,
 
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cur->log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									    : TP_LOG_KEYVALUE;
+	/* Validated by the config load: cannot fail here. */
+	(void)tp_cidr_list_parse(cur->trusted_proxies, &srv->trusted_proxies, NULL);
 	if (srv->login_rl)
 		(void)tp_ratelimit_set(srv->login_rl, cur->login_rate, cur->login_burst);
 	if (per_account)
@@ -115,11 +119,11 @@ static void log_changes(const struct tp_config *old, const char (*newv)[VALUE_LO
 	for (size_t i = 0; i < n; i++) {
 		tp_reload_value(old, ch[i].opt, a, sizeof(a));
 		if (ch[i].live)
-			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 		else
-			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 	}
 }
 
@@ -134,9 +138,9 @@ static int reload_tls(struct tp_server *srv, const struct tp_config *cur)
 	if (tp_tls_load(srv->tls_ctx, cur, why, sizeof(why)))
 		return refuse(why);
 	tp_tls_fingerprint(srv->tls_ctx, after, sizeof(after));
-	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate %s\" cert=\"%s\" sha256=%s",
+	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate %s\" cert=%s sha256=%s",
 	       strcmp(before, after) ? "replaced: new connections get it"
-				     : "unchanged", cur->tls_cert, after);
+				     : "unchanged", tp_log_q(cur->tls_cert), after);
 	return TP_OK;
 }
 
@@ -177,8 +181,8 @@ int tp_reload_now(struct tp_server *srv)
 	node = NULL;
 	apply(srv, srv->cfg, ch, n);
 	TP_METRIC_INC(config_reloads);
-	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=\"%s\" changed=%zu",
-	       src_path ? src_path : "", n);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=%s changed=%zu",
+	       tp_log_q(src_path ? src_path : ""), n);
 out:
 	if (node)
 		tp_config_cleanup(&node->cfg);

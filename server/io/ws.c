@@ -784,8 +784,8 @@ static void rx_end(void *ud, int err)
 {
 	struct ws_conn *c = ud;
 
-	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=\"%s\"", c->id_str,
-	       err ? strerror(err) : "end of stream");
+	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=%s", c->id_str,
+	       tp_log_q(err ? strerror(err) : "end of stream"));
 	if (!c->killed) {
 		c->killed = true;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
