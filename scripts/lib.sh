@@ -193,7 +193,7 @@ TP_DEB_PACKAGES=(
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
 	redis-server redis-tools postgresql postgresql-client
 	clang libclang-rt-14-dev
-	curl ca-certificates systemd procps groff-base
+	curl ca-certificates systemd procps groff-base python3
 )
 
 # tp_pkg_installed PKG : true if dpkg says PKG is installed.

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tickpush/event.h"
+#include "tickpush/wsrx.h"
 
 struct tp_buf;
 
@@ -92,6 +93,10 @@ extern uint64_t tp_metrics_values[TP_M__COUNT];
 /* Rejections by channel and reason (also adds to events_rejected). */
 void tp_metrics_reject(enum tp_channel ch, enum tp_reject why);
 uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
+
+/* WebSocket sessions closed for a protocol error, by reason. */
+void tp_metrics_ws_protocol_error(enum tp_wsrx_error why);
+uint64_t tp_metrics_ws_protocol_errors(enum tp_wsrx_error why);
 
 /* HTTP routes with a latency histogram each. */
 #define TP_ROUTES(X)                                                           \

@@ -130,22 +130,6 @@ static size_t conf_bucket(double c)
 	return (size_t)b;
 }
 
-static int pattern_dup(struct tp_pattern *dst, const struct tp_pattern *src)
-{
-	*dst = *src;
-	dst->id[sizeof(dst->id) - 1] = '\0';
-	dst->symbol[sizeof(dst->symbol) - 1] = '\0';
-	dst->pattern_type[sizeof(dst->pattern_type) - 1] = '\0';
-	dst->sector[sizeof(dst->sector) - 1] = '\0';
-	dst->indicators_json = NULL;
-	if (src->indicators_json) {
-		dst->indicators_json = tp_strdup(src->indicators_json);
-		if (!dst->indicators_json)
-			return TP_ERR_NOMEM;
-	}
-	return TP_OK;
-}
-
 static void rec_free(struct rec *r)
 {
 	if (!r)
@@ -440,7 +424,7 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	r = tp_calloc(1, sizeof(*r));
 	if (!r)
 		return TP_ERR_NOMEM;
-	if (pattern_dup(&r->p, p) != TP_OK || rec_render(r) != TP_OK)
+	if (tp_pattern_copy(&r->p, p) != TP_OK || rec_render(r) != TP_OK)
 		goto fail;
 	/* Cannot fail: pattern_type was NUL-terminated within its array. */
 	(void)type_key(r->type_key, r->p.pattern_type);

@@ -38,6 +38,7 @@
 #include "tickpush/auth.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/password.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256

@@ -1,6 +1,6 @@
 /*
  * redis_cache.c - write-through to, and warm start from, the original
- * Redis cache layout (contract/events.md), plus the producer heartbeat.
+ * Redis cache layout (docs/events.md), plus the producer heartbeat.
  *
  * Layout, with P the channel prefix ("tickstock"):
  *   P:patterns:<id>        HASH data=<normalised JSON> cached_at=<epoch>,

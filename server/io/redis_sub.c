@@ -2,7 +2,7 @@
  * redis_sub.c - the pub/sub consumer.
  *
  * A dedicated connection (a subscribed Redis connection can run nothing
- * else) SUBSCRIBEs to the four channels of contract/events.md under the
+ * else) SUBSCRIBEs to the four channels of docs/events.md under the
  * configured prefix. Every message is handed to the ingest pipeline inside
  * the hiredis callback: the reply lives only during the callback, and the
  * parser copies what it keeps. After any disconnect redis_conn reconnects

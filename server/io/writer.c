@@ -19,9 +19,11 @@
  * epoll_ctl and a scan of the current event batch, too dear per frame).
  * `asked` remembers the request until WRITEABLE comes, so it is made once.
  *
- * Never split a frame. lws itself writes on this socket too: it answers a
- * client's ping with a pong and a client's close with a close, from its
- * own POLLOUT handling, and before the user's WRITEABLE it first drains
+ * Never split a frame. lws itself writes on this socket too: while it
+ * reads the connection (TLS, SSE; on plain WebSocket connections only
+ * until ws.c's own read path takes over, reader.h) it answers a client's
+ * ping with a pong and a client's close with a close, from its own
+ * POLLOUT handling, and before the user's WRITEABLE it first drains
  * its own buffer of unsent bytes (buflist_out) if it holds one. So when a
  * write ends inside a frame, the rest of that frame is handed to lws
  * (lws_write with the raw type: no framing, lws sends it or keeps it in

@@ -20,7 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "it.h"
-#include "tickpush/auth.h"
+#include "tickpush/b64.h"
 #include "tickpush/buf.h"
 #include "ws_client.h"
 
@@ -377,6 +377,8 @@ int it_ws_recv(struct it_ws *ws, double timeout_s, char **msg, size_t *len)
 		while (take_frame(ws, &opcode, &fin, &p, &n)) {
 			if (opcode == 8) {
 				ws->close_code = n >= 2 ? (p[0] << 8) | p[1] : 1005;
+				snprintf(ws->close_reason, sizeof(ws->close_reason), "%.*s",
+					 n > 2 ? (int)(n - 2) : 0, (const char *)p + 2);
 				free(p);
 				free(acc);
 				return -1;
@@ -466,6 +468,46 @@ int it_ws_wait_close(struct it_ws *ws, double timeout_s)
 	}
 	/* Timed out; a partial frame may be buffered (ws->len). */
 	return -1;
+}
+
+int it_ws_next_frame(struct it_ws *ws, double timeout_s, int *opcode,
+		     unsigned char **payload, size_t *len)
+{
+	double end = it_now() + timeout_s;
+	bool fin;
+
+	while (!take_frame(ws, opcode, &fin, payload, len)) {
+		int r;
+
+		if (ws->closed)
+			return -1;
+		if (it_now() >= end)
+			return 0;
+		r = fill(ws, end - it_now());
+		if (r < 0)
+			return -1;
+	}
+	return 1;
+}
+
+int it_ws_send_raw(struct it_ws *ws, const void *bytes, size_t len)
+{
+	return send_all(ws, bytes, len);
+}
+
+bool it_ws_wait_eof(struct it_ws *ws, double timeout_s)
+{
+	double end = it_now() + timeout_s;
+
+	while (!ws->closed) {
+		size_t before = ws->len;
+
+		if (it_now() >= end || fill(ws, end - it_now()) == 0)
+			return false;
+		if (ws->len != before)
+			return false; /* more bytes instead of the end */
+	}
+	return true;
 }
 
 int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym)

@@ -19,6 +19,7 @@ struct it_ws {
 	unsigned char *buf;   /* bytes received, not yet consumed */
 	size_t len, cap;
 	int close_code;       /* set when a close frame arrived, else 0 */
+	char close_reason[124]; /* its reason text */
 	bool closed;          /* connection ended */
 	int http_status;      /* handshake status (101 on success) */
 	char http_body[1024]; /* handshake response body when refused */
@@ -72,5 +73,17 @@ int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym);
 int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf);
 /* Waits for the server to close; returns the close code (or -1). */
 int it_ws_wait_close(struct it_ws *ws, double timeout_s);
+
+/* Raw access for protocol tests: the next frame as sent (nothing is
+ * answered or skipped): 1 with *opcode and *payload (malloc'd,
+ * NUL-terminated, caller frees), 0 on timeout, -1 when the connection
+ * ended. it_ws_send_raw writes bytes as given (any framing, masked or
+ * not). */
+int it_ws_next_frame(struct it_ws *ws, double timeout_s, int *opcode,
+		     unsigned char **payload, size_t *len);
+int it_ws_send_raw(struct it_ws *ws, const void *bytes, size_t len);
+/* After the close frame: true when the server ends the connection
+ * within timeout_s (EOF or reset, nothing else arriving). */
+bool it_ws_wait_eof(struct it_ws *ws, double timeout_s);
 
 #endif
