@@ -1,7 +1,7 @@
 /*
  * reload.c - SIGHUP: the configuration re-read and applied without a
  * restart (see reload.h; what changes live is decided by the pure
- * server/core/reload.c).
+ * server/core/confdiff.c).
  *
  * Order, so that a bad configuration changes nothing:
  *   1. load the same sources as at start (--config file, environment,
@@ -36,7 +36,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
-#include "tickpush/reload.h"
+#include "tickpush/confdiff.h"
 
 extern char **environ;
 
@@ -86,7 +86,7 @@ static void set_jwt_key(struct tp_server *srv, const struct tp_config *cur)
 
 /* Live options held outside srv->cfg. */
 static void apply(struct tp_server *srv, const struct tp_config *cur,
-		  const struct tp_reload_change *ch, size_t n)
+		  const struct tp_confdiff_change *ch, size_t n)
 {
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	int level = tp_log_level_parse(cur->log_level);
@@ -108,12 +108,12 @@ static void apply(struct tp_server *srv, const struct tp_config *cur,
 /* newv[i]: change i's value as loaded (before restart-only options got
  * their running value back). */
 static void log_changes(const struct tp_config *old, const char (*newv)[VALUE_LOG],
-			const struct tp_reload_change *ch, size_t n)
+			const struct tp_confdiff_change *ch, size_t n)
 {
 	char a[VALUE_LOG];
 
 	for (size_t i = 0; i < n; i++) {
-		tp_reload_value(old, ch[i].opt, a, sizeof(a));
+		tp_confdiff_value(old, ch[i].opt, a, sizeof(a));
 		if (ch[i].live)
 			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=\"%s\" new=\"%s\"",
 			       ch[i].opt->name, a, newv[i]);
@@ -145,7 +145,7 @@ int tp_reload_now(struct tp_server *srv)
 	struct tp_errdetail err = {{0}, NULL};
 	const struct tp_config *old = srv->cfg;
 	struct tp_reload_cfg *node = tp_calloc(1, sizeof(*node));
-	struct tp_reload_change *ch;
+	struct tp_confdiff_change *ch;
 	char (*newv)[VALUE_LOG];
 	size_t n_opts, n;
 	int rc = TP_ERR_NOMEM;
@@ -161,10 +161,10 @@ int tp_reload_now(struct tp_server *srv)
 		rc = refuse(err.msg);
 		goto out;
 	}
-	n = tp_reload_diff(old, &node->cfg, ch, n_opts);
+	n = tp_confdiff(old, &node->cfg, ch, n_opts);
 	for (size_t i = 0; i < n; i++)
-		tp_reload_value(&node->cfg, ch[i].opt, newv[i], sizeof(newv[i]));
-	if (tp_reload_keep_restart(&node->cfg, old, ch, n)) {
+		tp_confdiff_value(&node->cfg, ch[i].opt, newv[i], sizeof(newv[i]));
+	if (tp_confdiff_keep_restart(&node->cfg, old, ch, n)) {
 		rc = refuse("out of memory");
 		goto out;
 	}

@@ -12,6 +12,8 @@
  *    a burst larger than the socket buffers reaches a reader with a small
  *    receive buffer that starts late (its socket refused bytes: megabytes
  *    waited in its queue), every frame whole and in order;
+ *  - client frames over wss are read and checked by tickpush (a message
+ *    of several TLS records is answered, an unmasked frame closes 1002);
  *  - SSE over https gets pushed events; --check-config refuses a key that
  *    does not match the certificate;
  *  - SIGHUP with a new certificate (files replaced in place): a new
@@ -544,6 +546,40 @@ static void test_check_config_tls(void **state)
 	run(cmd);
 }
 
+/* Client frames over TLS are read and checked by tickpush (reader.c with
+ * SSL_read): a message of several TLS records is answered; an unmasked
+ * frame closes with 1002 (lws would have accepted it). */
+static void test_wss_frames_checked(void **state)
+{
+	struct it_ws *ws = open_wss(0, NULL, NULL);
+	static const unsigned char unmasked[] = "\x81\x0d{\"op\":\"ping\"}";
+	char *sub = malloc(40000), *p = sub;
+	cJSON *j;
+
+	(void)state;
+	assert_non_null(sub);
+	/* ~36 KB: three TLS records, reassembled by our parser. */
+	p += sprintf(p, "{\"op\":\"subscribe\",\"id\":\"big\",\"channel\":\"patterns\","
+		     "\"filter\":{\"symbols\":[");
+	for (int i = 0; i < 3000; i++)
+		p += sprintf(p, "%s\"S%04d\"", i ? "," : "", i);
+	strcpy(p, "]}}");
+	assert_int_equal(it_ws_send_text(ws, sub), 0);
+	free(sub);
+	j = it_ws_recv_json(ws, 20);
+	assert_non_null(j);
+	/* Subscribed, or refused by a filter limit: either way an answer
+	 * to the whole message, and the session stays open. */
+	assert_true(!strcmp(it_json_str(j, "type"), "subscribed") ||
+		    !strcmp(it_json_str(j, "type"), "error"));
+	cJSON_Delete(j);
+	assert_alive(ws);
+	assert_int_equal(it_ws_send_raw(ws, unmasked, sizeof(unmasked) - 1), 0);
+	assert_int_equal(it_ws_wait_close(ws, 10), 1002);
+	assert_true(it_ws_wait_eof(ws, 10));
+	ws_free(ws);
+}
+
 struct fp_wait {
 	const char *want;
 };
@@ -663,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_https_with_curl),
 		cmocka_unit_test(test_plain_http_refused_or_redirected),
 		cmocka_unit_test(test_wss_burst_slow_reader),
+		cmocka_unit_test(test_wss_frames_checked),
 		cmocka_unit_test(test_sse_over_tls),
 		cmocka_unit_test(test_check_config_tls),
 		cmocka_unit_test(test_reload_certificate),
