@@ -192,7 +192,7 @@ TP_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
-	redis-server redis-tools postgresql postgresql-client
+	redis-server redis-tools postgresql postgresql-client nginx
 	clang libclang-rt-14-dev
 	curl ca-certificates openssl systemd procps groff-base python3
 )

@@ -41,6 +41,7 @@ struct tp_config {
 	double redis_ping_timeout;  /* TICKPUSH_REDIS_PING_TIMEOUT s of silence = down, default 3 */
 	bool redis_write_through;   /* TICKPUSH_REDIS_WRITE_THROUGH, default true */
 	bool redis_warm_start;      /* TICKPUSH_REDIS_WARM_START, default true */
+	char *cluster;              /* TICKPUSH_CLUSTER: "off" (default) or "redis" */
 	double heartbeat_interval;  /* TICKPUSH_HEARTBEAT_INTERVAL s, default 10 */
 	/* Pattern cache. */
 	double pattern_cache_ttl;   /* PATTERN_CACHE_TTL, default 3600 */
@@ -59,6 +60,7 @@ struct tp_config {
 	char *workers;              /* TICKPUSH_WORKERS, "1" (default), "N" or "auto" */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
+	char *log_format;           /* TICKPUSH_LOG_FORMAT, keyvalue (default) or json */
 	/* Added by the config module (not wired yet; see docs/config.md). */
 	/* Auth and access. */
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
@@ -72,6 +74,9 @@ struct tp_config {
 	double user_check_ttl;      /* TICKPUSH_USER_CHECK_TTL s, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
+	char *cors_origins;         /* TICKPUSH_CORS_ORIGINS, comma list or "*", "" = allowed_origins */
+	char *metrics_token;        /* TICKPUSH_METRICS_TOKEN, secret, "" = /metrics as other routes */
+	char *trusted_proxies;      /* TICKPUSH_TRUSTED_PROXIES, addresses/CIDRs, "" = none */
 	/* Database. */
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */
 	int db_pool_size;           /* TICKPUSH_DB_POOL_SIZE, default 4 */

@@ -18,6 +18,7 @@
 #include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/ingest.h"
 
 struct lws_context;
@@ -35,6 +36,7 @@ struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
 struct tp_accounts;
+struct tp_cluster;
 struct ssl_ctx_st;
 struct tp_reload_cfg;
 struct tp_listener;
@@ -64,6 +66,7 @@ struct tp_server {
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
 	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
+	struct tp_cluster *cluster;   /* cluster = redis: the shared stream, else NULL */
 	struct tp_pg *pg;             /* NULL when DATABASE_URI is unset */
 	struct tp_directory *dir;     /* symbols/universes copy, NULL without pg */
 
@@ -87,6 +90,9 @@ struct tp_server {
 	double jwt_prev_until;
 	struct tp_ratelimit *login_rl;
 	struct tp_accounts *accounts; /* accounts.c: do token accounts exist */
+	/* trusted_proxies, parsed: peers whose X-Forwarded-For is believed
+	 * (tp_http_client_addr). */
+	struct tp_cidr_list trusted_proxies;
 
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */
@@ -133,6 +139,8 @@ void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */
 const struct lws_protocols *tp_http_protocols(void);
+/* cluster = redis (server/io/cluster.c). */
+bool tp_server_clustered(const struct tp_server *srv);
 /* Readiness: pub/sub subscribed and the warm start finished. */
 bool tp_server_ready(const struct tp_server *srv, const char **why);
 

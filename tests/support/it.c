@@ -629,3 +629,45 @@ int it_finish(struct it_env *e)
 	it_teardown(e);
 	return rc == 0 ? 0 : -1;
 }
+
+size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
+			  double quiet, int *gaps)
+{
+	static char buf[1 << 20];
+	size_t len = 0, n = 0;
+	double end = it_now() + quiet;
+	struct timeval tv = {0, 100000};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (it_now() < end && len < sizeof(buf) - 1) {
+		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (r > 0) {
+			len += (size_t)r;
+			end = it_now() + quiet;
+		} else if (r == 0) {
+			break;
+		}
+	}
+	buf[len] = '\0';
+	if (gaps) {
+		*gaps = 0;
+		for (const char *p = buf; (p = strstr(p, "event: gap\n")); p++)
+			(*gaps)++;
+	}
+	for (char *p = buf; (p = strstr(p, "event: pattern\ndata: ")); ) {
+		char *data = p + 21, *nl = strchr(data, '\n');
+		cJSON *j;
+
+		if (!nl)
+			break;
+		*nl = '\0';
+		j = cJSON_Parse(data);
+		if (j && n < max)
+			snprintf(ids + n++ * id_size, id_size, "%s",
+				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
+		cJSON_Delete(j);
+		p = nl + 1;
+	}
+	return n;
+}
