@@ -17,7 +17,11 @@
  * server/io/reload.c applies. */
 static const char *const live[] = {
 	"log_level",
+	"log_format",
 	"allowed_origins",
+	"cors_origins",
+	"trusted_proxies",
+	"metrics_token",
 	"require_auth_everywhere",
 	"token_ttl",
 	"jwt_secret",

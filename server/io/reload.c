@@ -15,7 +15,8 @@
  *   wrong, counted (config_reload_errors); the old configuration stays.
  *   4. commit: srv->cfg points at the new struct (modules read live
  *      options through it on each use), and what is held elsewhere is
- *      applied: log level, login limits, the JWT key.
+ *      applied: log level and format, trusted proxies, login limits, the
+ *      JWT key.
  *
  * A replaced configuration is kept until shutdown, since modules may hold
  * pointers to its strings (e.g. pg.c's conninfo); a reload costs a few
@@ -36,6 +37,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/confdiff.h"
 
 extern char **environ;
@@ -90,9 +92,15 @@ static void apply(struct tp_server *srv, const struct tp_config *cur,
 {
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	int level = tp_log_level_parse(cur->log_level);
+	struct tp_cidr_list proxies;
 
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cur->log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									     : TP_LOG_KEYVALUE;
+	/* Validated by config.c: parsing again cannot fail. */
+	if (!tp_cidr_list_parse(cur->trusted_proxies, &proxies, NULL))
+		srv->trusted_proxies = proxies;
 	if (srv->login_rl)
 		(void)tp_ratelimit_set(srv->login_rl, cur->login_rate, cur->login_burst);
 	if (per_account)

@@ -25,7 +25,8 @@
  *    of the previous secret still verify within jwt_previous_grace, tokens
  *    of the new one verify, others do not, a login (PostgreSQL with the
  *    sample accounts) gets a token signed with the new secret; a later
- *    rotation with a grace of 0 ends the previous secret at once.
+ *    rotation with a grace of 0 ends the previous secret at once; then
+ *    log_format json applies to the next lines.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -691,6 +692,12 @@ static void test_reload_log_level_and_jwt(void **state)
 	assert_int_equal(user_of(t3), demo_id);
 	assert_int_equal(user_of(t2), 0);
 	assert_int_equal(user_of(t1), 0);
+
+	/* log_format too: the next lines are JSON objects. */
+	write_conf(BASE_CONF "jwt_secret " SECRET3 "\nlog_format json\n");
+	reload("\"msg\":\"config reloaded\"");
+	/* (the change itself is logged before it applies) */
+	assert_int_equal(log_count(&env, "option=log_format"), 1);
 }
 
 int main(void)

@@ -165,7 +165,7 @@ static void test_values_and_list(void **state)
 		live += tp_confdiff_is_live(o[i].name);
 	}
 	/* Every name of the live list is an option (no typo hides one). */
-	assert_int_equal(live, 20);
+	assert_int_equal(live, 24);
 	assert_false(tp_confdiff_is_live("no_such_option"));
 	tp_config_cleanup(&a);
 }
