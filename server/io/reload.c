@@ -60,8 +60,8 @@ void tp_reload_source(const char *path, int argc, char *const *argv)
 
 static int refuse(const char *why)
 {
-	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=\"%s\"",
-	       why);
+	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=%s",
+	       tp_log_q(why));
 	TP_METRIC_INC(config_reload_errors);
 	return TP_ERR_INVAL;
 }
@@ -123,11 +123,11 @@ static void log_changes(const struct tp_config *old, const char (*newv)[VALUE_LO
 	for (size_t i = 0; i < n; i++) {
 		tp_confdiff_value(old, ch[i].opt, a, sizeof(a));
 		if (ch[i].live)
-			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 		else
-			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 	}
 }
 
@@ -142,9 +142,12 @@ static int reload_tls(struct tp_server *srv, const struct tp_config *cur)
 	if (tp_tls_load(srv->tls_ctx, cur, why, sizeof(why)))
 		return refuse(why);
 	tp_tls_fingerprint(srv->tls_ctx, after, sizeof(after));
-	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate %s\" cert=\"%s\" sha256=%s",
-	       strcmp(before, after) ? "replaced: new connections get it"
-				     : "unchanged", cur->tls_cert, after);
+	if (strcmp(before, after))
+		TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate replaced: new connections get it\" cert=%s sha256=%s",
+		       tp_log_q(cur->tls_cert), after);
+	else
+		TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate unchanged\" cert=%s sha256=%s",
+		       tp_log_q(cur->tls_cert), after);
 	return TP_OK;
 }
 
@@ -185,8 +188,8 @@ int tp_reload_now(struct tp_server *srv)
 	node = NULL;
 	apply(srv, srv->cfg, ch, n);
 	TP_METRIC_INC(config_reloads);
-	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=\"%s\" changed=%zu",
-	       src_path ? src_path : "", n);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=%s changed=%zu",
+	       tp_log_q(src_path), n);
 out:
 	if (node)
 		tp_config_cleanup(&node->cfg);

@@ -201,14 +201,14 @@ static int vhost_ctx(struct lws *wsi, SSL_CTX *ctx)
 		return 1;
 	}
 	if (tp_tls_load(ctx, srv->cfg, why, sizeof(why))) {
-		TP_LOG(TP_LOG_ERR, "msg=\"cannot load the TLS certificate\" detail=\"%s\"",
-		       why);
+		TP_LOG(TP_LOG_ERR, "msg=\"cannot load the TLS certificate\" detail=%s",
+		       tp_log_q(why));
 		return 1;
 	}
 	srv->tls_ctx = ctx;
 	tp_tls_fingerprint(ctx, fp, sizeof(fp));
-	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate loaded\" cert=\"%s\" sha256=%s",
-	       srv->cfg->tls_cert, fp);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate loaded\" cert=%s sha256=%s",
+	       tp_log_q(srv->cfg->tls_cert), fp);
 	return 0;
 }
 
