@@ -75,6 +75,14 @@ static void read_once(struct tp_rconn *r)
 		ended(r, errno);
 }
 
+/* A source that holds decrypted bytes gets them delivered without
+ * waiting for the socket (which does not show them). */
+static void drain_pending(struct tp_rconn *r)
+{
+	while (!r->stopped && r->src.pending && r->src.pending(r->src.ctx))
+		read_once(r);
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct tp_rconn *r = h->data;
@@ -87,10 +95,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 	}
 	if (events & UV_READABLE)
 		read_once(r);
-	/* A source that holds decrypted bytes gets them delivered without
-	 * waiting for the socket. */
-	while (!r->stopped && r->src.pending && r->src.pending(r->src.ctx))
-		read_once(r);
+	drain_pending(r);
 }
 
 /* The first turn after ESTABLISHED: take over from lws (see the top). */
@@ -106,6 +111,8 @@ static void switch_cb(uv_prepare_t *h)
 	lws_rx_flow_control(r->wsi, 0);
 	r->reading = true;
 	uv_poll_start(&r->poll, UV_READABLE, poll_cb);
+	/* TLS: bytes lws left decrypted inside OpenSSL are ours now. */
+	drain_pending(r);
 }
 
 struct tp_rconn *tp_rconn_start(uv_loop_t *loop, struct lws *wsi,

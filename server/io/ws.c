@@ -44,8 +44,8 @@
  * pongs through the writer (control frames go before queued data); a
  * client's close is echoed, then the connection closes; frames that lws
  * read together with the handshake (sent before our 101, RFC 6455 4.1)
- * close with 1002. Over TLS lws still reads (its RECEIVE callback, which
- * accepts unmasked frames) until a TLS source plugs into reader.h.
+ * close with 1002. Over TLS the same, reading with SSL_read (tls.c's
+ * source for reader.h).
  * Each message is parsed by tp_proto_parse; bad messages get an error
  * frame and the session stays open; messages beyond the rate limit get
  * "rate_limited", and a client that keeps exceeding it is closed (4029).
@@ -70,6 +70,7 @@
 #include "reader.h"
 #include "reload.h"
 #include "stream.h"
+#include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
@@ -398,7 +399,7 @@ static struct ws_conn *established(struct lws *wsi)
 	}
 	c->push = tp_push_session_create(srv->push, c, c->user);
 	if (!c->push || tp_wconn_attach(&c->out, wsi, LWS_WRITE_RAW) ||
-	    (!lws_is_ssl(wsi) && !(c->reader = start_reader(c))) ||
+	    !(c->reader = start_reader(c)) ||
 	    tp_dict_set(ws->conns, c->id_str, c, NULL)) {
 		tp_rconn_close(c->reader);
 		tp_push_session_destroy(c->push);
@@ -814,8 +815,11 @@ static struct tp_rconn *start_reader(struct ws_conn *c)
 	const struct tp_rconn_sink sink = {
 		.on_data = rx_data, .on_end = rx_end, .on_switch = rx_switch, .ud = c,
 	};
+	struct tp_rconn_source tls;
 
-	return tp_rconn_start(&c->srv->loop, c->wsi, NULL, &sink);
+	/* NULL for plaintext: recv. */
+	return tp_rconn_start(&c->srv->loop, c->wsi, tp_tls_read_source(c->wsi, &tls),
+			      &sink);
 }
 
 int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,

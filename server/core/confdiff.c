@@ -1,5 +1,5 @@
 /*
- * reload.c - the pure half of a configuration reload (see reload.h):
+ * confdiff.c - the pure half of a configuration reload (see confdiff.h):
  * which options changed, which of them apply live, restoring the rest.
  *
  * Walks the config table (tp_config_options), so a new option is covered
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tickpush/alloc.h"
-#include "tickpush/reload.h"
+#include "tickpush/confdiff.h"
 
 /* Options the running server picks up from srv->cfg on every use, or that
  * server/io/reload.c applies. */
@@ -42,7 +42,7 @@ static const char *const live[] = {
 	"tls_ca",
 };
 
-bool tp_reload_is_live(const char *name)
+bool tp_confdiff_is_live(const char *name)
 {
 	for (size_t i = 0; i < TP_ARRAY_SIZE(live); i++)
 		if (!strcmp(live[i], name))
@@ -80,7 +80,7 @@ static bool differs(const struct tp_config *a, const struct tp_config *b,
 static bool is_live(const struct tp_config *old, const struct tp_config *cur,
 		    const struct tp_config_option *o)
 {
-	if (!tp_reload_is_live(o->name))
+	if (!tp_confdiff_is_live(o->name))
 		return false;
 	if (!strncmp(o->name, "tls_", 4))
 		return *old->tls_cert && *cur->tls_cert;
@@ -89,8 +89,8 @@ static bool is_live(const struct tp_config *old, const struct tp_config *cur,
 	return true;
 }
 
-size_t tp_reload_diff(const struct tp_config *old, const struct tp_config *cur,
-		      struct tp_reload_change *out, size_t max)
+size_t tp_confdiff(const struct tp_config *old, const struct tp_config *cur,
+		      struct tp_confdiff_change *out, size_t max)
 {
 	size_t n_opts, n = 0;
 	const struct tp_config_option *opts = tp_config_options(&n_opts);
@@ -107,8 +107,8 @@ size_t tp_reload_diff(const struct tp_config *old, const struct tp_config *cur,
 	return n;
 }
 
-int tp_reload_keep_restart(struct tp_config *cur, const struct tp_config *old,
-			   const struct tp_reload_change *changes, size_t n)
+int tp_confdiff_keep_restart(struct tp_config *cur, const struct tp_config *old,
+			   const struct tp_confdiff_change *changes, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct tp_config_option *o = changes[i].opt;
@@ -139,7 +139,7 @@ int tp_reload_keep_restart(struct tp_config *cur, const struct tp_config *old,
 	return TP_OK;
 }
 
-const char *tp_reload_value(const struct tp_config *cfg,
+const char *tp_confdiff_value(const struct tp_config *cfg,
 			    const struct tp_config_option *o, char *out,
 			    size_t n)
 {

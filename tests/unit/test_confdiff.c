@@ -1,5 +1,5 @@
 /*
- * test_reload.c - what a SIGHUP reload changes (server/core/reload.c): the
+ * test_confdiff.c - what a SIGHUP reload changes (server/core/confdiff.c): the
  * diff of two configurations, live or restart per option, the running
  * value restored for restart-only options, secrets masked; and the login
  * limiter's new rate (tp_ratelimit_set).
@@ -9,7 +9,7 @@
 #include "test_support.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
-#include "tickpush/reload.h"
+#include "tickpush/confdiff.h"
 
 static void load(struct tp_config *cfg, const char *text)
 {
@@ -22,17 +22,17 @@ static void load(struct tp_config *cfg, const char *text)
 /* The changes from old to cur; returns how many. */
 static size_t diff(const char *old_text, const char *cur_text,
 		   struct tp_config *old, struct tp_config *cur,
-		   struct tp_reload_change *ch, size_t max)
+		   struct tp_confdiff_change *ch, size_t max)
 {
 	load(old, old_text);
 	load(cur, cur_text);
-	return tp_reload_diff(old, cur, ch, max);
+	return tp_confdiff(old, cur, ch, max);
 }
 
 static void test_same_config_no_change(void **state)
 {
 	struct tp_config a, b;
-	struct tp_reload_change ch[4];
+	struct tp_confdiff_change ch[4];
 
 	(void)state;
 	assert_int_equal(diff("port 1\n", "port 1\n", &a, &b, ch, 4), 0);
@@ -43,7 +43,7 @@ static void test_same_config_no_change(void **state)
 static void test_live_and_restart(void **state)
 {
 	struct tp_config a, b;
-	struct tp_reload_change ch[8];
+	struct tp_confdiff_change ch[8];
 	size_t n;
 
 	(void)state;
@@ -61,15 +61,15 @@ static void test_live_and_restart(void **state)
 	assert_string_equal(ch[3].opt->name, "log_level");
 	assert_true(ch[3].live);
 	/* More changes than room: the count is still right. */
-	assert_int_equal(tp_reload_diff(&a, &b, ch, 1), 4);
-	assert_int_equal(tp_reload_diff(&a, &b, ch, 8), 4);
+	assert_int_equal(tp_confdiff(&a, &b, ch, 1), 4);
+	assert_int_equal(tp_confdiff(&a, &b, ch, 8), 4);
 	/* Restart-only options get the running value back, live ones stay. */
-	assert_int_equal(tp_reload_keep_restart(&b, &a, ch, n), TP_OK);
+	assert_int_equal(tp_confdiff_keep_restart(&b, &a, ch, n), TP_OK);
 	assert_int_equal(b.port, 8080);
 	assert_int_equal(b.max_patterns, a.max_patterns);
 	assert_string_equal(b.log_level, "debug");
 	assert_true(b.ws_rate == 7);
-	assert_int_equal(tp_reload_diff(&a, &b, ch, 8), 2);
+	assert_int_equal(tp_confdiff(&a, &b, ch, 8), 2);
 	tp_config_cleanup(&a);
 	tp_config_cleanup(&b);
 }
@@ -77,14 +77,14 @@ static void test_live_and_restart(void **state)
 static void test_string_restore(void **state)
 {
 	struct tp_config a, b;
-	struct tp_reload_change ch[4];
+	struct tp_confdiff_change ch[4];
 	size_t n;
 
 	(void)state;
 	n = diff("redis_host r1\n", "redis_host r2\n", &a, &b, ch, 4);
 	assert_int_equal(n, 1);
 	assert_false(ch[0].live);
-	assert_int_equal(tp_reload_keep_restart(&b, &a, ch, n), TP_OK);
+	assert_int_equal(tp_confdiff_keep_restart(&b, &a, ch, n), TP_OK);
 	assert_string_equal(b.redis_host, "r1");
 	assert_true(b.redis_host != a.redis_host); /* a copy: both are freed */
 	tp_config_cleanup(&a);
@@ -95,7 +95,7 @@ static void test_string_restore(void **state)
 static void test_tls_rules(void **state)
 {
 	struct tp_config a, b;
-	struct tp_reload_change ch[4];
+	struct tp_confdiff_change ch[4];
 
 	(void)state;
 	assert_int_equal(diff("tls_cert /a.pem\ntls_key /a.key\n",
@@ -124,19 +124,19 @@ static void test_jwt_rules(void **state)
 	static const char s1[] = "jwt_secret 0123456789abcdef0123456789abcdef\n";
 	static const char s2[] = "jwt_secret fedcba9876543210fedcba9876543210\n";
 	struct tp_config a, b;
-	struct tp_reload_change ch[4];
+	struct tp_confdiff_change ch[4];
 	char v[64];
 
 	(void)state;
 	assert_int_equal(diff(s1, s2, &a, &b, ch, 4), 1);
 	assert_true(ch[0].live);
 	/* Secrets never reach a log line. */
-	assert_string_equal(tp_reload_value(&b, ch[0].opt, v, sizeof(v)), "***");
+	assert_string_equal(tp_confdiff_value(&b, ch[0].opt, v, sizeof(v)), "***");
 	tp_config_cleanup(&a);
 	tp_config_cleanup(&b);
 	assert_int_equal(diff("", s2, &a, &b, ch, 4), 1);
 	assert_false(ch[0].live);
-	assert_string_equal(tp_reload_value(&a, ch[0].opt, v, sizeof(v)), "");
+	assert_string_equal(tp_confdiff_value(&a, ch[0].opt, v, sizeof(v)), "");
 	tp_config_cleanup(&a);
 	tp_config_cleanup(&b);
 	assert_int_equal(diff(s1, "", &a, &b, ch, 4), 1);
@@ -157,16 +157,16 @@ static void test_values_and_list(void **state)
 	load(&a, "ws_rate 0.5\nredis_write_through no\nport 81\n");
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(o[i].name, "ws_rate"))
-			assert_string_equal(tp_reload_value(&a, &o[i], v, sizeof(v)), "0.5");
+			assert_string_equal(tp_confdiff_value(&a, &o[i], v, sizeof(v)), "0.5");
 		if (!strcmp(o[i].name, "redis_write_through"))
-			assert_string_equal(tp_reload_value(&a, &o[i], v, sizeof(v)), "no");
+			assert_string_equal(tp_confdiff_value(&a, &o[i], v, sizeof(v)), "no");
 		if (!strcmp(o[i].name, "port"))
-			assert_string_equal(tp_reload_value(&a, &o[i], v, sizeof(v)), "81");
-		live += tp_reload_is_live(o[i].name);
+			assert_string_equal(tp_confdiff_value(&a, &o[i], v, sizeof(v)), "81");
+		live += tp_confdiff_is_live(o[i].name);
 	}
 	/* Every name of the live list is an option (no typo hides one). */
 	assert_int_equal(live, 24);
-	assert_false(tp_reload_is_live("no_such_option"));
+	assert_false(tp_confdiff_is_live("no_such_option"));
 	tp_config_cleanup(&a);
 }
 
