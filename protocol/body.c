@@ -128,15 +128,6 @@ int tp_body_parse(const char *buf, size_t len, cJSON **out,
 	return rc;
 }
 
-static size_t utf8_chars(const char *s, size_t n)
-{
-	size_t chars = 0;
-
-	for (size_t i = 0; i < n; i++)
-		chars += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return chars;
-}
-
 int tp_body_string(const cJSON *obj, const char *name, size_t min,
 		   size_t max, unsigned flags, const char **out,
 		   struct tp_body_error *err)
@@ -156,7 +147,7 @@ int tp_body_string(const cJSON *obj, const char *name, size_t min,
 		 * checked here all the same. */
 		if (!tp_utf8_valid(s, n))
 			return refuse(err, name, "%s: not valid UTF-8", name);
-		n = flags & TP_BODY_BYTES ? n : utf8_chars(s, n);
+		n = flags & TP_BODY_BYTES ? n : tp_utf8_chars(s, n);
 		if (n >= min && n <= max &&
 		    (!printable || tp_utf8_printable(s, strlen(s)))) {
 			*out = s;

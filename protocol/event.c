@@ -35,8 +35,10 @@
 
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/date.h"
 #include "tickpush/event.h"
 #include "tickpush/json.h"
+#include "tickpush/symbol.h"
 #include "text.h"
 
 /* Nested "data" envelopes followed below the root (shape C needs 2). */
@@ -234,12 +236,6 @@ static enum tp_reject time_value(const cJSON *it, const char *field,
 	return TP_REJECT_NONE;
 }
 
-static bool symbol_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-	       c == '-' || c == '_' || c == '/';
-}
-
 static enum tp_reject symbol_value(const cJSON *it, const char *field,
 				   char out[TP_SYMBOL_MAX + 1],
 				   struct tp_errdetail *err)
@@ -251,23 +247,10 @@ static enum tp_reject symbol_value(const cJSON *it, const char *field,
 		return fail(err, TP_REJECT_BAD_TYPE, field, "must be a string");
 	s = it->valuestring;
 	n = strlen(s);
-	if (n == 0 || n > TP_SYMBOL_MAX)
-		goto bad;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		if (!symbol_char(c))
-			goto bad;
-		out[i] = c;
-	}
-	out[n] = '\0';
-	return TP_REJECT_NONE;
-bad:
-	out[0] = '\0';
+	if (tp_symbol_norm(s, n, out))
+		return TP_REJECT_NONE;
 	return fail(err, TP_REJECT_BAD_SYMBOL, field,
-		    "must be 1..%d characters of A-Z 0-9 . - _ /",
+		    "must be 1..%d characters of " TP_SYMBOL_CHARS,
 		    TP_SYMBOL_MAX);
 }
 
@@ -935,28 +918,6 @@ static bool take_char(const char **sp, char c)
 	return true;
 }
 
-static int days_in_month(int y, int m)
-{
-	static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : dim[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long long days_from_civil(int y, int m, int d)
-{
-	long long era;
-	long long yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 bool tp_parse_iso8601(const char *s, double *out)
 {
 	int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 0;
@@ -1010,10 +971,10 @@ bool tp_parse_iso8601(const char *s, double *out)
 	}
 	if (*s != '\0')
 		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	if (mo < 1 || mo > 12 || d < 1 || d > tp_days_in_month(y, mo) || h > 23 ||
 	    mi > 59 || sec > 60 || oh > 23 || om > 59)
 		return false;
-	*out = (double)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+	*out = (double)(tp_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
 			sec - sign * (oh * 3600 + om * 60)) +
 	       frac;
 	return true;

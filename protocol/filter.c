@@ -18,20 +18,20 @@
  * Ownership: the filter owns its arrays and strings; tp_filter_cleanup frees
  * them. Nothing here keeps pointers into the caller's input.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cJSON.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/filter.h"
 #include "tickpush/render.h"
+#include "tickpush/symbol.h"
 #include "text.h"
 
 void tp_filter_init(struct tp_filter *f)
@@ -106,7 +106,7 @@ static bool list_has(char *const *list, size_t n, const char *key,
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = nocase ? strcasecmp(key, list[mid]) : strcmp(key, list[mid]);
+		int c = nocase ? tp_ascii_casecmp(key, list[mid]) : strcmp(key, list[mid]);
 
 		if (c == 0)
 			return true;
@@ -204,7 +204,7 @@ static void list_of(struct tp_filter *f, enum list_kind kind, char ****list,
 
 static int cmp_entry(const char *a, const char *b, bool nocase)
 {
-	return nocase ? strcasecmp(a, b) : strcmp(a, b);
+	return nocase ? tp_ascii_casecmp(a, b) : strcmp(a, b);
 }
 
 /* Index of the first entry not less than key; *found if it equals key. */
@@ -266,13 +266,6 @@ static bool has_control(const char *s, size_t n)
 	return !tp_utf8_printable(s, n);
 }
 
-/* Same rule as event symbols: A-Z 0-9 . - _ / (already upper-cased). */
-static bool symbol_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-	       c == '-' || c == '_' || c == '/';
-}
-
 /* Candidates named in an "ambiguous" message; more are summarised. */
 #define AMBIGUOUS_LISTED 6
 
@@ -293,7 +286,7 @@ static int expand_pattern_type(const char *tmp, const char **out,
 	if (n <= 1) {
 		/* Only an abbreviation is replaced: a full name (in whatever
 		 * case) or an unknown name stays as given. */
-		*out = n == 1 && strcasecmp(cands[0], tmp) ? cands[0] : tmp;
+		*out = n == 1 && tp_ascii_casecmp(cands[0], tmp) ? cands[0] : tmp;
 		return TP_OK;
 	}
 	list[0] = '\0';
@@ -326,14 +319,8 @@ static int norm_entry(enum list_kind kind, const char *s, size_t n,
 		tmp[n] = '\0';
 		return expand_pattern_type(tmp, out, err);
 	case LIST_SYMBOLS:
-		if (n > TP_SYMBOL_MAX)
+		if (!tp_symbol_norm(s, n, tmp))
 			goto bad_symbol;
-		for (size_t i = 0; i < n; i++) {
-			tmp[i] = (char)toupper((unsigned char)s[i]);
-			if (!symbol_char(tmp[i]))
-				goto bad_symbol;
-		}
-		tmp[n] = '\0';
 		*out = tmp;
 		return TP_OK;
 	case LIST_SECTORS:
@@ -349,7 +336,7 @@ static int norm_entry(enum list_kind kind, const char *s, size_t n,
 	TP_ASSERT(0);
 bad_symbol:
 	return tp_errdetail_set(err, TP_ERR_INVAL, name,
-		"%s: \"%s\" is not a symbol (1 to %d of A-Z 0-9 . - _ /)",
+		"%s: \"%s\" is not a symbol (1 to %d of " TP_SYMBOL_CHARS ")",
 		name, excerpt(ex, s, n), TP_SYMBOL_MAX);
 }
 
@@ -505,7 +492,7 @@ static int set_timeframe(struct tp_filter *f, const char *value,
 
 	trim(&s, &n);
 	for (size_t i = 0; i < TP_ARRAY_SIZE(tf); i++) {
-		if (strlen(tf[i].name) == n && !strncasecmp(s, tf[i].name, n)) {
+		if (strlen(tf[i].name) == n && !tp_ascii_ncasecmp(s, tf[i].name, n)) {
 			f->tier_mask = tf[i].mask;
 			f->given |= TP_FP_TIMEFRAME;
 			return TP_OK;
@@ -833,7 +820,7 @@ static void put_str(struct tp_buf *out, const char *s, bool lower)
 		unsigned char c = (unsigned char)*s;
 
 		if (lower)
-			c = (unsigned char)tolower(c);
+			c = (unsigned char)tp_ascii_lower((char)c);
 		if (c == '"' || c == '\\') {
 			tp_buf_putc(out, '\\');
 			tp_buf_putc(out, (char)c);

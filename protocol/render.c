@@ -76,14 +76,8 @@ void tp_pattern_abbrev(const char *pattern_type, char out[TP_ABBREV_MAX])
 			return;
 		}
 	}
-	n = strlen(src);
-	if (n > ABBREV_CUT) {
-		n = ABBREV_CUT;
-		/* Never split a UTF-8 sequence: if the cut lands on a
-		 * continuation byte, drop the whole character. */
-		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-			n--;
-	}
+	/* Never split a UTF-8 sequence: a character the cut lands in goes. */
+	n = tp_utf8_cut(src, strlen(src), ABBREV_CUT);
 	memcpy(out, src, n);
 	out[n] = '\0';
 }
@@ -206,26 +200,6 @@ void tp_format_change(char *out, size_t n, double v)
 /* Enough for "%.2f" of DBL_MAX (309 digits) plus sign and decorations. */
 #define FMT_MAX 352
 
-static void put_key(struct tp_buf *b, const char *key, bool first)
-{
-	if (!first)
-		tp_buf_putc(b, ',');
-	tp_buf_json_str(b, key);
-	tp_buf_putc(b, ':');
-}
-
-static void put_str(struct tp_buf *b, const char *key, const char *v)
-{
-	put_key(b, key, false);
-	tp_buf_json_str(b, v);
-}
-
-static void put_num(struct tp_buf *b, const char *key, double v)
-{
-	put_key(b, key, false);
-	tp_buf_json_num(b, v);
-}
-
 /* The row is rendered in three parts so stores can keep the first and
  * last (everything but "time"/"exp", which depend on the clock) and
  * answer a scan by copying bytes: formatting doubles is most of the cost. */
@@ -235,22 +209,22 @@ void tp_render_row_head(struct tp_buf *b, const struct tp_pattern *p)
 	char tmp[FMT_MAX];
 
 	tp_buf_putc(b, '{');
-	put_key(b, "id", true);
+	tp_buf_json_key(b, "id", true);
 	tp_buf_json_str(b, p->id);
-	put_str(b, "symbol", p->symbol);
+	tp_buf_json_kv_str(b, "symbol", p->symbol);
 	tp_pattern_abbrev(p->pattern_type, abbr);
-	put_str(b, "pattern", abbr);
-	put_str(b, "pattern_type", p->pattern_type);
-	put_num(b, "conf", round(p->confidence * 100) / 100);
-	put_num(b, "confidence", p->confidence);
+	tp_buf_json_kv_str(b, "pattern", abbr);
+	tp_buf_json_kv_str(b, "pattern_type", p->pattern_type);
+	tp_buf_json_kv_num(b, "conf", round(p->confidence * 100) / 100);
+	tp_buf_json_kv_num(b, "confidence", p->confidence);
 	tp_format_ratio(tmp, sizeof(tmp), p->rs);
-	put_str(b, "rs", tmp);
+	tp_buf_json_kv_str(b, "rs", tmp);
 	tp_format_ratio(tmp, sizeof(tmp), p->rvol);
-	put_str(b, "vol", tmp);
+	tp_buf_json_kv_str(b, "vol", tmp);
 	tp_format_price(tmp, sizeof(tmp), p->current_price);
-	put_str(b, "price", tmp);
+	tp_buf_json_kv_str(b, "price", tmp);
 	tp_format_change(tmp, sizeof(tmp), p->price_change);
-	put_str(b, "chg", tmp);
+	tp_buf_json_kv_str(b, "chg", tmp);
 }
 
 void tp_render_row_times(struct tp_buf *b, const struct tp_pattern *p,
@@ -259,19 +233,19 @@ void tp_render_row_times(struct tp_buf *b, const struct tp_pattern *p,
 	char tmp[FMT_MAX];
 
 	tp_format_age(tmp, sizeof(tmp), now - p->detected_at);
-	put_str(b, "time", tmp);
+	tp_buf_json_kv_str(b, "time", tmp);
 	tp_format_expiry(tmp, sizeof(tmp), p->expires_at - now);
-	put_str(b, "exp", tmp);
+	tp_buf_json_kv_str(b, "exp", tmp);
 }
 
 void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p)
 {
-	put_str(b, "source", tp_tier_name(p->tier));
-	put_num(b, "current_price", p->current_price);
-	put_num(b, "price_change", p->price_change);
-	put_num(b, "detected_at", p->detected_at);
-	put_num(b, "expires_at", p->expires_at);
-	put_key(b, "indicators", false);
+	tp_buf_json_kv_str(b, "source", tp_tier_name(p->tier));
+	tp_buf_json_kv_num(b, "current_price", p->current_price);
+	tp_buf_json_kv_num(b, "price_change", p->price_change);
+	tp_buf_json_kv_num(b, "detected_at", p->detected_at);
+	tp_buf_json_kv_num(b, "expires_at", p->expires_at);
+	tp_buf_json_key(b, "indicators", false);
 	if (p->indicators_json) {
 		tp_buf_puts(b, p->indicators_json);
 	} else {

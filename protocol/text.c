@@ -10,69 +10,6 @@
 #include "tickpush/err.h"
 #include "tickpush/json.h"
 
-size_t tp_utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1fu;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0fu;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07u;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-bool tp_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	for (size_t i = 0; i < n;) {
-		size_t k = u[i] < 0x80 ? 1 : tp_utf8_seq(u + i, n - i);
-
-		if (!k)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
-bool tp_utf8_printable(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	if (!tp_utf8_valid(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (u[i] < 0x20 || u[i] == 0x7f)
-			return false;
-		/* U+0080..U+009F is C2 80..C2 9F in UTF-8. */
-		if (u[i] == 0xc2 && i + 1 < n && u[i + 1] <= 0x9f)
-			return false;
-	}
-	return true;
-}
-
 /* ---- the JSON text check ---- */
 
 /* Nesting levels whose member name the path can show; deeper ones are
@@ -288,21 +225,6 @@ int tp_json_object_parse(const char *buf, size_t len, cJSON **out,
 	}
 	*out = root;
 	return TP_OK;
-}
-
-bool tp_ascii_ieq(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++) {
-		char x = *a, y = *b;
-
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-	}
-	return *a == *b;
 }
 
 void tp_json_put(struct tp_buf *b, const cJSON *it)

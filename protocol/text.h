@@ -8,19 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tickpush/ascii.h" /* tp_ascii_ieq */
+#include "tickpush/utf8.h"  /* tp_utf8_valid, tp_utf8_printable */
+
 struct cJSON;
 struct tp_buf;
-
-/* Length of the valid UTF-8 sequence at s (n >= 1 bytes available), 0 if
- * invalid: no overlongs, surrogates or code points above U+10FFFF. */
-size_t tp_utf8_seq(const unsigned char *s, size_t n);
-
-/* s[0..n) is valid UTF-8 (by tp_utf8_seq). */
-bool tp_utf8_valid(const char *s, size_t n);
-
-/* s[0..n) is valid UTF-8 without control characters: C0, DEL or C1
- * (U+0080..U+009F). */
-bool tp_utf8_printable(const char *s, size_t n);
 
 /* What tp_json_text_check found wrong with a JSON text. */
 struct tp_json_text_issue {
@@ -67,9 +59,6 @@ struct tp_json_failure {
  * TP_ERR_NOMEM. The callers word the refusal for their clients. */
 int tp_json_object_parse(const char *buf, size_t len, struct cJSON **out,
 			 struct tp_json_failure *f);
-
-/* ASCII-only case-insensitive equality (no locale). */
-bool tp_ascii_ieq(const char *a, const char *b);
 
 /* Appends any cJSON value as compact JSON (numbers in the shortest
  * round-trip form, non-finite ones as null). Depth is bounded by cJSON's

@@ -3,7 +3,8 @@
  *
  * Counts live bytes (exported as a metric, checked to be zero at the end of
  * every unit test) and supports "fail the Nth allocation" injection for
- * out-of-memory tests. Single-threaded, like the rest of the server.
+ * out-of-memory tests. The server is single-threaded, but the counters are
+ * atomic: work on libuv's threadpool (password hashing) allocates too.
  */
 #ifndef TICKPUSH_ALLOC_H
 #define TICKPUSH_ALLOC_H

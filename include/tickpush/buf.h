@@ -42,6 +42,13 @@ void tp_buf_json_strn(struct tp_buf *b, const char *s, size_t n);
 /* Appends a JSON number: shortest round-trip repr, "null" for NaN/inf. */
 void tp_buf_json_num(struct tp_buf *b, double v);
 
+/* The JSON writer: members of an object being written. tp_buf_json_key
+ * appends "key": (escaped), after a comma unless first (the member right
+ * after '{'); the _kv_ forms append ,"key":value. */
+void tp_buf_json_key(struct tp_buf *b, const char *key, bool first);
+void tp_buf_json_kv_str(struct tp_buf *b, const char *key, const char *v);
+void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v);
+
 /* NUL-terminated copy of the data (or "" when empty); ownership stays. */
 const char *tp_buf_cstr(struct tp_buf *b);
 

@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 #include "tickpush/err.h"
+#include "tickpush/symbol.h" /* TP_SYMBOL_MAX */
 
-#define TP_SYMBOL_MAX 16        /* bytes, without NUL */
 #define TP_PATTERN_TYPE_MAX 64  /* bytes, without NUL */
 #define TP_SECTOR_MAX 63
 #define TP_JOB_ID_MAX 64

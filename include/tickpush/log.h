@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 
+#include "tickpush/tbucket.h"
+
 enum tp_log_level {
 	TP_LOG_DEBUG = 0,
 	TP_LOG_INFO = 1,
@@ -34,11 +36,12 @@ int tp_log_level_parse(const char *s);
 			tp_log((level), __VA_ARGS__);                          \
 	} while (0)
 
-/* Rate limiter for noisy logs ("at most once a second per key"). Keep one
- * per call site; returns true when the caller may log now, and *suppressed
+/* Rate limiter for noisy logs ("at most once a second per key"): a token
+ * bucket of one token refilled every interval. Keep one per call site,
+ * zeroed; returns true when the caller may log now, and *suppressed
  * receives how many were skipped since the last allowed one. */
 struct tp_log_ratelimit {
-	double last;
+	struct tp_tbucket bucket;
 	unsigned long suppressed;
 };
 bool tp_log_ratelimit_allow(struct tp_log_ratelimit *rl, double now,

@@ -14,9 +14,9 @@
  * - The password verify path never allocates and keeps no state, so it can
  *   run off the loop thread; iteration counts in stored hashes are capped so
  *   a crafted row cannot make a login arbitrarily slow.
- * - The rate limiter (a token bucket per key) and the user cache (an
+ * - The rate limiter (a tp_tbucket per key) and the user cache (an
  *   account state and its expiry per user id) share one bounded map: a
- *   tp_dict plus an LRU list threaded through the entries, so forgetting
+ *   tp_dict plus a tp_lru list threaded through the entries, so forgetting
  *   the least recently used key when the map is full is O(1).
  *
  * Ownership: callers own every buffer; the rate limiter and the user cache
@@ -29,7 +29,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -38,8 +37,11 @@
 #include <openssl/rand.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/auth.h"
 #include "tickpush/dict.h"
+#include "tickpush/lru.h"
+#include "tickpush/tbucket.h"
 
 /* ---- base64 ------------------------------------------------------------ */
 
@@ -293,7 +295,7 @@ static int check_header(const unsigned char *h, size_t n,
 	if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") != 0)
 		rc = reject(err, TP_JWT_R_BAD_ALG, "algorithm must be HS256");
 	else if (typ && (!cJSON_IsString(typ) ||
-			 strcasecmp(typ->valuestring, "JWT") != 0))
+			 !tp_ascii_ieq(typ->valuestring, "JWT")))
 		rc = reject(err, TP_JWT_R_BAD_FORMAT, "typ must be JWT");
 	else if (cJSON_GetObjectItemCaseSensitive(root, "crit"))
 		rc = reject(err, TP_JWT_R_BAD_FORMAT, "crit is not supported");
@@ -565,12 +567,12 @@ void tp_password_dummy_verify(const char *pw)
 /* ---- bounded LRU map (rate limiter, user cache) -------------------------- */
 
 /* One entry per key; the owner's numbers live in the union. Entries are
- * threaded on a list, most recently used first, so forgetting the least
- * recently used one when the map is full is O(1). */
+ * on a tp_lru list, so forgetting the least recently used one when the map
+ * is full is O(1). */
 struct lru_entry {
-	struct lru_entry *prev, *next;
+	struct tp_lru_node link;
 	union {
-		struct { double tokens, last; } bucket;        /* tp_ratelimit */
+		struct tp_tbucket bucket;                      /* tp_ratelimit */
 		struct { double until; int state; } account;   /* tp_usercache */
 	} u;
 	char key[];
@@ -578,9 +580,14 @@ struct lru_entry {
 
 struct lru {
 	struct tp_dict *map; /* key -> struct lru_entry */
-	struct lru_entry *head, *tail;
+	struct tp_lru list;
 	size_t max;
 };
+
+static struct lru_entry *entry_of(struct tp_lru_node *n)
+{
+	return n ? tp_lru_entry(n, struct lru_entry, link) : NULL;
+}
 
 static int lru_init(struct lru *l, size_t max)
 {
@@ -593,41 +600,17 @@ static void lru_cleanup(struct lru *l)
 {
 	struct lru_entry *e, *next;
 
-	for (e = l->head; e; e = next) {
-		next = e->next;
+	for (e = entry_of(l->list.head); e; e = next) {
+		next = entry_of(e->link.next);
 		tp_free(e);
 	}
 	tp_dict_destroy(l->map);
 	memset(l, 0, sizeof(*l));
 }
 
-static void lru_unlink(struct lru *l, struct lru_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		l->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		l->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push_head(struct lru *l, struct lru_entry *e)
-{
-	e->prev = NULL;
-	e->next = l->head;
-	if (l->head)
-		l->head->prev = e;
-	l->head = e;
-	if (!l->tail)
-		l->tail = e;
-}
-
 static void lru_del(struct lru *l, struct lru_entry *e)
 {
-	lru_unlink(l, e);
+	tp_lru_unlink(&l->list, &e->link);
 	tp_dict_del(l->map, e->key);
 	tp_free(e);
 }
@@ -637,10 +620,8 @@ static struct lru_entry *lru_touch(struct lru *l, const char *key)
 {
 	struct lru_entry *e = tp_dict_get(l->map, key);
 
-	if (e) {
-		lru_unlink(l, e);
-		lru_push_head(l, e);
-	}
+	if (e)
+		tp_lru_touch(&l->list, &e->link);
 	return e;
 }
 
@@ -652,7 +633,7 @@ static struct lru_entry *lru_add(struct lru *l, const char *key)
 	struct lru_entry *e;
 
 	if (tp_dict_size(l->map) >= l->max)
-		lru_del(l, l->tail);
+		lru_del(l, entry_of(l->list.tail));
 	if (!(e = tp_calloc(1, sizeof(*e) + klen + 1)))
 		return NULL;
 	memcpy(e->key, key, klen + 1);
@@ -660,7 +641,7 @@ static struct lru_entry *lru_add(struct lru *l, const char *key)
 		tp_free(e);
 		return NULL;
 	}
-	lru_push_head(l, e);
+	tp_lru_push(&l->list, &e->link);
 	return e;
 }
 
@@ -698,37 +679,18 @@ void tp_ratelimit_destroy(struct tp_ratelimit *rl)
 	tp_free(rl);
 }
 
-/* Tokens of e at now (refilled; a clock that went back, or NaN, refills
- * nothing and does not move "last"). */
-static void refill(const struct tp_ratelimit *rl, struct lru_entry *e, double now)
-{
-	double elapsed = now - e->u.bucket.last;
-
-	if (elapsed > 0) {
-		e->u.bucket.tokens = fmin(rl->burst, e->u.bucket.tokens + elapsed * rl->rate);
-		e->u.bucket.last = now;
-	}
-}
-
 bool tp_ratelimit_allow(struct tp_ratelimit *rl, const char *key, double now)
 {
 	struct lru_entry *e;
 
 	if (!rl || !key)
 		return false;
-	if ((e = lru_touch(&rl->keys, key))) {
-		refill(rl, e, now);
-	} else {
+	if (!(e = lru_touch(&rl->keys, key))) {
 		if (!(e = lru_add(&rl->keys, key)))
 			return false;
-		e->u.bucket.tokens = rl->burst;
-		e->u.bucket.last = now;
+		e->u.bucket.last = now; /* a zeroed bucket is full */
 	}
-	if (e->u.bucket.tokens >= 1) {
-		e->u.bucket.tokens -= 1;
-		return true;
-	}
-	return false;
+	return tp_tbucket_take(&e->u.bucket, rl->rate, rl->burst, now);
 }
 
 void tp_ratelimit_refund(struct tp_ratelimit *rl, const char *key)
@@ -736,20 +698,15 @@ void tp_ratelimit_refund(struct tp_ratelimit *rl, const char *key)
 	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
 
 	if (e)
-		e->u.bucket.tokens = fmin(rl->burst, e->u.bucket.tokens + 1);
+		tp_tbucket_refund(&e->u.bucket);
 }
 
 double tp_ratelimit_retry_after(const struct tp_ratelimit *rl, const char *key,
 				double now)
 {
 	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
-	double tokens, elapsed;
 
-	if (!e)
-		return 0;
-	elapsed = now - e->u.bucket.last;
-	tokens = e->u.bucket.tokens + (elapsed > 0 ? elapsed * rl->rate : 0);
-	return tokens >= 1 ? 0 : (1 - tokens) / rl->rate;
+	return e ? tp_tbucket_wait(&e->u.bucket, rl->rate, rl->burst, now) : 0;
 }
 
 size_t tp_ratelimit_size(const struct tp_ratelimit *rl)

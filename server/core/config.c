@@ -30,9 +30,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
@@ -431,9 +431,9 @@ static int parse_bool(const char *s)
 	static const char *const no[] = {"false", "no", "off", "0"};
 
 	for (size_t i = 0; i < TP_ARRAY_SIZE(yes); i++) {
-		if (!strcasecmp(s, yes[i]))
+		if (!tp_ascii_casecmp(s, yes[i]))
 			return 1;
-		if (!strcasecmp(s, no[i]))
+		if (!tp_ascii_casecmp(s, no[i]))
 			return 0;
 	}
 	return -1;
@@ -541,7 +541,7 @@ static bool norm_eq(const char *a, const char *norm, size_t k)
 	size_t i;
 
 	for (i = 0; i < k && a[i]; i++)
-		if ((a[i] == '-' ? '_' : tolower((unsigned char)a[i])) != norm[i])
+		if ((a[i] == '-' ? '_' : tp_ascii_lower(a[i])) != norm[i])
 			return false;
 	return i == k && !a[i];
 }
@@ -556,14 +556,14 @@ static const struct tp_config_option *guess(const char *s, size_t n)
 		s++;
 		n--;
 	}
-	if (n > 9 && !strncasecmp(s, ENV_PREFIX, 9)) {
+	if (n > 9 && !tp_ascii_ncasecmp(s, ENV_PREFIX, 9)) {
 		s += 9;
 		n -= 9;
 	}
 	if (n == 0 || n >= sizeof(norm))
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		norm[i] = s[i] == '-' ? '_' : (char)tolower((unsigned char)s[i]);
+		norm[i] = s[i] == '-' ? '_' : tp_ascii_lower(s[i]);
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const char *e = options[i].env;
 

@@ -43,13 +43,13 @@
  * and tp_patterns_get results are borrowed until the next mutation.
  * Single-threaded, like the rest of the server. Pure: the clock is passed in.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
@@ -113,15 +113,8 @@ static int cmp_dbl(double a, double b)
  * long to be any record's pattern type. */
 static bool type_key(char *dst, const char *s)
 {
-	size_t i;
-
-	for (i = 0; s[i]; i++) {
-		if (i >= TP_PATTERN_TYPE_MAX)
-			return false;
-		dst[i] = (char)tolower((unsigned char)s[i]);
-	}
-	dst[i] = '\0';
-	return true;
+	return tp_ascii_lower_into(dst, TP_PATTERN_TYPE_MAX + 1, s) <=
+	       TP_PATTERN_TYPE_MAX;
 }
 
 /* Monotone in c, so conf >= min implies bucket(conf) >= bucket(min). */

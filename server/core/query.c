@@ -19,9 +19,9 @@
  */
 #include <limits.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/query.h"
 
@@ -257,16 +257,16 @@ static int scan_param(struct tp_scan_query *out, const char *name,
 		size_t i;
 
 		for (i = 0; i < TP_ARRAY_SIZE(sort_names); i++)
-			if (!strcasecmp(value, sort_names[i]))
+			if (!tp_ascii_casecmp(value, sort_names[i]))
 				break;
 		if (i == TP_ARRAY_SIZE(sort_names))
 			return tp_errdetail_set(err, TP_ERR_INVAL, "sort_by",
 				"sort_by: must be one of confidence, detected_at, symbol, rs, volume");
 		out->sort_by = (enum tp_sort_key)i;
 	} else if (!strcmp(name, "sort_order")) {
-		if (!strcasecmp(value, "asc"))
+		if (!tp_ascii_casecmp(value, "asc"))
 			out->ascending = true;
-		else if (!strcasecmp(value, "desc"))
+		else if (!tp_ascii_casecmp(value, "desc"))
 			out->ascending = false;
 		else
 			return tp_errdetail_set(err, TP_ERR_INVAL, "sort_order",

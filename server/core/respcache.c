@@ -23,7 +23,7 @@
  * die ttl seconds after they were stored (now >= created + ttl), checked
  * lazily on lookup.
  *
- * Structure: a tp_dict key -> entry and an intrusive doubly-linked LRU list
+ * Structure: a tp_dict key -> entry and a tp_lru list through the entries
  * (head = most recently used). Putting into a full cache evicts the tail.
  * Invalidation walks the list: the cache is bounded by max_entries and
  * tp_filter_match allocates nothing, so this is a short, cheap loop.
@@ -38,11 +38,12 @@
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/filter.h"
+#include "tickpush/lru.h"
 #include "tickpush/respcache.h"
 
 struct entry {
 	struct tp_respcache_entry pub; /* what get() returns */
-	struct entry *prev, *next;     /* LRU links */
+	struct tp_lru_node link;       /* on the LRU list */
 	struct tp_filter filter;
 	double created;
 	char *key;
@@ -50,7 +51,7 @@ struct entry {
 
 struct tp_respcache {
 	struct tp_dict *by_key;
-	struct entry *head, *tail;
+	struct tp_lru lru;             /* head = most recently used */
 	size_t n;
 	size_t max_entries;
 	double ttl;
@@ -69,33 +70,14 @@ static void entry_free(struct entry *e)
 	tp_free(e);
 }
 
-static void lru_unlink(struct tp_respcache *rc, struct entry *e)
+static struct entry *entry_of(struct tp_lru_node *n)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		rc->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		rc->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push_head(struct tp_respcache *rc, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = rc->head;
-	if (rc->head)
-		rc->head->prev = e;
-	rc->head = e;
-	if (!rc->tail)
-		rc->tail = e;
+	return n ? tp_lru_entry(n, struct entry, link) : NULL;
 }
 
 static void entry_drop(struct tp_respcache *rc, struct entry *e)
 {
-	lru_unlink(rc, e);
+	tp_lru_unlink(&rc->lru, &e->link);
 	tp_dict_del(rc->by_key, e->key);
 	rc->n--;
 	entry_free(e);
@@ -121,8 +103,8 @@ void tp_respcache_clear(struct tp_respcache *rc)
 {
 	if (!rc)
 		return;
-	while (rc->head)
-		entry_drop(rc, rc->head);
+	while (rc->lru.head)
+		entry_drop(rc, entry_of(rc->lru.head));
 }
 
 void tp_respcache_destroy(struct tp_respcache *rc)
@@ -148,8 +130,7 @@ const struct tp_respcache_entry *tp_respcache_get(struct tp_respcache *rc,
 		return NULL;
 	}
 	rc->hits++;
-	lru_unlink(rc, e);
-	lru_push_head(rc, e);
+	tp_lru_touch(&rc->lru, &e->link);
 	return &e->pub;
 }
 
@@ -185,14 +166,14 @@ int tp_respcache_put(struct tp_respcache *rc, const char *key,
 	if (tp_dict_set(rc->by_key, e->key, e, &old) != TP_OK)
 		goto fail;
 	if (old) {
-		lru_unlink(rc, (struct entry *)old);
+		tp_lru_unlink(&rc->lru, &((struct entry *)old)->link);
 		entry_free(old);
 	} else {
 		rc->n++;
 	}
-	lru_push_head(rc, e);
+	tp_lru_push(&rc->lru, &e->link);
 	while (rc->n > rc->max_entries)
-		entry_drop(rc, rc->tail);
+		entry_drop(rc, entry_of(rc->lru.tail));
 	return TP_OK;
 
 fail:
@@ -219,11 +200,11 @@ static bool lists_id(const struct entry *e, const char *id)
 size_t tp_respcache_invalidate_pattern(struct tp_respcache *rc,
 				       const struct tp_pattern *p)
 {
-	struct entry *e = rc->head;
+	struct entry *e = entry_of(rc->lru.head);
 	size_t n = 0;
 
 	while (e) {
-		struct entry *next = e->next;
+		struct entry *next = entry_of(e->link.next);
 
 		if (tp_filter_match(&e->filter, p) || lists_id(e, p->id)) {
 			entry_drop(rc, e);

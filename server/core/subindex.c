@@ -16,7 +16,7 @@
  *     like any symbol; no pattern has an empty symbol, so it is never
  *     visited;
  *   - else it names pattern types: one bucket per type in by_type, keyed by
- *     the type lower-cased (tp_filter_match uses strcasecmp), so the event's
+ *     the type lower-cased (tp_filter_match compares without case), so the event's
  *     type is lower-cased the same way for the lookup;
  *   - else the unconstrained bucket `any`, visited for every event.
  * The buckets only pre-select: tp_filter_match decides, so a superset of
@@ -51,11 +51,11 @@
  * the entry is indexed). Single-threaded; tp_subindex_match must not be
  * re-entered and its callback must not add or remove entries (asserted).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/event.h"
@@ -173,11 +173,7 @@ void tp_subindex_destroy(struct tp_subindex *ix)
  * deterministic. */
 static const char *lower_key(char *out, size_t cap, const char *s)
 {
-	size_t i;
-
-	for (i = 0; i + 1 < cap && s[i]; i++)
-		out[i] = (char)tolower((unsigned char)s[i]);
-	out[i] = '\0';
+	tp_ascii_lower_into(out, cap, s);
 	return out;
 }
 

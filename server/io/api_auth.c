@@ -25,7 +25,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -34,6 +33,7 @@
 #include "api.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/auth.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -242,7 +242,7 @@ int tp_http_require_user(const struct tp_http_req *req,
 	const char *token = NULL;
 	int n = tp_http_req_header(req, "authorization:", hdr, sizeof(hdr));
 
-	if (n > 7 && !strncasecmp(hdr, "Bearer ", 7))
+	if (n > 7 && !tp_ascii_ncasecmp(hdr, "Bearer ", 7))
 		token = hdr + 7;
 	else
 		token = tp_query_get(req->query, "token");

@@ -26,7 +26,6 @@
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -35,6 +34,8 @@
 #include "backtests.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
+#include "tickpush/date.h"
 #include "tickpush/filter.h"
 
 #define MAX_SYMBOLS 100
@@ -333,7 +334,7 @@ static int validate_list(const cJSON *body, const char *field,
 		}
 		norm = symbols ? one.symbols[0] : one.pattern_types[0];
 		for (size_t i = 0; i < n && !dup; i++)
-			dup = nocase ? !strcasecmp(seen[i], norm) : !strcmp(seen[i], norm);
+			dup = nocase ? !tp_ascii_casecmp(seen[i], norm) : !strcmp(seen[i], norm);
 		if (!dup && !(seen[n++] = tp_strdup(norm))) {
 			n--;
 			tp_filter_cleanup(&one);
@@ -357,24 +358,10 @@ out:
 	return rc;
 }
 
-/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
-static long days_from_civil(int y, int m, int d)
-{
-	long era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* Strict YYYY-MM-DD (a real calendar date, year 1900..9999). */
 static bool parse_date(const char *s, long *days)
 {
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, m, d, dim;
+	int y, m, d;
 
 	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
 		return false;
@@ -384,12 +371,9 @@ static bool parse_date(const char *s, long *days)
 	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
 	m = (s[5] - '0') * 10 + (s[6] - '0');
 	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (y < 1900 || m < 1 || m > 12)
+	if (y < 1900 || !tp_date_valid(y, m, d))
 		return false;
-	dim = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-	if (d < 1 || d > dim)
-		return false;
-	*days = days_from_civil(y, m, d);
+	*days = (long)tp_days_from_civil(y, m, d);
 	return true;
 }
 

@@ -21,12 +21,13 @@
 #include "api_symbols.h"
 #include "directory.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
+#include "tickpush/symbol.h"
 
 #define LIMIT_DEFAULT 1000
 #define LIMIT_MAX 5000
 #define SEARCH_MAX 100
 #define MARKET_MAX 32
-#define SYMBOL_PATH_MAX 32
 #define UKEY_PATH_MAX 256
 
 static const char symbols_empty[] = "\"symbols\":[],\"count\":0";
@@ -80,18 +81,6 @@ static bool contains_upper(const char *hay, const char *needle, size_t nlen)
 			return true;
 	}
 	return false;
-}
-
-static bool ascii_casecmp_eq(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++) {
-		char x = *a >= 'a' && *a <= 'z' ? (char)(*a - 32) : *a;
-		char y = *b >= 'a' && *b <= 'z' ? (char)(*b - 32) : *b;
-
-		if (x != y)
-			return false;
-	}
-	return *a == *b;
 }
 
 /* Strict 1..LIMIT_MAX; "" or absent means the default. */
@@ -162,7 +151,7 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 	for (size_t i = 0; i < n && count < limit; i++) {
 		const struct tp_symbol_row *r = tp_directory_symbol_at(dir, i);
 
-		if (market && *market && !ascii_casecmp_eq(r->market, market))
+		if (market && *market && !tp_ascii_ieq(r->market, market))
 			continue;
 		if (nlen && !contains_upper(r->symbol, needle, nlen) &&
 		    !contains_upper(r->name, needle, nlen))
@@ -192,23 +181,6 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 	tp_buf_putc(b, '}');
 }
 
-/* A path segment that could be a symbol: 1..32 of [A-Za-z0-9._/:^-]. */
-static bool valid_symbol_path(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > SYMBOL_PATH_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || strchr("._/:^-", c)))
-			return false;
-	}
-	return true;
-}
-
 static void put_iso(struct tp_buf *b, double t)
 {
 	time_t secs = (time_t)floor(t);
@@ -236,12 +208,11 @@ void tp_api_symbol(const struct tp_http_req *req, struct tp_http_resp *resp)
 	const struct tp_directory *dir;
 	const struct tp_symbol_row *r;
 	struct tp_buf *b = resp->body;
-	char msg[96], up[SYMBOL_PATH_MAX + 1];
-	size_t i;
+	char msg[96], up[TP_SYMBOL_MAX + 1];
 
-	if (!valid_symbol_path(req->subpath)) {
+	if (!tp_symbol_norm(req->subpath, req->subpath ? strlen(req->subpath) : 0, up)) {
 		tp_http_error(resp, 400,
-			      "symbol must be 1 to 32 characters of letters, digits and ._/:^-",
+			      "symbol must be 1 to 16 characters of letters, digits and ._/-",
 			      "symbol", NULL);
 		return;
 	}
@@ -249,11 +220,7 @@ void tp_api_symbol(const struct tp_http_req *req, struct tp_http_resp *resp)
 		unavailable(resp, NULL);
 		return;
 	}
-	if (!(r = tp_directory_symbol(dir, req->subpath))) {
-		for (i = 0; req->subpath[i]; i++)
-			up[i] = req->subpath[i] >= 'a' && req->subpath[i] <= 'z'
-					? (char)(req->subpath[i] - 32) : req->subpath[i];
-		up[i] = '\0';
+	if (!(r = tp_directory_symbol(dir, up))) {
 		snprintf(msg, sizeof(msg), "Symbol %s not found", up);
 		tp_http_error(resp, 404, msg, NULL, NULL);
 		return;

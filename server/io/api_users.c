@@ -32,6 +32,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/filter.h"
 #include "tickpush/log.h"
+#include "tickpush/symbol.h"
 
 #define NAME_MAX_CHARS 100
 #define WATCHLIST_MAX_SYMBOLS 500
@@ -480,17 +481,15 @@ static int validate_symbols(struct tp_server *srv, const cJSON *body,
 	tp_buf_init(&b, 0);
 	tp_buf_init(&bad, 0);
 	cJSON_ArrayForEach(it, arr) {
-		char sym[24];
-		size_t len;
+		char sym[TP_SYMBOL_MAX + 1];
 		const struct tp_symbol_row *row;
 
-		if (!cJSON_IsString(it) || !(len = strlen(it->valuestring)) || len > 16) {
-			tp_http_error(resp, 400, "symbols: each entry must be a symbol of 1 to 16 characters",
+		if (!cJSON_IsString(it) ||
+		    !tp_symbol_norm(it->valuestring, strlen(it->valuestring), sym)) {
+			tp_http_error(resp, 400, "symbols: each entry must be a symbol (1 to 16 characters of " TP_SYMBOL_CHARS ")",
 				      "symbols", NULL);
 			goto out;
 		}
-		for (size_t i = 0; i <= len; i++)
-			sym[i] = (char)toupper((unsigned char)it->valuestring[i]);
 		row = tp_directory_symbol(srv->dir, sym);
 		if (!row) {
 			tp_buf_puts(&bad, unknown++ ? ", " : "");

@@ -38,7 +38,6 @@
  * exactly once, with TP_ERR_CANCELLED when the pool is closed. The pool
  * must therefore outlive tp_directory_close (close the directory first).
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,15 +48,17 @@
 #include "directory.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/log.h"
+#include "tickpush/symbol.h"
+#include "tickpush/utf8.h"
 
 #define MAX_SYMBOLS 200000
 #define MAX_UNIVERSES 10000
 #define MAX_TICKERS 100000  /* per universe */
 #define FIELD_MAX 1024      /* bytes kept of a text field */
-#define SYMBOL_MAX 32       /* longest symbol or ticker kept */
 #define UKEY_MAX 256        /* longest universe key */
 #define RETRY_MIN 0.25      /* seconds, first retry after a failed refresh */
 #define RETRY_MAX 5.0
@@ -177,38 +178,6 @@ static void copy_free(struct copy *c)
 	tp_free(c);
 }
 
-/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
-static size_t cut_utf8(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
-/* Upper-cases src into dst (size dstlen); false if empty, too long or it
- * holds a space or control character. */
-static bool norm_symbol(const char *src, char *dst, size_t dstlen)
-{
-	size_t n = strlen(src);
-
-	if (n == 0 || n >= dstlen || n > SYMBOL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		if (ch <= ' ' || ch >= 0x7F)
-			return false;
-		dst[i] = (char)toupper(ch);
-	}
-	dst[n] = '\0';
-	return true;
-}
-
 static bool parse_double(const char *s, double *out)
 {
 	char *end;
@@ -240,7 +209,7 @@ static int cmp_markets(const void *a, const void *b)
 
 static int row_from_result(const PGresult *res, int r, struct tp_symbol_row *row)
 {
-	char sym[SYMBOL_MAX + 1];
+	char sym[TP_SYMBOL_MAX + 1];
 	const char *text[ROW_TEXT_FIELDS];
 	size_t len[ROW_TEXT_FIELDS], total, off;
 	char **dst[ROW_TEXT_FIELDS] = {
@@ -250,12 +219,12 @@ static int row_from_result(const PGresult *res, int r, struct tp_symbol_row *row
 	char *block;
 	const char *act;
 
-	if (!norm_symbol(PQgetvalue(res, r, 0), sym, sizeof(sym)))
+	if (!tp_symbol_norm(PQgetvalue(res, r, 0), strlen(PQgetvalue(res, r, 0)), sym))
 		return TP_ERR_INVAL;
 	total = strlen(sym) + 1;
 	for (int f = 0; f < ROW_TEXT_FIELDS; f++) {
 		text[f] = PQgetvalue(res, r, f + 1);
-		len[f] = cut_utf8(text[f], FIELD_MAX);
+		len[f] = tp_utf8_cut(text[f], strlen(text[f]), FIELD_MAX);
 		total += len[f] + 1;
 	}
 	if (!(block = tp_malloc(total)))
@@ -434,12 +403,12 @@ static int fill_tickers(struct tp_universe *u, const cJSON *arr)
 	if (!(seen = tp_dict_create()))
 		return TP_ERR_NOMEM;
 	cJSON_ArrayForEach(el, arr) {
-		char sym[SYMBOL_MAX + 1];
+		char sym[TP_SYMBOL_MAX + 1];
 		const char *t = ticker_of(el);
 
 		if (u->n_tickers >= n)
 			break;
-		if (!t || !norm_symbol(t, sym, sizeof(sym)) || tp_dict_get(seen, sym))
+		if (!t || !tp_symbol_norm(t, strlen(t), sym) || tp_dict_get(seen, sym))
 			continue;
 		if (tp_dict_set(seen, sym, &present, NULL) ||
 		    !(u->tickers[u->n_tickers] = tp_strdup(sym)))
@@ -460,10 +429,11 @@ static char *criteria_text(const cJSON *v)
 	if (!c || cJSON_IsNull(c))
 		return tp_strdup("");
 	if (cJSON_IsString(c))
-		return tp_strndup(c->valuestring, cut_utf8(c->valuestring, FIELD_MAX));
+		return tp_strndup(c->valuestring, tp_utf8_cut(c->valuestring,
+					strlen(c->valuestring), FIELD_MAX));
 	if (!(printed = cJSON_PrintUnformatted(c)))
 		return NULL;
-	out = tp_strndup(printed, cut_utf8(printed, FIELD_MAX));
+	out = tp_strndup(printed, tp_utf8_cut(printed, strlen(printed), FIELD_MAX));
 	cJSON_free(printed);
 	return out;
 }
@@ -517,7 +487,8 @@ static char *description_text(const cJSON *v, const char *category,
 			d = cJSON_GetObjectItemCaseSensitive(v, "name");
 	}
 	if (cJSON_IsString(d) && d->valuestring[0])
-		return tp_strndup(d->valuestring, cut_utf8(d->valuestring, FIELD_MAX));
+		return tp_strndup(d->valuestring, tp_utf8_cut(d->valuestring,
+					strlen(d->valuestring), FIELD_MAX));
 	if (!strcmp(category, "theme"))
 		snprintf(buf, sizeof(buf), "Theme: %s", name);
 	else if (!strcmp(category, "etf"))
@@ -555,15 +526,6 @@ static const char *universe_key(const char *type, const char *name,
 	return cat;
 }
 
-static void lower_into(const char *s, char *dst, size_t dstlen)
-{
-	size_t i;
-
-	for (i = 0; s[i] && i + 1 < dstlen; i++)
-		dst[i] = (char)tolower((unsigned char)s[i]);
-	dst[i] = '\0';
-}
-
 /* One cache_entries row into u (zeroed). TP_ERR_INVAL skips the row. */
 static int universe_from_row(const PGresult *res, int r, struct tp_universe *u,
 			     const struct tp_dict *by_key)
@@ -577,7 +539,7 @@ static int universe_from_row(const PGresult *res, int r, struct tp_universe *u,
 
 	if (!(cat = universe_key(PQgetvalue(res, r, 0), name, k, key)))
 		return TP_ERR_INVAL;
-	lower_into(key, lkey, sizeof(lkey));
+	tp_ascii_lower_into(lkey, sizeof(lkey), key);
 	if (tp_dict_get(by_key, lkey))
 		return TP_ERR_INVAL; /* a row sorted earlier already has it */
 	v = cJSON_ParseWithLength(text, (size_t)PQgetlength(res, r, 3));
@@ -643,7 +605,7 @@ static int load_universes(struct copy *c, const PGresult *res, char *why,
 		if (rc)
 			continue;
 		c->n_univ++;
-		lower_into(u->key, lkey, sizeof(lkey));
+		tp_ascii_lower_into(lkey, sizeof(lkey), u->key);
 		if (tp_dict_set(seen, lkey, &present, NULL))
 			goto oom;
 	}
@@ -655,7 +617,7 @@ static int load_universes(struct copy *c, const PGresult *res, char *why,
 	for (size_t i = 0; i < c->n_univ; i++) {
 		char lkey[UKEY_MAX + 1];
 
-		lower_into(c->univ[i].key, lkey, sizeof(lkey));
+		tp_ascii_lower_into(lkey, sizeof(lkey), c->univ[i].key);
 		if (tp_dict_set(c->by_key, lkey, &c->univ[i], NULL))
 			goto oom;
 	}
@@ -939,9 +901,9 @@ double tp_directory_loaded_at(const struct tp_directory *dir)
 const struct tp_symbol_row *tp_directory_symbol(const struct tp_directory *dir,
 						const char *symbol)
 {
-	char sym[SYMBOL_MAX + 1];
+	char sym[TP_SYMBOL_MAX + 1];
 
-	if (!dir || !dir->cur || !symbol || !norm_symbol(symbol, sym, sizeof(sym)))
+	if (!dir || !dir->cur || !symbol || !tp_symbol_norm(symbol, strlen(symbol), sym))
 		return NULL;
 	return tp_dict_get(dir->cur->by_symbol, sym);
 }
@@ -992,7 +954,7 @@ const struct tp_universe *tp_directory_universe(const struct tp_directory *dir,
 
 	if (!dir || !dir->cur || !key || strlen(key) > UKEY_MAX)
 		return NULL;
-	lower_into(key, lkey, sizeof(lkey));
+	tp_ascii_lower_into(lkey, sizeof(lkey), key);
 	return tp_dict_get(dir->cur->by_key, lkey);
 }
 

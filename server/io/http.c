@@ -62,7 +62,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include <libwebsockets.h>
@@ -73,6 +72,7 @@
 #include "http.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/log.h"
 
@@ -349,8 +349,8 @@ static bool wants_close(struct lws *wsi)
 
 		for (char *t = strtok_r(v, ", \t", &save); t;
 		     t = strtok_r(NULL, ", \t", &save)) {
-			close |= !strcasecmp(t, "close");
-			keep |= !strcasecmp(t, "keep-alive");
+			close |= !tp_ascii_casecmp(t, "close");
+			keep |= !tp_ascii_casecmp(t, "keep-alive");
 		}
 	}
 	return close || (!http11 && !keep);
@@ -424,7 +424,7 @@ static bool own_head_as_body(struct lws *wsi, const char *in, size_t len)
 		if (!m || lws_hdr_total_length(wsi, uri_tokens[i]) <= 0)
 			continue;
 		n = strlen(m) < len ? strlen(m) : len; /* m ends in ' ' */
-		return n > 0 && !strncasecmp(in, m, n);
+		return n > 0 && !tp_ascii_ncasecmp(in, m, n);
 	}
 	return false;
 }

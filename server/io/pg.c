@@ -50,11 +50,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "netutil.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/log.h"
@@ -137,14 +137,6 @@ static void maybe_free(struct tp_pg *pg);
 
 /* ---- small helpers ---- */
 
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double loop_now(const struct tp_pg *pg)
 {
 	return (double)uv_now(pg->loop) / 1000.0;
@@ -218,10 +210,10 @@ static void finish(struct tp_pg *pg, struct query *q, int status,
 {
 	if (status == TP_ERR_UPSTREAM) {
 		pg->st.errors++;
-		pg->st.last_error_time = wall_now();
+		pg->st.last_error_time = tp_now();
 	} else if (status == TP_ERR_TIMEOUT) {
 		pg->st.timeouts++;
-		pg->st.last_error_time = wall_now();
+		pg->st.last_error_time = tp_now();
 	}
 	q->cb(status, res, q->ud);
 	PQclear(res);
@@ -314,7 +306,7 @@ static void log_failure(struct tp_pg *pg, const struct conn *c, const char *why,
 {
 	unsigned long suppressed = 0;
 
-	pg->st.last_error_time = wall_now();
+	pg->st.last_error_time = tp_now();
 	if (!pg->failing) {
 		pg->failing = true;
 		memset(&pg->down_rl, 0, sizeof(pg->down_rl));

@@ -49,22 +49,6 @@
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
-double tp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double tp_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- ingest hooks ---- */
 
 static uint64_t current_seq(const struct tp_server *srv)

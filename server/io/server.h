@@ -15,6 +15,7 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/ingest.h"
@@ -98,11 +99,6 @@ struct tp_server {
 	double events_per_second;
 	int exit_code;
 };
-
-/* Wall-clock time, epoch seconds. */
-double tp_now(void);
-/* Monotonic seconds (latency measurement). */
-double tp_mono(void);
 
 int tp_server_init(struct tp_server *srv, const struct tp_config *cfg);
 /* The same for worker w of a supervisor: accepts on w->listen_fd (taken

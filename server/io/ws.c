@@ -49,7 +49,6 @@
  * has gone meanwhile.
  */
 #include <string.h>
-#include <strings.h>
 
 #include <libwebsockets.h>
 
@@ -59,12 +58,14 @@
 #include "presets.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/auth.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
+#include "tickpush/tbucket.h"
 #include "tickpush/wsframe.h"
 #include "writer.h"
 
@@ -88,7 +89,7 @@ struct ws_conn {
 	double last_rx;            /* tp_mono() of the last sign of life: a
 				      frame, a pong, or the peer draining
 				      its socket (WRITEABLE wrote) */
-	double tokens, refill_at;  /* rate limit bucket */
+	struct tp_tbucket bucket;  /* client frame rate limit */
 	unsigned strikes;          /* consecutive rate-limit violations */
 	bool auth_pending;         /* an auth frame waits for its account check */
 };
@@ -234,7 +235,7 @@ static void token_of(struct lws *wsi, char *out, size_t n)
 
 	out[0] = '\0';
 	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-	    !strncasecmp(hdr, "Bearer ", 7)) {
+	    !tp_ascii_ncasecmp(hdr, "Bearer ", 7)) {
 		size_t len = strlen(hdr + 7);
 
 		/* Too long for out: treat as no token (verification would
@@ -291,7 +292,7 @@ static bool origin_ok(struct tp_server *srv, struct lws *wsi)
 				p++, len--;
 			while (len && p[len - 1] == ' ')
 				len--;
-			if (len == n && !strncasecmp(p, origin, n))
+			if (len == n && !tp_ascii_ncasecmp(p, origin, n))
 				return true;
 			if (!comma)
 				break;
@@ -302,10 +303,10 @@ static bool origin_ok(struct tp_server *srv, struct lws *wsi)
 	hostpart = strstr(origin, "://");
 	hostpart = hostpart ? hostpart + 3 : origin;
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
-	    !strcasecmp(hostpart, host))
+	    !tp_ascii_casecmp(hostpart, host))
 		return true;
 	if (srv->cfg->dev_mode &&
-	    (!strncasecmp(hostpart, "localhost", 9) || !strncmp(hostpart, "127.0.0.1", 9)))
+	    (!tp_ascii_ncasecmp(hostpart, "localhost", 9) || !strncmp(hostpart, "127.0.0.1", 9)))
 		return true;
 	return false;
 }
@@ -387,8 +388,7 @@ static struct ws_conn *established(struct lws *wsi)
 	c->connected_at = tp_now();
 	c->last_rx = tp_mono();
 	tp_wconn_init(&c->out, srv->writer);
-	c->tokens = srv->cfg->ws_burst;
-	c->refill_at = tp_mono();
+	c->bucket.last = tp_mono(); /* a zeroed bucket is full */
 	tp_buf_init(&c->rx, 0);
 	/* The handshake verified the token; read it again for the claims. */
 	token_of(wsi, token, sizeof(token));
@@ -613,12 +613,7 @@ static bool rate_ok(struct ws_conn *c)
 	const struct tp_config *cfg = c->srv->cfg;
 	double now = tp_mono();
 
-	c->tokens += (now - c->refill_at) * cfg->ws_rate;
-	if (c->tokens > cfg->ws_burst)
-		c->tokens = cfg->ws_burst;
-	c->refill_at = now;
-	if (c->tokens >= 1) {
-		c->tokens -= 1;
+	if (tp_tbucket_take(&c->bucket, cfg->ws_rate, cfg->ws_burst, now)) {
 		c->strikes = 0;
 		return true;
 	}

@@ -69,6 +69,7 @@
 #include <hiredis/hiredis.h>
 
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 
 #define SCRATCH_SIZE (4u << 20)     /* one recv buffer for every session */
 #define MAX_SLICES 1000
@@ -165,22 +166,6 @@ static double pub_start_mono;
 static volatile sig_atomic_t interrupted;
 
 /* ---- clocks and small helpers ---- */
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng_state = 88172645463325252ull;
 
@@ -406,11 +391,11 @@ static void *publisher(void *arg)
 		return NULL;
 	}
 	/* Distinct past seconds for detected_at, well clear of "now". */
-	base = floor(now_wall()) - 10.0 * (double)total - 86400.0;
-	t0 = now_mono();
+	base = floor(tp_now()) - 10.0 * (double)total - 86400.0;
+	t0 = tp_mono();
 	atomic_store(&SH.first_pub_mono, t0);
 	while (k < total && !atomic_load(&SH.stop)) {
-		double now = now_mono();
+		double now = tp_mono();
 		unsigned batch = 0;
 
 		/* Publish everything due (pipelined), then wait for the next. */
@@ -422,7 +407,7 @@ static void *publisher(void *arg)
 			seed ^= seed >> 7;
 			seed ^= seed << 17;
 			sym = (unsigned)(seed % (uint64_t)O.symbols);
-			n = format_event(buf, sizeof(buf), k, base, sym, now_wall());
+			n = format_event(buf, sizeof(buf), k, base, sym, tp_now());
 			redisAppendCommand(c, "PUBLISH %s %b", channel, buf, (size_t)n);
 			atomic_fetch_add(&SH.expected,
 				O.filtered ? atomic_load(&SH.slice_live[sym % (unsigned)O.slices])
@@ -443,7 +428,7 @@ static void *publisher(void *arg)
 			if (c->err)
 				break;
 		}
-		atomic_store(&SH.last_pub_mono, now_mono());
+		atomic_store(&SH.last_pub_mono, tp_mono());
 		if (c->err) {
 			fprintf(stderr, "tickpush-load: publisher: %s\n", c->errstr);
 			break;
@@ -846,8 +831,8 @@ static void on_readable(struct sess *s)
 		sess_close(s);
 		return;
 	}
-	wall = now_wall();
-	mono = now_mono();
+	wall = tp_now();
+	mono = tp_mono();
 	ST.bytes_in += (uint64_t)n;
 	have += (size_t)n;
 	if (s->state == S_UPGRADING) {
@@ -1079,11 +1064,11 @@ static struct mem_reading read_mem(void)
 
 static void ramp_up(void)
 {
-	double t0 = now_mono(), last_print = t0;
+	double t0 = tp_mono(), last_print = t0;
 	int opened = 0;
 
 	while (!interrupted) {
-		double now = now_mono();
+		double now = tp_mono();
 		int target = (int)fmin((double)O.sessions, (now - t0) * O.ramp + 1);
 		uint64_t ready, pending;
 
@@ -1109,14 +1094,14 @@ static void ramp_up(void)
 			break;
 		}
 	}
-	fprintf(stderr, "  ramp: %.1f s\n", now_mono() - t0);
+	fprintf(stderr, "  ramp: %.1f s\n", tp_mono() - t0);
 }
 
 static void serve_for(double seconds)
 {
-	double end = now_mono() + seconds;
+	double end = tp_mono() + seconds;
 
-	while (!interrupted && now_mono() < end)
+	while (!interrupted && tp_mono() < end)
 		service(10);
 }
 
@@ -1175,7 +1160,7 @@ int main(int argc, char **argv)
 	cpu0 = proc_cpu_s(&user0);
 	self0 = self_cpu_s();
 	machine_cpu_s(&mbusy0, &mtotal0);
-	pub_start_mono = now_mono();
+	pub_start_mono = tp_mono();
 	last_check = pub_start_mono;
 	cpu_prev = cpu0;
 	if (pthread_create(&pub, NULL, publisher, NULL)) {
@@ -1186,7 +1171,7 @@ int main(int argc, char **argv)
 		double now;
 
 		service(10);
-		now = now_mono();
+		now = tp_mono();
 		if (now - last_check >= 1) {
 			long rss = proc_rss_kb();
 			double cpu = proc_cpu_s(NULL);
@@ -1230,7 +1215,7 @@ int main(int argc, char **argv)
 	cpu1 = proc_cpu_s(&user1);
 	self1 = self_cpu_s();
 	machine_cpu_s(&mbusy1, &mtotal1);
-	t_end = now_mono();
+	t_end = tp_mono();
 
 	published = atomic_load(&SH.published);
 	expected = atomic_load(&SH.expected);

@@ -38,6 +38,7 @@
 #include "sim.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/err.h"
 
 #define BATCH_MAX 1000
@@ -106,22 +107,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
 	stop_signal = sig;
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_until(double mono_deadline)
@@ -396,7 +381,7 @@ static void pub_lost(struct sim *s, const char *what)
 		redisFree(s->pub);
 	s->pub = NULL;
 	s->pub_backoff = BACKOFF_MIN;
-	s->next_pub_try = mono_now() + s->pub_backoff;
+	s->next_pub_try = tp_mono() + s->pub_backoff;
 }
 
 /* Reconnects the publisher when its backoff allows; true when connected. */
@@ -443,7 +428,7 @@ static void publish_one(struct sim *s, enum tp_channel ch, enum sim_kind kind)
 		s->published[kind]++;
 		return;
 	}
-	if (!ensure_pub(s, mono_now())) {
+	if (!ensure_pub(s, tp_mono())) {
 		s->errors++;
 		return;
 	}
@@ -468,7 +453,7 @@ static void publish_batch(struct sim *s, unsigned n)
 	bool ok = true;
 
 	for (i = 0; i < n; i++) {
-		kinds[i] = sim_gen_next(&s->gen, wall_now(), &s->buf, &info);
+		kinds[i] = sim_gen_next(&s->gen, tp_now(), &s->buf, &info);
 		echo(s, s->chan[info.channel], tp_buf_cstr(&s->buf), s->buf.len);
 		if (s->cfg.dry_run) {
 			s->published[kinds[i]]++;
@@ -508,7 +493,7 @@ static void heartbeat(struct sim *s)
 		s->heartbeats++;
 		return;
 	}
-	if (!ensure_pub(s, mono_now())) {
+	if (!ensure_pub(s, tp_mono())) {
 		s->errors++;
 		return;
 	}
@@ -531,7 +516,7 @@ static void sub_drop(struct sim *s)
 		redisFree(s->sub);
 	s->sub = NULL;
 	s->sub_backoff = fmin(fmax(s->sub_backoff * 2, BACKOFF_MIN), BACKOFF_MAX);
-	s->next_sub_try = mono_now() + s->sub_backoff;
+	s->next_sub_try = tp_mono() + s->sub_backoff;
 }
 
 static void ensure_sub(struct sim *s, double mnow)
@@ -562,7 +547,7 @@ static void job_progress(struct sim *s, struct job *j, double mnow)
 	unsigned processed = (unsigned)(frac * j->nsym);
 	const char *cur = j->nsyms_kept ? j->syms[processed % j->nsyms_kept]
 					: sim_pick_symbol(&s->gen);
-	double wnow = wall_now();
+	double wnow = tp_now();
 
 	sim_gen_backtest_progress(&s->gen, wnow, &s->buf, j->id, frac, cur, processed,
 				  wnow + (j->duration - (mnow - j->started)));
@@ -571,7 +556,7 @@ static void job_progress(struct sim *s, struct job *j, double mnow)
 
 static void job_finish(struct sim *s, struct job *j, const char *status)
 {
-	double wnow = wall_now();
+	double wnow = tp_now();
 
 	sim_gen_backtest_result(&s->gen, wnow, &s->buf, j->id, status,
 				wnow - j->started_wall);
@@ -636,8 +621,8 @@ static void on_job(struct sim *s, const char *chan, const char *p, size_t len)
 	if (j->nsym > 5000)
 		j->nsym = 5000;
 	j->active = true;
-	j->started = mono_now();
-	j->started_wall = wall_now();
+	j->started = tp_mono();
+	j->started_wall = tp_now();
 	j->duration = fmin(fmax(j->nsym * (0.1 + 0.3 * sim_rand01(&s->gen)), 3), 60);
 	j->fails = sim_rand01(&s->gen) < 0.05;
 	j->next_tick = j->started + 1.0;
@@ -702,7 +687,7 @@ static double jobs_tick(struct sim *s, double mnow)
 /* Sleeps until the deadline, serving the job subscription meanwhile. */
 static void wait_until(struct sim *s, double deadline)
 {
-	double mnow = mono_now();
+	double mnow = tp_mono();
 
 	if (s->sub && deadline - mnow > 0.002) {
 		struct pollfd pfd = {.fd = s->sub->fd, .events = POLLIN};
@@ -713,7 +698,7 @@ static void wait_until(struct sim *s, double deadline)
 		/* The caller recomputes; the last ~1 ms is slept precisely. */
 		return;
 	}
-	if (deadline > mono_now())
+	if (deadline > tp_mono())
 		sleep_until(deadline);
 }
 
@@ -738,7 +723,7 @@ static void summary(struct sim *s, double elapsed)
 static void run(struct sim *s)
 {
 	const struct cfg *c = &s->cfg;
-	double t0 = mono_now(), start = t0, mnow, next_health, next_hb, deadline, next_job;
+	double t0 = tp_mono(), start = t0, mnow, next_health, next_hb, deadline, next_job;
 	unsigned long long sent = 0;
 
 	next_health = c->health_interval > 0 ? t0 + c->health_interval : INFINITY;
@@ -747,7 +732,7 @@ static void run(struct sim *s)
 		double due_at;
 		unsigned long long due;
 
-		mnow = mono_now();
+		mnow = tp_mono();
 		if (c->duration > 0 && mnow - start >= c->duration)
 			break;
 		if (c->count && sent >= c->count)
@@ -758,7 +743,7 @@ static void run(struct sim *s)
 			next_hb = mnow + HEARTBEAT_EVERY;
 		}
 		if (mnow >= next_health) {
-			sim_gen_health(&s->gen, wall_now(), &s->buf, NULL);
+			sim_gen_health(&s->gen, tp_now(), &s->buf, NULL);
 			publish_one(s, TP_CH_HEALTH, SIM_K_HEALTH);
 			next_health += c->health_interval;
 		}
@@ -795,7 +780,7 @@ static void run(struct sim *s)
 			deadline = fmin(deadline, s->next_sub_try);
 		wait_until(s, deadline);
 	}
-	summary(s, mono_now() - start);
+	summary(s, tp_mono() - start);
 }
 
 int main(int argc, char **argv)

@@ -13,10 +13,10 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "gen.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
@@ -85,7 +85,7 @@ static void trim_upper(char *s, bool upper)
 		i++;
 	memmove(s, s + i, n - i + 1);
 	for (i = 0; upper && s[i]; i++)
-		s[i] = (char)toupper((unsigned char)s[i]);
+		s[i] = tp_ascii_upper(s[i]);
 }
 
 static bool valid_symbol(const char *s)
@@ -170,10 +170,10 @@ int sim_symbols_load(const char *path, struct sim_symbol **out, size_t *nout,
 
 		trim_upper(f, false);
 		if (header) {
-			if (strcasecmp(f, "Symbol") == 0 || strcasecmp(f, "Ticker") == 0)
+			if (tp_ascii_casecmp(f, "Symbol") == 0 || tp_ascii_casecmp(f, "Ticker") == 0)
 				sym_col = col;
-			else if (strcasecmp(f, "GICS Sector") == 0 ||
-				 (strcasecmp(f, "Sector") == 0 && sec_col < 0))
+			else if (tp_ascii_casecmp(f, "GICS Sector") == 0 ||
+				 (tp_ascii_casecmp(f, "Sector") == 0 && sec_col < 0))
 				sec_col = col;
 			if (col == 0 && sym_col < 0 && eol) {
 				/* A bare list: the first line is data. */

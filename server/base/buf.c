@@ -150,6 +150,26 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 	tp_buf_puts(b, tmp);
 }
 
+void tp_buf_json_key(struct tp_buf *b, const char *key, bool first)
+{
+	if (!first)
+		tp_buf_putc(b, ',');
+	tp_buf_json_str(b, key);
+	tp_buf_putc(b, ':');
+}
+
+void tp_buf_json_kv_str(struct tp_buf *b, const char *key, const char *v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_str(b, v);
+}
+
+void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_num(b, v);
+}
+
 const char *tp_buf_cstr(struct tp_buf *b)
 {
 	if (!b->base && !tp_buf_reserve(b, 0))

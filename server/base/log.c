@@ -4,9 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "tickpush/ascii.h"
 #include "tickpush/log.h"
 
 enum tp_log_level tp_log_min_level = TP_LOG_INFO;
@@ -40,11 +40,11 @@ void tp_log(enum tp_log_level level, const char *fmt, ...)
 int tp_log_level_parse(const char *s)
 {
 	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (!strcasecmp(s, level_names[i]))
+		if (!tp_ascii_casecmp(s, level_names[i]))
 			return (int)i;
-	if (!strcasecmp(s, "warning"))
+	if (!tp_ascii_casecmp(s, "warning"))
 		return TP_LOG_WARN;
-	if (!strcasecmp(s, "err"))
+	if (!tp_ascii_casecmp(s, "err"))
 		return TP_LOG_ERR;
 	return -1;
 }
@@ -52,13 +52,12 @@ int tp_log_level_parse(const char *s)
 bool tp_log_ratelimit_allow(struct tp_log_ratelimit *rl, double now,
 			    double interval, unsigned long *suppressed)
 {
-	if (rl->last != 0 && now - rl->last < interval) {
+	if (!tp_tbucket_take(&rl->bucket, 1 / interval, 1, now)) {
 		rl->suppressed++;
 		return false;
 	}
 	if (suppressed)
 		*suppressed = rl->suppressed;
 	rl->suppressed = 0;
-	rl->last = now;
 	return true;
 }
