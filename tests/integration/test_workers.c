@@ -8,7 +8,9 @@
  * only its own sessions, the other keeps pushing to its sessions and
  * answering, and the supervisor replaces the dead one (restart counted);
  * SIGTERM to the supervisor stops everything with status 0 and leaves no
- * process behind. `workers = 1` keeps the single process (no supervisor).
+ * process behind; a killed supervisor leaves no orphans; workers that
+ * cannot start make the supervisor exit 2. `workers = 1` keeps the single
+ * process (no supervisor).
  * Sanitizer reports in any process fail the test (exit status and log).
  */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +27,8 @@
 #include "it.h"
 #include "test_support.h"
 #include "ws_client.h"
+
+extern char **environ;
 
 #define CHANNEL "tickstock.events.patterns"
 #define SESSIONS 16
@@ -412,12 +417,50 @@ static void test_supervisor_killed_leaves_no_orphans(void **state)
 	it_teardown(&sk);
 }
 
+/* A setup error only a worker finds (a database without a JWT secret):
+ * the first workers exit 2, so the supervisor stops and exits 2 too,
+ * instead of restarting them forever. */
+static void test_workers_that_cannot_start_stop_the_supervisor(void **state)
+{
+	char log[320], sock[340], *envp[64];
+	char *argv[] = {getenv("TICKPUSH_BIN"), NULL};
+	double end = it_now() + 20;
+	int status = 0;
+	size_t n = 0;
+	pid_t pid, r = 0;
+
+	(void)state;
+	snprintf(log, sizeof(log), "%s/cannot-start.log", env.dir);
+	snprintf(sock, sizeof(sock), "TICKPUSH_REDIS_SOCKET=%s", env.redis_sock);
+	/* The sanitizer settings of the run, none of its TICKPUSH_ names
+	 * (TICKPUSH_BIN is no option), then a database and no JWT secret. */
+	for (char **e = environ; *e && n < 50; e++)
+		if (strncmp(*e, "TICKPUSH_", 9))
+			envp[n++] = *e;
+	envp[n++] = (char *)"TICKPUSH_WORKERS=2";
+	envp[n++] = (char *)"TICKPUSH_PORT=0";
+	envp[n++] = sock;
+	envp[n++] = (char *)"DATABASE_URI=postgresql://127.0.0.1:1/none";
+	envp[n] = NULL;
+	pid = it_spawn(argv, envp, log);
+	while (it_now() < end && (r = waitpid(pid, &status, WNOHANG)) == 0)
+		usleep(20000);
+	if (r != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("the supervisor kept running with workers that cannot start");
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests_reach_both_workers),
 		cmocka_unit_test(test_one_worker_is_one_process),
 		cmocka_unit_test(test_supervisor_killed_leaves_no_orphans),
+		cmocka_unit_test(test_workers_that_cannot_start_stop_the_supervisor),
 		cmocka_unit_test(test_sessions_on_both_workers_then_one_dies),
 		cmocka_unit_test(test_sigterm_stops_everything),
 	};

@@ -89,7 +89,7 @@ void it_teardown(struct it_env *e)
 		rm_rf(e->dir);
 }
 
-static pid_t spawn(char *const argv[], char *const envp[], const char *log)
+pid_t it_spawn(char *const argv[], char *const envp[], const char *log)
 {
 	pid_t pid = fork();
 
@@ -152,7 +152,7 @@ void it_redis_start(struct it_env *e)
 
 	snprintf(dir, sizeof(dir), "%s", e->dir);
 	snprintf(log, sizeof(log), "%s/redis.log", e->dir);
-	e->redis_pid = spawn(argv, environ, log);
+	e->redis_pid = it_spawn(argv, environ, log);
 	if (!it_wait(redis_up, e, 10)) {
 		it_dump_logs(e);
 		fail_msg("redis-server did not start");
@@ -236,7 +236,7 @@ void it_server_start(struct it_env *e, const char *const *extra_env,
 	envp[n] = NULL;
 	argv[0] = (char *)bin;
 	argv[1] = NULL;
-	e->server_pid = spawn(argv, envp, log);
+	e->server_pid = it_spawn(argv, envp, log);
 
 	struct ready_ctx c = {e, port_file, wait_ready};
 	if (!it_wait(server_up, &c, 15)) {
