@@ -129,6 +129,25 @@ static bool log_has(const struct it_env *e, const char *needle)
 	return found;
 }
 
+struct log_wait {
+	const struct it_env *e;
+	const char *needle;
+};
+
+static bool log_appeared(void *ud)
+{
+	const struct log_wait *w = ud;
+
+	return log_has(w->e, w->needle);
+}
+
+static bool wait_log(const struct it_env *e, const char *needle, double timeout_s)
+{
+	struct log_wait w = {e, needle};
+
+	return it_wait(log_appeared, &w, timeout_s);
+}
+
 static bool both_ready(void *ud)
 {
 	struct scrape by[3];
@@ -417,6 +436,33 @@ static void test_supervisor_killed_leaves_no_orphans(void **state)
 	it_teardown(&sk);
 }
 
+static bool both_answer(void *ud)
+{
+	struct scrape by[3];
+
+	return scrape_both(*(int *)ud, by, 40);
+}
+
+/* SIGHUP to the supervisor is forwarded to the workers and the supervisor
+ * keeps running; both workers serve afterwards (what a worker does with
+ * SIGHUP, reloading, is tested with the reload itself). */
+static void test_sighup_is_forwarded(void **state)
+{
+	struct it_env hup;
+	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
+	struct scrape by[3];
+
+	(void)state;
+	it_setup(&hup, "workers-hup");
+	snprintf(hup.redis_sock, sizeof(hup.redis_sock), "%s", env.redis_sock);
+	it_server_start(&hup, extra, false);
+	assert_true(scrape_both(hup.port, by, 200));
+	assert_int_equal(kill(hup.server_pid, SIGHUP), 0);
+	assert_true(wait_log(&hup, "msg=\"supervisor: forwarding SIGHUP\" running=2", 10));
+	assert_true(it_wait(both_answer, &hup.port, 10));
+	assert_int_equal(it_finish(&hup), 0);
+}
+
 /* A setup error only a worker finds (a database without a JWT secret):
  * the first workers exit 2, so the supervisor stops and exits 2 too,
  * instead of restarting them forever. */
@@ -461,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_one_worker_is_one_process),
 		cmocka_unit_test(test_supervisor_killed_leaves_no_orphans),
 		cmocka_unit_test(test_workers_that_cannot_start_stop_the_supervisor),
+		cmocka_unit_test(test_sighup_is_forwarded),
 		cmocka_unit_test(test_sessions_on_both_workers_then_one_dies),
 		cmocka_unit_test(test_sigterm_stops_everything),
 	};
