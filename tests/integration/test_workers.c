@@ -408,6 +408,18 @@ static void test_one_worker_is_one_process(void **state)
 	assert_int_equal(it_finish(&one), 0);
 }
 
+/* Another supervisor with two workers on the same Redis; by[1..2] are
+ * its workers. */
+static void start_another(struct it_env *e, const char *name, struct scrape by[3])
+{
+	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
+
+	it_setup(e, name);
+	snprintf(e->redis_sock, sizeof(e->redis_sock), "%s", env.redis_sock);
+	it_server_start(e, extra, false);
+	assert_true(scrape_both(e->port, by, 200));
+}
+
 static long killed_workers[3];
 
 static bool workers_gone(void *ud)
@@ -421,14 +433,10 @@ static bool workers_gone(void *ud)
 static void test_supervisor_killed_leaves_no_orphans(void **state)
 {
 	struct it_env sk;
-	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
 	struct scrape by[3];
 
 	(void)state;
-	it_setup(&sk, "workers-kill");
-	snprintf(sk.redis_sock, sizeof(sk.redis_sock), "%s", env.redis_sock);
-	it_server_start(&sk, extra, false);
-	assert_true(scrape_both(sk.port, by, 200));
+	start_another(&sk, "workers-kill", by);
 	killed_workers[1] = by[1].pid;
 	killed_workers[2] = by[2].pid;
 	assert_int_equal(it_server_stop(&sk, SIGKILL, 5), 128 + SIGKILL);
@@ -449,14 +457,10 @@ static bool both_answer(void *ud)
 static void test_sighup_is_forwarded(void **state)
 {
 	struct it_env hup;
-	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
 	struct scrape by[3];
 
 	(void)state;
-	it_setup(&hup, "workers-hup");
-	snprintf(hup.redis_sock, sizeof(hup.redis_sock), "%s", env.redis_sock);
-	it_server_start(&hup, extra, false);
-	assert_true(scrape_both(hup.port, by, 200));
+	start_another(&hup, "workers-hup", by);
 	assert_int_equal(kill(hup.server_pid, SIGHUP), 0);
 	assert_true(wait_log(&hup, "msg=\"supervisor: forwarding SIGHUP\" running=2", 10));
 	assert_true(it_wait(both_answer, &hup.port, 10));
