@@ -244,13 +244,14 @@ static int read_exactly(struct it_ws *ws, int i, double ts0, unsigned n)
 	for (unsigned k = (unsigned)i % 2; k < n; k += 2) {
 		char want[96];
 		cJSON *j = it_ws_wait_type(ws, "pattern", 10);
+		const char *id;
 
 		if (!j)
 			return ws->closed && got == 0 ? 0 : -1;
 		snprintf(want, sizeof(want), "%s:Weekly_Breakout:%.0f", sym_of(i), ts0 + k);
-		if (strcmp(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), want)) {
-			fprintf(stderr, "session %d: got %s, want %s\n",
-				i, it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), want);
+		id = it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id");
+		if (strcmp(id, want)) {
+			fprintf(stderr, "session %d: got %s, want %s\n", i, id, want);
 			cJSON_Delete(j);
 			return -1;
 		}
