@@ -875,6 +875,12 @@ void tp_event_cleanup(struct tp_event *ev)
 int tp_pattern_copy(struct tp_pattern *dst, const struct tp_pattern *src)
 {
 	*dst = *src;
+	/* The text fields are arrays: a source built by hand (tests, the
+	 * store's callers) may have filled one to the brim. */
+	dst->id[sizeof(dst->id) - 1] = '\0';
+	dst->symbol[sizeof(dst->symbol) - 1] = '\0';
+	dst->pattern_type[sizeof(dst->pattern_type) - 1] = '\0';
+	dst->sector[sizeof(dst->sector) - 1] = '\0';
 	dst->indicators_json = NULL;
 	if (src->indicators_json) {
 		dst->indicators_json = tp_strdup(src->indicators_json);

@@ -191,9 +191,9 @@ TP_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
-	redis-server redis-tools postgresql postgresql-client
+	redis-server redis-tools postgresql postgresql-client nginx
 	clang libclang-rt-14-dev
-	curl ca-certificates systemd procps groff-base
+	curl ca-certificates systemd procps groff-base python3
 )
 
 # tp_pkg_installed PKG : true if dpkg says PKG is installed.

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tickpush/event.h"
+#include "tickpush/wsrx.h"
 
 struct tp_buf;
 
@@ -71,7 +72,13 @@ struct tp_buf;
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
 	X(worker, gauge, "Worker number of the answering process (workers > 1); 0 = single process") \
 	X(worker_pid, gauge, "Process id of the answering process") \
-	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process")
+	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process") \
+	X(config_reloads, counter, "SIGHUP reloads applied") \
+	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)") \
+	X(cluster_appended, counter, "Cluster: proposals this instance appended to the stream") \
+	X(cluster_duplicates, counter, "Cluster: proposals another instance had appended") \
+	X(cluster_queued, gauge, "Cluster: proposals waiting for the Redis connection") \
+	X(cluster_dropped, counter, "Cluster: proposals dropped (queue full, refused)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,
@@ -90,6 +97,10 @@ extern uint64_t tp_metrics_values[TP_M__COUNT];
 /* Rejections by channel and reason (also adds to events_rejected). */
 void tp_metrics_reject(enum tp_channel ch, enum tp_reject why);
 uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
+
+/* WebSocket sessions closed for a protocol error, by reason. */
+void tp_metrics_ws_protocol_error(enum tp_wsrx_error why);
+uint64_t tp_metrics_ws_protocol_errors(enum tp_wsrx_error why);
 
 /* HTTP routes with a latency histogram each. */
 #define TP_ROUTES(X)                                                           \

@@ -43,6 +43,7 @@ struct histogram {
 
 static struct histogram routes[TP_ROUTE__COUNT];
 static uint64_t rejects[TP_CH__COUNT][TP_REJECT__COUNT];
+static uint64_t ws_protocol[TP_WSRX_E__COUNT];
 
 static const struct {
 	const char *name, *type, *help;
@@ -75,6 +76,17 @@ uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why)
 	if ((unsigned)ch < TP_CH__COUNT && (unsigned)why < TP_REJECT__COUNT)
 		return rejects[ch][why];
 	return 0;
+}
+
+void tp_metrics_ws_protocol_error(enum tp_wsrx_error why)
+{
+	if ((unsigned)why < TP_WSRX_E__COUNT)
+		ws_protocol[why]++;
+}
+
+uint64_t tp_metrics_ws_protocol_errors(enum tp_wsrx_error why)
+{
+	return (unsigned)why < TP_WSRX_E__COUNT ? ws_protocol[why] : 0;
 }
 
 void tp_metrics_observe_route(enum tp_route r, double seconds)
@@ -195,6 +207,20 @@ static void render_rejects(struct tp_buf *out)
 	}
 }
 
+/* Only reasons seen (sixteen zero series would cost /metrics 1 KiB). */
+static void render_ws_protocol(struct tp_buf *out)
+{
+	static const char name[] = "tp_ws_protocol_errors_total";
+
+	put_header(out, name, "WebSocket sessions closed for a protocol error, by reason",
+		   "counter");
+	for (unsigned why = 1; why < TP_WSRX_E__COUNT; why++)
+		if (ws_protocol[why])
+			tp_buf_printf(out, "%s{reason=\"%s\"} %llu\n", name,
+				      tp_wsrx_error_name((enum tp_wsrx_error)why),
+				      (unsigned long long)ws_protocol[why]);
+}
+
 static void render_histograms(struct tp_buf *out)
 {
 	static const char name[] = "tp_http_request_duration_seconds";
@@ -226,6 +252,7 @@ void tp_metrics_render_prometheus(struct tp_buf *out)
 {
 	render_values(out);
 	render_rejects(out);
+	render_ws_protocol(out);
 	render_histograms(out);
 }
 
@@ -233,5 +260,6 @@ void tp_metrics_reset(void)
 {
 	memset(tp_metrics_values, 0, sizeof(tp_metrics_values));
 	memset(rejects, 0, sizeof(rejects));
+	memset(ws_protocol, 0, sizeof(ws_protocol));
 	memset(routes, 0, sizeof(routes));
 }

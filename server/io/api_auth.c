@@ -30,13 +30,16 @@
 #include <openssl/crypto.h>
 
 #include "accounts.h"
+#include "cluster.h"
 #include "api.h"
 #include "pg.h"
+#include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/password.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256
@@ -166,13 +169,40 @@ static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
 		       field ? "account" : "address", skipped);
 }
 
+static void find_user(struct login *l)
+{
+	const char *params[1] = {l->username};
+
+	if (tp_pg_query(l->srv->pg, &q_user_by_name, params, user_loaded, l)) {
+		tp_http_complete_error(l->srv, l->ticket, 503, "Database unavailable", NULL);
+		login_free(l);
+	}
+}
+
+/* Cluster mode: the per-address limit shared by every instance said. */
+static void shared_limit(bool allowed, double wait, void *ud)
+{
+	struct login *l = ud;
+
+	(void)wait;
+	if (allowed) {
+		find_user(l);
+		return;
+	}
+	TP_METRIC_INC(login_limited);
+	tp_http_complete_error(l->srv, l->ticket, 429,
+			       "Too many login attempts from this address; try again later",
+			       NULL);
+	login_free(l);
+}
+
 void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = req->srv;
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	struct login *l;
 	cJSON *body;
-	const char *user, *pw, *params[1];
+	const char *user, *pw;
 
 	if (tp_api_body(req, resp, &body))
 		return;
@@ -225,11 +255,12 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		login_free(l);
 		return;
 	}
-	params[0] = l->username;
-	if (tp_pg_query(srv->pg, &q_user_by_name, params, user_loaded, l)) {
-		tp_http_complete_error(srv, l->ticket, 503, "Database unavailable", NULL);
-		login_free(l);
-	}
+	/* Cluster mode: the address's attempts also count in a bucket every
+	 * instance shares (Redis unreachable: the local limit alone). */
+	if (tp_cluster_allow(srv->cluster, "login", req->peer, srv->cfg->login_rate,
+			     srv->cfg->login_burst, shared_limit, l) == TP_OK)
+		return;
+	find_user(l);
 }
 
 int tp_http_require_user(const struct tp_http_req *req,
@@ -251,9 +282,7 @@ int tp_http_require_user(const struct tp_http_req *req,
 			      NULL, NULL);
 		return TP_ERR_AUTH;
 	}
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  req->now, 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, req->now, &claims, &err)) {
 		const char *why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED)
 					  ? "Token expired" : "Invalid token";
 

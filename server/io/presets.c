@@ -256,9 +256,9 @@ static void deferred_start(uv_timer_t *t)
 	step_watchlist(t->data);
 }
 
-int tp_filter_resolve(struct tp_server *srv, long long user_id,
-		      struct tp_filter *filter, const struct tp_filter_refs *refs,
-		      tp_preset_resolved_cb *cb, void *ud)
+int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
+			      struct tp_filter *filter, const struct tp_filter_refs *refs,
+			      tp_preset_resolved_cb *cb, void *ud)
 {
 	struct resolve *r;
 

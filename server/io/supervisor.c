@@ -318,7 +318,8 @@ int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 		close_listeners(&sp);
 		return 2;
 	}
-	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: listening\" url=http://%s:%d/ workers=%u pid=%ld",
+	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: listening\" url=%s://%s:%d/ workers=%u pid=%ld",
+	       *cfg->tls_cert ? "https" : "http",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, sp.port, n, (long)sp.self);
 
 	/* Blocked, and at their default action: an ignored signal (nohup

@@ -1,6 +1,6 @@
 /*
  * ws.c - the WebSocket transport: GET /ws, subprotocol tickpush.v1
- * (contract/websocket.md).
+ * (docs/protocol.md).
  *
  * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): the path must be /ws, the
  * Origin (when a browser sends one) must be allowed, and a token given as
@@ -34,9 +34,20 @@
  * Pings, and lws's answers to the client's pings, follow a half-written
  * frame and precede queued data.
  *
- * Input: binary frames close with 1003, messages over ws_max_frame with
- * 1009; each message is parsed by tp_proto_parse; bad frames get an error
- * frame and the session stays open; frames beyond the rate limit get
+ * Input (plaintext): after the handshake we read the socket ourselves
+ * (reader.h) and parse the frames (tickpush/wsrx.h), because lws 4.1
+ * accepts unmasked client frames: any RFC 6455 violation closes the
+ * session with the parser's code and reason (1002 unmasked frame, RSV
+ * bits, opcode, control frame rules, continuation; 1003 binary; 1007
+ * invalid UTF-8; 1009 a message over ws_max_frame), counted by reason
+ * (tp_ws_protocol_errors_total) and logged. Pings are answered with
+ * pongs through the writer (control frames go before queued data); a
+ * client's close is echoed, then the connection closes; frames that lws
+ * read together with the handshake (sent before our 101, RFC 6455 4.1)
+ * close with 1002. Over TLS lws still reads (its RECEIVE callback, which
+ * accepts unmasked frames) until a TLS source plugs into reader.h.
+ * Each message is parsed by tp_proto_parse; bad messages get an error
+ * frame and the session stays open; messages beyond the rate limit get
  * "rate_limited", and a client that keeps exceeding it is closed (4029).
  * A token that expires mid-session closes it with 4001 (1 Hz check), and
  * so does one whose account was deleted (accounts.h: the tick queues each
@@ -56,6 +67,8 @@
 #include "api.h"
 #include "http.h"
 #include "presets.h"
+#include "reader.h"
+#include "reload.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
@@ -67,6 +80,7 @@
 #include "tickpush/push.h"
 #include "tickpush/tbucket.h"
 #include "tickpush/wsframe.h"
+#include "tickpush/wsrx.h"
 #include "writer.h"
 
 struct ws_conn {
@@ -80,8 +94,9 @@ struct ws_conn {
 	double token_exp;          /* 0 = anonymous */
 	double connected_at;
 	struct tp_wconn out;       /* frames not yet written (writer.h) */
-	struct tp_buf rx;          /* fragments of the current message */
-	bool rx_dropping;          /* current message is being rejected */
+	struct tp_rconn *reader;   /* plaintext: our reads; NULL: lws's */
+	struct tp_wsrx wsrx;       /* frames of our reads (with reader) */
+	struct tp_buf rx;          /* lws's reads: the message's fragments */
 	bool ping_out;             /* our ping is unanswered */
 	bool killed;               /* close grace over: lws kills it */
 	int close_code;            /* > 0: closing with this code */
@@ -259,9 +274,7 @@ static int verify(struct tp_server *srv, const char *token, long long *user,
 	struct tp_jwt_claims claims;
 	struct tp_errdetail err = {{0}, NULL};
 
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  tp_now(), 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, tp_now(), &claims, &err)) {
 		*why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED) ? "Token expired"
 									 : "Invalid token";
 		return TP_ERR_AUTH;
@@ -370,6 +383,8 @@ static void hello(struct ws_conn *c)
 	tp_buf_cleanup(&b);
 }
 
+static struct tp_rconn *start_reader(struct ws_conn *c);
+
 static struct ws_conn *established(struct lws *wsi)
 {
 	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
@@ -390,6 +405,7 @@ static struct ws_conn *established(struct lws *wsi)
 	tp_wconn_init(&c->out, srv->writer);
 	c->bucket.last = tp_mono(); /* a zeroed bucket is full */
 	tp_buf_init(&c->rx, 0);
+	tp_wsrx_init(&c->wsrx, (size_t)srv->cfg->ws_max_frame, true);
 	/* The handshake verified the token; read it again for the claims. */
 	token_of(wsi, token, sizeof(token));
 	if (token[0] && verify(srv, token, &c->user, &c->token_exp, &why)) {
@@ -398,8 +414,11 @@ static struct ws_conn *established(struct lws *wsi)
 	}
 	c->push = tp_push_session_create(srv->push, c, c->user);
 	if (!c->push || tp_wconn_attach(&c->out, wsi, LWS_WRITE_RAW) ||
+	    (!lws_is_ssl(wsi) && !(c->reader = start_reader(c))) ||
 	    tp_dict_set(ws->conns, c->id_str, c, NULL)) {
+		tp_rconn_close(c->reader);
 		tp_push_session_destroy(c->push);
+		tp_wsrx_cleanup(&c->wsrx);
 		tp_buf_cleanup(&c->rx);
 		tp_free(c);
 		return NULL;
@@ -415,8 +434,10 @@ static void closed(struct ws_conn *c)
 	struct tp_ws *ws = ws_of(c->srv);
 
 	tp_dict_del(ws->conns, c->id_str);
+	tp_rconn_close(c->reader); /* before lws closes the socket */
 	tp_push_session_destroy(c->push);
 	tp_wconn_cleanup(&c->out);
+	tp_wsrx_cleanup(&c->wsrx);
 	tp_buf_cleanup(&c->rx);
 	TP_METRIC_SET(ws_sessions, TP_METRIC_GET(ws_sessions) - 1);
 	tp_free(c);
@@ -521,8 +542,8 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	if (f->preset_id)
 		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
 	else
-		rc = tp_filter_resolve(c->srv, c->user, &f->filter, &f->refs,
-				       sub_resolved, ps);
+		rc = tp_presets_resolve_filter(c->srv, c->user, &f->filter, &f->refs,
+					       sub_resolved, ps);
 	if (rc) {
 		tp_free(ps);
 		send_error(c, f->id, rc == TP_ERR_AUTH ? TP_CODE_UNAUTHORIZED : TP_CODE_BAD_REQUEST,
@@ -692,6 +713,127 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 	return 0;
 }
 
+/* ---- our read path (plaintext, see the top of the file) ---- */
+
+/* Closes the session for a protocol violation: code and reason go to
+ * the client, the reason's label to the metric and the log. */
+static void protocol_error(struct ws_conn *c, enum tp_wsrx_error why,
+			   int code, const char *reason)
+{
+	tp_rconn_stop(c->reader);
+	if (c->close_code)
+		return;
+	TP_METRIC_INC(ws_errors);
+	tp_metrics_ws_protocol_error(why);
+	TP_LOG(TP_LOG_WARN, "msg=\"WebSocket protocol error\" sid=%s user=%lld why=%s code=%d",
+	       c->id_str, c->user, tp_wsrx_error_name(why), code);
+	close_async(c, code, reason);
+}
+
+/* A ping's payload comes back in a pong, before queued data. A client
+ * that pings without reading is a slow consumer like any other. */
+static void pong(struct ws_conn *c, const unsigned char *data, size_t len)
+{
+	unsigned char hdr[TP_WS_HEADER_MAX];
+	struct tp_outq_parts p = {
+		.pre = hdr, .head = (const char *)data, .head_len = len,
+	};
+
+	if (c->close_code)
+		return;
+	p.pre_len = tp_ws_header(hdr, TP_WS_OP_PONG, len);
+	if (c->out.q.bytes + p.pre_len + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+		TP_METRIC_INC(ws_slow_closed);
+		close_async(c, 4008, "slow consumer");
+	} else if (tp_wconn_push_control(&c->out, &p) != TP_OK) {
+		close_async(c, 1011, "out of memory");
+	}
+}
+
+static void on_frame(struct ws_conn *c, const struct tp_wsrx_event *ev)
+{
+	switch (ev->kind) {
+	case TP_WSRX_TEXT:
+		if (!c->close_code)
+			on_message(c, (const char *)ev->data, ev->len);
+		break;
+	case TP_WSRX_PING:
+		pong(c, ev->data, ev->len);
+		break;
+	case TP_WSRX_CLOSE:
+		/* The client closes: echo its code (RFC 6455 5.5.1), then
+		 * the socket closes once the echo is out. When we started
+		 * the close, this is its answer: nothing more to send. */
+		tp_rconn_stop(c->reader);
+		close_async(c, ev->close_code == 1005 ? 1000 : ev->close_code,
+			    "client closed");
+		break;
+	case TP_WSRX_ERROR:
+		protocol_error(c, ev->error, ev->close_code, ev->reason);
+		break;
+	default: /* pong: the sign of life is the read itself */
+		break;
+	}
+}
+
+static void rx_data(void *ud, const unsigned char *buf, size_t len)
+{
+	struct ws_conn *c = ud;
+	struct tp_wsrx_event ev;
+	size_t at = 0;
+
+	c->last_rx = tp_mono();
+	c->ping_out = false;
+	while (at < len) {
+		at += tp_wsrx_feed(&c->wsrx, buf + at, len - at, &ev);
+		if (ev.kind == TP_WSRX_NONE)
+			break;
+		on_frame(c, &ev);
+		if (ev.kind == TP_WSRX_CLOSE || ev.kind == TP_WSRX_ERROR)
+			break;
+	}
+}
+
+/* The peer closed its side or the socket failed: nothing more can come,
+ * and a close frame would have come first. lws closes the connection. */
+static void rx_end(void *ud, int err)
+{
+	struct ws_conn *c = ud;
+
+	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=\"%s\"", c->id_str,
+	       err ? strerror(err) : "end of stream");
+	if (!c->killed) {
+		c->killed = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+}
+
+/* Frames lws read with the handshake: the client sent them before our
+ * 101 (RFC 6455 4.1), and lws parsed them, unchecked. */
+static void early_data(struct ws_conn *c)
+{
+	protocol_error(c, TP_WSRX_E_EARLY, 1002, "frame sent before the handshake response");
+}
+
+/* Our reads start: lws must be between frames, else it holds the start
+ * of one sent early (a header with a length, or part of a payload). */
+static void rx_switch(void *ud)
+{
+	struct ws_conn *c = ud;
+
+	if (lws_remaining_packet_payload(c->wsi))
+		early_data(c);
+}
+
+static struct tp_rconn *start_reader(struct ws_conn *c)
+{
+	const struct tp_rconn_sink sink = {
+		.on_data = rx_data, .on_end = rx_end, .on_switch = rx_switch, .ud = c,
+	};
+
+	return tp_rconn_start(&c->srv->loop, c->wsi, NULL, &sink);
+}
+
 int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 		   size_t len)
 {
@@ -704,14 +846,24 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 	case LWS_CALLBACK_RECEIVE:
 		if (!c)
 			return -1;
+		if (c->reader) {
+			/* Sent with the handshake (reader.c): unchecked by us. */
+			if (!tp_rconn_reading(c->reader))
+				early_data(c);
+			return 0; /* else lws reads for its close: ignored */
+		}
 		c->last_rx = tp_mono();
 		c->ping_out = false;
 		return on_receive(c, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (c) {
-			c->last_rx = tp_mono();
-			c->ping_out = false;
+		if (!c)
+			return 0;
+		if (c->reader && !tp_rconn_reading(c->reader)) {
+			early_data(c); /* sent with the handshake */
+			return 0;
 		}
+		c->last_rx = tp_mono();
+		c->ping_out = false;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c ? on_writeable(c) : 0;

@@ -505,6 +505,23 @@ static void test_hundred_pipelined_gets(void **state)
 	free(pkt);
 }
 
+/* An Upgrade lws does not know: lws 4.1.6 answers 403 itself and then
+ * still asked us to confirm the upgrade, and we answered a second time
+ * (found by fuzz_http). One answer, then the connection is closed, and
+ * the request pipelined behind it is not answered. */
+static void test_unknown_upgrade_answered_once(void **state)
+{
+	static const int want[] = {403};
+	char pkt[256];
+	bool closed;
+
+	(void)state;
+	snprintf(pkt, sizeof(pkt), "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+		 "Upgrade: foo\r\n\r\n%s", get_healthz);
+	free(exchange(pkt, 1, want, 10, &closed));
+	assert_true(closed);
+}
+
 /* ---- idle connections ---- */
 
 static void raise_fd_limit(rlim_t want)
@@ -721,6 +738,7 @@ int main(void)
 		SCENARIO(test_empty_bodies_answered_once),
 		SCENARIO(test_get_with_body_then_get),
 		SCENARIO(test_hundred_pipelined_gets),
+		SCENARIO(test_unknown_upgrade_answered_once),
 		SCENARIO(test_idle_connections_do_not_lock_out),
 		SCENARIO(test_started_request_outlives_idle_timeout),
 		SCENARIO(test_oversized_header_is_431),

@@ -25,6 +25,7 @@ struct it_env {
 	pid_t server_pid;
 	int port;
 	int server_runs;   /* logs are server.<n>.log */
+	const char *tls_ca; /* set: the server speaks TLS, probes verify with this CA */
 };
 
 /* Creates the temp dir (removed by it_teardown unless KEEP_IT_DIR is set). */
@@ -45,6 +46,10 @@ pid_t it_spawn(char *const argv[], char *const envp[], const char *log);
  * waits until it listens and, if wait_ready, until /readyz says ready. */
 void it_server_start(struct it_env *e, const char *const *extra_env,
 		     bool wait_ready);
+/* The same with command-line arguments (NULL-terminated, at most 14),
+ * e.g. {"--config", path, NULL}; TICKPUSH_LOG_LEVEL is then not set. */
+void it_server_start_args(struct it_env *e, const char *const *extra_env,
+			  const char *const *args, bool wait_ready);
 /* Sends sig, waits up to timeout_s, returns the exit status (or -1 on
  * timeout after SIGKILL). */
 int it_server_stop(struct it_env *e, int sig, double timeout_s);
@@ -102,6 +107,13 @@ long long it_publish(const struct it_env *e, const char *channel,
 typedef char *it_event_fn(unsigned i, void *ud);
 int it_publish_burst(const struct it_env *e, const char *channel, unsigned n,
 		     it_event_fn *make, void *ud);
+
+/* Reads an SSE stream on fd until quiet seconds pass without data (or it
+ * ends) and stores the data.id of each "event: pattern" message in order:
+ * the i-th at ids + i * id_size (at most max). *gaps (may be NULL)
+ * receives the number of "event: gap" messages. Returns the count. */
+size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
+			  double quiet, int *gaps);
 
 /* Polls cond(ud) every 20 ms until true or timeout; returns the result. */
 bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);

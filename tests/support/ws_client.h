@@ -11,15 +11,21 @@
 #include <stddef.h>
 
 struct cJSON;
+struct ssl_st;
+struct ssl_ctx_st;
 
 struct it_ws {
 	int fd;
 	unsigned char *buf;   /* bytes received, not yet consumed */
 	size_t len, cap;
 	int close_code;       /* set when a close frame arrived, else 0 */
+	char close_reason[124]; /* its reason text */
 	bool closed;          /* connection ended */
 	int http_status;      /* handshake status (101 on success) */
 	char http_body[1024]; /* handshake response body when refused */
+	struct ssl_st *ssl;   /* wss: the TLS session, else NULL */
+	struct ssl_ctx_st *ssl_ctx;
+	char peer_sha256[100]; /* wss: "AB:CD:..." of the server's certificate */
 };
 
 /* Connects and upgrades; path includes any query. extra_headers is
@@ -28,6 +34,18 @@ struct it_ws {
  * the socket receive buffer (slow-consumer tests). */
 int it_ws_connect(struct it_ws *ws, int port, const char *path,
 		  const char *extra_headers, int rcvbuf);
+/* The same over TLS (wss): the server's certificate must verify against
+ * cafile (PEM) for the address 127.0.0.1. */
+int it_wss_connect(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers, int rcvbuf, const char *cafile);
+/* TLS handshake only: the SHA-256 of the certificate the server presents
+ * to a new connection ("AB:CD:..."), verified against cafile. 0 or -1. */
+int it_tls_peer_sha256(int port, const char *cafile, char *out, size_t n);
+/* GET path over TLS (verified as above), Connection: close; returns the
+ * status (-1 on a transport or TLS error); the body goes to body[n]
+ * (may be NULL). */
+int it_https_get(int port, const char *cafile, const char *path, char *body,
+		 size_t n);
 void it_ws_close(struct it_ws *ws); /* abrupt: just closes the socket */
 
 /* opcode 1 = text, 2 = binary, 9 = ping; fin false sends a fragment. */
@@ -45,6 +63,9 @@ struct cJSON *it_ws_recv_json(struct it_ws *ws, double timeout_s);
  * or timeout; returns it parsed, or NULL. */
 struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 			      double timeout_s);
+/* Waits for the hello frame, then (sym != NULL) subscribes to sym's
+ * patterns (confidence_min 0) and waits for "subscribed". 0 or -1. */
+int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym);
 /* Connects to /ws, waits for hello, subscribes (id "s") to symbol's
  * patterns at any confidence and waits for "subscribed". 0, or -1 (the
  * connect failed: ws->http_status and http_body tell why; or a frame did
@@ -52,5 +73,17 @@ struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf);
 /* Waits for the server to close; returns the close code (or -1). */
 int it_ws_wait_close(struct it_ws *ws, double timeout_s);
+
+/* Raw access for protocol tests: the next frame as sent (nothing is
+ * answered or skipped): 1 with *opcode and *payload (malloc'd,
+ * NUL-terminated, caller frees), 0 on timeout, -1 when the connection
+ * ended. it_ws_send_raw writes bytes as given (any framing, masked or
+ * not). */
+int it_ws_next_frame(struct it_ws *ws, double timeout_s, int *opcode,
+		     unsigned char **payload, size_t *len);
+int it_ws_send_raw(struct it_ws *ws, const void *bytes, size_t len);
+/* After the close frame: true when the server ends the connection
+ * within timeout_s (EOF or reset, nothing else arriving). */
+bool it_ws_wait_eof(struct it_ws *ws, double timeout_s);
 
 #endif

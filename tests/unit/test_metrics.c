@@ -223,6 +223,26 @@ static void test_rejects(void **state)
 	free(p.text);
 }
 
+static void test_ws_protocol_errors(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	tp_metrics_ws_protocol_error(TP_WSRX_E_UNMASKED);
+	tp_metrics_ws_protocol_error(TP_WSRX_E_UNMASKED);
+	tp_metrics_ws_protocol_error(TP_WSRX_E_UTF8);
+	tp_metrics_ws_protocol_error(TP_WSRX_E__COUNT); /* ignored */
+	assert_int_equal(tp_metrics_ws_protocol_errors(TP_WSRX_E_UNMASKED), 2);
+	assert_int_equal(tp_metrics_ws_protocol_errors(TP_WSRX_E__COUNT), 0);
+	render(&p);
+	assert_true(value(&p, "tp_ws_protocol_errors_total{reason=\"unmasked\"}") == 2);
+	assert_true(value(&p, "tp_ws_protocol_errors_total{reason=\"invalid_utf8\"}") == 1);
+	assert_non_null(strstr(p.text, "# TYPE tp_ws_protocol_errors_total counter\n"));
+	/* Only reasons seen are rendered. */
+	assert_null(strstr(p.text, "reason=\"reserved_bits\""));
+	free(p.text);
+}
+
 static void test_histogram(void **state)
 {
 	static const double obs[] = {0.00005, 0.0001, 0.0003, 0.002, 0.002,
@@ -357,6 +377,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_counters_and_gauges),
 		TEST(test_rejects),
+		TEST(test_ws_protocol_errors),
 		TEST(test_histogram),
 		TEST(test_quantiles),
 		TEST(test_route_names),
