@@ -9,7 +9,8 @@
  * answering, and the supervisor replaces the dead one (restart counted);
  * SIGTERM to the supervisor stops everything with status 0 and leaves no
  * process behind; a killed supervisor leaves no orphans; workers that
- * cannot start make the supervisor exit 2. `workers = 1` keeps the single
+ * cannot start make the supervisor exit 2; SIGHUP reloads every worker in
+ * place; https reaches both workers. `workers = 1` keeps the single
  * process (no supervisor).
  * Sanitizer reports in any process fail the test (exit status and log).
  */
@@ -466,6 +467,42 @@ static void test_sighup_is_forwarded(void **state)
 	assert_int_equal(it_finish(&hup), 0);
 }
 
+/* TLS: each worker hands the connections it accepts to lws with TLS
+ * allowed, so https reaches both workers on the shared port. */
+static void test_tls_on_both_workers(void **state)
+{
+	static char body[65536];
+	struct it_env t;
+	char pem[300], cert_env[340], key_env[340], cmd[1200];
+	const char *extra[] = {WORKERS_ENV, NO_CACHE, cert_env, key_env, NULL};
+	bool seen[3] = {false, false, false};
+
+	(void)state;
+	it_setup(&t, "workers-tls");
+	snprintf(t.redis_sock, sizeof(t.redis_sock), "%s", env.redis_sock);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		 "-days 2 -subj /CN=tickpush-workers -addext subjectAltName=IP:127.0.0.1 "
+		 "-keyout '%s/c.key' -out '%s/c.pem' 2>/dev/null", t.dir, t.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(pem, sizeof(pem), "%s/c.pem", t.dir);
+	snprintf(cert_env, sizeof(cert_env), "TICKPUSH_TLS_CERT=%s", pem);
+	snprintf(key_env, sizeof(key_env), "TICKPUSH_TLS_KEY=%s/c.key", t.dir);
+	t.tls_ca = pem;
+	it_server_start(&t, extra, false);
+	for (int i = 0; i < 200 && !(seen[1] && seen[2]); i++) {
+		long w;
+
+		if (it_https_get(t.port, pem, "/metrics", body, sizeof(body)) != 200)
+			continue;
+		w = metric_in(body, "tp_worker");
+		if (w == 1 || w == 2)
+			seen[w] = true;
+	}
+	assert_true(seen[1] && seen[2]);
+	assert_int_equal(it_finish(&t), 0);
+}
+
 /* A setup error only a worker finds (a database without a JWT secret):
  * the first workers exit 2, so the supervisor stops and exits 2 too,
  * instead of restarting them forever. */
@@ -511,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_supervisor_killed_leaves_no_orphans),
 		cmocka_unit_test(test_workers_that_cannot_start_stop_the_supervisor),
 		cmocka_unit_test(test_sighup_is_forwarded),
+		cmocka_unit_test(test_tls_on_both_workers),
 		cmocka_unit_test(test_sessions_on_both_workers_then_one_dies),
 		cmocka_unit_test(test_sigterm_stops_everything),
 	};
