@@ -263,17 +263,7 @@ void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p)
 	tp_buf_json_kv_num(b, "detected_at", p->detected_at);
 	tp_buf_json_kv_num(b, "expires_at", p->expires_at);
 	tp_buf_json_key(b, "indicators", false);
-	if (p->indicators_json) {
-		tp_buf_puts(b, p->indicators_json);
-	} else {
-		tp_buf_puts(b, "{\"relative_strength\":");
-		tp_buf_json_num(b, p->rs);
-		tp_buf_puts(b, ",\"relative_volume\":");
-		tp_buf_json_num(b, p->rvol);
-		tp_buf_puts(b, ",\"rsi\":");
-		tp_buf_json_num(b, p->rsi);
-		tp_buf_putc(b, '}');
-	}
+	tp_pattern_indicators_json(b, p);
 	tp_buf_putc(b, '}');
 }
 

@@ -76,6 +76,7 @@
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/log.h"
 
@@ -137,6 +138,10 @@ struct pss {
 	void *stream;                 /* SSE stream (sse.c) once started */
 	bool stream_due;              /* stream started: its headers go next */
 	void *ws;                     /* WebSocket session (ws.c) after the upgrade */
+	enum tp_cors cors;            /* Access-Control-Allow-Origin to send */
+	bool cors_vary;               /* Vary: Origin */
+	bool preflight;               /* an OPTIONS answer: the preflight headers */
+	char origin[256];             /* the request's Origin, "" = none */
 	bool body_seen;               /* lws has handed over body bytes */
 	bool answer_now;              /* in LWS_CALLBACK_HTTP: answer at once */
 	bool bad_pipeline;            /* lws misread its body (see top) */
@@ -195,6 +200,30 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 	tp_buf_putc(resp->body, '}');
 }
 
+void tp_http_client_addr(struct lws *wsi, char *out, size_t n)
+{
+	const struct tp_server *srv = server_of(wsi);
+	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
+	char *xff = NULL;
+	int len;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (!srv->trusted_proxies.n) {
+		snprintf(out, n, "%s", peer);
+		return;
+	}
+	/* X-Forwarded-For as long as lws kept it (http_header_max): a long
+	 * chain must not fall back to the proxy's own address. */
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if (len > 0 && (xff = tp_malloc((size_t)len + 1)) &&
+	    lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		xff[0] = '\0';
+	if (lws_hdr_copy(wsi, real, sizeof(real), WSI_TOKEN_HTTP_X_REAL_IP) <= 0)
+		real[0] = '\0';
+	tp_client_addr(&srv->trusted_proxies, peer, xff, real, out, n);
+	tp_free(xff);
+}
+
 double tp_http_elapsed_ms(const struct tp_http_req *req)
 {
 	return (tp_mono() - req->mono_start) * 1000.0;
@@ -224,6 +253,8 @@ static unsigned method_of(struct lws *wsi)
 		return TP_HTTP_PUT;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
 		return TP_HTTP_DELETE;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
+		return TP_HTTP_OPTIONS;
 	return TP_HTTP_OTHER;
 }
 
@@ -252,7 +283,8 @@ static void allow_text(unsigned methods, char *out, size_t n)
 {
 	static const struct { unsigned bit; const char *name; } names[] = {
 		{TP_HTTP_GET, "GET"}, {TP_HTTP_POST, "POST"},
-		{TP_HTTP_PUT, "PUT"}, {TP_HTTP_DELETE, "DELETE"}};
+		{TP_HTTP_PUT, "PUT"}, {TP_HTTP_DELETE, "DELETE"},
+		{TP_HTTP_OPTIONS, "OPTIONS"}};
 	size_t len = 0;
 
 	out[0] = '\0';
@@ -438,9 +470,7 @@ static void observe(struct pss *pss, int status)
 	enum tp_route metric = pss->route ? pss->route->metric : TP_ROUTE_other;
 
 	tp_metrics_observe_route(metric, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
-	if (status >= 400 && status < 500)
-		TP_METRIC_INC(http_bad_requests);
+	tp_metrics_http_response(status);
 }
 
 static int write_answer(struct lws *wsi, struct pss *pss);
@@ -519,6 +549,42 @@ static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
 	return answer_ready(wsi, pss, resp, pss->answer_now);
 }
 
+static int add_header(struct lws *wsi, const char *name, const char *value,
+		      unsigned char **p, unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+					   (const unsigned char *)value,
+					   (int)strlen(value), p, end);
+}
+
+/* The CORS headers of an answer (cors.h decided at the head): the origin
+ * allowed, credentials with an echoed origin only, what scripts may read;
+ * for a preflight also the methods and headers allowed and for how long
+ * the browser may cache that. */
+static int add_cors_headers(struct lws *wsi, const struct pss *pss,
+			    unsigned char **p, unsigned char *end)
+{
+	if (pss->cors_vary && add_header(wsi, "vary:", "Origin", p, end))
+		return -1;
+	if (pss->cors == TP_CORS_NONE)
+		return 0;
+	if (add_header(wsi, "access-control-allow-origin:",
+		       pss->cors == TP_CORS_ANY ? "*" : pss->origin, p, end))
+		return -1;
+	if (pss->cors == TP_CORS_ECHO &&
+	    add_header(wsi, "access-control-allow-credentials:", "true", p, end))
+		return -1;
+	if (!pss->preflight)
+		return add_header(wsi, "access-control-expose-headers:",
+				  "Retry-After", p, end) ? -1 : 0;
+	if (add_header(wsi, "access-control-allow-methods:", pss->ans.allow, p, end) ||
+	    add_header(wsi, "access-control-allow-headers:",
+		       "Authorization, Content-Type, Last-Event-ID", p, end) ||
+	    add_header(wsi, "access-control-max-age:", "600", p, end))
+		return -1;
+	return 0;
+}
+
 /* Status line and headers of pss->ans into [start, *pp). */
 static int build_headers(struct lws *wsi, struct pss *pss, unsigned char **pp,
 			 unsigned char *end)
@@ -553,6 +619,8 @@ static int build_headers(struct lws *wsi, struct pss *pss, unsigned char **pp,
 	if (tp_hc_closing(&pss->hc) &&
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
 					(const unsigned char *)"close", 5, &p, end))
+		return -1;
+	if (add_cors_headers(wsi, pss, &p, end))
 		return -1;
 	if (lws_finalize_http_header(wsi, &p, end))
 		return -1;
@@ -724,7 +792,7 @@ bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
 
 static int send_stream_headers(struct lws *wsi, struct pss *pss)
 {
-	unsigned char hdr[LWS_PRE + 512];
+	unsigned char hdr[LWS_PRE + 1024];
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
 
 	pss->stream_due = false;
@@ -735,6 +803,7 @@ static int send_stream_headers(struct lws *wsi, struct pss *pss)
 					(const unsigned char *)"no-cache", 8, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
 					(const unsigned char *)"no", 2, &p, end) ||
+	    add_cors_headers(wsi, pss, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	/* No idle timeout on a stream; our keep-alive comments flow.
@@ -813,7 +882,7 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 	    !static_file(dir, pss->path, full, sizeof(full)) || !tp_hc_respond(&pss->hc))
 		return 0;
 	tp_metrics_observe_route(TP_ROUTE_static, tp_mono() - pss->mono_start);
-	TP_METRIC_INC(http_requests);
+	tp_metrics_http_response(200);
 	extra = tp_hc_closing(&pss->hc) ? cache_close : cache;
 	n = lws_serve_http_file(wsi, full, mime_of(full), extra, (int)strlen(extra));
 	/* > 0: lws sent it all at once; else FILE_COMPLETION follows. */
@@ -822,6 +891,21 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 }
 
 /* ---- dispatch ---- */
+
+/* OPTIONS on a route: a CORS preflight when the browser sends an Origin
+ * (refused with 403 when that origin may not call us), else just Allow. */
+static int preflight(struct lws *wsi, struct pss *pss)
+{
+	struct tp_http_resp resp = {204, NULL, &pss->out, NULL, 0};
+	char allow[64];
+
+	allow_text(pss->route->methods | TP_HTTP_OPTIONS, allow, sizeof(allow));
+	resp.allow = allow;
+	pss->preflight = true;
+	if (pss->origin[0] && pss->cors == TP_CORS_NONE)
+		tp_http_error(&resp, 403, "Origin not allowed", "origin", NULL);
+	return respond(wsi, pss, &resp);
+}
 
 static int dispatch(struct lws *wsi, struct pss *pss)
 {
@@ -839,6 +923,8 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		tp_http_error(&resp, 404, "Not found", NULL, NULL);
 		return respond(wsi, pss, &resp);
 	}
+	if (pss->method == TP_HTTP_OPTIONS)
+		return preflight(wsi, pss);
 	if (!(pss->route->methods & pss->method)) {
 		allow_text(pss->route->methods, allow, sizeof(allow));
 		resp.allow = allow;
@@ -868,8 +954,9 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.mono_start = pss->mono_start,
 		.conn = wsi,
 	};
-	lws_get_peer_simple(wsi, req.peer, sizeof(req.peer));
-	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route)) {
+	tp_http_client_addr(wsi, req.peer, sizeof(req.peer));
+	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route) &&
+	    !(pss->route->handler == tp_api_metrics && tp_api_metrics_token_ok(&req))) {
 		long long uid;
 
 		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */
@@ -901,6 +988,19 @@ static int act(struct lws *wsi, struct pss *pss, enum tp_hc_action a)
 	}
 }
 
+/* The CORS decision for this request, made while lws still holds its
+ * head (a deferred answer is written after lws may have let it go). */
+static void cors_of(struct lws *wsi, const struct tp_server *srv, struct pss *pss)
+{
+	const char *list = tp_cors_list(srv->cfg->cors_origins, srv->cfg->allowed_origins);
+
+	if (lws_hdr_copy(wsi, pss->origin, sizeof(pss->origin), WSI_TOKEN_ORIGIN) <= 0)
+		pss->origin[0] = '\0';
+	pss->cors = tp_cors_decide(list, pss->origin);
+	pss->cors_vary = tp_cors_varies(list);
+	pss->preflight = false;
+}
+
 static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 {
 	struct tp_server *srv = server_of(wsi);
@@ -914,6 +1014,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	pss->method = method_of(wsi);
 	snprintf(pss->path, sizeof(pss->path), "%s", uri ? uri : "/");
 	pss->route = find_route(pss->path);
+	cors_of(wsi, srv, pss);
 
 	memset(&head, 0, sizeof(head));
 	head.body_method = pss->method == TP_HTTP_POST || pss->method == TP_HTTP_PUT ||
