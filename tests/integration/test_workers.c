@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "it.h"
+#include "it_cluster.h"
 #include "test_support.h"
 #include "ws_client.h"
 
@@ -149,25 +150,26 @@ static bool wait_log(const struct it_env *e, const char *needle, double timeout_
 	return it_wait(log_appeared, &w, timeout_s);
 }
 
+/* ud: the port (int *). */
 static bool both_ready(void *ud)
 {
+	int port = *(int *)ud;
 	struct scrape by[3];
 
-	(void)ud;
 	/* Each worker has its own Redis subscriber: wait until both are
 	 * subscribed, or an event could reach one worker only. */
 	for (int i = 0; i < 40; i++) {
 		struct it_http_resp r;
 		bool ready;
 
-		if (it_http(env.port, "GET", "/readyz", NULL, NULL, 0, &r))
+		if (it_http(port, "GET", "/readyz", NULL, NULL, 0, &r))
 			return false;
 		ready = r.status == 200;
 		it_http_free(&r);
 		if (!ready)
 			return false;
 	}
-	return scrape_both(env.port, by, 200);
+	return scrape_both(port, by, 200);
 }
 
 static int setup(void **state)
@@ -180,7 +182,7 @@ static int setup(void **state)
 	it_redis_start(&env);
 	it_server_start(&env, extra, true);
 	ts_next = (double)time(NULL) - 300000;
-	if (!it_wait(both_ready, NULL, 30)) {
+	if (!it_wait(both_ready, &env.port, 30)) {
 		it_dump_logs(&env);
 		return -1;
 	}
@@ -290,23 +292,30 @@ static void test_requests_reach_both_workers(void **state)
 	assert_true(log_has(&env, "worker=2 msg=\"listening\""));
 }
 
-/* All SESSIONS are counted by the two workers (per_worker[1..2]). */
+/* Sessions counted by the two workers of a port. */
+struct counted {
+	int port;
+	int total;     /* expected over both */
+	int per[3];    /* per[1..2]: by worker */
+};
+
 static bool sessions_counted(void *ud)
 {
-	int *per_worker = ud;
+	struct counted *c = ud;
 	struct scrape by[3];
 
-	if (!scrape_both(env.port, by, 200))
+	if (!scrape_both(c->port, by, 200))
 		return false;
-	per_worker[1] = by[1].ws_sessions;
-	per_worker[2] = by[2].ws_sessions;
-	return per_worker[1] + per_worker[2] == SESSIONS;
+	c->per[1] = by[1].ws_sessions;
+	c->per[2] = by[2].ws_sessions;
+	return c->per[1] + c->per[2] == c->total;
 }
 
 static void test_sessions_on_both_workers_then_one_dies(void **state)
 {
 	struct it_ws *ws[SESSIONS];
-	int per_worker[3] = {0, 0, 0};
+	struct counted cnt = {env.port, SESSIONS, {0, 0, 0}};
+	int *per_worker = cnt.per;
 	int ended = 0, served = 0;
 	struct scrape before[3], after;
 	double ts0, deadline;
@@ -317,7 +326,7 @@ static void test_sessions_on_both_workers_then_one_dies(void **state)
 		ws[i] = open_subscribed(sym_of(i));
 	/* The kernel spreads connections by a hash: both get some of 16
 	 * (all on one has a chance of 2^-15). */
-	assert_true(it_wait(sessions_counted, per_worker, 10));
+	assert_true(it_wait(sessions_counted, &cnt, 10));
 	assert_true(per_worker[1] > 0 && per_worker[2] > 0);
 
 	/* Every session, on either worker, gets exactly its events. */
@@ -366,9 +375,9 @@ static void test_sessions_on_both_workers_then_one_dies(void **state)
 		free(ws[i]);
 		ws[i] = open_subscribed(sym_of(i));
 	}
-	assert_true(it_wait(sessions_counted, per_worker, 10));
+	assert_true(it_wait(sessions_counted, &cnt, 10));
 	assert_true(per_worker[1] > 0 && per_worker[2] > 0);
-	assert_true(it_wait(both_ready, NULL, 20));
+	assert_true(it_wait(both_ready, &env.port, 20));
 	ts0 = publish(10, 2);
 	for (int i = 0; i < SESSIONS; i++) {
 		assert_int_equal(read_exactly(ws[i], i, ts0, 10), 1);
@@ -503,6 +512,47 @@ static void test_tls_on_both_workers(void **state)
 	assert_int_equal(it_finish(&t), 0);
 }
 
+/* cluster = redis with two workers: the workers are instances of one
+ * cluster, so every session, on either worker, sees the same epoch and
+ * the same seq for the same event (a client may reconnect to the other
+ * worker and resume). */
+static void test_cluster_workers_share_one_position(void **state)
+{
+	enum { N = 8 };
+	struct itc_session *s = calloc(N, sizeof(*s));
+	struct it_env c;
+	const char *extra[] = {WORKERS_ENV, NULL};
+	struct counted cnt = {0, N, {0, 0, 0}};
+
+	(void)state;
+	assert_non_null(s);
+	it_setup(&c, "workers-cluster");
+	itc_share_redis(&c, &env);
+	itc_start(&c, extra);
+	assert_true(it_wait(both_ready, &c.port, 20));
+	cnt.port = c.port;
+	for (int i = 0; i < N; i++) {
+		itc_open(&s[i], c.port, NULL);
+		itc_subscribe(&s[i], "WKRC", false, NULL, 0);
+	}
+	assert_true(it_wait(sessions_counted, &cnt, 10));
+	assert_true(cnt.per[1] > 0 && cnt.per[2] > 0);
+	for (int k = 0; k < 5; k++)
+		itc_publish(&c, "WKRC", NULL, 0);
+	for (int i = 0; i < N; i++) {
+		assert_true(itc_wait_frames(&s[i], 5, 10));
+		assert_string_equal(s[i].epoch, s[0].epoch);
+		for (size_t f = 0; f < 5; f++) {
+			assert_string_equal(s[i].frames[f].id, s[0].frames[f].id);
+			assert_true(s[i].frames[f].seq == s[0].frames[f].seq);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		itc_close(&s[i]);
+	free(s);
+	assert_int_equal(it_finish(&c), 0);
+}
+
 /* A setup error only a worker finds (a database without a JWT secret):
  * the first workers exit 2, so the supervisor stops and exits 2 too,
  * instead of restarting them forever. */
@@ -549,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_workers_that_cannot_start_stop_the_supervisor),
 		cmocka_unit_test(test_sighup_is_forwarded),
 		cmocka_unit_test(test_tls_on_both_workers),
+		cmocka_unit_test(test_cluster_workers_share_one_position),
 		cmocka_unit_test(test_sessions_on_both_workers_then_one_dies),
 		cmocka_unit_test(test_sigterm_stops_everything),
 	};
