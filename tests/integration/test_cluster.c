@@ -265,6 +265,50 @@ static void test_poll_and_sse_resume_on_other_instance(void **state)
 		assert_string_equal(got[i], ids[i]);
 }
 
+/* An instance that starts after the stream was trimmed has a hole before
+ * its first entry: an older position gets a gap, not a silent hole. */
+static void test_trimmed_stream_is_a_gap_not_a_hole(void **state)
+{
+	struct it_env c;
+	struct itc_session old_s, new_s;
+	char epoch[32], epoch_b[32], id[96];
+	unsigned long long old, recent, seq_b;
+
+	(void)state;
+	itc_scan_position(a.port, "TRIM", epoch, sizeof(epoch), &old);
+	for (int i = 0; i < 5; i++)
+		itc_publish(&a, "TRIM", NULL, 0);
+	for (int tries = 0; tries < 200; tries++)
+		if (itc_scan_position(a.port, "TRIM", epoch, sizeof(epoch), &recent) == 5 &&
+		    itc_scan_position(b.port, "TRIM", epoch_b, sizeof(epoch_b), &seq_b) == 5 &&
+		    recent == seq_b)
+			break;
+	assert_int_equal(recent, seq_b);
+	assert_true(it_redis(&a, NULL, 0, "XTRIM tickpush:stream MAXLEN 2") > 0);
+	assert_int_equal(it_redis(&a, NULL, 0, "XLEN tickpush:stream"), 2);
+	it_setup(&c, "cluster-c");
+	itc_share_redis(&c, &a);
+	itc_start(&c, NULL);
+	itc_open(&old_s, c.port, NULL);
+	itc_subscribe(&old_s, "TRIM", true, epoch, old);
+	assert_false(old_s.recovered);
+	itc_collect(&old_s, 0.3);
+	assert_int_equal(old_s.gaps, 1);
+	assert_int_equal(old_s.n, 0);
+	itc_open(&new_s, c.port, NULL);
+	itc_subscribe(&new_s, "TRIM", true, epoch, recent);
+	assert_true(new_s.recovered);
+	itc_publish(&a, "TRIM", id, sizeof(id));
+	assert_true(itc_wait_frames(&new_s, 1, 10));
+	itc_collect(&new_s, 0.3);
+	assert_int_equal(new_s.gaps, 0);
+	assert_int_equal(new_s.n, 1);
+	assert_string_equal(new_s.frames[0].id, id);
+	itc_close(&old_s);
+	itc_close(&new_s);
+	assert_int_equal(it_finish(&c), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_future_position_is_not_a_gap),
 		cmocka_unit_test(test_expiry_has_one_position),
 		cmocka_unit_test(test_poll_and_sse_resume_on_other_instance),
+		cmocka_unit_test(test_trimmed_stream_is_a_gap_not_a_hole),
 		cmocka_unit_test(test_kill_one_instance_others_go_on),
 	};
 
