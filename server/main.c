@@ -22,6 +22,7 @@
 #include "supervisor.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/metrics.h"
 #include "tickpush/supervise.h"
 
 #ifndef TICKPUSH_VERSION
@@ -98,10 +99,13 @@ int main(int argc, char **argv)
 	level = tp_log_level_parse(cfg.log_level);
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cfg.log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									    : TP_LOG_KEYVALUE;
 
 	/* SIGHUP reads the same sources again (reload.c). */
 	tp_reload_source(tp_config_find_file_arg(argc, argv), argc, argv);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
+	tp_metrics_set_build_info(TICKPUSH_VERSION, lws_get_library_version());
 	workers = tp_workers_parse(cfg.workers, tp_supervisor_cores());
 	if (workers > 1) {
 		rc = tp_supervisor_run(&cfg, workers, &worker);

@@ -60,6 +60,7 @@ struct tp_config {
 	char *workers;              /* TICKPUSH_WORKERS, "1" (default), "N" or "auto" */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
+	char *log_format;           /* TICKPUSH_LOG_FORMAT, keyvalue (default) or json */
 	/* Added by the config module (not wired yet; see docs/config.md). */
 	/* Auth and access. */
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
@@ -73,6 +74,9 @@ struct tp_config {
 	double user_check_ttl;      /* TICKPUSH_USER_CHECK_TTL s, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
+	char *cors_origins;         /* TICKPUSH_CORS_ORIGINS, comma list or "*", "" = allowed_origins */
+	char *metrics_token;        /* TICKPUSH_METRICS_TOKEN, secret, "" = /metrics as other routes */
+	char *trusted_proxies;      /* TICKPUSH_TRUSTED_PROXIES, addresses/CIDRs, "" = none */
 	/* Database. */
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */
 	int db_pool_size;           /* TICKPUSH_DB_POOL_SIZE, default 4 */

@@ -142,4 +142,9 @@ enum tp_reject tp_pattern_from_json(const char *buf, size_t len,
 				    struct tp_pattern *out,
 				    struct tp_errdetail *err);
 
+/* Appends the record's indicators as a JSON object: indicators_json as
+ * received, else the three the filters use (relative_strength,
+ * relative_volume, rsi). Shared by the cache record and the scan row. */
+void tp_pattern_indicators_json(struct tp_buf *b, const struct tp_pattern *p);
+
 #endif

@@ -36,6 +36,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/supervise.h"
 
 #define LINE_MAX_BYTES 4096           /* longest config-file line */
@@ -175,6 +176,32 @@ static const char *check_origins(const char *v)
 static const char *check_cluster(const char *v)
 {
 	return strcmp(v, "off") && strcmp(v, "redis") ? "must be off or redis" : NULL;
+}
+
+static const char *check_proxies(const char *v)
+{
+	struct tp_cidr_list l;
+
+	return tp_cidr_list_parse(v, &l, NULL)
+		       ? "must be a comma-separated list of IPv4/IPv6 addresses "
+			 "or CIDRs (10.0.0.0/8, ::1), host bits clear"
+		       : NULL;
+}
+
+/* cors_origins: like allowed_origins, or "*" alone. */
+static const char *check_cors_origins(const char *v)
+{
+	return !strcmp(v, "*") ? NULL : check_origins(v);
+}
+
+static const char *check_metrics_token(const char *v)
+{
+	return !*v || strlen(v) >= 16 ? NULL : "must be empty or at least 16 bytes long";
+}
+
+static const char *check_log_format(const char *v)
+{
+	return tp_log_format_parse(v) >= 0 ? NULL : "must be keyvalue or json";
 }
 
 /* ---- the table ------------------------------------------------------ */
@@ -318,6 +345,15 @@ static const struct tp_config_option options[] = {
 	STR(allowed_origins, "TICKPUSH_ALLOWED_ORIGINS", "--allowed-origins", "",
 	    0, check_origins,
 	    "Comma list of allowed Origins; empty = same host (+ localhost in dev)"),
+	STR(cors_origins, "TICKPUSH_CORS_ORIGINS", "--cors-origins", "", 0,
+	    check_cors_origins,
+	    "Comma list of Origins allowed cross-origin REST/SSE calls, or *; empty = allowed_origins"),
+	STR(metrics_token, "TICKPUSH_METRICS_TOKEN", "--metrics-token", "", SECRET,
+	    check_metrics_token,
+	    "Bearer token that /metrics then requires (>= 16 bytes), also with require_auth; empty = none"),
+	STR(trusted_proxies, "TICKPUSH_TRUSTED_PROXIES", "--trusted-proxies", "",
+	    0, check_proxies,
+	    "Comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"),
 	/* WebSocket limits. */
 	INT(ws_max_frame, "TICKPUSH_WS_MAX_FRAME", "--ws-max-frame", "65536",
 	    1024, 16777216, "Largest frame a client may send, bytes (close 1009)"),
@@ -346,6 +382,8 @@ static const struct tp_config_option options[] = {
 	/* Logging. */
 	STR(log_level, "TICKPUSH_LOG_LEVEL", "--log-level", "info", 0,
 	    check_log_level, "Least severe level logged: debug info notice warn error"),
+	STR(log_format, "TICKPUSH_LOG_FORMAT", "--log-format", "keyvalue", 0,
+	    check_log_format, "Log line format: keyvalue or json (one object per line)"),
 };
 
 #undef OPT

@@ -241,8 +241,8 @@ enum tp_reject tp_ingest_message(struct tp_ingest *ing, enum tp_channel ch,
 		}
 		if (rc) {
 			tp_errdetail_set(&err, rc, NULL, "out of memory");
-			TP_LOG(TP_LOG_ERR, "msg=\"pattern store insert failed\" err=\"%s\"",
-			       tp_strerror(rc));
+			TP_LOG(TP_LOG_ERR, "msg=\"pattern store insert failed\" err=%s",
+			       tp_log_q(tp_strerror(rc)));
 			/* Counted as rejected: the event was not applied. */
 			ing->stats.events_rejected++;
 			TP_METRIC_INC(events_rejected);

@@ -661,7 +661,7 @@ int tp_push_unsubscribe(struct tp_push *hub, struct tp_push_session *s,
 static bool next_seq(struct tp_push *hub, uint64_t seq)
 {
 	if (seq <= hub->last_seq) {
-		TP_LOG(TP_LOG_WARN, "push: event seq %llu not after %llu, dropped",
+		TP_LOG(TP_LOG_WARN, "msg=\"push: event out of order, dropped\" seq=%llu last=%llu",
 		       (unsigned long long)seq,
 		       (unsigned long long)hub->last_seq);
 		return false;
@@ -777,8 +777,8 @@ static void append_history(struct tp_push *hub, struct tp_hist_entry *e)
 	/* NOMEM: the history records the seq as lost, so resumes from
 	 * before it get a gap; live delivery goes on. */
 	if (rc != TP_OK)
-		TP_LOG(TP_LOG_WARN, "push: history append of seq %llu: %s",
-		       (unsigned long long)e->seq, tp_strerror(rc));
+		TP_LOG(TP_LOG_WARN, "msg=\"history append failed\" seq=%llu err=%s",
+		       (unsigned long long)e->seq, tp_log_q(tp_strerror(rc)));
 }
 
 void tp_push_pattern(struct tp_push *hub, const struct tp_pattern *p,

@@ -56,6 +56,7 @@ struct login {
 	bool found;
 	bool ok;
 	bool failed;   /* a wrong password or unknown user: the token stays spent */
+	char addr[64]; /* the client's address (tp_http_client_addr), for logs */
 };
 
 static const struct tp_pg_stmt q_user_by_name = {
@@ -96,8 +97,8 @@ static void verify_done(uv_work_t *w, int status)
 	if (status || !l->ok) {
 		if (status == 0) {
 			l->failed = true;
-			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s",
-			       l->found ? "yes" : "no");
+			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s addr=%s",
+			       l->found ? "yes" : "no", tp_log_q(l->addr));
 		}
 		tp_http_complete_error(srv, l->ticket, 401,
 				       "Invalid username or password", NULL);
@@ -156,7 +157,8 @@ static void wipe_password(cJSON *body)
 
 /* 429 with Retry-After from the limiter's bucket (whole seconds, >= 1). */
 static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
-		    const char *key, double now, const char *msg, const char *field)
+		    const char *key, double now, const char *msg, const char *field,
+		    const char *addr)
 {
 	double wait = tp_ratelimit_retry_after(rl, key, now);
 	static struct tp_log_ratelimit log_rl;
@@ -165,8 +167,8 @@ static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
 	tp_http_error(resp, 429, msg, field, NULL);
 	resp->retry_after = wait < 1 ? 1 : wait > 86400 ? 86400 : (int)ceil(wait);
 	if (tp_log_ratelimit_allow(&log_rl, tp_mono(), 1.0, &skipped))
-		TP_LOG(TP_LOG_NOTICE, "msg=\"login rate limited\" by=%s suppressed=%lu",
-		       field ? "account" : "address", skipped);
+		TP_LOG(TP_LOG_NOTICE, "msg=\"login rate limited\" by=%s addr=%s suppressed=%lu",
+		       field ? "account" : "address", tp_log_q(addr), skipped);
 }
 
 static void find_user(struct login *l)
@@ -189,7 +191,7 @@ static void shared_limit(bool allowed, double wait, void *ud)
 		find_user(l);
 		return;
 	}
-	TP_METRIC_INC(login_limited);
+	TP_METRIC_INC(login_limited_address);
 	tp_http_complete_error(l->srv, l->ticket, 429,
 			       "Too many login attempts from this address; try again later",
 			       NULL);
@@ -221,6 +223,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	l->srv = srv;
+	snprintf(l->addr, sizeof(l->addr), "%s", req->peer);
 	l->failed = true; /* nothing taken from the account's bucket yet */
 	memcpy(l->username, user, strlen(user) + 1);
 	memcpy(l->password, pw, strlen(pw) + 1);
@@ -231,16 +234,18 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		l->account[i] = (char)(l->username[i] >= 'A' && l->username[i] <= 'Z'
 				       ? l->username[i] - 'A' + 'a' : l->username[i]);
 	if (!tp_ratelimit_allow(srv->login_rl, req->peer, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_address);
 		limited(resp, srv->login_rl, req->peer, req->now,
-			"Too many login attempts from this address; try again later", NULL);
+			"Too many login attempts from this address; try again later", NULL,
+			req->peer);
 		login_free(l);
 		return;
 	}
 	if (!tp_ratelimit_allow(per_account, l->account, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_account);
 		limited(resp, per_account, l->account, req->now,
-			"Too many failed logins for this account; try again later", "username");
+			"Too many failed logins for this account; try again later", "username",
+			req->peer);
 		login_free(l);
 		return;
 	}

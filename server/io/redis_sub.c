@@ -110,8 +110,8 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 
 	(void)conn;
 	if (sub->subscribed && loss != TP_REDIS_LOSS_CLOSED)
-		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=\"%s\"",
-		       why);
+		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=%s",
+		       tp_log_q(why));
 	sub->subscribed = false;
 	sub->confirmed = 0;
 	TP_METRIC_SET(redis_connected, 0);

@@ -127,8 +127,8 @@ static void hook_reject(enum tp_channel ch, enum tp_reject why,
 	(void)ud;
 	if (!tp_log_ratelimit_allow(&rl[ch], tp_mono(), 1.0, &suppressed))
 		return;
-	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=\"%s\" suppressed=%lu",
-	       tp_channel_name(ch), tp_reject_name(why), err ? err->msg : "",
+	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=%s suppressed=%lu",
+	       tp_channel_name(ch), tp_reject_name(why), tp_log_q(err ? err->msg : ""),
 	       suppressed);
 }
 
@@ -197,7 +197,7 @@ static void lws_log_emit(int level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	TP_LOG(l, "msg=\"lws\" detail=\"%.*s\"", (int)n, line);
+	TP_LOG(l, "msg=\"lws\" detail=%s", tp_log_qn(line, n));
 }
 
 static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
@@ -467,6 +467,8 @@ static int setup_auth(struct tp_server *srv)
 		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
 		return TP_ERR_INVAL;
 	}
+	if (tp_cidr_list_parse(cfg->trusted_proxies, &srv->trusted_proxies, NULL))
+		return TP_ERR_INVAL; /* config.c validated it */
 	/* Per client address: login_burst attempts at once, then login_rate
 	 * per second; at most 10,000 addresses tracked. */
 	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
@@ -687,7 +689,7 @@ int tp_server_cleanup(struct tp_server *srv)
 	rc = uv_loop_close(&srv->loop);
 	if (rc)
 		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",
-		       uv_strerror(rc));
+		       tp_log_q(uv_strerror(rc)));
 	return rc ? TP_ERR_IO : TP_OK;
 }
 

@@ -18,6 +18,7 @@
 #include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/ingest.h"
 
 struct lws_context;
@@ -89,6 +90,9 @@ struct tp_server {
 	double jwt_prev_until;
 	struct tp_ratelimit *login_rl;
 	struct tp_accounts *accounts; /* accounts.c: do token accounts exist */
+	/* trusted_proxies, parsed: peers whose X-Forwarded-For is believed
+	 * (tp_http_client_addr). */
+	struct tp_cidr_list trusted_proxies;
 
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */

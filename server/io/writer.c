@@ -137,8 +137,8 @@ static void ask(struct tp_wconn *c)
 static void fail(struct tp_wconn *c, int err)
 {
 	if (!c->failed)
-		TP_LOG(TP_LOG_DEBUG, "msg=\"push write failed\" fd=%d err=\"%s\"",
-		       c->fd, strerror(err));
+		TP_LOG(TP_LOG_DEBUG, "msg=\"push write failed\" fd=%d err=%s",
+		       c->fd, tp_log_q(strerror(err)));
 	c->failed = true;
 	c->w->queued -= tp_outq_cleanup(&c->q);
 	ask(c);

@@ -73,6 +73,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
+#include "tickpush/cors.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -134,8 +135,8 @@ static void close_async(struct ws_conn *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_at = tp_mono();
 	dropped = tp_wconn_drop_unstarted(&c->out);
-	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=\"%s\" queued=%zu",
-	       c->id_str, c->user, code, reason, dropped + c->out.q.bytes);
+	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=%s queued=%zu",
+	       c->id_str, c->user, code, tp_log_q(reason), dropped + c->out.q.bytes);
 	p.pre_len = tp_ws_close_frame(frame, code, reason);
 	/* Out of memory for the frame: close without it. */
 	if (tp_wconn_push_control(&c->out, &p) != TP_OK)
@@ -294,25 +295,8 @@ static bool origin_ok(struct tp_server *srv, struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
 		return true;
-	if (list && list[0]) {
-		size_t n = strlen(origin);
-
-		for (const char *p = list; *p;) {
-			const char *comma = strchr(p, ',');
-			size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-			while (len && *p == ' ')
-				p++, len--;
-			while (len && p[len - 1] == ' ')
-				len--;
-			if (len == n && !tp_ascii_ncasecmp(p, origin, n))
-				return true;
-			if (!comma)
-				break;
-			p = comma + 1;
-		}
-		return false;
-	}
+	if (list && list[0])
+		return tp_origin_listed(list, origin);
 	hostpart = strstr(origin, "://");
 	hostpart = hostpart ? hostpart + 3 : origin;
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&

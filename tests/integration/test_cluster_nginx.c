@@ -232,7 +232,7 @@ static void publish_round(void)
 
 static double sessions_on(int i)
 {
-	return it_metric(inst[i].port, "tp_ws_sessions");
+	return it_metric(inst[i].port, "tickpush_ws_sessions");
 }
 
 /* Which instance took the session just opened: the one whose session

@@ -810,9 +810,9 @@ static double connections_gauge(void)
 	double v = -1;
 
 	assert_int_equal(it_http(env.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	p = strstr(r.body, "\ntp_http_connections ");
+	p = strstr(r.body, "\ntickpush_http_connections ");
 	if (p)
-		v = strtod(p + strlen("\ntp_http_connections "), NULL);
+		v = strtod(p + strlen("\ntickpush_http_connections "), NULL);
 	it_http_free(&r);
 	return v;
 }

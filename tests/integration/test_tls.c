@@ -140,7 +140,7 @@ static void reload(const char *done)
 	}
 }
 
-/* A sample of /metrics over https ("tp_ws_queued_bytes"). */
+/* A sample of /metrics over https ("tickpush_ws_queued_bytes"). */
 static double metric(const char *name)
 {
 	static char body[256 * 1024];
@@ -421,7 +421,7 @@ static void test_wss_burst_slow_reader(void **state)
 	/* The socket of slow refused bytes: megabytes wait in its queue,
 	 * behind what lws buffered of a TLS record (SSL_write wanted to
 	 * write again)... */
-	assert_true(metric("tp_ws_queued_bytes") > 1024 * 1024);
+	assert_true(metric("tickpush_ws_queued_bytes") > 1024 * 1024);
 	/* ...and slow gets every frame whole and in order once it reads. */
 	assert_int_equal(read_frames(slow, "TLSA", b.ts0, n, 180), n);
 	assert_alive(fast);
@@ -439,7 +439,7 @@ struct sse_wait {
 static bool sse_open(void *ud)
 {
 	(void)ud;
-	return metric("tp_sse_sessions") >= 1;
+	return metric("tickpush_sse_sessions") >= 1;
 }
 
 static bool sse_got(void *ud)
@@ -546,14 +546,14 @@ static void test_reload_certificate(void **state)
 
 static void test_reload_bad_config_refused(void **state)
 {
-	double errors0 = metric("tp_config_reload_errors_total");
+	double errors0 = metric("tickpush_config_reload_errors_total");
 	char fp[100];
 
 	(void)state;
 	write_conf(BASE_CONF "jwt_secret " SECRET1 "\nlog_level info\nws_rate -5\n");
 	reload("config reload refused");
 	assert_int_equal(log_count(&env, "ws_rate: must be a number between"), 1);
-	assert_true(metric("tp_config_reload_errors_total") == errors0 + 1);
+	assert_true(metric("tickpush_config_reload_errors_total") == errors0 + 1);
 	/* A key that does not match its certificate: refused as well, and
 	 * the certificate in use stays. */
 	snprintf(key, sizeof(key), "%s/a.key", env.dir);
@@ -561,7 +561,7 @@ static void test_reload_bad_config_refused(void **state)
 	reload("config reload refused");
 	assert_int_equal(log_count(&env, "error=\"tls_key "), 1);
 	snprintf(key, sizeof(key), "%s/cert.key", env.dir);
-	assert_true(metric("tp_config_reload_errors_total") == errors0 + 2);
+	assert_true(metric("tickpush_config_reload_errors_total") == errors0 + 2);
 	/* Still up, same certificate, old configuration in force. */
 	assert_int_equal(it_https_get(env.port, trust, "/healthz", NULL, 0), 200);
 	assert_int_equal(it_tls_peer_sha256(env.port, trust, fp, sizeof(fp)), 0);

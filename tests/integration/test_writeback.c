@@ -117,7 +117,7 @@ static bool subscribed(void *ud)
 {
 	const struct it_env *e = ud;
 
-	return it_metric(e->port, "tp_redis_connected") == 1;
+	return it_metric(e->port, "tickpush_redis_connected{conn=\"pubsub\"}") == 1;
 }
 
 static void run(const char *const *extra, bool cluster)

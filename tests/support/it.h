@@ -125,8 +125,9 @@ double it_json_num(const struct cJSON *j, const char *name);
 int it_call(int port, const char *method, const char *path, const char *token,
 	    const char *body, struct cJSON **json);
 
-/* The value of one sample in GET /metrics, e.g. "tp_redis_connected" or
- * "tp_scans_total" (unlabelled series only); -1 when absent. */
+/* The value of one sample in GET /metrics, as written: a name
+ * ("tickpush_scans_total") or a name with its labels in order
+ * ("tickpush_redis_connected{conn=\"pubsub\"}"); -1 when absent. */
 double it_metric(int port, const char *name);
 
 /* Reads a numeric value of a top-level member path "stats.cached_patterns"

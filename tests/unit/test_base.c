@@ -3,9 +3,10 @@
  * every control character and of UTF-8, number formatting that reads back
  * to the same double, the JSON writer's members, the buffer's sticky
  * out-of-memory state under injected allocation failures, dict growth and
- * deletion (also failing at every allocation), the token bucket, the LRU
- * list, civil dates against timegm, the locale-free ASCII compares and
- * UTF-8 validation, cutting and counting.
+ * deletion (also failing at every allocation), the token bucket and the
+ * log rate limit built on it, the LRU list, civil dates against timegm,
+ * the locale-free ASCII compares and UTF-8 validation, cutting and
+ * counting.
  */
 #include <float.h>
 #include <math.h>
@@ -22,6 +23,7 @@
 #include "tickpush/date.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
+#include "tickpush/log.h"
 #include "tickpush/lru.h"
 #include "tickpush/tbucket.h"
 #include "tickpush/utf8.h"
@@ -330,6 +332,27 @@ static void test_tbucket(void **state)
 	assert_false(tp_tbucket_take(&b, 1, 0.5, 1.0));
 }
 
+static void test_log_ratelimit(void **state)
+{
+	struct tp_log_ratelimit rl = {0};
+	unsigned long suppressed = 99;
+
+	(void)state;
+	/* A zeroed limiter allows the first line, whatever the clock says. */
+	assert_true(tp_log_ratelimit_allow(&rl, 0.5, 1.0, &suppressed));
+	assert_int_equal(suppressed, 0);
+	for (int i = 1; i <= 9; i++)
+		assert_false(tp_log_ratelimit_allow(&rl, 0.5 + i * 0.1, 1.0, &suppressed));
+	/* One interval after the last allowed line: allowed, and told how
+	 * many were skipped meanwhile. */
+	assert_true(tp_log_ratelimit_allow(&rl, 1.5, 1.0, &suppressed));
+	assert_int_equal(suppressed, 9);
+	assert_true(tp_log_ratelimit_allow(&rl, 3.0, 1.0, NULL));
+	assert_false(tp_log_ratelimit_allow(&rl, 3.2, 1.0, NULL));
+	assert_true(tp_log_ratelimit_allow(&rl, 4.0, 1.0, &suppressed));
+	assert_int_equal(suppressed, 1);
+}
+
 /* ---- LRU list -------------------------------------------------------- */
 
 struct item {
@@ -533,6 +556,7 @@ int main(void)
 		TP_TEST(test_dict_growth_and_deletion),
 		TP_TEST(test_dict_oom_changes_nothing),
 		TP_TEST(test_tbucket),
+		TP_TEST(test_log_ratelimit),
 		TP_TEST(test_lru),
 		TP_TEST(test_dates),
 		TP_TEST(test_ascii),
