@@ -10,9 +10,10 @@
  * records the owner and publishes the job in one Redis transaction. Redis
  * down -> 503, nothing recorded.
  *
- * Reads merge what the registry knows (owner, request, submission time)
- * with the latest event state the ingest keeps per job
- * (tp_ingest_job_json): status "submitted" until the producer says more.
+ * Reads render one record of the job table (core/jobs.c): what the
+ * registry recorded (owner, request, submission time) and the latest
+ * event state the ingest put there: status "submitted" until the producer
+ * says more.
  * Another user's job and an unknown one are the same 404: existence is
  * never revealed. A job this process does not know is looked up in Redis
  * before answering 404 (another instance, or the startup load running).
@@ -62,10 +63,10 @@ static bool is_terminal(const char *status)
 }
 
 /* One job: registry facts + the latest event state (or null). */
-static void render_job(struct tp_buf *b, const struct tp_server *srv,
-		       const struct tp_backtest_job *j, const char *extra)
+static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
+		       const char *extra)
 {
-	const char *latest = tp_ingest_job_json(srv->ingest, j->id);
+	const char *latest = j->latest_json;
 	cJSON *st = latest ? cJSON_Parse(latest) : NULL;
 	const cJSON *status = cJSON_GetObjectItemCaseSensitive(st, "status");
 	const cJSON *progress = cJSON_GetObjectItemCaseSensitive(st, "progress");
@@ -127,7 +128,7 @@ static void render_list(struct tp_buf *b, struct tp_server *srv,
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		render_job(b, srv, jobs[i], NULL);
+		render_job(b, jobs[i], NULL);
 	}
 	tp_buf_printf(b, "],\"count\":%zu", n);
 	/* The owner records are still loading from Redis (or could not be). */
@@ -195,7 +196,7 @@ static void submitted(int status, const struct tp_backtest_job *job,
 	/* How many subscribers (producers) received the job message. */
 	snprintf(extra, sizeof(extra), "\"receivers\":%lld", receivers);
 	tp_buf_init(&b, 0);
-	render_job(&b, op->srv, job, extra);
+	render_job(&b, job, extra);
 	complete_buf(op, 201, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
@@ -237,7 +238,7 @@ static void owned(struct op *op, const struct tp_backtest_job *job)
 		return;
 	}
 	tp_buf_init(&b, 0);
-	render_job(&b, op->srv, job, NULL);
+	render_job(&b, job, NULL);
 	complete_buf(op, 200, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
