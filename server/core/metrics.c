@@ -269,8 +269,9 @@ static void render_ws_protocol(struct tp_buf *out)
 
 	put_header(out, name, "WebSocket sessions closed for a protocol error, by reason",
 		   "counter");
+	/* `unmasked` always, so the family has a sample before any error. */
 	for (unsigned why = 1; why < TP_WSRX_E__COUNT; why++)
-		if (ws_protocol[why])
+		if (ws_protocol[why] || why == TP_WSRX_E_UNMASKED)
 			tp_buf_printf(out, "%s{reason=\"%s\"} %llu\n", name,
 				      tp_wsrx_error_name((enum tp_wsrx_error)why),
 				      (unsigned long long)ws_protocol[why]);

@@ -62,7 +62,7 @@ static void render(struct parsed *p)
 {
 	struct tp_buf b;
 	char *line, *save = NULL;
-	char typed[64][96];
+	char typed[256][96];
 	size_t ntyped = 0;
 
 	tp_buf_init(&b, 0);
@@ -97,7 +97,7 @@ static void render(struct parsed *p)
 					    !strcmp(type, "histogram"));
 				for (size_t i = 0; i < ntyped; i++)
 					assert_string_not_equal(typed[i], name);
-				assert_true(ntyped < 64);
+				assert_true(ntyped < 256);
 				strcpy(typed[ntyped++], name);
 				continue;
 			}

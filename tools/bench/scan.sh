@@ -18,9 +18,11 @@
 # perf profile of the server during those mixes (cached, uncached,
 # selective) into ./perf-scan-MIX.data.
 #
-# Needs (Debian 12): wrk, nginx-light (only its binary is used: no
+# Needs (Debian 12): wrk, nginx (any flavour: only its binary is used, no
 # system service is started or touched), redis-server, curl, util-linux
-# (taskset); linux-perf for TP_BENCH_PERF.
+# (taskset); linux-perf for TP_BENCH_PERF. Missing ones are installed with
+# the project's packages (scripts/lib.sh: tp_install_deps --bench) unless
+# TP_NO_INSTALL=1.
 #
 # Usage: tools/bench/scan.sh [BUILD_DIR] [DURATION_S]
 set -euo pipefail
@@ -33,12 +35,22 @@ ccpu=${TP_BENCH_CLIENT_CPU:-1}
 nginx_port=${TP_BENCH_NGINX_PORT:-21500}
 perf_mix=${TP_BENCH_PERF:-}
 
-for tool in wrk nginx taskset curl redis-server; do
-	command -v "$tool" >/dev/null || [[ $tool == nginx && -x /usr/sbin/nginx ]] || {
-		echo "$tool is not installed (apt-get install wrk nginx-light util-linux curl redis-server)" >&2
-		exit 1
-	}
-done
+have_tools() {
+	local tool
+	for tool in wrk nginx taskset curl redis-server; do
+		command -v "$tool" >/dev/null || [[ $tool == nginx && -x /usr/sbin/nginx ]] || {
+			echo "$tool is not installed" >&2
+			return 1
+		}
+	done
+}
+if ! have_tools; then
+	[[ ${TP_NO_INSTALL:-0} == 1 ]] && exit 1
+	# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+	source "$repo/scripts/lib.sh"
+	tp_install_deps --bench
+	have_tools || exit 1
+fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 if [[ ! -x $build/server/tickpush ]]; then
 	cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTP_WERROR=OFF >/dev/null
@@ -134,7 +146,7 @@ cpu_ticks() {
 # its processes) over the answers: it holds on a busy machine, where the
 # rate shows how much of its core the server got.
 run() {
-	local mix=$1 target=$2 out perf_pid= pids t0 t1
+	local mix=$1 target=$2 out perf_pid='' pids t0 t1
 	shift 2
 	if [[ $mix == nginx ]]; then
 		pids=$(cat "$dir/nginx/nginx.pid"; pgrep -P "$(cat "$dir/nginx/nginx.pid")")
@@ -151,7 +163,10 @@ run() {
 	out=$(taskset -c "$ccpu" wrk -t1 -c64 -d"${duration}s" --latency "$@" "$target")
 	# shellcheck disable=SC2086
 	t1=$(cpu_ticks $pids)
-	[[ -n $perf_pid ]] && kill -INT "$perf_pid" && wait "$perf_pid" || true
+	if [[ -n $perf_pid ]]; then
+		kill -INT "$perf_pid" 2>/dev/null || true
+		wait "$perf_pid" || true
+	fi
 	printf '%-10s %s\n' "$mix" "$(awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
 		/ requests in / {n = $1}
 		/Requests\/sec/ {rps = $2}
