@@ -97,7 +97,8 @@ int tp_backtests_cancel(struct tp_backtests *bt, const char *job_id,
 int tp_backtests_when_loaded(struct tp_backtests *bt, tp_backtests_cb *cb,
 			     void *ud);
 
-/* Statistics: jobs remembered and submitted by this process. */
+/* Statistics: records in the job table (owned jobs, and the state of
+ * jobs only seen in events). */
 size_t tp_backtests_count(const struct tp_backtests *bt);
 
 #endif
