@@ -846,6 +846,56 @@ static const char *mime_of(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * lws's own error answers, in our JSON. lws 4.1.6 answers what its parser
+ * refuses (a URL it will not sanitise, a request line without a method,
+ * an unknown Upgrade, ...) by itself, before any callback of ours, through
+ * lws_return_http_status and an HTML page: on keep-alive requests and TLS
+ * connections too, where sniff.c cannot look. Inside libwebsockets.so
+ * every call to that function goes through the PLT, so this definition in
+ * our executable is the one they bind to (symbol interposition, the way
+ * malloc replacements work); integration.hostile fails if it stops being
+ * so. lws's 403 means "I could not parse this", so it is answered as 400.
+ * Headers as lws writes them (no content-length state: lws_write counts
+ * the whole answer as body).
+ */
+int lws_return_http_status(struct lws *wsi, unsigned int code, const char *html_body)
+{
+	unsigned char buf[LWS_PRE + 1024];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	unsigned status = code == HTTP_STATUS_FORBIDDEN ? 400 : code;
+	const char *msg = status == 400 ? "Malformed request: the request line, URL or "
+					  "headers could not be parsed"
+			  : status == 404 ? "Not found"
+			  : status == 415 ? "Unsupported media type"
+			  : status == 416 ? "Range not satisfiable"
+			  : status == 503 ? "Service unavailable"
+					  : "Request refused";
+	char body[160], len[16];
+	int blen, llen, n;
+
+	(void)html_body;
+	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+	llen = snprintf(len, sizeof(len), "%d", blen);
+	if (lws_add_http_header_status(wsi, status, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+					 (const unsigned char *)"application/json; charset=utf-8",
+					 31, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+					 (const unsigned char *)len, llen, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+					(const unsigned char *)"nosniff", 7, &p, end) ||
+	    lws_finalize_http_header(wsi, &p, end) || end - p < blen)
+		return 1;
+	memcpy(p, body, (size_t)blen);
+	p += blen;
+	n = (int)(p - start);
+	tp_metrics_http_response((int)status);
+	return lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n;
+}
+
 /* The regular file that path names under the web-demo folder, with every
  * symlink resolved, in out; false when there is none or it resolves to
  * anything outside the folder (a link to /etc/passwd is not served). */

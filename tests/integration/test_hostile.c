@@ -505,21 +505,44 @@ static void test_hundred_pipelined_gets(void **state)
 	free(pkt);
 }
 
-/* An Upgrade lws does not know: lws 4.1.6 answers 403 itself and then
+/* An Upgrade lws does not know: lws 4.1.6 answers it itself and then
  * still asked us to confirm the upgrade, and we answered a second time
- * (found by fuzz_http). One answer, then the connection is closed, and
- * the request pipelined behind it is not answered. */
+ * (found by fuzz_http). One answer, our JSON (http.c takes over lws's
+ * lws_return_http_status), then the connection is closed and the request
+ * pipelined behind it is not answered. */
 static void test_unknown_upgrade_answered_once(void **state)
 {
-	static const int want[] = {403};
+	static const int want[] = {400};
 	char pkt[256];
+	struct parsed *p;
 	bool closed;
 
 	(void)state;
 	snprintf(pkt, sizeof(pkt), "GET /healthz HTTP/1.1\r\nHost: x\r\n"
 		 "Upgrade: foo\r\n\r\n%s", get_healthz);
-	free(exchange(pkt, 1, want, 10, &closed));
+	p = exchange(pkt, 1, want, 10, &closed);
+	expect_json_error(&p[0], NULL);
+	free(p);
 	assert_true(closed);
+}
+
+/* What lws's own parser refuses on a later keep-alive request (sniff.c
+ * checks only a connection's first head) gets our JSON too, not lws's
+ * HTML page. */
+static void test_malformed_keepalive_request_gets_json(void **state)
+{
+	static const int want[] = {200, 400};
+	char pkt[256];
+	struct parsed *p;
+	bool closed;
+
+	(void)state;
+	snprintf(pkt, sizeof(pkt), "%sGET /api/a%%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+		 get_healthz);
+	p = exchange(pkt, 2, want, 10, &closed);
+	expect_json_error(&p[1], NULL);
+	assert_null(find_nocase(p[1].body, "<html"));
+	free(p);
 }
 
 /* ---- idle connections ---- */
@@ -809,6 +832,7 @@ int main(void)
 		SCENARIO(test_get_with_body_then_get),
 		SCENARIO(test_hundred_pipelined_gets),
 		SCENARIO(test_unknown_upgrade_answered_once),
+		SCENARIO(test_malformed_keepalive_request_gets_json),
 		SCENARIO(test_idle_connections_do_not_lock_out),
 		SCENARIO(test_started_request_outlives_idle_timeout),
 		SCENARIO(test_oversized_header_is_431),
