@@ -97,6 +97,7 @@ static void verify_done(uv_work_t *w, int status)
 	if (status || !l->ok) {
 		if (status == 0) {
 			l->failed = true;
+			tp_cluster_login_failed(srv->cluster, l->account);
 			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s addr=%s",
 			       l->found ? "yes" : "no", tp_log_q(l->addr));
 		}

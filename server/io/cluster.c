@@ -12,7 +12,9 @@
  * Kinds: "0".."3" a pub/sub message of that channel (d = payload), "x"
  * expire everything due by d (seconds), "u" a user's presets or
  * watchlists changed (d = user id), "j" a backtest job was submitted
- * (d = "<job id> <user id> <job JSON>"), "i" a new stream (nothing to
+ * (d = "<job id> <user id> <job JSON>"), "f" a login for an account
+ * failed (d = the lower-cased account name: every instance takes the
+ * token from its own per-account bucket), "i" a new stream (nothing to
  * apply).
  *
  * Appending (connection "cluster"): APPEND_LUA below, run by EVALSHA,
@@ -48,10 +50,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "accounts.h"
 #include "backtests.h"
 #include "cluster.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
+#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
@@ -432,6 +436,17 @@ void tp_cluster_user_changed(struct tp_cluster *cl, long long user)
 	propose(cl, "u", key, data, (size_t)n);
 }
 
+void tp_cluster_login_failed(struct tp_cluster *cl, const char *account)
+{
+	char key[48];
+
+	if (!cl)
+		return;
+	memcpy(key, "f:", 2);
+	random_hex(key + 2, 12);
+	propose(cl, "f", key, account, strlen(account));
+}
+
 void tp_cluster_job(struct tp_cluster *cl, const char *job_id,
 		    long long user, const char *job_json)
 {
@@ -611,6 +626,11 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 	case 'j':
 		if (!o || strcmp(o->str, cl->origin))
 			learn_job(srv, d->str, d->len);
+		break;
+	case 'f':
+		/* Another instance's failed login: its token, taken here too. */
+		if (!o || strcmp(o->str, cl->origin))
+			(void)tp_ratelimit_allow(tp_accounts_login_limit(srv), d->str, tp_now());
 		break;
 	default:
 		break;

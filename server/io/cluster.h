@@ -34,6 +34,11 @@ void tp_cluster_sweep(struct tp_cluster *cl, double now);
  * re-resolve that user's followed presets (api_users.c). */
 void tp_cluster_user_changed(struct tp_cluster *cl, long long user);
 
+/* A login for account (lower-cased name) failed here: every other
+ * instance takes the same token from its own per-account bucket, so the
+ * failed-login limit per account holds across instances (api_auth.c). */
+void tp_cluster_login_failed(struct tp_cluster *cl, const char *account);
+
 /* A backtest job was submitted here: the other instances learn its owner
  * (backtests.c). job_json is the job key's value. */
 void tp_cluster_job(struct tp_cluster *cl, const char *job_id,

@@ -27,7 +27,8 @@ static void start(struct it_env *e, const char *burst)
 {
 	/* Refills slower than ASan-built PBKDF2 runs (a token per 1,000 s). */
 	const char *extra[] = {uri_env, "TICKPUSH_JWT_SECRET=" SECRET, burst,
-			       "TICKPUSH_LOGIN_RATE=0.001", NULL};
+			       "TICKPUSH_LOGIN_RATE=0.001", "TICKPUSH_LOGIN_ACCOUNT_BURST=3",
+			       "TICKPUSH_LOGIN_ACCOUNT_RATE=0.001", NULL};
 
 	itc_start(e, extra);
 	if (!it_wait(it_symbols_loaded, e, 20))
@@ -177,12 +178,43 @@ static void test_login_limit_across_instances(void **state)
 	assert_int_equal(codes[4], 429);
 }
 
+/* Three failed logins per account in all, whichever instance they reach
+ * and from whichever address (each its own, so the per-address limit
+ * stays out of it); a failure reaches the other instance through the
+ * stream, which the pause between attempts leaves time for. */
+static void test_account_limit_across_instances(void **state)
+{
+	const char *bad = "{\"username\":\"Analyst\",\"password\":\"wrong\"}";
+	int codes[5];
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		struct it_http_resp r;
+		char src[16];
+
+		snprintf(src, sizeof(src), "127.0.0.%d", 21 + i);
+		assert_int_equal(it_http_from(src, i % 2 ? b.port : a.port, "POST",
+					      "/api/auth/login", NULL, bad, strlen(bad), &r), 0);
+		codes[i] = r.status;
+		if (r.status == 429)
+			assert_non_null(strstr(r.body, "\"field\":\"username\""));
+		it_http_free(&r);
+		usleep(1000 * 1000);
+	}
+	assert_int_equal(codes[0], 401);
+	assert_int_equal(codes[1], 401);
+	assert_int_equal(codes[2], 401);
+	assert_int_equal(codes[3], 429);
+	assert_int_equal(codes[4], 429);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_preset_edit_reaches_other_instance),
 		cmocka_unit_test(test_backtest_owner_on_other_instance),
 		cmocka_unit_test(test_login_limit_across_instances),
+		cmocka_unit_test(test_account_limit_across_instances),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
