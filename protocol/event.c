@@ -875,6 +875,12 @@ void tp_event_cleanup(struct tp_event *ev)
 int tp_pattern_copy(struct tp_pattern *dst, const struct tp_pattern *src)
 {
 	*dst = *src;
+	/* The text fields are arrays: a source built by hand (tests, the
+	 * store's callers) may have filled one to the brim. */
+	dst->id[sizeof(dst->id) - 1] = '\0';
+	dst->symbol[sizeof(dst->symbol) - 1] = '\0';
+	dst->pattern_type[sizeof(dst->pattern_type) - 1] = '\0';
+	dst->sector[sizeof(dst->sector) - 1] = '\0';
 	dst->indicators_json = NULL;
 	if (src->indicators_json) {
 		dst->indicators_json = tp_strdup(src->indicators_json);
@@ -983,42 +989,37 @@ bool tp_parse_iso8601(const char *s, double *out)
 /* ------------------------------------------------------------------ */
 /* Cache record JSON                                                    */
 
-void tp_pattern_to_json(struct tp_buf *b, const struct tp_pattern *p)
+void tp_pattern_indicators_json(struct tp_buf *b, const struct tp_pattern *p)
 {
-	tp_buf_puts(b, "{\"id\":");
-	tp_buf_json_str(b, p->id);
-	tp_buf_puts(b, ",\"symbol\":");
-	tp_buf_json_str(b, p->symbol);
-	tp_buf_puts(b, ",\"pattern_type\":");
-	tp_buf_json_str(b, p->pattern_type);
-	tp_buf_puts(b, ",\"confidence\":");
-	tp_buf_json_num(b, p->confidence);
-	tp_buf_puts(b, ",\"current_price\":");
-	tp_buf_json_num(b, p->current_price);
-	tp_buf_puts(b, ",\"price_change\":");
-	tp_buf_json_num(b, p->price_change);
-	tp_buf_puts(b, ",\"detected_at\":");
-	tp_buf_json_num(b, p->detected_at);
-	tp_buf_puts(b, ",\"expires_at\":");
-	tp_buf_json_num(b, p->expires_at);
-	tp_buf_puts(b, ",\"indicators\":");
 	if (p->indicators_json) {
 		tp_buf_puts(b, p->indicators_json);
-	} else {
-		tp_buf_puts(b, "{\"relative_strength\":");
-		tp_buf_json_num(b, p->rs);
-		tp_buf_puts(b, ",\"relative_volume\":");
-		tp_buf_json_num(b, p->rvol);
-		tp_buf_puts(b, ",\"rsi\":");
-		tp_buf_json_num(b, p->rsi);
-		tp_buf_putc(b, '}');
+		return;
 	}
-	tp_buf_puts(b, ",\"source_tier\":");
-	tp_buf_json_str(b, tp_tier_name(p->tier));
-	if (p->sector[0]) {
-		tp_buf_puts(b, ",\"sector\":");
-		tp_buf_json_str(b, p->sector);
-	}
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "relative_strength", true);
+	tp_buf_json_num(b, p->rs);
+	tp_buf_json_kv_num(b, "relative_volume", p->rvol);
+	tp_buf_json_kv_num(b, "rsi", p->rsi);
+	tp_buf_putc(b, '}');
+}
+
+void tp_pattern_to_json(struct tp_buf *b, const struct tp_pattern *p)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "id", true);
+	tp_buf_json_str(b, p->id);
+	tp_buf_json_kv_str(b, "symbol", p->symbol);
+	tp_buf_json_kv_str(b, "pattern_type", p->pattern_type);
+	tp_buf_json_kv_num(b, "confidence", p->confidence);
+	tp_buf_json_kv_num(b, "current_price", p->current_price);
+	tp_buf_json_kv_num(b, "price_change", p->price_change);
+	tp_buf_json_kv_num(b, "detected_at", p->detected_at);
+	tp_buf_json_kv_num(b, "expires_at", p->expires_at);
+	tp_buf_json_key(b, "indicators", false);
+	tp_pattern_indicators_json(b, p);
+	tp_buf_json_kv_str(b, "source_tier", tp_tier_name(p->tier));
+	if (p->sector[0])
+		tp_buf_json_kv_str(b, "sector", p->sector);
 	tp_buf_putc(b, '}');
 }
 

@@ -118,6 +118,8 @@ static bool list_has(char *const *list, size_t n, const char *key,
 	return false;
 }
 
+/* server/core/patterns.c (hot_match) repeats the numeric tests below for
+ * its scan array: change both together. */
 bool tp_filter_match(const struct tp_filter *f, const struct tp_pattern *p)
 {
 	if (p->confidence < f->confidence_min)

@@ -138,9 +138,26 @@ size_t tp_pattern_expand(const char *text, const char **out, size_t max)
 	return n;
 }
 
+/* floor(count) and the unit, as snprintf "%.0f%c" of floor(count) would
+ * write them. The digits are made by hand: printing doubles was most of
+ * what a cached scan row costs. count is within [0, DURATION_CAP], so
+ * the integer is exact. */
 static void put_count(char *out, size_t n, double count, char unit)
 {
-	snprintf(out, n, "%.0f%c", floor(count), unit);
+	char tmp[24];
+	size_t k = sizeof(tmp), len;
+	unsigned long long v = (unsigned long long)floor(count);
+
+	tmp[--k] = unit;
+	do {
+		tmp[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	len = sizeof(tmp) - k;
+	if (len > n - 1)
+		len = n - 1;
+	memcpy(out, tmp + k, len);
+	out[len] = '\0';
 }
 
 void tp_format_age(char *out, size_t n, double seconds)
@@ -246,17 +263,7 @@ void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p)
 	tp_buf_json_kv_num(b, "detected_at", p->detected_at);
 	tp_buf_json_kv_num(b, "expires_at", p->expires_at);
 	tp_buf_json_key(b, "indicators", false);
-	if (p->indicators_json) {
-		tp_buf_puts(b, p->indicators_json);
-	} else {
-		tp_buf_puts(b, "{\"relative_strength\":");
-		tp_buf_json_num(b, p->rs);
-		tp_buf_puts(b, ",\"relative_volume\":");
-		tp_buf_json_num(b, p->rvol);
-		tp_buf_puts(b, ",\"rsi\":");
-		tp_buf_json_num(b, p->rsi);
-		tp_buf_putc(b, '}');
-	}
+	tp_pattern_indicators_json(b, p);
 	tp_buf_putc(b, '}');
 }
 

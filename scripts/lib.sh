@@ -191,9 +191,9 @@ TP_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
-	redis-server redis-tools postgresql postgresql-client
+	redis-server redis-tools postgresql postgresql-client nginx
 	clang libclang-rt-14-dev
-	curl ca-certificates systemd procps groff-base
+	curl ca-certificates systemd procps groff-base python3
 )
 
 # tp_pkg_installed PKG : true if dpkg says PKG is installed.
@@ -201,22 +201,29 @@ tp_pkg_installed() {
 	[[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
 }
 
-# tp_install_deps [--browser] : install the missing Debian packages with
-# apt-get (update once, then install). --browser adds chromium, and Debian's
+# What the benchmark tools need on top (tools/bench/scan.sh: wrk, and nginx,
+# already above, as the static-file baseline).
+TP_BENCH_PACKAGES=(wrk util-linux)
+
+# tp_install_deps [--browser] [--bench] : install the missing Debian packages
+# with apt-get (update once, then install). --bench adds TP_BENCH_PACKAGES.
+# --browser adds chromium, and Debian's
 # nodejs + npm unless a node/npm is already on PATH (e.g. from nodesource:
 # Debian's npm would conflict with it). Quiet: one line per step, the full
 # apt output goes to run/install-deps.log, whose tail is shown on failure.
 # Non-root users get sudo when it exists.
 tp_install_deps() {
-	local browser=0 arg
+	local browser=0 bench=0 arg
 	for arg in "$@"; do
 		case "$arg" in
 		--browser) browser=1 ;;
+		--bench) bench=1 ;;
 		*) tp_err "tp_install_deps: unknown argument '$arg'"; return 2 ;;
 		esac
 	done
 
 	local -a wanted=("${TP_DEB_PACKAGES[@]}") missing=() sudo=()
+	((bench)) && wanted+=("${TP_BENCH_PACKAGES[@]}")
 	if ((browser)); then
 		wanted+=(chromium)
 		command -v node >/dev/null || wanted+=(nodejs)

@@ -16,8 +16,8 @@
 #include <openssl/crypto.h>
 
 #include "cli_user.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
+#include "tickpush/password.h"
 
 static int read_password(char *pw, size_t cap)
 {

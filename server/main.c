@@ -16,10 +16,13 @@
 #include <string.h>
 
 #include "cli_user.h"
+#include "reload.h"
 #include "server.h"
+#include "tls.h"
 #include "supervisor.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/metrics.h"
 #include "tickpush/supervise.h"
 
 #ifndef TICKPUSH_VERSION
@@ -41,6 +44,7 @@ int main(int argc, char **argv)
 	struct tp_config cfg;
 	struct tp_errdetail err = {{0}, NULL};
 	struct tp_server srv;
+	char why[512];
 	struct tp_worker worker = {.listen_fd = -1};
 	unsigned workers;
 	int level, rc;
@@ -80,6 +84,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tickpush: invalid configuration: %s\n", err.msg);
 		return 1;
 	}
+	/* The TLS files: readable, matching (tls.c), before anything starts. */
+	if (tp_tls_check(&cfg, why, sizeof(why))) {
+		fprintf(stderr, "tickpush: invalid configuration: %s\n", why);
+		tp_config_cleanup(&cfg);
+		return 1;
+	}
 	if (has_flag(argc, argv, "--check-config")) {
 		tp_config_print(stdout, &cfg);
 		printf("configuration OK\n");
@@ -89,8 +99,13 @@ int main(int argc, char **argv)
 	level = tp_log_level_parse(cfg.log_level);
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cfg.log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									    : TP_LOG_KEYVALUE;
 
+	/* SIGHUP reads the same sources again (reload.c). */
+	tp_reload_source(tp_config_find_file_arg(argc, argv), argc, argv);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"starting\" version=%s", TICKPUSH_VERSION);
+	tp_metrics_set_build_info(TICKPUSH_VERSION, lws_get_library_version());
 	workers = tp_workers_parse(cfg.workers, tp_supervisor_cores());
 	if (workers > 1) {
 		rc = tp_supervisor_run(&cfg, workers, &worker);

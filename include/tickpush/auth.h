@@ -1,14 +1,11 @@
 /*
- * auth.h - authentication primitives: base64, JWT HS256, password hashes,
- * and a login rate limiter.
+ * auth.h - who a request is: JWT HS256 tokens, the login rate limiter and
+ * the cache of accounts known to exist (server/core/auth.c). Password
+ * hashes are password.h, base64 is b64.h.
  *
  * Pure: OpenSSL libcrypto and cJSON only, no I/O, the clock is passed in.
  * Nothing here logs; callers must never log tokens or passwords either.
- *
- * Threading: like the rest of tp_core this runs on the loop thread, with one
- * exception: tp_password_verify and tp_password_dummy_verify do not allocate
- * and touch no shared state, so the I/O layer may run them on a worker
- * (uv_queue_work) to keep a ~0.1 s PBKDF2 off the loop.
+ * Like the rest of tp_core this runs on the loop thread.
  */
 #ifndef TICKPUSH_AUTH_H
 #define TICKPUSH_AUTH_H
@@ -18,28 +15,6 @@
 
 #include "tickpush/buf.h"
 #include "tickpush/err.h"
-
-/* ---- base64 (RFC 4648) ---------------------------------------------- */
-
-/* Appends the encoding of in[0..n) to out. url: the URL-safe alphabet
- * without padding (section 5, as JWS uses it); otherwise the standard
- * alphabet with '=' padding (section 4). Returns TP_OK or TP_ERR_NOMEM. */
-int tp_b64url_encode(const void *in, size_t n, struct tp_buf *out);
-int tp_b64_encode(const void *in, size_t n, struct tp_buf *out);
-
-/* Strict decoders: reject characters outside the alphabet (including
- * whitespace), padding in base64url, missing or misplaced padding in base64,
- * impossible lengths and non-zero trailing bits (so every byte string has
- * exactly one accepted encoding). Writes at most cap bytes to out and the
- * decoded length to *outlen. Returns TP_OK, TP_ERR_INVAL (bad input) or
- * TP_ERR_LIMIT (cap too small). Do not allocate. */
-int tp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
-		     size_t *outlen);
-int tp_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap,
-		  size_t *outlen);
-
-/* Decoded size upper bound for n encoded characters. */
-#define TP_B64_DECODED_MAX(n) (((n) / 4 + 1) * 3)
 
 /* Constant-time equality of two n-byte strings (CRYPTO_memcmp). */
 bool tp_ct_equal(const void *a, const void *b, size_t n);
@@ -94,35 +69,6 @@ int tp_jws_hs256_verify(const unsigned char *key, size_t keylen,
 			const char *token, size_t len, struct tp_buf *payload,
 			struct tp_errdetail *err);
 
-/* ---- password hashes: PBKDF2-HMAC-SHA256 ----------------------------- */
-
-/* "pbkdf2_sha256$<iterations>$<salt base64>$<hash base64>" with standard,
- * padded base64, a 16-byte random salt and a 32-byte derived key. */
-#define TP_PASSWORD_DEFAULT_ITER 600000u /* OWASP 2023 for PBKDF2-HMAC-SHA256 */
-#define TP_PASSWORD_MAX_ITER 2000000u    /* verify refuses more: a crafted hash cannot stall us */
-#define TP_PASSWORD_SALT_LEN 16
-#define TP_PASSWORD_HASH_LEN 32
-#define TP_PASSWORD_ENCODED_MAX 256 /* longer encodings are malformed */
-
-/* Appends a new encoded hash of pw to out. iterations 0 means the default;
- * must be <= TP_PASSWORD_MAX_ITER. Returns TP_OK, TP_ERR_INVAL,
- * TP_ERR_NOMEM or TP_ERR_IO (no randomness). */
-int tp_password_hash(const char *pw, unsigned iterations, struct tp_buf *out);
-
-/* True when pw matches encoded. A malformed encoding (wrong prefix, bad
- * base64, salt outside 8..64 bytes, hash not 32 bytes, iterations 0, above
- * the cap or not canonical decimal) is false, at no PBKDF2 cost. */
-bool tp_password_verify(const char *pw, const char *encoded);
-/* The same with a caller-chosen iteration cap (<= TP_PASSWORD_MAX_ITER);
- * the fuzz harness uses a small one. */
-bool tp_password_verify_capped(const char *pw, const char *encoded,
-			       unsigned max_iter);
-
-/* Costs what verifying against a default-iteration hash costs, always
- * "fails": call it when the user does not exist, so unknown user and wrong
- * password take the same time. */
-void tp_password_dummy_verify(const char *pw);
-
 /* ---- login rate limiter ---------------------------------------------- */
 
 /* A token bucket per key (a client address, an account name): each
@@ -135,6 +81,9 @@ struct tp_ratelimit;
 struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
 					 size_t max_entries);
 void tp_ratelimit_destroy(struct tp_ratelimit *rl); /* NULL-safe */
+/* New rate and burst (a reload); tracked keys keep their tokens, at most
+ * the new burst. TP_OK or TP_ERR_INVAL (same rules as create). */
+int tp_ratelimit_set(struct tp_ratelimit *rl, double rate, double burst);
 
 /* True when key may make an attempt at time now (and takes a token).
  * A clock that goes backwards refills nothing. Out of memory denies. */

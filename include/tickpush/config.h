@@ -23,6 +23,11 @@ struct tp_config {
 	int port;                   /* TICKPUSH_PORT, default 8080; 0 = any free port */
 	char *port_file;            /* TICKPUSH_PORT_FILE: write the bound port here */
 	char *web_demo_dir;         /* TICKPUSH_WEB_DEMO_DIR, "" = not served */
+	/* TLS on the listener (https and wss); "" = plain HTTP. */
+	char *tls_cert;             /* TICKPUSH_TLS_CERT, PEM certificate (+ chain) */
+	char *tls_key;              /* TICKPUSH_TLS_KEY, PEM private key */
+	char *tls_ca;               /* TICKPUSH_TLS_CA, PEM intermediates sent after the cert */
+	char *tls_plain_http;       /* TICKPUSH_TLS_PLAIN_HTTP, refuse | redirect */
 	/* Redis. */
 	char *redis_host;           /* REDIS_HOST, default 127.0.0.1 */
 	int redis_port;             /* REDIS_PORT, default 6379 */
@@ -36,6 +41,7 @@ struct tp_config {
 	double redis_ping_timeout;  /* TICKPUSH_REDIS_PING_TIMEOUT s of silence = down, default 3 */
 	bool redis_write_through;   /* TICKPUSH_REDIS_WRITE_THROUGH, default true */
 	bool redis_warm_start;      /* TICKPUSH_REDIS_WARM_START, default true */
+	char *cluster;              /* TICKPUSH_CLUSTER: "off" (default) or "redis" */
 	double heartbeat_interval;  /* TICKPUSH_HEARTBEAT_INTERVAL s, default 10 */
 	/* Pattern cache. */
 	double pattern_cache_ttl;   /* PATTERN_CACHE_TTL, default 3600 */
@@ -54,10 +60,12 @@ struct tp_config {
 	char *workers;              /* TICKPUSH_WORKERS, "1" (default), "N" or "auto" */
 	/* Logging. */
 	char *log_level;            /* TICKPUSH_LOG_LEVEL, default info */
+	char *log_format;           /* TICKPUSH_LOG_FORMAT, keyvalue (default) or json */
 	/* Added by the config module (not wired yet; see docs/config.md). */
 	/* Auth and access. */
 	bool require_auth_everywhere; /* TICKPUSH_REQUIRE_AUTH, default false */
 	char *jwt_secret;           /* TICKPUSH_JWT_SECRET, secret, "" = unset */
+	double jwt_previous_grace;  /* TICKPUSH_JWT_PREVIOUS_GRACE s the replaced secret still verifies, default 3600 */
 	double token_ttl;           /* TICKPUSH_TOKEN_TTL s, default 86400 */
 	double login_rate;          /* TICKPUSH_LOGIN_RATE attempts/s refill, default 0.2 */
 	int login_burst;            /* TICKPUSH_LOGIN_BURST, default 5 */
@@ -66,6 +74,9 @@ struct tp_config {
 	double user_check_ttl;      /* TICKPUSH_USER_CHECK_TTL s, default 5 */
 	bool dev_mode;              /* TICKPUSH_DEV, default false */
 	char *allowed_origins;      /* TICKPUSH_ALLOWED_ORIGINS, comma list, "" = same host (+ localhost in dev) */
+	char *cors_origins;         /* TICKPUSH_CORS_ORIGINS, comma list or "*", "" = allowed_origins */
+	char *metrics_token;        /* TICKPUSH_METRICS_TOKEN, secret, "" = /metrics as other routes */
+	char *trusted_proxies;      /* TICKPUSH_TRUSTED_PROXIES, addresses/CIDRs, "" = none */
 	/* Database. */
 	double db_query_timeout;    /* TICKPUSH_DB_QUERY_TIMEOUT s, default 5 */
 	int db_pool_size;           /* TICKPUSH_DB_POOL_SIZE, default 4 */

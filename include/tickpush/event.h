@@ -122,7 +122,8 @@ enum tp_reject tp_event_parse(enum tp_channel ch, const char *buf, size_t len,
 			      struct tp_event *out, struct tp_errdetail *err);
 void tp_event_cleanup(struct tp_event *ev); /* NULL-safe, idempotent */
 
-/* Deep copy of a pattern (indicators_json duplicated). TP_OK/TP_ERR_NOMEM. */
+/* Deep copy of a pattern (indicators_json duplicated, text fields always
+ * NUL-terminated). TP_OK/TP_ERR_NOMEM. */
 int tp_pattern_copy(struct tp_pattern *dst, const struct tp_pattern *src);
 void tp_pattern_cleanup(struct tp_pattern *p);
 
@@ -140,5 +141,10 @@ void tp_pattern_to_json(struct tp_buf *b, const struct tp_pattern *p);
 enum tp_reject tp_pattern_from_json(const char *buf, size_t len,
 				    struct tp_pattern *out,
 				    struct tp_errdetail *err);
+
+/* Appends the record's indicators as a JSON object: indicators_json as
+ * received, else the three the filters use (relative_strength,
+ * relative_volume, rsi). Shared by the cache record and the scan row. */
+void tp_pattern_indicators_json(struct tp_buf *b, const struct tp_pattern *p);
 
 #endif

@@ -47,6 +47,10 @@ void tp_history_destroy(struct tp_history *h); /* NULL-safe */
  * Drops the oldest entries beyond max_events, and those older than
  * max_age relative to e->time. TP_OK / TP_ERR_NOMEM / TP_ERR_INVAL. */
 int tp_history_append(struct tp_history *h, const struct tp_hist_entry *e);
+/* Everything up to seq is lost for replay (cluster mode: entries of the
+ * shared stream were trimmed before this instance read them): drops every
+ * entry; a since before seq is then a gap. */
+void tp_history_lose(struct tp_history *h, uint64_t seq);
 /* Drops entries older than now - max_age. */
 void tp_history_trim(struct tp_history *h, double now);
 

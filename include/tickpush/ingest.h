@@ -81,8 +81,30 @@ int tp_ingest_warm(struct tp_ingest *ing, const struct tp_pattern *p,
 size_t tp_ingest_expire(struct tp_ingest *ing, double now);
 
 /* Takes the next stream position for a change that does not come from an
- * event (e.g. the producer going offline); returns it. */
+ * event (e.g. the producer going offline); returns it, or 0 in cluster
+ * mode when the current entry has no position left (push nothing). */
 uint64_t tp_ingest_bump_seq(struct tp_ingest *ing);
+
+/*
+ * Cluster mode (docs/adr/0003-cluster-position.md): positions come from a
+ * shared Redis Stream, so every instance gives the same change the same
+ * seq. Stream entry n owns the seqs n * TP_INGEST_STRIDE ..
+ * (n + 1) * TP_INGEST_STRIDE - 1: removals caused by applying it take the
+ * next ones from the floor (at most TP_INGEST_EVENT_SLOT - 1 of them), the
+ * event itself takes floor + TP_INGEST_EVENT_SLOT, and changes of this
+ * instance alone (tp_ingest_bump_seq) the ones after, until the next
+ * entry. Outside cluster mode none of this is used: seq just grows.
+ */
+#define TP_INGEST_STRIDE 1024u
+#define TP_INGEST_EVENT_SLOT 512u
+/* The changes that follow belong to stream entry n (> 0), until
+ * tp_ingest_end_entry. */
+void tp_ingest_begin_entry(struct tp_ingest *ing, uint64_t n);
+void tp_ingest_end_entry(struct tp_ingest *ing);
+/* A new history (a new epoch): positions start again at seq. */
+void tp_ingest_reset_seq(struct tp_ingest *ing, uint64_t seq);
+/* Expiry sweep removing at most max records (each takes a seq). */
+size_t tp_ingest_expire_max(struct tp_ingest *ing, double now, size_t max);
 
 /* The symbol directory changed: re-tag sectors of stored patterns and drop
  * the response cache (sector filters may answer differently now). */

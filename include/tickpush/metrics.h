@@ -3,8 +3,11 @@
  * (server/core/metrics.c).
  *
  * Plain counters and gauges in one global array (single thread, no locks);
- * per-(channel, reason) rejection counters; fixed-bucket latency histograms
- * per HTTP route. Names are tp_-prefixed snake_case.
+ * per-(channel, reason) rejection counters; HTTP responses per status code;
+ * fixed-bucket latency histograms per HTTP route; build and process
+ * information. Exposed with Prometheus names (metrics.c says how): prefix
+ * tickpush_, counters end in exactly one _total, units as suffixes, codes
+ * and reasons as labels of one family.
  */
 #ifndef TICKPUSH_METRICS_H
 #define TICKPUSH_METRICS_H
@@ -42,7 +45,6 @@ struct tp_buf;
 	X(redis_warm_loaded, counter, "Patterns loaded from the Redis cache at start") \
 	X(producer_online, gauge, "1 while the producer heartbeat is fresh")   \
 	X(http_requests, counter, "HTTP requests answered")                    \
-	X(http_bad_requests, counter, "HTTP requests answered with a 4xx status") \
 	X(http_bad_bodies, counter, "Request bodies refused as malformed JSON or text") \
 	X(http_connections, gauge, "Open client connections (HTTP, SSE and WebSocket)") \
 	X(connections_refused, counter, "Connections refused at max_connections") \
@@ -63,7 +65,8 @@ struct tp_buf;
 	X(push_subscriptions, gauge, "Live subscriptions over every transport") \
 	X(push_frames, counter, "Frames handed to push transports") \
 	X(push_filters, gauge, "Distinct compiled filters in use") \
-	X(login_limited, counter, "Logins refused by the per-address or per-account limit") \
+	X(login_limited_address, counter, "Logins refused by a limit") \
+	X(login_limited_account, counter, "Logins refused by a limit") \
 	X(account_check_failures, counter, "Tokens accepted unchecked: database unavailable") \
 	X(accounts_gone, counter, "Tokens refused: their account was deleted") \
 	X(push_writes, counter, "Socket writes of the push transports (each carries one or more frames)") \
@@ -72,7 +75,13 @@ struct tp_buf;
 	X(backtest_events_unknown_job, counter, "Backtest events for a job with no known owner") \
 	X(worker, gauge, "Worker number of the answering process (workers > 1); 0 = single process") \
 	X(worker_pid, gauge, "Process id of the answering process") \
-	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process")
+	X(worker_restarts, gauge, "Restarts of this worker slot by the supervisor before this process") \
+	X(config_reloads, counter, "SIGHUP reloads applied") \
+	X(config_reload_errors, counter, "SIGHUP reloads refused (invalid configuration; the running one is kept)") \
+	X(cluster_appended, counter, "Cluster: proposals this instance appended to the stream") \
+	X(cluster_duplicates, counter, "Cluster: proposals another instance had appended") \
+	X(cluster_queued, gauge, "Cluster: proposals waiting for the Redis connection") \
+	X(cluster_dropped, counter, "Cluster: proposals dropped (queue full, refused)")
 
 enum tp_metric {
 #define TP_METRIC_ENUM(name, type, help) TP_M_##name,
@@ -95,6 +104,31 @@ uint64_t tp_metrics_rejected(enum tp_channel ch, enum tp_reject why);
 /* WebSocket sessions closed for a protocol error, by reason. */
 void tp_metrics_ws_protocol_error(enum tp_wsrx_error why);
 uint64_t tp_metrics_ws_protocol_errors(enum tp_wsrx_error why);
+
+/* An HTTP answer with this status (counts http_requests too). */
+void tp_metrics_http_response(int status);
+uint64_t tp_metrics_http_responses(int status);
+
+/* tickpush_build_info{version,lws} (strings are copied, cut at 63 bytes). */
+void tp_metrics_set_build_info(const char *version, const char *lws);
+
+/* The process, as /proc tells it (server/io/api_ops.c reads it). */
+struct tp_process_stats {
+	double cpu_seconds;        /* user + system */
+	double start_time;         /* epoch seconds */
+	double rss_bytes;
+	double vm_bytes;
+	double open_fds;           /* < 0 = unknown */
+	double max_fds;            /* < 0 = unknown */
+	double threads;
+};
+
+/* Parses the text of /proc/self/stat, given the clock ticks per second,
+ * the page size and the boot time (epoch s, "btime" of /proc/stat).
+ * Fills the CPU, start, memory and thread fields; TP_ERR_INVAL when the
+ * text is not a stat line. */
+int tp_procstat_parse(const char *stat, long ticks, long page_size,
+		      double boot_time, struct tp_process_stats *out);
 
 /* HTTP routes with a latency histogram each. */
 #define TP_ROUTES(X)                                                           \
@@ -134,9 +168,11 @@ void tp_metrics_observe_route(enum tp_route r, double seconds);
 double tp_metrics_route_quantile(enum tp_route r, double q);
 uint64_t tp_metrics_route_count(enum tp_route r);
 
-/* Appends the Prometheus text exposition of everything above. Callers
- * refresh gauges (patterns_cached, alloc_bytes, ...) before rendering. */
-void tp_metrics_render_prometheus(struct tp_buf *out);
+/* Appends the Prometheus text exposition of everything above (and of
+ * proc, the process_* families, when not NULL). Callers refresh gauges
+ * (patterns_cached, alloc_bytes, ...) before rendering. */
+void tp_metrics_render_prometheus(struct tp_buf *out,
+				  const struct tp_process_stats *proc);
 
 /* Tests: zero everything. */
 void tp_metrics_reset(void);

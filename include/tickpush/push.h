@@ -70,6 +70,11 @@ struct tp_push_opts {
 	size_t max_subs;             /* per session (contract: 32) */
 	size_t history_events;       /* 10,000 */
 	double history_seconds;      /* 600 */
+	/* Cluster mode: a since of this epoch up to this many seqs beyond
+	 * the last one is accepted (another instance is a little ahead);
+	 * events up to it are skipped for that subscription. 0 = a future
+	 * position is a gap. */
+	uint64_t future_window;
 	struct tp_push_transport_ops ops;
 };
 
@@ -149,6 +154,16 @@ typedef void tp_push_replay_cb(const char *type, uint64_t seq,
 bool tp_push_replay(struct tp_push *hub, const char *epoch, uint64_t since_seq,
 		    const struct tp_filter *filter, long long user_id,
 		    unsigned channels, tp_push_replay_cb *cb, void *ud);
+
+/* The history was lost (cluster mode: the shared stream is new): starts
+ * an empty history named epoch at seq 0, and sends every live
+ * subscription a gap at that position. TP_OK or TP_ERR_NOMEM. */
+int tp_push_new_epoch(struct tp_push *hub, const char *epoch);
+
+/* Events up to seq were lost (cluster mode: a hole in the stream this
+ * instance read): resumes from before seq get a gap, and so does every
+ * live subscription (they missed those events). */
+void tp_push_lost(struct tp_push *hub, uint64_t seq);
 
 struct tp_push_stats {
 	size_t sessions;

@@ -1,27 +1,23 @@
 /*
- * auth.c - base64, JWT HS256, PBKDF2 password hashes, the login rate
- * limiter and the cache of accounts known to exist (see auth.h).
+ * auth.c - JWT HS256, the login rate limiter and the cache of accounts
+ * known to exist (see auth.h).
  *
  * Design:
  * - Everything that decides "who is this" is strict and fails closed: the
- *   base64 decoders accept exactly one encoding per byte string, the JSON
- *   parts must be single objects with no duplicate keys and no trailing
- *   bytes, and any doubt is a rejection with a named reason.
+ *   JSON parts of a token must be single objects with no duplicate keys and
+ *   no trailing bytes (its base64 is strict too, b64.c), and any doubt is a
+ *   rejection with a named reason.
  * - tp_jwt_verify checks the header and the signature before it looks at the
- *   payload. The MAC comparison and the password comparison are constant
- *   time (CRYPTO_memcmp). A token is bounded (TP_JWT_MAX_LEN) before it is
- *   read, so every decode below fits in fixed stack buffers.
- * - The password verify path never allocates and keeps no state, so it can
- *   run off the loop thread; iteration counts in stored hashes are capped so
- *   a crafted row cannot make a login arbitrarily slow.
+ *   payload. The MAC comparison is constant time (CRYPTO_memcmp). A token is
+ *   bounded (TP_JWT_MAX_LEN) before it is read, so every decode below fits
+ *   in fixed stack buffers.
  * - The rate limiter (a tp_tbucket per key) and the user cache (an
  *   account state and its expiry per user id) share one bounded map: a
  *   tp_dict plus a tp_lru list threaded through the entries, so forgetting
  *   the least recently used key when the map is full is O(1).
  *
  * Ownership: callers own every buffer; the rate limiter and the user cache
- * own their entries.
- * Secrets (derived keys, MACs) are wiped from the stack after use.
+ * own their entries. MACs are wiped from the stack after use.
  */
 #include <ctype.h>
 #include <limits.h>
@@ -34,155 +30,14 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
+#include "tickpush/b64.h"
 #include "tickpush/dict.h"
 #include "tickpush/lru.h"
 #include "tickpush/tbucket.h"
-
-/* ---- base64 ------------------------------------------------------------ */
-
-static const char alpha_std[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char alpha_url[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64_encode(const void *in, size_t n, struct tp_buf *out, bool url)
-{
-	const unsigned char *p = in;
-	const char *a = url ? alpha_url : alpha_std;
-	size_t olen, i, j = 0;
-	char *d;
-
-	if (n > ((size_t)-1 / 2) / 4 * 3)
-		return TP_ERR_NOMEM;
-	olen = (n + 2) / 3 * 4;
-	if (!tp_buf_reserve(out, olen))
-		return TP_ERR_NOMEM;
-	d = tp_buf_data(out) + out->len;
-	for (i = 0; i + 3 <= n; i += 3) {
-		unsigned long v = (unsigned long)p[i] << 16 |
-				  (unsigned long)p[i + 1] << 8 | p[i + 2];
-
-		d[j++] = a[v >> 18 & 63];
-		d[j++] = a[v >> 12 & 63];
-		d[j++] = a[v >> 6 & 63];
-		d[j++] = a[v & 63];
-	}
-	if (n - i == 1) {
-		unsigned long v = (unsigned long)p[i] << 16;
-
-		d[j++] = a[v >> 18 & 63];
-		d[j++] = a[v >> 12 & 63];
-		if (!url) {
-			d[j++] = '=';
-			d[j++] = '=';
-		}
-	} else if (n - i == 2) {
-		unsigned long v = (unsigned long)p[i] << 16 |
-				  (unsigned long)p[i + 1] << 8;
-
-		d[j++] = a[v >> 18 & 63];
-		d[j++] = a[v >> 12 & 63];
-		d[j++] = a[v >> 6 & 63];
-		if (!url)
-			d[j++] = '=';
-	}
-	out->len += j;
-	return TP_OK;
-}
-
-int tp_b64url_encode(const void *in, size_t n, struct tp_buf *out)
-{
-	return b64_encode(in, n, out, true);
-}
-
-int tp_b64_encode(const void *in, size_t n, struct tp_buf *out)
-{
-	return b64_encode(in, n, out, false);
-}
-
-/* Value of one alphabet character, -1 for anything else ('=' included). */
-static int sextet(unsigned char c, bool url)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
-}
-
-static int b64_decode(const char *in, size_t n, unsigned char *out,
-		      size_t cap, size_t *outlen, bool url)
-{
-	size_t pads = 0, rem, need, i, j = 0;
-	int v[4];
-
-	*outlen = 0;
-	if (n && !in)
-		return TP_ERR_INVAL;
-	if (!url) {
-		/* Padded form: whole quads, at most two '=' and only at the end. */
-		if (n % 4)
-			return TP_ERR_INVAL;
-		if (n >= 1 && in[n - 1] == '=') {
-			pads = 1;
-			if (n >= 2 && in[n - 2] == '=')
-				pads = 2;
-		}
-		n -= pads;
-	}
-	rem = n % 4;
-	if (rem == 1 || (!url && pads && rem != 4 - pads))
-		return TP_ERR_INVAL;
-	need = n / 4 * 3 + (rem ? rem - 1 : 0);
-	if (need > cap)
-		return TP_ERR_LIMIT;
-	for (i = 0; i + 4 <= n; i += 4) {
-		for (int k = 0; k < 4; k++)
-			if ((v[k] = sextet((unsigned char)in[i + k], url)) < 0)
-				return TP_ERR_INVAL;
-		out[j++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		out[j++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		out[j++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	if (rem) {
-		for (size_t k = 0; k < rem; k++)
-			if ((v[k] = sextet((unsigned char)in[i + k], url)) < 0)
-				return TP_ERR_INVAL;
-		out[j++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (rem == 2 && (v[1] & 15))
-			return TP_ERR_INVAL; /* non-zero trailing bits */
-		if (rem == 3) {
-			out[j++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-			if (v[2] & 3)
-				return TP_ERR_INVAL;
-		}
-	}
-	*outlen = j;
-	return TP_OK;
-}
-
-int tp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
-		     size_t *outlen)
-{
-	return b64_decode(in, n, out, cap, outlen, true);
-}
-
-int tp_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap,
-		  size_t *outlen)
-{
-	return b64_decode(in, n, out, cap, outlen, false);
-}
 
 bool tp_ct_equal(const void *a, const void *b, size_t n)
 {
@@ -460,110 +315,6 @@ int tp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 	return TP_OK;
 }
 
-/* ---- password hashes ---------------------------------------------------- */
-
-static const char pw_prefix[] = "pbkdf2_sha256$";
-
-static bool derive(const char *pw, const unsigned char *salt, size_t saltlen,
-		   unsigned iter, unsigned char dk[TP_PASSWORD_HASH_LEN])
-{
-	size_t pwlen = strlen(pw);
-
-	if (pwlen > INT_MAX || saltlen > INT_MAX || iter > INT_MAX)
-		return false;
-	return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, (int)iter,
-				 EVP_sha256(), TP_PASSWORD_HASH_LEN, dk) == 1;
-}
-
-int tp_password_hash(const char *pw, unsigned iterations, struct tp_buf *out)
-{
-	unsigned char salt[TP_PASSWORD_SALT_LEN], dk[TP_PASSWORD_HASH_LEN];
-	size_t start = out->len;
-	int rc = TP_ERR_IO;
-
-	if (!pw || iterations > TP_PASSWORD_MAX_ITER)
-		return TP_ERR_INVAL;
-	if (!iterations)
-		iterations = TP_PASSWORD_DEFAULT_ITER;
-	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-	    !derive(pw, salt, sizeof(salt), iterations, dk))
-		goto fail;
-	rc = TP_ERR_NOMEM;
-	tp_buf_printf(out, "%s%u$", pw_prefix, iterations);
-	if (out->oom || tp_b64_encode(salt, sizeof(salt), out))
-		goto fail;
-	tp_buf_putc(out, '$');
-	if (out->oom || tp_b64_encode(dk, sizeof(dk), out))
-		goto fail;
-	rc = TP_OK;
-fail:
-	if (rc != TP_OK && !out->oom)
-		out->len = start;
-	OPENSSL_cleanse(dk, sizeof(dk));
-	return rc;
-}
-
-bool tp_password_verify_capped(const char *pw, const char *encoded,
-			       unsigned max_iter)
-{
-	unsigned char salt[64], want[48], dk[TP_PASSWORD_HASH_LEN];
-	const char *p, *s, *h;
-	size_t n, saltlen, hashlen;
-	unsigned long iter = 0;
-	bool ok;
-
-	if (!pw || !encoded)
-		return false;
-	if (max_iter > TP_PASSWORD_MAX_ITER)
-		max_iter = TP_PASSWORD_MAX_ITER;
-	n = strnlen(encoded, TP_PASSWORD_ENCODED_MAX + 1);
-	if (n > TP_PASSWORD_ENCODED_MAX ||
-	    strncmp(encoded, pw_prefix, sizeof(pw_prefix) - 1) != 0)
-		return false;
-	/* Iterations: canonical decimal, checked against the cap digit by
-	 * digit so a huge number cannot overflow. */
-	p = encoded + sizeof(pw_prefix) - 1;
-	if (*p == '0')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		iter = iter * 10 + (unsigned long)(*p - '0');
-		if (iter > max_iter)
-			return false;
-	}
-	if (!iter || *p != '$')
-		return false;
-	s = p + 1;
-	if (!(h = strchr(s, '$')) || strchr(h + 1, '$'))
-		return false;
-	if (tp_b64_decode(s, (size_t)(h - s), salt, sizeof(salt), &saltlen) ||
-	    saltlen < 8 ||
-	    tp_b64_decode(h + 1, strlen(h + 1), want, sizeof(want), &hashlen) ||
-	    hashlen != TP_PASSWORD_HASH_LEN)
-		return false;
-	ok = derive(pw, salt, saltlen, (unsigned)iter, dk) &&
-	     CRYPTO_memcmp(dk, want, TP_PASSWORD_HASH_LEN) == 0;
-	OPENSSL_cleanse(dk, sizeof(dk));
-	return ok;
-}
-
-bool tp_password_verify(const char *pw, const char *encoded)
-{
-	return tp_password_verify_capped(pw, encoded, TP_PASSWORD_MAX_ITER);
-}
-
-void tp_password_dummy_verify(const char *pw)
-{
-	static const unsigned char salt[TP_PASSWORD_SALT_LEN] = "tickpush-dummy!";
-	static const unsigned char want[TP_PASSWORD_HASH_LEN];
-	unsigned char dk[TP_PASSWORD_HASH_LEN];
-
-	/* Same work as a real verify: derive, then a constant-time compare
-	 * whose result is ignored. */
-	if (derive(pw ? pw : "", salt, sizeof(salt), TP_PASSWORD_DEFAULT_ITER, dk))
-		(void)CRYPTO_memcmp(dk, want, sizeof(dk));
-	OPENSSL_cleanse(dk, sizeof(dk));
-}
-
 /* ---- bounded LRU map (rate limiter, user cache) -------------------------- */
 
 /* One entry per key; the owner's numbers live in the union. Entries are
@@ -669,6 +420,16 @@ struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
 	rl->rate = rate;
 	rl->burst = burst;
 	return rl;
+}
+
+int tp_ratelimit_set(struct tp_ratelimit *rl, double rate, double burst)
+{
+	if (!(rate > 0) || !isfinite(rate) || !(burst >= 1) || !isfinite(burst))
+		return TP_ERR_INVAL;
+	/* Buckets above the new burst are cut down when next used. */
+	rl->rate = rate;
+	rl->burst = burst;
+	return TP_OK;
 }
 
 void tp_ratelimit_destroy(struct tp_ratelimit *rl)

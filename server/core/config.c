@@ -36,6 +36,7 @@
 #include "tickpush/buf.h"
 #include "tickpush/config.h"
 #include "tickpush/log.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/supervise.h"
 
 #define LINE_MAX_BYTES 4096           /* longest config-file line */
@@ -123,6 +124,13 @@ static const char *check_jwt_secret(const char *v)
 				      : "must be empty or at least 32 bytes long";
 }
 
+static const char *check_plain_http(const char *v)
+{
+	return !strcmp(v, "refuse") || !strcmp(v, "redirect")
+		       ? NULL
+		       : "must be refuse or redirect";
+}
+
 /* One origin: http(s)://host[:port], no path, no spaces. */
 static bool origin_ok(const char *s, size_t n)
 {
@@ -165,6 +173,37 @@ static const char *check_origins(const char *v)
 	}
 }
 
+static const char *check_cluster(const char *v)
+{
+	return strcmp(v, "off") && strcmp(v, "redis") ? "must be off or redis" : NULL;
+}
+
+static const char *check_proxies(const char *v)
+{
+	struct tp_cidr_list l;
+
+	return tp_cidr_list_parse(v, &l, NULL)
+		       ? "must be a comma-separated list of IPv4/IPv6 addresses "
+			 "or CIDRs (10.0.0.0/8, ::1), host bits clear"
+		       : NULL;
+}
+
+/* cors_origins: like allowed_origins, or "*" alone. */
+static const char *check_cors_origins(const char *v)
+{
+	return !strcmp(v, "*") ? NULL : check_origins(v);
+}
+
+static const char *check_metrics_token(const char *v)
+{
+	return !*v || strlen(v) >= 16 ? NULL : "must be empty or at least 16 bytes long";
+}
+
+static const char *check_log_format(const char *v)
+{
+	return tp_log_format_parse(v) >= 0 ? NULL : "must be keyvalue or json";
+}
+
 /* ---- the table ------------------------------------------------------ */
 
 #define OPT(name, env, flag, type, field, def, min, max, flags, check, help) \
@@ -190,6 +229,16 @@ static const struct tp_config_option options[] = {
 	    "Write the bound port to this file once listening; empty = no file"),
 	STR(web_demo_dir, "TICKPUSH_WEB_DEMO_DIR", "--web-demo-dir", "", 0, NULL,
 	    "Directory of the web demo to serve; empty = not served"),
+	/* TLS. */
+	STR(tls_cert, "TICKPUSH_TLS_CERT", "--tls-cert", "", 0, NULL,
+	    "PEM certificate (chain) file; set with tls_key for https and wss; empty = plain HTTP"),
+	STR(tls_key, "TICKPUSH_TLS_KEY", "--tls-key", "", 0, NULL,
+	    "PEM private key file of tls_cert"),
+	STR(tls_ca, "TICKPUSH_TLS_CA", "--tls-ca", "", 0, NULL,
+	    "PEM intermediate certificates sent after tls_cert; empty = none"),
+	STR(tls_plain_http, "TICKPUSH_TLS_PLAIN_HTTP", "--tls-plain-http",
+	    "refuse", 0, check_plain_http,
+	    "Plain HTTP on the TLS port: refuse (close) or redirect (301 to https://host/)"),
 	/* Redis. */
 	STR(redis_host, "REDIS_HOST", "--redis-host", "127.0.0.1", 0, check_host,
 	    "Redis host name or address (resolved without blocking)"),
@@ -222,6 +271,8 @@ static const struct tp_config_option options[] = {
 	     "Write patterns through to the Redis cache layout"),
 	BOOL(redis_warm_start, "TICKPUSH_REDIS_WARM_START", "--redis-warm-start",
 	     "yes", "Load cached patterns from Redis at start"),
+	STR(cluster, "TICKPUSH_CLUSTER", "--cluster", "off", 0, check_cluster,
+	    "off = one instance; redis = share one stream position through Redis"),
 	DBL(heartbeat_interval, "TICKPUSH_HEARTBEAT_INTERVAL",
 	    "--heartbeat-interval", "10", 0.1, 3600,
 	    "How often the producer heartbeat key is checked, seconds"),
@@ -272,6 +323,9 @@ static const struct tp_config_option options[] = {
 	STR(jwt_secret, "TICKPUSH_JWT_SECRET", "--jwt-secret", "", SECRET,
 	    check_jwt_secret,
 	    "HS256 secret for login tokens (>= 32 bytes); empty = unset"),
+	DBL(jwt_previous_grace, "TICKPUSH_JWT_PREVIOUS_GRACE",
+	    "--jwt-previous-grace", "3600", 0, 31536000,
+	    "After a reload changes jwt_secret, seconds the previous secret still verifies tokens"),
 	DBL(token_ttl, "TICKPUSH_TOKEN_TTL", "--token-ttl", "86400", 5, 31536000,
 	    "Lifetime of a login token, seconds"),
 	DBL(login_rate, "TICKPUSH_LOGIN_RATE", "--login-rate", "0.2", 0.001, 1000,
@@ -291,6 +345,15 @@ static const struct tp_config_option options[] = {
 	STR(allowed_origins, "TICKPUSH_ALLOWED_ORIGINS", "--allowed-origins", "",
 	    0, check_origins,
 	    "Comma list of allowed Origins; empty = same host (+ localhost in dev)"),
+	STR(cors_origins, "TICKPUSH_CORS_ORIGINS", "--cors-origins", "", 0,
+	    check_cors_origins,
+	    "Comma list of Origins allowed cross-origin REST/SSE calls, or *; empty = allowed_origins"),
+	STR(metrics_token, "TICKPUSH_METRICS_TOKEN", "--metrics-token", "", SECRET,
+	    check_metrics_token,
+	    "Bearer token that /metrics then requires (>= 16 bytes), also with require_auth; empty = none"),
+	STR(trusted_proxies, "TICKPUSH_TRUSTED_PROXIES", "--trusted-proxies", "",
+	    0, check_proxies,
+	    "Comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"),
 	/* WebSocket limits. */
 	INT(ws_max_frame, "TICKPUSH_WS_MAX_FRAME", "--ws-max-frame", "65536",
 	    1024, 16777216, "Largest frame a client may send, bytes (close 1009)"),
@@ -319,6 +382,8 @@ static const struct tp_config_option options[] = {
 	/* Logging. */
 	STR(log_level, "TICKPUSH_LOG_LEVEL", "--log-level", "info", 0,
 	    check_log_level, "Least severe level logged: debug info notice warn error"),
+	STR(log_format, "TICKPUSH_LOG_FORMAT", "--log-format", "keyvalue", 0,
+	    check_log_format, "Log line format: keyvalue or json (one object per line)"),
 };
 
 #undef OPT
@@ -874,6 +939,16 @@ static int check_combinations(const struct tp_config *cfg,
 					"turn the liveness check off",
 					cfg->redis_ping_interval,
 					cfg->redis_ping_timeout);
+	/* TLS needs both halves; intermediates without a certificate mean
+	 * a forgotten tls_cert. */
+	if (!*cfg->tls_cert != !*cfg->tls_key)
+		return tp_errdetail_set(err, TP_ERR_INVAL,
+					*cfg->tls_cert ? "tls_key" : "tls_cert",
+					"tls_cert and tls_key must be set "
+					"together (both empty = plain HTTP)");
+	if (*cfg->tls_ca && !*cfg->tls_cert)
+		return tp_errdetail_set(err, TP_ERR_INVAL, "tls_ca",
+					"tls_ca needs tls_cert and tls_key");
 	return TP_OK;
 }
 

@@ -188,6 +188,16 @@ nomem:
 	return TP_ERR_NOMEM;
 }
 
+void tp_history_lose(struct tp_history *h, uint64_t seq)
+{
+	if (!h)
+		return;
+	while (h->count)
+		drop_oldest(h);
+	if (seq > h->last_seq)
+		mark_lost(h, seq);
+}
+
 void tp_history_trim(struct tp_history *h, double now)
 {
 	if (h)

@@ -39,6 +39,11 @@ struct tp_ingest {
 	char *health_json;
 	double health_received;
 	bool warming;           /* suppress hooks for warm-start inserts */
+	/* Cluster mode (ingest.h): the current stream entry's event slot (0 =
+	 * no entry being applied) and the first seq of the next entry (0 =
+	 * not in cluster mode). */
+	uint64_t event_slot;
+	uint64_t next_floor;
 };
 
 static void store_removed(const struct tp_pattern *p, enum tp_removal why,
@@ -184,7 +189,12 @@ static void reject(struct tp_ingest *ing, enum tp_channel ch,
 static void accepted(struct tp_ingest *ing, double now)
 {
 	ing->stats.events_processed++;
-	ing->stats.seq++;
+	/* In cluster mode the event's position is fixed by its stream entry
+	 * (never behind a removal it caused). */
+	if (ing->event_slot && ing->event_slot > ing->stats.seq)
+		ing->stats.seq = ing->event_slot;
+	else
+		ing->stats.seq++;
 	ing->stats.last_event_time = now;
 	TP_METRIC_INC(events_processed);
 }
@@ -231,8 +241,8 @@ enum tp_reject tp_ingest_message(struct tp_ingest *ing, enum tp_channel ch,
 		}
 		if (rc) {
 			tp_errdetail_set(&err, rc, NULL, "out of memory");
-			TP_LOG(TP_LOG_ERR, "msg=\"pattern store insert failed\" err=\"%s\"",
-			       tp_strerror(rc));
+			TP_LOG(TP_LOG_ERR, "msg=\"pattern store insert failed\" err=%s",
+			       tp_log_q(tp_strerror(rc)));
 			/* Counted as rejected: the event was not applied. */
 			ing->stats.events_rejected++;
 			TP_METRIC_INC(events_rejected);
@@ -313,7 +323,45 @@ size_t tp_ingest_expire(struct tp_ingest *ing, double now)
 
 uint64_t tp_ingest_bump_seq(struct tp_ingest *ing)
 {
+	if (ing->next_floor && ing->stats.seq + 1 >= ing->next_floor)
+		return 0;
 	return ++ing->stats.seq;
+}
+
+void tp_ingest_begin_entry(struct tp_ingest *ing, uint64_t n)
+{
+	uint64_t floor = n * TP_INGEST_STRIDE;
+
+	/* A later entry never moves positions back (a reset does). */
+	if (floor > ing->stats.seq)
+		ing->stats.seq = floor;
+	ing->event_slot = floor + TP_INGEST_EVENT_SLOT;
+	ing->next_floor = floor + TP_INGEST_STRIDE;
+}
+
+void tp_ingest_end_entry(struct tp_ingest *ing)
+{
+	ing->event_slot = 0;
+}
+
+void tp_ingest_reset_seq(struct tp_ingest *ing, uint64_t seq)
+{
+	ing->stats.seq = seq;
+	ing->event_slot = 0;
+	ing->next_floor = 0;
+}
+
+size_t tp_ingest_expire_max(struct tp_ingest *ing, double now, size_t max)
+{
+	size_t n = 0;
+	double next;
+
+	/* One expiry instant at a time (ties go together), up to max. */
+	while (n < max && (next = tp_patterns_next_expiry(ing->patterns)) > 0 &&
+	       next <= now)
+		n += tp_patterns_expire(ing->patterns, next);
+	TP_METRIC_SET(patterns_cached, tp_patterns_count(ing->patterns));
+	return n;
 }
 
 void tp_ingest_refresh_sectors(struct tp_ingest *ing)

@@ -34,10 +34,23 @@
  * symbol lists, union of its type lists, confidence buckets at or above
  * confidence_min), estimated from list sizes before any record is touched.
  * Every candidate goes through tp_filter_match (so the index only has to be
- * complete, never exact) and the expiry check. The first page*per_page
- * matches in sort order are kept in a bounded max-heap (top = worst kept),
- * so a first-page scan over many matches costs O(m log k), not a full sort;
- * the heap is then heap-sorted in place and the requested page is cut out.
+ * complete, never exact) and the expiry check. Of the m matches, the first
+ * k = page*per_page in sort order are chosen with a quickselect (expected
+ * O(m), whatever order the candidates come in; over a buffer of at most
+ * 2k, see struct topk) and only those are heap-sorted: O(m + k log k),
+ * never a sort of all matches. Then the requested page is cut out.
+ *
+ * The scan array ("hot"): per confidence bucket, one dense entry per
+ * record with what filtering and sorting read (confidence, expiry, the
+ * sort keys, rs/rvol/rsi, tier, the first bytes of symbol and id), kept in
+ * step with the records (swap-remove, each record knows its slot). The
+ * confidence source walks these arrays, not the bucket lists: sequential
+ * reads instead of one cache miss per record, which was nearly all of an
+ * uncached scan's time at 10,000 records. The record itself is read only
+ * when the filter has lists (symbols, types, sectors) or when sort keys
+ * tie on what the entry holds. Selection and sort work on a contiguous
+ * copy of each match's keys as integers (struct cand), for the same
+ * reason.
  *
  * Ownership: the store owns records and their indicators_json; scan rows
  * and tp_patterns_get results are borrowed until the next mutation.
@@ -83,6 +96,18 @@ struct rec {
 	size_t row_head_len, row_tail_len;
 	struct link ln[L__COUNT];
 	size_t hidx[H__COUNT];
+	size_t hot;              /* slot in its confidence bucket's hot array */
+};
+
+/* A record's entry in the scan array (see the top). */
+struct hot {
+	struct rec *r;
+	double conf, exp, det, rs, rvol, rsi;
+	/* The first bytes of symbol and id, big-endian, 0-padded: compared
+	 * as integers they order like strcmp (ties on the sort key and
+	 * detected_at are common, and would read two records each). */
+	uint64_t sym8, id_hi, id_lo;
+	unsigned tier_bit;  /* TP_TIER_BIT(tier) */
 };
 
 struct heap {
@@ -97,6 +122,10 @@ struct tp_patterns {
 	struct tp_dict *bytype;
 	struct list conf[CONF_BUCKETS];
 	struct heap heap[H__COUNT];
+	struct hotv {
+		struct hot *a;
+		size_t n, cap;
+	} hot[CONF_BUCKETS]; /* the scan array, by confidence bucket */
 	size_t count;
 	uint64_t evictions;
 	uint64_t expired;
@@ -128,22 +157,6 @@ static size_t conf_bucket(double c)
 	if (b >= CONF_BUCKETS - 1)
 		return CONF_BUCKETS - 1;
 	return (size_t)b;
-}
-
-static int pattern_dup(struct tp_pattern *dst, const struct tp_pattern *src)
-{
-	*dst = *src;
-	dst->id[sizeof(dst->id) - 1] = '\0';
-	dst->symbol[sizeof(dst->symbol) - 1] = '\0';
-	dst->pattern_type[sizeof(dst->pattern_type) - 1] = '\0';
-	dst->sector[sizeof(dst->sector) - 1] = '\0';
-	dst->indicators_json = NULL;
-	if (src->indicators_json) {
-		dst->indicators_json = tp_strdup(src->indicators_json);
-		if (!dst->indicators_json)
-			return TP_ERR_NOMEM;
-	}
-	return TP_OK;
 }
 
 static void rec_free(struct rec *r)
@@ -310,22 +323,32 @@ static void heap_down(struct heap *h, int k, size_t i)
 	heap_set(h, k, i, r);
 }
 
+/* Grows the array *a of *cap elements of `size` bytes to hold want. */
+static int grow(void **a, size_t *cap, size_t want, size_t size)
+{
+	size_t c;
+	void *n;
+
+	if (want <= *cap)
+		return TP_OK;
+	c = *cap ? *cap * 2 : 64;
+	while (c < want)
+		c *= 2;
+	n = tp_realloc(*a, c * size);
+	if (!n)
+		return TP_ERR_NOMEM;
+	*a = n;
+	*cap = c;
+	return TP_OK;
+}
+
 static int heap_reserve(struct heap *h, size_t want)
 {
-	size_t cap;
-	struct rec **a;
+	void *a = h->a;
+	int rc = grow(&a, &h->cap, want, sizeof(*h->a));
 
-	if (want <= h->cap)
-		return TP_OK;
-	cap = h->cap ? h->cap * 2 : 64;
-	while (cap < want)
-		cap *= 2;
-	a = tp_realloc(h->a, cap * sizeof(*a));
-	if (!a)
-		return TP_ERR_NOMEM;
 	h->a = a;
-	h->cap = cap;
-	return TP_OK;
+	return rc;
 }
 
 /* Room must have been reserved. */
@@ -348,6 +371,69 @@ static void heap_remove(struct heap *h, int k, struct rec *r)
 	heap_set(h, k, i, last);
 	heap_up(h, k, i);
 	heap_down(h, k, last->hidx[k]);
+}
+
+/* ---- the scan array ---------------------------------------------------- */
+
+/* Room for one more entry in the bucket of confidence c. */
+static int hot_reserve(struct tp_patterns *ps, double c)
+{
+	struct hotv *v = &ps->hot[conf_bucket(c)];
+	void *a = v->a;
+	int rc = grow(&a, &v->cap, v->n + 1, sizeof(*v->a));
+
+	v->a = a;
+	return rc;
+}
+
+static struct hot *hot_of(const struct tp_patterns *ps, const struct rec *r)
+{
+	return &ps->hot[conf_bucket(r->p.confidence)].a[r->hot];
+}
+
+/* s[0..8) big-endian, 0 after the first NUL; *end once s ended there. */
+static uint64_t pack8(const char *s, bool *end)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 8; i++) {
+		v = v << 8 | (unsigned char)s[i];
+		if (!s[i]) {
+			*end = true;
+			return v << 8 * (7 - i);
+		}
+	}
+	return v;
+}
+
+/* Room must have been reserved (hot_reserve). */
+static void hot_add(struct tp_patterns *ps, struct rec *r)
+{
+	struct hotv *v = &ps->hot[conf_bucket(r->p.confidence)];
+	struct hot *e = &v->a[v->n];
+	bool sym_end = false, id_end = false;
+	uint64_t id_hi = pack8(r->p.id, &id_end);
+
+	*e = (struct hot){ .r = r, .conf = r->p.confidence,
+		.exp = r->p.expires_at, .det = r->p.detected_at, .rs = r->p.rs,
+		.rvol = r->p.rvol, .rsi = r->p.rsi,
+		.sym8 = pack8(r->p.symbol, &sym_end), .id_hi = id_hi,
+		.id_lo = id_end ? 0 : pack8(r->p.id + 8, &id_end),
+		.tier_bit = TP_TIER_BIT(r->p.tier) };
+	r->hot = v->n++;
+}
+
+/* The bucket's last entry moves into r's slot. */
+static void hot_del(struct tp_patterns *ps, struct rec *r)
+{
+	struct hotv *v = &ps->hot[conf_bucket(r->p.confidence)];
+	struct hot *last = &v->a[--v->n];
+
+	TP_ASSERT(v->a[r->hot].r == r);
+	if (last->r != r) {
+		v->a[r->hot] = *last;
+		last->r->hot = r->hot;
+	}
 }
 
 /* ---- create / destroy ------------------------------------------------- */
@@ -404,6 +490,8 @@ void tp_patterns_destroy(struct tp_patterns *ps)
 	tp_dict_destroy(ps->bytype);
 	for (int k = 0; k < H__COUNT; k++)
 		tp_free(ps->heap[k].a);
+	for (size_t b = 0; b < CONF_BUCKETS; b++)
+		tp_free(ps->hot[b].a);
 	tp_free(ps);
 }
 
@@ -421,6 +509,7 @@ static void rec_remove(struct tp_patterns *ps, struct rec *r,
 		heap_remove(&ps->heap[k], k, r);
 	if (in_ids)
 		tp_dict_del(ps->ids, r->p.id);
+	hot_del(ps, r);
 	ps->count--;
 	if (ps->opts.on_removed)
 		ps->opts.on_removed(&r->p, why, ps->opts.ud);
@@ -440,7 +529,7 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	r = tp_calloc(1, sizeof(*r));
 	if (!r)
 		return TP_ERR_NOMEM;
-	if (pattern_dup(&r->p, p) != TP_OK || rec_render(r) != TP_OK)
+	if (tp_pattern_copy(&r->p, p) != TP_OK || rec_render(r) != TP_OK)
 		goto fail;
 	/* Cannot fail: pattern_type was NUL-terminated within its array. */
 	(void)type_key(r->type_key, r->p.pattern_type);
@@ -449,6 +538,8 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	for (int k = 0; k < H__COUNT; k++)
 		if (heap_reserve(&ps->heap[k], ps->count + 1) != TP_OK)
 			goto fail;
+	if (hot_reserve(ps, r->p.confidence) != TP_OK)
+		goto fail;
 	ls = keyed_get(ps->bysym, r->p.symbol, &ls_new);
 	if (!ls)
 		goto fail;
@@ -465,6 +556,7 @@ int tp_patterns_upsert(struct tp_patterns *ps, const struct tp_pattern *p,
 	list_push(lt, r, L_TYPE);
 	list_push(&ps->conf[conf_bucket(r->p.confidence)], r, L_CONF);
 	ps->count++;
+	hot_add(ps, r);
 	if (old) {
 		rec_remove(ps, old, TP_REMOVED_REPLACED, false);
 	} else if (ps->count > ps->opts.max_patterns && ps->heap[H_AGE].n) {
@@ -568,19 +660,25 @@ struct order {
 };
 
 /* < 0 when a comes before b in the response. Ties: detected_at desc, then
- * id asc, whatever the direction, so paging is stable. */
-static int order_cmp(const struct order *o, const struct tp_pattern *a,
-		     const struct tp_pattern *b)
+ * id asc, whatever the direction, so paging is stable. Reads the records
+ * only for symbols of 8+ bytes that share their first 8 and ids that
+ * share their first 16. */
+static int order_cmp(const struct order *o, const struct hot *a,
+		     const struct hot *b)
 {
 	int c;
 
 	switch (o->key) {
 	case TP_SORT_DETECTED_AT:
-		c = cmp_dbl(a->detected_at, b->detected_at);
+		c = cmp_dbl(a->det, b->det);
 		break;
 	case TP_SORT_SYMBOL:
-		c = strcmp(a->symbol, b->symbol);
-		c = (c > 0) - (c < 0);
+		c = (a->sym8 > b->sym8) - (a->sym8 < b->sym8);
+		/* Equal prefixes that end in a NUL are the whole symbols. */
+		if (!c && (a->sym8 & 0xff)) {
+			c = strcmp(a->r->p.symbol, b->r->p.symbol);
+			c = (c > 0) - (c < 0);
+		}
 		break;
 	case TP_SORT_RS:
 		c = cmp_dbl(a->rs, b->rs);
@@ -590,36 +688,189 @@ static int order_cmp(const struct order *o, const struct tp_pattern *a,
 		break;
 	case TP_SORT_CONFIDENCE:
 	default:
-		c = cmp_dbl(a->confidence, b->confidence);
+		c = cmp_dbl(a->conf, b->conf);
 		break;
 	}
 	if (c)
 		return o->asc ? c : -c;
-	c = cmp_dbl(b->detected_at, a->detected_at);
+	c = cmp_dbl(b->det, a->det);
 	if (c)
 		return c;
-	return strcmp(a->id, b->id);
+	if (a->id_hi != b->id_hi)
+		return a->id_hi < b->id_hi ? -1 : 1;
+	if (a->id_lo != b->id_lo)
+		return a->id_lo < b->id_lo ? -1 : 1;
+	return strcmp(a->r->p.id, b->r->p.id);
 }
 
-/* Max-heap in response order: a[0] is the worst row kept. */
-struct topk {
-	const struct tp_pattern **a;
-	size_t n, cap, k;
-	const struct order *o;
+/* A double as an integer of the same order (-0 as +0; no NaN is stored). */
+static uint64_t ord_dbl(double x)
+{
+	uint64_t u;
+
+	if (x == 0)
+		x = 0;
+	memcpy(&u, &x, sizeof(u));
+	return u >> 63 ? ~u : u | (uint64_t)1 << 63;
+}
+
+/* A match as selection and sorting compare it: the sort key and
+ * detected_at as integers in response order, the id's first bytes, and
+ * the entry for whatever those leave undecided. Comparing is then a few
+ * integer compares on contiguous memory. */
+struct cand {
+	uint64_t k1, k2, id_hi, id_lo;
+	const struct hot *e;
 };
 
+/* The matches of a scan; finally the best k of them, in response order.
+ * Once the buffer holds 2k, it is cut to its best k and the worst of
+ * those becomes the bar: later matches not better than it are dropped
+ * with one comparison, so a scan keeps at most 2k and selects over O(m)
+ * in total. */
+struct topk {
+	struct cand *a;
+	size_t n, cap, k;
+	const struct order *o;
+	struct cand bar;
+	bool has_bar;
+};
+
+/* order_cmp in the terms of struct cand. */
+static int cand_cmp(const struct order *o, const struct cand *a,
+		    const struct cand *b)
+{
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	/* Symbols of 8+ bytes that share their first 8: strcmp decides. */
+	if (o->key == TP_SORT_SYMBOL && (a->e->sym8 & 0xff))
+		return order_cmp(o, a->e, b->e);
+	if (a->k2 != b->k2)
+		return a->k2 < b->k2 ? -1 : 1;
+	if (a->id_hi != b->id_hi)
+		return a->id_hi < b->id_hi ? -1 : 1;
+	if (a->id_lo != b->id_lo)
+		return a->id_lo < b->id_lo ? -1 : 1;
+	return order_cmp(o, a->e, b->e);
+}
+
+static void topk_select(struct topk *t);
+
+/* Cuts the buffer to its best k; their worst becomes the bar. */
+static void topk_trim(struct topk *t)
+{
+	size_t worst = 0;
+
+	topk_select(t);
+	t->n = t->k;
+	for (size_t i = 1; i < t->n; i++)
+		if (cand_cmp(t->o, &t->a[i], &t->a[worst]) > 0)
+			worst = i;
+	t->bar = t->a[worst];
+	t->has_bar = true;
+}
+
+static int topk_offer(struct topk *t, const struct hot *e)
+{
+	struct cand c;
+	uint64_t k1;
+
+	if (!t->k)
+		return TP_OK; /* a page past the end: only the total counts */
+	switch (t->o->key) {
+	case TP_SORT_DETECTED_AT:
+		k1 = ord_dbl(e->det);
+		break;
+	case TP_SORT_SYMBOL:
+		k1 = e->sym8;
+		break;
+	case TP_SORT_RS:
+		k1 = ord_dbl(e->rs);
+		break;
+	case TP_SORT_VOLUME:
+		k1 = ord_dbl(e->rvol);
+		break;
+	case TP_SORT_CONFIDENCE:
+	default:
+		k1 = ord_dbl(e->conf);
+		break;
+	}
+	c = (struct cand){ .k1 = t->o->asc ? k1 : ~k1, .k2 = ~ord_dbl(e->det),
+		.id_hi = e->id_hi, .id_lo = e->id_lo, .e = e };
+	if (t->has_bar && cand_cmp(t->o, &c, &t->bar) >= 0)
+		return TP_OK; /* not better than the k-th kept */
+	if (t->n == t->cap) {
+		void *a = t->a;
+
+		if (t->cap >= 2 * t->k) {
+			topk_trim(t);
+			if (cand_cmp(t->o, &c, &t->bar) >= 0)
+				return TP_OK;
+		} else if (grow(&a, &t->cap, t->n + 1, sizeof(*t->a)) != TP_OK) {
+			return TP_ERR_NOMEM;
+		}
+		t->a = a;
+	}
+	t->a[t->n++] = c;
+	return TP_OK;
+}
+
+static void swap_cand(struct cand *a, size_t i, size_t j)
+{
+	struct cand x = a[i];
+
+	a[i] = a[j];
+	a[j] = x;
+}
+
+/* Quickselect: afterwards a[0..k) are the k first of a[0..n) in response
+ * order (unordered among themselves). Median-of-three pivots, so input
+ * that is already in (or against) sort order, like records walked in
+ * arrival order and sorted by detected_at, costs O(n), not O(n log k) as
+ * a bounded heap did. No two entries compare equal (the id decides). */
+static void topk_select(struct topk *t)
+{
+	struct cand *a = t->a;
+	size_t lo = 0, hi = t->n;
+
+	while (hi - lo > 2) {
+		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
+
+		/* Median of a[lo], a[mid], a[last] into a[last]. */
+		if (cand_cmp(t->o, &a[mid], &a[lo]) < 0)
+			swap_cand(a, mid, lo);
+		if (cand_cmp(t->o, &a[last], &a[lo]) < 0)
+			swap_cand(a, last, lo);
+		if (cand_cmp(t->o, &a[mid], &a[last]) < 0)
+			swap_cand(a, mid, last);
+		for (size_t i = lo; i < last; i++)
+			if (cand_cmp(t->o, &a[i], &a[last]) < 0)
+				swap_cand(a, i, store++);
+		swap_cand(a, store, last);
+		if (store == t->k || store + 1 == t->k)
+			return;
+		if (store > t->k)
+			hi = store;
+		else
+			lo = store + 1;
+	}
+	if (hi - lo == 2 && cand_cmp(t->o, &a[lo + 1], &a[lo]) < 0)
+		swap_cand(a, lo, lo + 1);
+}
+
+/* Max-heap in response order (a[0] the last row) over a[0..n). */
 static void topk_down(struct topk *t, size_t i, size_t n)
 {
-	const struct tp_pattern *x = t->a[i];
+	struct cand x = t->a[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && order_cmp(t->o, t->a[c + 1], t->a[c]) > 0)
+		if (c + 1 < n && cand_cmp(t->o, &t->a[c + 1], &t->a[c]) > 0)
 			c++;
-		if (order_cmp(t->o, t->a[c], x) <= 0)
+		if (cand_cmp(t->o, &t->a[c], &x) <= 0)
 			break;
 		t->a[i] = t->a[c];
 		i = c;
@@ -627,52 +878,17 @@ static void topk_down(struct topk *t, size_t i, size_t n)
 	t->a[i] = x;
 }
 
-static int topk_offer(struct topk *t, const struct tp_pattern *p)
-{
-	size_t i;
-
-	if (!t->k)
-		return TP_OK;
-	if (t->n == t->k) {
-		if (order_cmp(t->o, p, t->a[0]) >= 0)
-			return TP_OK; /* not better than the worst kept */
-		t->a[0] = p;
-		topk_down(t, 0, t->n);
-		return TP_OK;
-	}
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		const struct tp_pattern **a;
-
-		if (cap > t->k)
-			cap = t->k;
-		a = tp_realloc(t->a, cap * sizeof(*a));
-		if (!a)
-			return TP_ERR_NOMEM;
-		t->a = a;
-		t->cap = cap;
-	}
-	i = t->n++;
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (order_cmp(t->o, p, t->a[parent]) <= 0)
-			break;
-		t->a[i] = t->a[parent];
-		i = parent;
-	}
-	t->a[i] = p;
-	return TP_OK;
-}
-
-/* Heap-sorts in place into response order. */
+/* Keeps the best k matches and heap-sorts them into response order. */
 static void topk_sort(struct topk *t)
 {
+	if (t->n > t->k) {
+		topk_select(t);
+		t->n = t->k;
+	}
+	for (size_t i = t->n / 2; i-- > 0;)
+		topk_down(t, i, t->n);
 	for (size_t n = t->n; n > 1; n--) {
-		const struct tp_pattern *top = t->a[0];
-
-		t->a[0] = t->a[n - 1];
-		t->a[n - 1] = top;
+		swap_cand(t->a, 0, n - 1);
 		topk_down(t, 0, n - 1);
 	}
 }
@@ -746,15 +962,50 @@ static int keyed_lists(const struct tp_patterns *ps, const struct tp_filter *f,
 	return TP_OK;
 }
 
-static int visit(const struct list *l, int k, const struct tp_filter *f,
-		 double now, struct topk *t, struct tp_scan_result *out)
+static int visit(const struct tp_patterns *ps, const struct list *l, int k,
+		 const struct tp_filter *f, double now, struct topk *t,
+		 struct tp_scan_result *out)
 {
 	for (const struct rec *r = l->first; r; r = r->ln[k].next) {
 		out->examined++;
 		if (r->p.expires_at <= now || !tp_filter_match(f, &r->p))
 			continue;
 		out->total++;
-		if (topk_offer(t, &r->p) != TP_OK)
+		if (topk_offer(t, hot_of(ps, r)) != TP_OK)
+			return TP_ERR_NOMEM;
+	}
+	return TP_OK;
+}
+
+/* tp_filter_match's tests of the values an entry holds, in the same
+ * terms (protocol/filter.c; the randomised unit test compares the two). */
+static bool hot_match(const struct tp_filter *f, const struct hot *e)
+{
+	if (e->conf < f->confidence_min)
+		return false;
+	if (e->rs < f->rs_min || e->rvol < f->vol_min)
+		return false;
+	if (e->rsi < f->rsi_min || e->rsi > f->rsi_max)
+		return false;
+	return !f->tier_mask || (f->tier_mask & e->tier_bit);
+}
+
+/* A confidence bucket's scan array; the record only when the filter has
+ * lists. t NULL: the matches are only counted. */
+static int visit_hot(const struct hotv *v, const struct tp_filter *f,
+		     double now, struct topk *t, struct tp_scan_result *out)
+{
+	bool lists = f->n_symbols || f->n_pattern_types || f->n_sectors;
+
+	out->examined += v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct hot *e = &v->a[i];
+
+		if (e->exp <= now || !hot_match(f, e) ||
+		    (lists && !tp_filter_match(f, &e->r->p)))
+			continue;
+		out->total++;
+		if (t && topk_offer(t, e) != TP_OK)
 			return TP_ERR_NOMEM;
 	}
 	return TP_OK;
@@ -787,18 +1038,40 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 		est_type = keyed_estimate(ps, f, true);
 	for (size_t b = start; b < CONF_BUCKETS; b++)
 		est_conf += ps->conf[b].n;
+	/* Room for the candidates at once (at most 2k are kept): growing
+	 * by doubling copied them several times over. */
+	if (t.k) {
+		size_t est = est_sym < est_type ? est_sym : est_type;
+		void *a = NULL;
+
+		est = est < est_conf ? est : est_conf;
+		est = est < 2 * t.k ? est : 2 * t.k;
+		if (est && (rc = grow(&a, &t.cap, est, sizeof(*t.a))) != TP_OK)
+			goto fail;
+		t.a = a;
+	}
 
 	if (est_sym <= est_type && est_sym <= est_conf) {
 		rc = keyed_lists(ps, f, false, &lists, &nlists);
 		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
-			rc = visit(lists[i], L_SYM, f, now, &t, out);
+			rc = visit(ps, lists[i], L_SYM, f, now, &t, out);
 	} else if (est_type <= est_conf) {
 		rc = keyed_lists(ps, f, true, &lists, &nlists);
 		for (size_t i = 0; rc == TP_OK && i < nlists; i++)
-			rc = visit(lists[i], L_TYPE, f, now, &t, out);
+			rc = visit(ps, lists[i], L_TYPE, f, now, &t, out);
 	} else {
-		for (size_t b = start; rc == TP_OK && b < CONF_BUCKETS; b++)
-			rc = visit(&ps->conf[b], L_CONF, f, now, &t, out);
+		/* Sorted by confidence, every entry of a bucket comes before
+		 * every entry of the buckets after it in that order (the bucket
+		 * is monotone in the confidence): once k are kept, the rest are
+		 * only counted. */
+		bool by_conf = q->sort_by == TP_SORT_CONFIDENCE;
+
+		for (size_t i = 0; rc == TP_OK && i < CONF_BUCKETS - start; i++) {
+			size_t b = by_conf && !o.asc ? CONF_BUCKETS - 1 - i : start + i;
+
+			rc = visit_hot(&ps->hot[b], f, now,
+				       !by_conf || t.n < t.k ? &t : NULL, out);
+		}
 	}
 	tp_free(lists);
 	if (rc != TP_OK)
@@ -806,12 +1079,18 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 
 	topk_sort(&t);
 	if (offset < t.n) {
-		out->n_rows = t.n - (size_t)offset;
-		memmove(t.a, t.a + offset, out->n_rows * sizeof(*t.a));
-		out->rows = t.a;
-	} else {
-		tp_free(t.a);
+		size_t n = t.n - (size_t)offset;
+
+		out->rows = tp_calloc(n, sizeof(*out->rows));
+		if (!out->rows) {
+			rc = TP_ERR_NOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++)
+			out->rows[i] = &t.a[offset + i].e->r->p;
+		out->n_rows = n;
 	}
+	tp_free(t.a);
 	return TP_OK;
 
 fail:

@@ -97,6 +97,8 @@ struct sub {
 	struct tp_subentry *entry;   /* patterns: in hub->ix */
 	struct tp_push_session *sess;
 	uint64_t hit_gen;            /* matched the event of this gen */
+	uint64_t after;              /* resumed ahead of us: events up to this
+				      * seq were already seen (0 = none) */
 };
 
 struct tp_push_session {
@@ -127,6 +129,9 @@ struct tp_push {
 	size_t n_sessions, n_subs;
 	uint64_t gen;
 	uint64_t last_seq;
+	uint64_t future_window;       /* tp_push_opts */
+	size_t history_events;
+	double history_seconds;
 	struct tp_push_session *hits; /* sessions matched by the current event */
 	struct tp_buf row;            /* the current event's row */
 	struct tp_buf frame;          /* the frame (or head) being built */
@@ -150,6 +155,9 @@ struct tp_push *tp_push_create(const struct tp_push_opts *o)
 	snprintf(hub->epoch, sizeof(hub->epoch), "%s", o->epoch ? o->epoch : "");
 	hub->max_subs = o->max_subs ? o->max_subs : DEFAULT_MAX_SUBS;
 	hub->ops = o->ops;
+	hub->future_window = o->future_window;
+	hub->history_events = o->history_events;
+	hub->history_seconds = o->history_seconds;
 	tp_buf_init(&hub->row, 0);
 	tp_buf_init(&hub->frame, 0);
 	tp_buf_init(&hub->tail, 0);
@@ -486,6 +494,14 @@ static int check_req(const struct tp_push *hub, const struct tp_push_session *s,
 
 /* Replays every held entry after since_seq (from index first) that matches
  * sub, as frames listing only sub. */
+/* A position of this epoch we have not reached yet, but within the
+ * window (cluster mode: the instance that answered is a little ahead). */
+static bool future_ok(const struct tp_push *hub, uint64_t since)
+{
+	return hub->future_window && since > hub->last_seq &&
+	       since - hub->last_seq <= hub->future_window;
+}
+
 static void replay_sub(struct tp_push *hub, struct sub *sub, size_t first)
 {
 	struct tp_push_session *s = sub->sess;
@@ -596,8 +612,17 @@ int tp_push_subscribe(struct tp_push *hub, struct tp_push_session *s,
 		s->n_health++;
 
 	if (req->has_since && req->since_epoch &&
-	    strcmp(req->since_epoch, hub->epoch) == 0)
+	    strcmp(req->since_epoch, hub->epoch) == 0) {
 		recovered = tp_history_resume(hub->hist, req->since_seq, &first);
+		if (!recovered && future_ok(hub, req->since_seq)) {
+			/* Another instance is a little ahead: nothing to replay,
+			 * and the events up to since_seq are skipped when they
+			 * arrive here. */
+			recovered = true;
+			first = tp_history_count(hub->hist);
+			sub->after = req->since_seq;
+		}
+	}
 	tp_buf_reset(&hub->frame);
 	tp_proto_subscribed(&hub->frame, sub->id, hub->epoch, hub->last_seq,
 			    recovered);
@@ -636,7 +661,7 @@ int tp_push_unsubscribe(struct tp_push *hub, struct tp_push_session *s,
 static bool next_seq(struct tp_push *hub, uint64_t seq)
 {
 	if (seq <= hub->last_seq) {
-		TP_LOG(TP_LOG_WARN, "push: event seq %llu not after %llu, dropped",
+		TP_LOG(TP_LOG_WARN, "msg=\"push: event out of order, dropped\" seq=%llu last=%llu",
 		       (unsigned long long)seq,
 		       (unsigned long long)hub->last_seq);
 		return false;
@@ -652,7 +677,7 @@ static void on_match(void *owner, void *ud)
 	struct tp_push_session *s = sub->sess;
 	struct tp_push *hub = ud;
 
-	if (s->slow)
+	if (s->slow || sub->after >= hub->last_seq)
 		return;
 	sub->hit_gen = hub->gen;
 	if (s->gen != hub->gen) {
@@ -752,8 +777,8 @@ static void append_history(struct tp_push *hub, struct tp_hist_entry *e)
 	/* NOMEM: the history records the seq as lost, so resumes from
 	 * before it get a gap; live delivery goes on. */
 	if (rc != TP_OK)
-		TP_LOG(TP_LOG_WARN, "push: history append of seq %llu: %s",
-		       (unsigned long long)e->seq, tp_strerror(rc));
+		TP_LOG(TP_LOG_WARN, "msg=\"history append failed\" seq=%llu err=%s",
+		       (unsigned long long)e->seq, tp_log_q(tp_strerror(rc)));
 }
 
 void tp_push_pattern(struct tp_push *hub, const struct tp_pattern *p,
@@ -816,7 +841,7 @@ static void fan_out_channel(struct tp_push *hub, enum tp_sub_channel ch,
 		if (ch == TP_SUBCH_HEALTH && !s->n_health)
 			continue;
 		for (size_t i = 0; i < s->n_subs; i++)
-			if (s->subs[i]->channel == ch)
+			if (s->subs[i]->channel == ch && s->subs[i]->after < seq)
 				s->scratch[n++] = s->subs[i]->id;
 		if (!n)
 			continue;
@@ -1025,9 +1050,10 @@ bool tp_push_replay(struct tp_push *hub, const char *epoch, uint64_t since_seq,
 {
 	size_t first, n;
 
-	if (!hub || !epoch || strcmp(epoch, hub->epoch) != 0 ||
-	    !tp_history_resume(hub->hist, since_seq, &first))
+	if (!hub || !epoch || strcmp(epoch, hub->epoch) != 0)
 		return false;
+	if (!tp_history_resume(hub->hist, since_seq, &first))
+		return future_ok(hub, since_seq); /* nothing to replay yet */
 	n = tp_history_count(hub->hist);
 	for (size_t i = first; i < n; i++) {
 		const struct tp_hist_entry *e = tp_history_at(hub->hist, i);
@@ -1048,6 +1074,52 @@ bool tp_push_replay(struct tp_push *hub, const char *epoch, uint64_t since_seq,
 			   tp_buf_data(&hub->frame), hub->frame.len, ud);
 	}
 	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* a new history                                                        */
+
+/* A gap at the current position to every live subscription. */
+static void gap_all(struct tp_push *hub)
+{
+	for (struct tp_push_session *s = hub->sessions; s; s = s->next) {
+		for (size_t i = 0; i < s->n_subs; i++) {
+			s->subs[i]->after = 0;
+			tp_buf_reset(&hub->frame);
+			tp_proto_gap(&hub->frame, s->subs[i]->id, hub->epoch,
+				     hub->last_seq);
+			deliver(s, "gap", 0);
+		}
+	}
+}
+
+void tp_push_lost(struct tp_push *hub, uint64_t seq)
+{
+	if (!hub)
+		return;
+	tp_history_lose(hub->hist, seq);
+	if (seq > hub->last_seq)
+		hub->last_seq = seq;
+	gap_all(hub);
+}
+
+int tp_push_new_epoch(struct tp_push *hub, const char *epoch)
+{
+	struct tp_history *h;
+
+	if (!hub || !epoch)
+		return TP_ERR_INVAL;
+	h = tp_history_create(hub->history_events, hub->history_seconds);
+	if (!h)
+		return TP_ERR_NOMEM;
+	tp_history_destroy(hub->hist);
+	hub->hist = h;
+	snprintf(hub->epoch, sizeof(hub->epoch), "%s", epoch);
+	hub->last_seq = 0;
+	/* Every live subscription lost whatever the old history held that it
+	 * had not seen: a gap at position 0 of the new epoch. */
+	gap_all(hub);
+	return TP_OK;
 }
 
 /* ------------------------------------------------------------------ */

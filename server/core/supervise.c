@@ -11,8 +11,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "tickpush/ascii.h"
 #include "tickpush/supervise.h"
 
 const struct tp_restart_policy tp_restart_default = {
@@ -27,7 +27,7 @@ unsigned tp_workers_parse(const char *spec, long ncpu)
 
 	if (!spec || !*spec)
 		return 0;
-	if (!strcasecmp(spec, "auto")) {
+	if (tp_ascii_ieq(spec, "auto")) {
 		if (ncpu < 1)
 			return 1;
 		return ncpu > TP_WORKERS_MAX ? TP_WORKERS_MAX : (unsigned)ncpu;

@@ -110,7 +110,7 @@ static void check_failed(int status, size_t users)
 	TP_METRIC_ADD(account_check_failures, users);
 	if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
 		TP_LOG(TP_LOG_WARN, "msg=\"account check failed, tokens accepted\" users=%zu err=%s suppressed=%lu",
-		       users, tp_strerror(status), skipped);
+		       users, tp_log_q(tp_strerror(status)), skipped);
 }
 
 /* ---- checks ---- */

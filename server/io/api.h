@@ -58,6 +58,8 @@ tp_http_handler tp_api_health;
 tp_http_handler tp_api_discovery_health;
 tp_http_handler tp_api_discovery_performance;
 tp_http_handler tp_api_metrics;
+/* Does the request carry the configured metrics_token? */
+bool tp_api_metrics_token_ok(const struct tp_http_req *req);
 tp_http_handler tp_api_healthz;
 tp_http_handler tp_api_readyz;
 

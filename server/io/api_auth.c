@@ -30,13 +30,16 @@
 #include <openssl/crypto.h>
 
 #include "accounts.h"
+#include "cluster.h"
 #include "api.h"
 #include "pg.h"
+#include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/password.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256
@@ -53,6 +56,7 @@ struct login {
 	bool found;
 	bool ok;
 	bool failed;   /* a wrong password or unknown user: the token stays spent */
+	char addr[64]; /* the client's address (tp_http_client_addr), for logs */
 };
 
 static const struct tp_pg_stmt q_user_by_name = {
@@ -93,8 +97,8 @@ static void verify_done(uv_work_t *w, int status)
 	if (status || !l->ok) {
 		if (status == 0) {
 			l->failed = true;
-			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s",
-			       l->found ? "yes" : "no");
+			TP_LOG(TP_LOG_NOTICE, "msg=\"login failed\" user_known=%s addr=%s",
+			       l->found ? "yes" : "no", tp_log_q(l->addr));
 		}
 		tp_http_complete_error(srv, l->ticket, 401,
 				       "Invalid username or password", NULL);
@@ -153,7 +157,8 @@ static void wipe_password(cJSON *body)
 
 /* 429 with Retry-After from the limiter's bucket (whole seconds, >= 1). */
 static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
-		    const char *key, double now, const char *msg, const char *field)
+		    const char *key, double now, const char *msg, const char *field,
+		    const char *addr)
 {
 	double wait = tp_ratelimit_retry_after(rl, key, now);
 	static struct tp_log_ratelimit log_rl;
@@ -162,8 +167,35 @@ static void limited(struct tp_http_resp *resp, const struct tp_ratelimit *rl,
 	tp_http_error(resp, 429, msg, field, NULL);
 	resp->retry_after = wait < 1 ? 1 : wait > 86400 ? 86400 : (int)ceil(wait);
 	if (tp_log_ratelimit_allow(&log_rl, tp_mono(), 1.0, &skipped))
-		TP_LOG(TP_LOG_NOTICE, "msg=\"login rate limited\" by=%s suppressed=%lu",
-		       field ? "account" : "address", skipped);
+		TP_LOG(TP_LOG_NOTICE, "msg=\"login rate limited\" by=%s addr=%s suppressed=%lu",
+		       field ? "account" : "address", tp_log_q(addr), skipped);
+}
+
+static void find_user(struct login *l)
+{
+	const char *params[1] = {l->username};
+
+	if (tp_pg_query(l->srv->pg, &q_user_by_name, params, user_loaded, l)) {
+		tp_http_complete_error(l->srv, l->ticket, 503, "Database unavailable", NULL);
+		login_free(l);
+	}
+}
+
+/* Cluster mode: the per-address limit shared by every instance said. */
+static void shared_limit(bool allowed, double wait, void *ud)
+{
+	struct login *l = ud;
+
+	(void)wait;
+	if (allowed) {
+		find_user(l);
+		return;
+	}
+	TP_METRIC_INC(login_limited_address);
+	tp_http_complete_error(l->srv, l->ticket, 429,
+			       "Too many login attempts from this address; try again later",
+			       NULL);
+	login_free(l);
 }
 
 void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
@@ -172,7 +204,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	struct login *l;
 	cJSON *body;
-	const char *user, *pw, *params[1];
+	const char *user, *pw;
 
 	if (tp_api_body(req, resp, &body))
 		return;
@@ -191,6 +223,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	l->srv = srv;
+	snprintf(l->addr, sizeof(l->addr), "%s", req->peer);
 	l->failed = true; /* nothing taken from the account's bucket yet */
 	memcpy(l->username, user, strlen(user) + 1);
 	memcpy(l->password, pw, strlen(pw) + 1);
@@ -201,16 +234,18 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		l->account[i] = (char)(l->username[i] >= 'A' && l->username[i] <= 'Z'
 				       ? l->username[i] - 'A' + 'a' : l->username[i]);
 	if (!tp_ratelimit_allow(srv->login_rl, req->peer, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_address);
 		limited(resp, srv->login_rl, req->peer, req->now,
-			"Too many login attempts from this address; try again later", NULL);
+			"Too many login attempts from this address; try again later", NULL,
+			req->peer);
 		login_free(l);
 		return;
 	}
 	if (!tp_ratelimit_allow(per_account, l->account, req->now)) {
-		TP_METRIC_INC(login_limited);
+		TP_METRIC_INC(login_limited_account);
 		limited(resp, per_account, l->account, req->now,
-			"Too many failed logins for this account; try again later", "username");
+			"Too many failed logins for this account; try again later", "username",
+			req->peer);
 		login_free(l);
 		return;
 	}
@@ -225,11 +260,12 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 		login_free(l);
 		return;
 	}
-	params[0] = l->username;
-	if (tp_pg_query(srv->pg, &q_user_by_name, params, user_loaded, l)) {
-		tp_http_complete_error(srv, l->ticket, 503, "Database unavailable", NULL);
-		login_free(l);
-	}
+	/* Cluster mode: the address's attempts also count in a bucket every
+	 * instance shares (Redis unreachable: the local limit alone). */
+	if (tp_cluster_allow(srv->cluster, "login", req->peer, srv->cfg->login_rate,
+			     srv->cfg->login_burst, shared_limit, l) == TP_OK)
+		return;
+	find_user(l);
 }
 
 int tp_http_require_user(const struct tp_http_req *req,
@@ -251,9 +287,7 @@ int tp_http_require_user(const struct tp_http_req *req,
 			      NULL, NULL);
 		return TP_ERR_AUTH;
 	}
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  req->now, 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, req->now, &claims, &err)) {
 		const char *why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED)
 					  ? "Token expired" : "Invalid token";
 

@@ -15,14 +15,28 @@
  * "Down" includes a Redis that stopped answering: redis_conn declares a
  * connection silent for redis_ping_timeout down, so these follow within
  * that time.
+ *
+ * /metrics reads /proc for the process_* families: small files of the
+ * kernel's own (no disk behind them), read with one read() each, and the
+ * fd directory listed (as Prometheus client libraries do). With
+ * metrics_token set, /metrics answers that bearer token only (compared in
+ * constant time), whether or not require_auth is on.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "api.h"
 #include "directory.h"
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
+#include "tickpush/ascii.h"
 
 static const char *database_status(const struct tp_server *srv)
 {
@@ -144,10 +158,88 @@ void tp_api_discovery_performance(const struct tp_http_req *req,
 	tp_buf_putc(b, '}');
 }
 
+/* A small /proc file into buf (NUL-terminated); false when unreadable. */
+static bool read_proc(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return false;
+	got = read(fd, buf, n - 1);
+	close(fd);
+	if (got <= 0)
+		return false;
+	buf[got] = '\0';
+	return true;
+}
+
+/* The boot time (epoch s), read once: it does not change. */
+static double boot_time(void)
+{
+	static double btime = -1;
+	char buf[8192];
+	const char *p;
+
+	if (btime < 0 && read_proc("/proc/stat", buf, sizeof(buf)) &&
+	    (p = strstr(buf, "\nbtime ")))
+		btime = strtod(p + 7, NULL);
+	return btime < 0 ? 0 : btime;
+}
+
+static bool process_stats(struct tp_process_stats *ps)
+{
+	char buf[1024];
+	struct rlimit rl;
+	DIR *d;
+
+	memset(ps, 0, sizeof(*ps));
+	if (!read_proc("/proc/self/stat", buf, sizeof(buf)) ||
+	    tp_procstat_parse(buf, sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE),
+			      boot_time(), ps))
+		return false;
+	ps->open_fds = -1; /* unknown */
+	if ((d = opendir("/proc/self/fd"))) {
+		const struct dirent *e;
+		double n = -1; /* not counting the directory's own descriptor */
+
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		ps->open_fds = n;
+	}
+	ps->max_fds = getrlimit(RLIMIT_NOFILE, &rl) ? -1 : (double)rl.rlim_cur;
+	return true;
+}
+
+bool tp_api_metrics_token_ok(const struct tp_http_req *req)
+{
+	const char *want = req->srv->cfg->metrics_token;
+	char hdr[512];
+	size_t n;
+
+	if (!want || !want[0] ||
+	    tp_http_req_header(req, "authorization:", hdr, sizeof(hdr)) < 8 ||
+	    tp_ascii_ncasecmp(hdr, "Bearer ", 7))
+		return false;
+	n = strlen(want);
+	/* Constant time over the token's length (a length mismatch says
+	 * nothing about the content). */
+	return strlen(hdr + 7) == n && !CRYPTO_memcmp(hdr + 7, want, n);
+}
+
 void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct tp_server *srv = req->srv;
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
+	struct tp_process_stats ps;
+
+	if (srv->cfg->metrics_token[0] && !tp_api_metrics_token_ok(req)) {
+		tp_http_error(resp, 401, "This endpoint needs the metrics token "
+			      "(Authorization: Bearer)", NULL, NULL);
+		return;
+	}
 
 	/* Refresh gauges and mirrored counters right before rendering. */
 	TP_METRIC_SET(patterns_cached, tp_patterns_count(tp_ingest_patterns(srv->ingest)));
@@ -159,7 +251,7 @@ void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 	TP_METRIC_SET(producer_online, tp_redis_cache_producer_online(srv->rcache, NULL));
 	TP_METRIC_SET(alloc_bytes, tp_alloc_used());
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	tp_metrics_render_prometheus(resp->body);
+	tp_metrics_render_prometheus(resp->body, process_stats(&ps) ? &ps : NULL);
 }
 
 void tp_api_healthz(const struct tp_http_req *req, struct tp_http_resp *resp)

@@ -25,6 +25,7 @@
 
 #include "accounts.h"
 #include "api.h"
+#include "cluster.h"
 #include "directory.h"
 #include "pg.h"
 #include "presets.h"
@@ -254,8 +255,17 @@ static void refollow(long long user, long long preset, void *ud)
 		tp_free(f);
 }
 
+void tp_api_users_refollow(struct tp_server *srv, long long user)
+{
+	/* A deleted preset resolves to not found: its subscriptions end. */
+	if (srv->push && user > 0)
+		tp_push_foreach_preset(srv->push, user, refollow, srv);
+}
+
 /* A preset or watchlist of user changed: re-resolve what live
- * subscriptions use. Deleting a preset ends its subscriptions. */
+ * subscriptions use. Deleting a preset ends its subscriptions. Other
+ * instances (cluster mode) hear of it through the stream and
+ * re-resolve every followed preset of that user. */
 static void notify_change(struct op *op)
 {
 	long long user = strtoll(op->user_id, NULL, 10);
@@ -263,6 +273,16 @@ static void notify_change(struct op *op)
 
 	if (!op->srv->push)
 		return;
+	switch (op->kind) {
+	case OP_PR_DELETE:
+	case OP_PR_UPDATE:
+	case OP_WL_UPDATE:
+	case OP_WL_DELETE:
+		tp_cluster_user_changed(op->srv->cluster, user);
+		break;
+	default:
+		break;
+	}
 	switch (op->kind) {
 	case OP_PR_DELETE:
 		tp_push_preset_changed(op->srv->push, user, id, NULL);

@@ -39,6 +39,7 @@
 #include <openssl/rand.h>
 
 #include "backtests.h"
+#include "cluster.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
@@ -673,6 +674,18 @@ size_t tp_backtests_count(const struct tp_backtests *bt)
 	return bt ? tp_dict_size(bt->jobs) : 0;
 }
 
+void tp_backtests_learn(struct tp_backtests *bt, const char *job_id,
+			long long user_id, const char *job_json, size_t len)
+{
+	char uid[24];
+
+	if (!bt || bt->closing)
+		return;
+	snprintf(uid, sizeof(uid), "%lld", user_id);
+	if (!adopt(bt, job_id, uid, job_json, len, tp_now()))
+		TP_LOG(TP_LOG_WARN, "msg=\"backtest owner not recorded\" job=%s", job_id);
+}
+
 long long tp_backtests_owner(const struct tp_backtests *bt, const char *job_id)
 {
 	const struct tp_backtest_job *j;
@@ -819,6 +832,9 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 		    cmd(bt, NULL, 3, publish) || cmd(bt, op, 1, exec))
 			goto fail;
 	}
+	/* Cluster mode: every instance learns the owner through the stream,
+	 * so progress reaches the owner wherever they are connected. */
+	tp_cluster_job(bt->srv->cluster, id, user_id, tp_buf_cstr(&value));
 	tp_buf_cleanup(&payload);
 	tp_buf_cleanup(&value);
 	return TP_OK;

@@ -93,6 +93,11 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
  * recorded it, or the startup load has not finished) and adopts it. */
 int tp_backtests_fetch(struct tp_backtests *bt, const char *job_id,
 		       tp_backtests_cb *cb, void *ud);
+/* Cluster mode: another instance submitted job_id for user_id; job_json is
+ * its job key value ({"user_id","submitted_at","request"}). Adopted like
+ * a job read from Redis (what is known already wins). */
+void tp_backtests_learn(struct tp_backtests *bt, const char *job_id,
+			long long user_id, const char *job_json, size_t len);
 /* Publishes a cancellation for a known job and marks it cancel_requested. */
 int tp_backtests_cancel(struct tp_backtests *bt, const char *job_id,
 			tp_backtests_cb *cb, void *ud);

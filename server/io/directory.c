@@ -690,11 +690,11 @@ static void refresh_failed(struct tp_directory *dir, const char *why)
 		TP_LOG(TP_LOG_INFO, "msg=\"directory waiting for the database\"");
 	} else if (!dir->failing) {
 		dir->failing = true;
-		TP_LOG(TP_LOG_WARN, "msg=\"directory refresh failed\" error=\"%s\" serving=%s",
-		       why, dir->cur ? "stale_copy" : "nothing");
+		TP_LOG(TP_LOG_WARN, "msg=\"directory refresh failed\" error=%s serving=%s",
+		       tp_log_q(why), dir->cur ? "stale_copy" : "nothing");
 	} else {
-		TP_LOG(TP_LOG_DEBUG, "msg=\"directory refresh failed\" error=\"%s\" failures=%u",
-		       why, dir->failures);
+		TP_LOG(TP_LOG_DEBUG, "msg=\"directory refresh failed\" error=%s failures=%u",
+		       tp_log_q(why), dir->failures);
 	}
 	dir->retry *= 2;
 	if (dir->retry > RETRY_MAX)

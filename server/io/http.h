@@ -29,6 +29,7 @@ enum tp_http_method {
 	TP_HTTP_PUT = 1u << 2,
 	TP_HTTP_DELETE = 1u << 3,
 	TP_HTTP_OTHER = 1u << 4,
+	TP_HTTP_OPTIONS = 1u << 5,    /* CORS preflight, answered by http.c */
 };
 
 struct tp_http_req {
@@ -75,6 +76,12 @@ int tp_http_req_header(const struct tp_http_req *req, const char *name,
  * or a JSON fragment of further members ("\"patterns\":[]"). */
 void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 		   const char *field, const char *extra);
+
+/* The client's address (rate limits, logs): the TCP peer, or, when that
+ * is one of trusted_proxies, the client X-Forwarded-For / X-Real-IP name
+ * (include/tickpush/netaddr.h). */
+struct lws;
+void tp_http_client_addr(struct lws *wsi, char *out, size_t n);
 
 /* Milliseconds since the request started (for "performance" members). */
 double tp_http_elapsed_ms(const struct tp_http_req *req);

@@ -100,8 +100,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
-				TP_LOG(TP_LOG_WARN, "msg=\"accept paused\" err=\"%s\" suppressed=%lu",
-				       strerror(errno), skipped);
+				TP_LOG(TP_LOG_WARN, "msg=\"accept paused\" err=%s suppressed=%lu",
+				       tp_log_q(strerror(errno)), skipped);
 			uv_poll_stop(&l->poll);
 			uv_timer_start(&l->pause, resume, PAUSE_MS, 0);
 		}

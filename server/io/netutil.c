@@ -47,7 +47,7 @@ int tp_port_file_write(const char *path, int port)
 	if (f && fclose(f))
 		ok = false;
 	if (!ok || rename(tmp, path)) {
-		TP_LOG(TP_LOG_ERR, "msg=\"cannot write port file\" path=%s", path);
+		TP_LOG(TP_LOG_ERR, "msg=\"cannot write port file\" path=%s", tp_log_q(path));
 		return TP_ERR_IO;
 	}
 	return TP_OK;

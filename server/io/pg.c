@@ -114,7 +114,7 @@ struct tp_pg {
 	bool *needs_dns;
 	size_t n_hosts;
 	bool resolve;           /* some host is a name: resolve before connecting */
-	char target[256];       /* for logs: host, port, dbname, user; no password */
+	char target[512];       /* for logs: host, port, dbname, user; no password */
 	struct conn *conns;
 	unsigned n_conns;
 	struct query *qhead, *qtail;
@@ -311,16 +311,16 @@ static void log_failure(struct tp_pg *pg, const struct conn *c, const char *why,
 		pg->failing = true;
 		memset(&pg->down_rl, 0, sizeof(pg->down_rl));
 		tp_log_ratelimit_allow(&pg->down_rl, loop_now(pg), DOWN_LOG_INTERVAL, NULL);
-		TP_LOG(TP_LOG_WARN, "msg=\"postgres %s, retrying\" conn=%u %s error=\"%s\" retry_in=%.2fs",
+		TP_LOG(TP_LOG_WARN, "msg=\"postgres %s, retrying\" conn=%u %s error=%s retry_in=%.2fs",
 		       was_up ? "connection lost" : "unavailable", c->id, pg->target,
-		       why, retry_in);
+		       tp_log_q(why), retry_in);
 	} else if (tp_log_ratelimit_allow(&pg->down_rl, loop_now(pg),
 					  DOWN_LOG_INTERVAL, &suppressed)) {
-		TP_LOG(TP_LOG_WARN, "msg=\"postgres still unavailable\" conn=%u %s error=\"%s\" retry_in=%.2fs suppressed=%lu",
-		       c->id, pg->target, why, retry_in, suppressed);
+		TP_LOG(TP_LOG_WARN, "msg=\"postgres still unavailable\" conn=%u %s error=%s retry_in=%.2fs suppressed=%lu",
+		       c->id, pg->target, tp_log_q(why), retry_in, suppressed);
 	} else {
-		TP_LOG(TP_LOG_DEBUG, "msg=\"postgres connect failed\" conn=%u error=\"%s\" retry_in=%.2fs",
-		       c->id, why, retry_in);
+		TP_LOG(TP_LOG_DEBUG, "msg=\"postgres connect failed\" conn=%u error=%s retry_in=%.2fs",
+		       c->id, tp_log_q(why), retry_in);
 	}
 }
 
@@ -481,7 +481,7 @@ static void notice_cb(void *arg, const char *message)
 	char msg[256];
 
 	first_line(msg, sizeof(msg), message);
-	TP_LOG(TP_LOG_INFO, "msg=\"postgres notice\" conn=%u text=\"%s\"", c->id, msg);
+	TP_LOG(TP_LOG_INFO, "msg=\"postgres notice\" conn=%u text=%s", c->id, tp_log_q(msg));
 }
 
 /* Joins the resolved addresses into a hostaddr list matching the host
@@ -775,10 +775,10 @@ static void log_query_error(struct tp_pg *pg, const struct conn *c,
 				    &suppressed))
 		return;
 	first_line(msg, sizeof(msg), res ? PQresultErrorMessage(res) : NULL);
-	TP_LOG(TP_LOG_WARN, "msg=\"postgres query failed\" conn=%u stmt=%s sqlstate=%s error=\"%s\" suppressed=%lu",
+	TP_LOG(TP_LOG_WARN, "msg=\"postgres query failed\" conn=%u stmt=%s sqlstate=%s error=%s suppressed=%lu",
 	       c->id, q->stmt->name,
 	       res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
-	       PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-", msg, suppressed);
+	       PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-", tp_log_q(msg), suppressed);
 }
 
 /* The command in flight on c completed (PQgetResult returned NULL). */
@@ -934,7 +934,7 @@ static void log_parse_error(const char *err)
 	while (n && (msg[n - 1] == ' ' || msg[n - 1] == ':'))
 		n--;
 	msg[n] = '\0';
-	TP_LOG(TP_LOG_ERR, "msg=\"invalid PostgreSQL connection string\" error=\"%s\"", msg);
+	TP_LOG(TP_LOG_ERR, "msg=\"invalid PostgreSQL connection string\" error=%s", tp_log_q(msg));
 }
 
 static int add_kv(struct tp_pg *pg, size_t *n, const char *k, const char *v)
@@ -1028,14 +1028,12 @@ static int parse_conninfo(struct tp_pg *pg, const char *conninfo)
 			pg->hostaddr_slot = (int)n - 1;
 		}
 	}
-	snprintf(pg->target, sizeof(pg->target), "host=\"%s\" port=%s dbname=%s user=%s",
-		 host ? host : "(default)",
-		 opt_val(opts, "port") ? opt_val(opts, "port") : "(default)",
-		 opt_val(opts, "dbname") ? opt_val(opts, "dbname") : "(default)",
-		 opt_val(opts, "user") ? opt_val(opts, "user") : "(default)");
-	for (char *s = pg->target; *s; s++)
-		if (*s == '\n')
-			*s = ' ';
+	/* A key=value log fragment: every value quoted and escaped. */
+	snprintf(pg->target, sizeof(pg->target), "host=%s port=%s dbname=%s user=%s",
+		 tp_log_q(host ? host : "(default)"),
+		 tp_log_q(opt_val(opts, "port") ? opt_val(opts, "port") : "(default)"),
+		 tp_log_q(opt_val(opts, "dbname") ? opt_val(opts, "dbname") : "(default)"),
+		 tp_log_q(opt_val(opts, "user") ? opt_val(opts, "user") : "(default)"));
 	rc = TP_OK;
 out:
 	PQconninfoFree(opts);

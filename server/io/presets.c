@@ -201,7 +201,8 @@ static void preset_loaded(int status, const PGresult *res, void *ud)
 	if (rc) {
 		/* Stored presets were validated on write: the stored JSON was
 		 * changed behind our back. */
-		TP_LOG(TP_LOG_WARN, "msg=\"stored preset no longer valid\" detail=\"%s\"", r->err.msg);
+		TP_LOG(TP_LOG_WARN, "msg=\"stored preset no longer valid\" detail=%s",
+		       tp_log_q(r->err.msg));
 		tp_filter_init(&r->filter);
 		tp_errdetail_set(&r->err, TP_ERR_INVAL, "preset_id",
 				 "preset_id: the stored preset is not valid any more");
@@ -256,9 +257,9 @@ static void deferred_start(uv_timer_t *t)
 	step_watchlist(t->data);
 }
 
-int tp_filter_resolve(struct tp_server *srv, long long user_id,
-		      struct tp_filter *filter, const struct tp_filter_refs *refs,
-		      tp_preset_resolved_cb *cb, void *ud)
+int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
+			      struct tp_filter *filter, const struct tp_filter_refs *refs,
+			      tp_preset_resolved_cb *cb, void *ud)
 {
 	struct resolve *r;
 

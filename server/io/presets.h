@@ -34,9 +34,9 @@ int tp_preset_resolve(struct tp_server *srv, long long user_id,
 /* Resolves the references of an already parsed filter (taken: *filter is
  * moved into the resolver and reset). user_id <= 0 with a watchlist_id
  * fails with TP_ERR_AUTH at once. */
-int tp_filter_resolve(struct tp_server *srv, long long user_id,
-		      struct tp_filter *filter, const struct tp_filter_refs *refs,
-		      tp_preset_resolved_cb *cb, void *ud);
+int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
+			      struct tp_filter *filter, const struct tp_filter_refs *refs,
+			      tp_preset_resolved_cb *cb, void *ud);
 
 /* Answers a deferred HTTP request whose resolution failed with status:
  * 404 (no such preset), 401 (account deleted), 409 (stored preset or

@@ -1,6 +1,6 @@
 /*
  * redis_cache.c - write-through to, and warm start from, the original
- * Redis cache layout (contract/events.md), plus the producer heartbeat.
+ * Redis cache layout (docs/events.md), plus the producer heartbeat.
  *
  * Layout, with P the channel prefix ("tickstock"):
  *   P:patterns:<id>        HASH data=<normalised JSON> cached_at=<epoch>,
@@ -27,6 +27,14 @@
  * Warm start (once, on the first connection): SCAN P:patterns:* in batches,
  * HGET data of each key, parse with tp_pattern_from_json and insert what
  * has not expired. The server reports ready only once this finished.
+ *
+ * Write-back: Redis may come back empty (a restart without persistence)
+ * or miss what happened while the connection was down. So whenever a
+ * write could not be sent (not connected) the cache is "dirty", and when
+ * the connection is ready again (after the warm start, on the first one)
+ * the removals made meanwhile are sent first (queued, bounded) and then
+ * every pattern the store holds is written again, in slices that keep
+ * the pipeline under half its bound (continued as replies come in).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -43,6 +51,15 @@
 
 #define MAX_PENDING 50000
 #define HEARTBEAT_FRESH_SECONDS 60.0
+#define MAX_GONE 100000           /* removals remembered while away */
+
+/* A pattern removed while the connection was down: its cache entries. */
+struct gone {
+	struct gone *next;
+	char key[TP_PATTERN_ID_MAX + 1];
+	char symbol[TP_SYMBOL_MAX + 1];
+	char type[TP_PATTERN_TYPE_MAX + 1];
+};
 
 struct tp_redis_cache {
 	struct tp_server *srv;
@@ -58,7 +75,15 @@ struct tp_redis_cache {
 	double heartbeat;         /* last producer heartbeat value */
 	bool producer_online;     /* as last reported */
 	struct tp_buf scratch;
+	/* write-back (see the top comment) */
+	bool dirty;               /* a write was skipped: not connected */
+	struct gone *gone_head, *gone_tail;
+	size_t n_gone;
+	char **resync_ids;        /* store ids still to write, or NULL */
+	size_t resync_n, resync_pos;
 };
+
+static void resync_continue(struct tp_redis_cache *rc);
 
 static void count_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -70,6 +95,8 @@ static void count_reply(redisAsyncContext *ac, void *r, void *privdata)
 		rc->pending--;
 	if (!reply || reply->type == REDIS_REPLY_ERROR)
 		TP_METRIC_INC(redis_cache_write_errors);
+	else if (rc->resync_ids && rc->pending < MAX_PENDING / 4)
+		resync_continue(rc);
 }
 
 /* Sends one write-through command; false when it had to be dropped. */
@@ -114,9 +141,12 @@ void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 	const char *argv[6];
 	size_t lens[6];
 
-	if (!rc || !rc->srv->cfg->redis_write_through ||
-	    !tp_redis_conn_is_ready(rc->conn))
+	if (!rc || !rc->srv->cfg->redis_write_through)
 		return;
+	if (!tp_redis_conn_is_ready(rc->conn)) {
+		rc->dirty = true; /* written back when the connection returns */
+		return;
+	}
 	if (left > max_ttl)
 		left = max_ttl;
 	if (left < 1)
@@ -164,30 +194,138 @@ void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 	send_cmd(rc, 4, argv, lens);
 }
 
+static void send_removal(struct tp_redis_cache *rc, const char *id,
+			 const char *symbol, const char *type);
+static void remember_gone(struct tp_redis_cache *rc, const struct tp_pattern *p);
+
 void tp_redis_cache_on_remove(struct tp_redis_cache *rc,
 			      const struct tp_pattern *p, enum tp_removal why)
 {
-	char key[256], idx[160], member[256];
-
 	/* A replaced record is overwritten by the upsert that follows; an
 	 * evicted one only left this process's bounded memory and stays in
 	 * the shared cache until its TTL. */
 	if (!rc || why == TP_REMOVED_REPLACED || why == TP_REMOVED_EVICTED ||
-	    !rc->srv->cfg->redis_write_through ||
-	    !tp_redis_conn_is_ready(rc->conn))
+	    !rc->srv->cfg->redis_write_through)
 		return;
-	snprintf(key, sizeof(key), "%s:patterns:%s", rc->prefix, p->id);
+	if (!tp_redis_conn_is_ready(rc->conn)) {
+		remember_gone(rc, p);
+		return;
+	}
+	send_removal(rc, p->id, p->symbol, p->pattern_type);
+}
+
+static void send_removal(struct tp_redis_cache *rc, const char *id,
+			 const char *symbol, const char *type)
+{
+	char key[256], idx[160], member[256];
+
+	snprintf(key, sizeof(key), "%s:patterns:%s", rc->prefix, id);
 	send_fmt(rc, "DEL", key, NULL, NULL);
 	snprintf(idx, sizeof(idx), "%s:indexes:confidence", rc->prefix);
-	send_fmt(rc, "ZREM", idx, p->id, NULL);
+	send_fmt(rc, "ZREM", idx, id, NULL);
 	snprintf(idx, sizeof(idx), "%s:indexes:time", rc->prefix);
-	send_fmt(rc, "ZREM", idx, p->id, NULL);
+	send_fmt(rc, "ZREM", idx, id, NULL);
 	snprintf(idx, sizeof(idx), "%s:indexes:symbol", rc->prefix);
-	snprintf(member, sizeof(member), "%s:%s", p->symbol, p->id);
+	snprintf(member, sizeof(member), "%s:%s", symbol, id);
 	send_fmt(rc, "ZREM", idx, member, NULL);
 	snprintf(idx, sizeof(idx), "%s:indexes:pattern_type", rc->prefix);
-	snprintf(member, sizeof(member), "%s:%s", p->pattern_type, p->id);
+	snprintf(member, sizeof(member), "%s:%s", type, id);
 	send_fmt(rc, "ZREM", idx, member, NULL);
+}
+
+/* ---- write-back ---- */
+
+static void remember_gone(struct tp_redis_cache *rc, const struct tp_pattern *p)
+{
+	struct gone *g;
+
+	rc->dirty = true;
+	if (rc->n_gone >= MAX_GONE || !(g = tp_calloc(1, sizeof(*g)))) {
+		/* Its cache entry stays until its TTL (expires_at). */
+		TP_METRIC_INC(redis_cache_write_errors);
+		return;
+	}
+	snprintf(g->key, sizeof(g->key), "%s", p->id);
+	snprintf(g->symbol, sizeof(g->symbol), "%s", p->symbol);
+	snprintf(g->type, sizeof(g->type), "%s", p->pattern_type);
+	if (rc->gone_tail)
+		rc->gone_tail->next = g;
+	else
+		rc->gone_head = g;
+	rc->gone_tail = g;
+	rc->n_gone++;
+}
+
+static void free_gone(struct tp_redis_cache *rc)
+{
+	while (rc->gone_head) {
+		struct gone *g = rc->gone_head;
+
+		rc->gone_head = g->next;
+		tp_free(g);
+	}
+	rc->gone_tail = NULL;
+	rc->n_gone = 0;
+}
+
+static void free_resync(struct tp_redis_cache *rc)
+{
+	for (size_t i = rc->resync_pos; rc->resync_ids && i < rc->resync_n; i++)
+		tp_free(rc->resync_ids[i]);
+	tp_free(rc->resync_ids);
+	rc->resync_ids = NULL;
+	rc->resync_n = rc->resync_pos = 0;
+}
+
+static void collect_id(const struct tp_pattern *p, void *ud)
+{
+	struct tp_redis_cache *rc = ud;
+
+	if (rc->resync_ids && !(rc->resync_ids[rc->resync_n++] = tp_strdup(p->id)))
+		rc->resync_n--;
+}
+
+/* Writes the next slice of the store; the last one ends the write-back. */
+static void resync_continue(struct tp_redis_cache *rc)
+{
+	struct tp_patterns *ps = tp_ingest_patterns(rc->srv->ingest);
+
+	while (rc->resync_pos < rc->resync_n && rc->pending < MAX_PENDING / 2 &&
+	       tp_redis_conn_is_ready(rc->conn)) {
+		char *id = rc->resync_ids[rc->resync_pos++];
+		const struct tp_pattern *p = tp_patterns_get(ps, id);
+
+		if (p) /* still held (it may have gone since) */
+			tp_redis_cache_on_upsert(rc, p);
+		tp_free(id);
+	}
+	if (rc->resync_pos == rc->resync_n) {
+		TP_LOG(TP_LOG_NOTICE, "msg=\"cache written back\" patterns=%zu",
+		       rc->resync_n);
+		free_resync(rc);
+	}
+}
+
+/* The connection is back after writes were skipped: removals first, then
+ * everything the store holds. */
+static void write_back(struct tp_redis_cache *rc)
+{
+	struct tp_patterns *ps = tp_ingest_patterns(rc->srv->ingest);
+	size_t n = tp_patterns_count(ps);
+
+	if (!rc->dirty || !rc->srv->cfg->redis_write_through)
+		return;
+	rc->dirty = false;
+	TP_LOG(TP_LOG_NOTICE, "msg=\"writing the cache back\" removals=%zu patterns=%zu",
+	       rc->n_gone, n);
+	for (struct gone *g = rc->gone_head; g; g = g->next)
+		send_removal(rc, g->key, g->symbol, g->type);
+	free_gone(rc);
+	free_resync(rc);
+	if (!n || !(rc->resync_ids = tp_calloc(n, sizeof(char *))))
+		return;
+	tp_patterns_foreach(ps, collect_id, rc);
+	resync_continue(rc);
 }
 
 /* ---- warm start ---- */
@@ -197,6 +335,7 @@ static void warm_finish_if_done(struct tp_redis_cache *rc)
 	if (rc->warm_done || !rc->scan_finished || rc->warm_pending)
 		return;
 	rc->warm_done = true;
+	write_back(rc); /* what was ingested before the first connection */
 	TP_METRIC_ADD(redis_warm_loaded, rc->warm_loaded);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"warm start finished\" loaded=%zu cached=%zu",
 	       rc->warm_loaded, tp_patterns_count(tp_ingest_patterns(rc->srv->ingest)));
@@ -345,6 +484,8 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 			rc->scan_finished = true;
 			warm_finish_if_done(rc);
 		}
+	} else if (rc->warm_done) {
+		write_back(rc);
 	}
 }
 
@@ -357,6 +498,8 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	(void)why;
 	/* hiredis has already run every pending callback with NULL. */
 	rc->pending = 0;
+	/* Those writes (and a write-back under way) may not have landed. */
+	rc->dirty = true;
 	TP_METRIC_SET(redis_cache_connected, 0);
 	if (loss == TP_REDIS_LOSS_CLOSED)
 		return;
@@ -395,6 +538,8 @@ static void heartbeat_timer_closed(uv_handle_t *h)
 	struct tp_redis_cache *rc = h->data;
 
 	tp_buf_cleanup(&rc->scratch);
+	free_gone(rc);
+	free_resync(rc);
 	tp_free(rc);
 }
 

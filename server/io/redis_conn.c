@@ -240,8 +240,8 @@ static void schedule_retry(struct tp_redis_conn *rc, const char *why)
 	rc->state = ST_BACKOFF;
 	rc->reconnects++;
 	delay = tp_backoff_next(&rc->backoff, max);
-	TP_LOG(TP_LOG_WARN, "msg=\"redis unavailable, retrying\" conn=%s why=\"%s\" retry_in=%.2fs",
-	       rc->name, why, delay);
+	TP_LOG(TP_LOG_WARN, "msg=\"redis unavailable, retrying\" conn=%s why=%s retry_in=%.2fs",
+	       rc->name, tp_log_q(why), delay);
 	uv_timer_start(&rc->timer, backoff_fired, (uint64_t)(delay * 1000), 0);
 }
 
@@ -371,8 +371,8 @@ static void handshake_done(redisAsyncContext *ac, void *r, void *privdata)
 	if (!reply || rc->ac != ac || rc->state != ST_HANDSHAKE)
 		return; /* connection went away; disconnect_cb handles it */
 	if (reply->type == REDIS_REPLY_ERROR) {
-		TP_LOG(TP_LOG_ERR, "msg=\"redis handshake refused\" conn=%s reply=\"%.*s\"",
-		       rc->name, (int)reply->len, reply->str);
+		TP_LOG(TP_LOG_ERR, "msg=\"redis handshake refused\" conn=%s reply=%s",
+		       rc->name, tp_log_qn(reply->str, (size_t)reply->len));
 		redisAsyncDisconnect(ac);
 	}
 }

@@ -2,7 +2,7 @@
  * redis_sub.c - the pub/sub consumer.
  *
  * A dedicated connection (a subscribed Redis connection can run nothing
- * else) SUBSCRIBEs to the four channels of contract/events.md under the
+ * else) SUBSCRIBEs to the four channels of docs/events.md under the
  * configured prefix. Every message is handed to the ingest pipeline inside
  * the hiredis callback: the reply lives only during the callback, and the
  * parser copies what it keeps. After any disconnect redis_conn reconnects
@@ -15,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "cluster.h"
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
@@ -80,6 +81,12 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 	if (ch < 0)
 		return;
 	sub->last_message = tp_now();
+	if (sub->srv->cluster) {
+		/* Applied when it comes back from the shared stream. */
+		tp_cluster_propose_event(sub->srv->cluster, (enum tp_channel)ch,
+					 payload->str, payload->len);
+		return;
+	}
 	tp_ingest_message(sub->srv->ingest, (enum tp_channel)ch, payload->str,
 			  payload->len, sub->last_message);
 }
@@ -103,8 +110,8 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 
 	(void)conn;
 	if (sub->subscribed && loss != TP_REDIS_LOSS_CLOSED)
-		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=\"%s\"",
-		       why);
+		TP_LOG(TP_LOG_WARN, "msg=\"pub/sub connection lost, serving from cache\" why=%s",
+		       tp_log_q(why));
 	sub->subscribed = false;
 	sub->confirmed = 0;
 	TP_METRIC_SET(redis_connected, 0);

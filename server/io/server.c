@@ -32,15 +32,18 @@
 
 #include "accounts.h"
 #include "backtests.h"
+#include "cluster.h"
 #include "directory.h"
 #include "pg.h"
 #include "redis.h"
+#include "reload.h"
 #include "http.h"
 #include "listener.h"
 #include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"
 #include "server.h"
+#include "tls.h"
 #include "writer.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
@@ -105,9 +108,11 @@ void tp_server_producer_changed(struct tp_server *srv, bool online,
 	else
 		tp_buf_puts(&b, "null");
 	tp_buf_puts(&b, "}}");
-	if (!b.oom)
-		tp_push_health(srv->push, tp_buf_cstr(&b), tp_ingest_bump_seq(srv->ingest),
-			       tp_now());
+	/* In cluster mode this notice is this instance's own: it may find no
+	 * position left before the next stream entry (then it is only logged). */
+	uint64_t seq = tp_ingest_bump_seq(srv->ingest);
+	if (!b.oom && seq)
+		tp_push_health(srv->push, tp_buf_cstr(&b), seq, tp_now());
 	tp_buf_cleanup(&b);
 }
 
@@ -122,8 +127,8 @@ static void hook_reject(enum tp_channel ch, enum tp_reject why,
 	(void)ud;
 	if (!tp_log_ratelimit_allow(&rl[ch], tp_mono(), 1.0, &suppressed))
 		return;
-	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=\"%s\" suppressed=%lu",
-	       tp_channel_name(ch), tp_reject_name(why), err ? err->msg : "",
+	TP_LOG(TP_LOG_WARN, "msg=\"event rejected\" channel=%s reason=%s detail=%s suppressed=%lu",
+	       tp_channel_name(ch), tp_reject_name(why), tp_log_q(err ? err->msg : ""),
 	       suppressed);
 }
 
@@ -147,11 +152,19 @@ static void directory_loaded(struct tp_directory *dir, void *ud)
 static void sweep_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
-	size_t n = tp_ingest_expire(srv->ingest, tp_now());
+	size_t n = 0;
 	unsigned long long cur = tp_ingest_stats(srv->ingest)->events_processed;
 	unsigned slots = TP_ARRAY_SIZE(srv->rate_ring);
 	unsigned oldest = (srv->rate_pos + 1) % slots;
 	unsigned filled = srv->rate_pos + 1 < slots ? srv->rate_pos + 1 : slots - 1;
+
+	/* In cluster mode expiry goes through the stream (a position shared
+	 * by every instance); while Redis is away it waits (scans skip
+	 * expired rows anyway). */
+	if (srv->cluster)
+		tp_cluster_sweep(srv->cluster, tp_now());
+	else
+		n = tp_ingest_expire(srv->ingest, tp_now());
 
 	srv->rate_ring[srv->rate_pos % slots] = cur;
 	if (srv->rate_pos >= slots - 1)
@@ -184,7 +197,7 @@ static void lws_log_emit(int level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	TP_LOG(l, "msg=\"lws\" detail=\"%.*s\"", (int)n, line);
+	TP_LOG(l, "msg=\"lws\" detail=%s", tp_log_qn(line, n));
 }
 
 static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
@@ -225,6 +238,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+	tp_reload_close(srv);
 	tp_writer_close(srv->writer);
 	/* With a foreign loop lws tears down in stages as its handles close;
 	 * info.pcontext clears srv->lws when that has finished, and
@@ -274,6 +288,8 @@ void tp_server_stop(struct tp_server *srv)
 		lws_context_deprecate(srv->lws, deprecated_cb);
 	tp_redis_sub_close(srv->sub);
 	srv->sub = NULL;
+	tp_cluster_close(srv->cluster);
+	srv->cluster = NULL;
 	/* Close 1001 to every WebSocket session; long-polls answer now. */
 	tp_ws_close_all(srv);
 	tp_poll_answer_all(srv);
@@ -337,6 +353,7 @@ static const struct lws_protocols *tuned_protocols(void)
 	}
 	TP_ASSERT(!p[n].name); /* room for the whole table */
 	memset(&tuned[n], 0, sizeof(tuned[n]));
+	tp_tls_wrap_protocol(&tuned[0]); /* the vhost's SSL_CTX comes there */
 	return tuned;
 }
 
@@ -353,6 +370,12 @@ static int create_lws(struct tp_server *srv)
 		       LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
 	if (!strchr(cfg->bind, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* TLS (tls.c). HTTP/1.1 only: with h2 negotiated by ALPN, requests
+	 * would be streams of one socket, which http.c and the push write
+	 * path do not handle. */
+	info.options |= tp_tls_lws_options(cfg);
+	if (*cfg->tls_cert)
+		info.alpn = "http/1.1";
 	info.foreign_loops = loops;
 	/* A worker accepts on the supervisor's socket itself (listener.c). */
 	info.port = srv->worker.id ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
@@ -444,6 +467,8 @@ static int setup_auth(struct tp_server *srv)
 		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
 		return TP_ERR_INVAL;
 	}
+	if (tp_cidr_list_parse(cfg->trusted_proxies, &srv->trusted_proxies, NULL))
+		return TP_ERR_INVAL; /* config.c validated it */
 	/* Per client address: login_burst attempts at once, then login_rate
 	 * per second; at most 10,000 addresses tracked. */
 	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
@@ -463,6 +488,11 @@ static int setup_push(struct tp_server *srv)
 	po.max_subs = (size_t)cfg->ws_max_subscriptions;
 	po.history_events = (size_t)cfg->history_events;
 	po.history_seconds = cfg->history_seconds;
+	/* Cluster: a position another instance gave out may be up to 1,000
+	 * stream entries ahead of ours (ingest.h: TP_INGEST_STRIDE seqs
+	 * each); events up to it are skipped for that subscription. */
+	if (tp_server_clustered(srv))
+		po.future_window = 1000ull * TP_INGEST_STRIDE;
 	po.ops.send = tp_stream_send;
 	if (!(srv->push = tp_push_create(&po)))
 		return TP_ERR_NOMEM;
@@ -566,7 +596,8 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 		if (!srv->listener)
 			goto fail;
 	}
-	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=http://%s:%d/ epoch=%s",
+	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=%s://%s:%d/ epoch=%s",
+	       srv->tls_ctx ? "https" : "http",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->epoch);
 	if (write_port_file(srv))
 		goto fail;
@@ -586,8 +617,11 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 	uv_signal_init(&srv->loop, &srv->sig_int);
 	srv->sig_int.data = srv;
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+	tp_reload_init(srv); /* SIGHUP */
 
 	srv->rcache = tp_redis_cache_create(srv);
+	if (tp_server_clustered(srv) && !(srv->cluster = tp_cluster_create(srv)))
+		goto fail_running;
 	srv->sub = tp_redis_sub_create(srv);
 	if (!srv->rcache || !srv->sub || setup_database(srv) ||
 	    !(srv->backtests = tp_backtests_create(srv)))
@@ -651,11 +685,17 @@ int tp_server_cleanup(struct tp_server *srv)
 	srv->login_rl = NULL;
 	tp_accounts_destroy(srv);
 	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
+	tp_reload_cleanup(srv);
 	rc = uv_loop_close(&srv->loop);
 	if (rc)
 		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",
-		       uv_strerror(rc));
+		       tp_log_q(uv_strerror(rc)));
 	return rc ? TP_ERR_IO : TP_OK;
+}
+
+bool tp_server_clustered(const struct tp_server *srv)
+{
+	return srv->cfg->cluster && !strcmp(srv->cfg->cluster, "redis");
 }
 
 bool tp_server_ready(const struct tp_server *srv, const char **why)
@@ -670,6 +710,10 @@ bool tp_server_ready(const struct tp_server *srv, const char **why)
 	}
 	if (!tp_redis_cache_warm_done(srv->rcache)) {
 		*why = "cache warm start not finished";
+		return false;
+	}
+	if (srv->cluster && !tp_cluster_caught_up(srv->cluster)) {
+		*why = "reading the cluster stream";
 		return false;
 	}
 	*why = "ready";

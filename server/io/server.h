@@ -18,6 +18,7 @@
 #include "tickpush/clock.h" /* tp_now, tp_mono: most io files use them */
 #include "tickpush/config.h"
 #include "tickpush/httpconn.h"
+#include "tickpush/netaddr.h"
 #include "tickpush/ingest.h"
 
 struct lws_context;
@@ -35,6 +36,9 @@ struct sse_conn;
 struct poll_conn;
 struct tp_backtests;
 struct tp_accounts;
+struct tp_cluster;
+struct ssl_ctx_st;
+struct tp_reload_cfg;
 struct tp_listener;
 
 /* Under a supervisor (workers > 1, supervisor.h): which worker this
@@ -47,17 +51,22 @@ struct tp_worker {
 };
 
 struct tp_server {
-	const struct tp_config *cfg;  /* borrowed from main, outlives us */
+	/* In force: main's until a SIGHUP reload installs another (reload.c;
+	 * live options are read through it on each use). */
+	const struct tp_config *cfg;
+	struct tp_reload_cfg *reloaded; /* configurations reloads installed */
 	uv_loop_t loop;
 	struct lws_context *lws;
 	struct lws_vhost *vhost;
 	int port;                     /* bound listen port */
 	struct tp_worker worker;      /* id 0: single process */
 	struct tp_listener *listener; /* worker's accept loop (listener.c) */
+	struct ssl_ctx_st *tls_ctx;   /* the vhost's SSL_CTX (lws owns it), NULL = plain (tls.c) */
 
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */
 	struct tp_redis_cache *rcache; /* write-through, warm start, heartbeat */
+	struct tp_cluster *cluster;   /* cluster = redis: the shared stream, else NULL */
 	struct tp_pg *pg;             /* NULL when DATABASE_URI is unset */
 	struct tp_directory *dir;     /* symbols/universes copy, NULL without pg */
 
@@ -74,8 +83,16 @@ struct tp_server {
 	const unsigned char *jwt_key; /* cfg->jwt_secret or jwt_dev_key */
 	size_t jwt_key_len;           /* 0 = no secret: tokens cannot be verified */
 	unsigned char jwt_dev_key[32];
+	/* The secret a reload replaced, accepted until jwt_prev_until
+	 * (reload.c, tp_token_verify). */
+	unsigned char *jwt_prev_key;
+	size_t jwt_prev_len;
+	double jwt_prev_until;
 	struct tp_ratelimit *login_rl;
 	struct tp_accounts *accounts; /* accounts.c: do token accounts exist */
+	/* trusted_proxies, parsed: peers whose X-Forwarded-For is believed
+	 * (tp_http_client_addr). */
+	struct tp_cidr_list trusted_proxies;
 
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */
@@ -83,7 +100,7 @@ struct tp_server {
 	struct lws_token_limits http_token_limits; /* see create_lws */
 
 	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup; /* sig_hup: reload.c */
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
 	uv_check_t turn_check;        /* counts loop iterations: */
@@ -122,6 +139,8 @@ void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */
 const struct lws_protocols *tp_http_protocols(void);
+/* cluster = redis (server/io/cluster.c). */
+bool tp_server_clustered(const struct tp_server *srv);
 /* Readiness: pub/sub subscribed and the warm start finished. */
 bool tp_server_ready(const struct tp_server *srv, const char **why);
 

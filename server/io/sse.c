@@ -609,6 +609,11 @@ static void poll_start(struct stream_pending *p, const struct tp_filter *filter)
 		poll_answer(c, !resumable);
 		return;
 	}
+	/* The position again: in cluster mode one a little ahead of ours is
+	 * resumable, and the events up to it must not be answered. */
+	req.has_since = p->sp.has_since;
+	req.since_epoch = p->sp.epoch;
+	req.since_seq = since;
 	c->push = tp_push_session_create(srv->push, c, p->sp.user);
 	if (!c->push || tp_push_subscribe(srv->push, c->push, &req,
 					  tp_ingest_patterns(srv->ingest), tp_now(), &err)) {

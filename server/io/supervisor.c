@@ -105,7 +105,7 @@ static int open_listener(const char *bind_addr, int *port)
 		in6->sin6_port = htons((uint16_t)*port);
 		len = sizeof(*in6);
 	} else {
-		TP_LOG(TP_LOG_ERR, "msg=\"supervisor: bad bind address\" bind=%s", bind_addr);
+		TP_LOG(TP_LOG_ERR, "msg=\"supervisor: bad bind address\" bind=%s", tp_log_q(bind_addr));
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -121,8 +121,8 @@ static int open_listener(const char *bind_addr, int *port)
 	*port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
 	return fd;
 fail:
-	TP_LOG(TP_LOG_ERR, "msg=\"supervisor: cannot listen\" bind=%s port=%d err=\"%s\"",
-	       bind_addr, *port, strerror(errno));
+	TP_LOG(TP_LOG_ERR, "msg=\"supervisor: cannot listen\" bind=%s port=%d err=%s",
+	       tp_log_q(bind_addr), *port, tp_log_q(strerror(errno)));
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -206,8 +206,8 @@ static bool spawn(struct sup *sp, unsigned i, struct tp_worker *w)
 		return true;
 	}
 	if (pid < 0) {
-		TP_LOG(TP_LOG_ERR, "msg=\"supervisor: fork failed\" worker_id=%u err=\"%s\"",
-		       i + 1, strerror(errno));
+		TP_LOG(TP_LOG_ERR, "msg=\"supervisor: fork failed\" worker_id=%u err=%s",
+		       i + 1, tp_log_q(strerror(errno)));
 		schedule_restart(s, 0);
 		return false;
 	}
@@ -307,7 +307,8 @@ int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 		close_listeners(&sp);
 		return 2;
 	}
-	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: listening\" url=http://%s:%d/ workers=%u pid=%ld",
+	TP_LOG(TP_LOG_NOTICE, "msg=\"supervisor: listening\" url=%s://%s:%d/ workers=%u pid=%ld",
+	       *cfg->tls_cert ? "https" : "http",
 	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, sp.port, n, (long)sp.self);
 
 	/* Blocked, and at their default action: an ignored signal (nohup

@@ -38,10 +38,21 @@
  * transport closes the connection from its own callback (lws closes a
  * connection only from its callbacks).
  *
- * TLS: lws owns the TLS stream, so a TLS connection cannot be written
- * directly. tickpush serves plain HTTP today; a TLS sink would coalesce
- * queued frames into one buffer and lws_write it (one per WRITEABLE).
- * tp_wconn_attach refuses TLS connections until then.
+ * TLS. lws owns the connection's SSL*, and writes on it too (pong, close
+ * echo, its buffered bytes). OpenSSL's SSL_write, after WANT_WRITE, must
+ * be called again with the same bytes before any other write: a pong
+ * written by lws in between would fail or be sent as part of our record.
+ * So TLS connections are written through lws_write (raw type), which owns
+ * that retry (lws_issue_raw: on WANT_WRITE the whole buffer goes on
+ * buflist_out and is retried first, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ * write_out_tls copies whole slices of the queue into chunks of
+ * TLS_CHUNK bytes (lws sends at most tx_packet_size per SSL_write, the
+ * rest it buffers) and hands one chunk after another to lws while it
+ * buffers nothing: one TLS record and one syscall per chunk. Once lws
+ * buffers, the frame in progress is completed by hand_rest (as for plain
+ * sockets), so whatever lws writes of its own lands on a frame boundary,
+ * and the rest waits for WRITEABLE, which lws gives once its buffer is
+ * empty.
  */
 #include <errno.h>
 #include <string.h>
@@ -61,6 +72,7 @@
 #define WRITE_IOV 96             /* slices (>= 32 frames of 3) */
 #define WRITE_MAX (64 * 1024)    /* bytes, about */
 #define POOL_KEEP 1024           /* spare frame nodes kept when idle */
+#define TLS_CHUNK 4096           /* per lws_write: server.c's tx_packet_size */
 
 struct tp_writer {
 	uv_prepare_t prepare;
@@ -71,6 +83,7 @@ struct tp_writer {
 	 * is written first (indexed by enum tp_wconn_list). */
 	struct tp_wconn *head[3], *tail[3];
 	size_t queued;
+	unsigned char chunk[TLS_CHUNK]; /* write_out_tls */
 };
 
 static void list_del(struct tp_wconn *c)
@@ -124,8 +137,8 @@ static void ask(struct tp_wconn *c)
 static void fail(struct tp_wconn *c, int err)
 {
 	if (!c->failed)
-		TP_LOG(TP_LOG_DEBUG, "msg=\"push write failed\" fd=%d err=\"%s\"",
-		       c->fd, strerror(err));
+		TP_LOG(TP_LOG_DEBUG, "msg=\"push write failed\" fd=%d err=%s",
+		       c->fd, tp_log_q(strerror(err)));
 	c->failed = true;
 	c->w->queued -= tp_outq_cleanup(&c->q);
 	ask(c);
@@ -146,6 +159,20 @@ static void hand_rest(struct tp_wconn *c)
 	}
 	c->w->queued -= tp_outq_pop(&c->q);
 	TP_METRIC_INC(push_partial_writes);
+}
+
+/* The end of a write turn: a frame cut short goes to lws, whatever
+ * remains waits for WRITEABLE. Returns written. */
+static size_t wrote(struct tp_wconn *c, size_t frames, size_t written)
+{
+	TP_METRIC_ADD(ws_frames_sent, frames);
+	if (c->failed)
+		return written;
+	if (tp_outq_started(&c->q))
+		hand_rest(c);
+	if (!c->failed && !tp_outq_empty(&c->q))
+		ask(c);
+	return written;
 }
 
 /* Returns the bytes written. */
@@ -173,14 +200,38 @@ static size_t write_out(struct tp_wconn *c)
 		if ((size_t)r < want)
 			break;
 	}
-	TP_METRIC_ADD(ws_frames_sent, frames);
-	if (c->failed)
-		return written;
-	if (tp_outq_started(&c->q))
-		hand_rest(c);
-	if (!c->failed && !tp_outq_empty(&c->q))
-		ask(c);
-	return written;
+	return wrote(c, frames, written);
+}
+
+/* TLS connections: through lws (see the top of the file). */
+static size_t write_out_tls(struct tp_wconn *c)
+{
+	struct iovec iov[WRITE_IOV];
+	size_t frames = 0, written = 0;
+
+	while (!tp_outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
+		size_t want, len = 0;
+		int n = tp_outq_iov(&c->q, iov, WRITE_IOV, TLS_CHUNK, &want);
+
+		for (int i = 0; i < n && len < TLS_CHUNK; i++) {
+			size_t k = iov[i].iov_len < TLS_CHUNK - len
+					   ? iov[i].iov_len : TLS_CHUNK - len;
+
+			memcpy(c->w->chunk + len, iov[i].iov_base, k);
+			len += k;
+		}
+		/* lws sends the chunk or keeps what the socket refused. */
+		if (lws_write(c->wsi, c->w->chunk, len,
+			      (enum lws_write_protocol)c->lws_protocol) < 0) {
+			fail(c, EPIPE);
+			break;
+		}
+		TP_METRIC_INC(push_writes);
+		frames += tp_outq_consume(&c->q, len);
+		c->w->queued -= len;
+		written += len;
+	}
+	return wrote(c, frames, written);
 }
 
 static size_t flush(struct tp_wconn *c)
@@ -192,7 +243,7 @@ static size_t flush(struct tp_wconn *c)
 		ask(c); /* lws first sends what it holds */
 		return 0;
 	}
-	return write_out(c);
+	return c->tls ? write_out_tls(c) : write_out(c);
 }
 
 static void flush_list(struct tp_writer *w, enum tp_wconn_list l)
@@ -282,11 +333,8 @@ void tp_wconn_init(struct tp_wconn *c, struct tp_writer *w)
 
 int tp_wconn_attach(struct tp_wconn *c, struct lws *wsi, int lws_protocol)
 {
-	if (lws_is_ssl(wsi)) {
-		TP_LOG(TP_LOG_ERR, "msg=\"push over TLS is not supported by the write path\"");
-		return TP_ERR_IO;
-	}
 	c->wsi = wsi;
+	c->tls = lws_is_ssl(wsi) != 0;
 	c->fd = lws_get_socket_fd(wsi);
 	c->lws_protocol = lws_protocol;
 	if (!tp_outq_empty(&c->q))

@@ -44,6 +44,7 @@ struct tp_wconn {
 	struct tp_wconn *prev, *next;
 	bool asked;                 /* WRITEABLE requested, not yet seen */
 	bool failed;                /* a write failed: the peer is gone */
+	bool tls;                   /* written through lws_write (writer.c) */
 };
 
 /* delay_ms: the write window (0 = write in the same loop turn). */
@@ -62,8 +63,8 @@ void tp_wconn_init(struct tp_wconn *c, struct tp_writer *w);
 /* The connection's socket is ready for its frames (WebSocket: from
  * ESTABLISHED; SSE: once the response headers are written).
  * lws_protocol is the lws_write type that writes raw bytes on it
- * (LWS_WRITE_RAW / LWS_WRITE_HTTP, the same value). TP_OK, or TP_ERR_IO
- * when the socket cannot be written directly (TLS: not supported yet). */
+ * (LWS_WRITE_RAW / LWS_WRITE_HTTP, the same value). TP_OK (TLS
+ * connections are written through lws, writer.c). */
 int tp_wconn_attach(struct tp_wconn *c, struct lws *wsi, int lws_protocol);
 /* Drops the queue and leaves the flush lists; returns the bytes dropped. */
 size_t tp_wconn_cleanup(struct tp_wconn *c);

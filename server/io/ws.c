@@ -1,6 +1,6 @@
 /*
  * ws.c - the WebSocket transport: GET /ws, subprotocol tickpush.v1
- * (contract/websocket.md).
+ * (docs/protocol.md).
  *
  * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): the path must be /ws, the
  * Origin (when a browser sends one) must be allowed, and a token given as
@@ -68,10 +68,12 @@
 #include "http.h"
 #include "presets.h"
 #include "reader.h"
+#include "reload.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
+#include "tickpush/cors.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -133,8 +135,8 @@ static void close_async(struct ws_conn *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_at = tp_mono();
 	dropped = tp_wconn_drop_unstarted(&c->out);
-	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=\"%s\" queued=%zu",
-	       c->id_str, c->user, code, reason, dropped + c->out.q.bytes);
+	TP_LOG(TP_LOG_INFO, "msg=\"closing session\" sid=%s user=%lld code=%d reason=%s queued=%zu",
+	       c->id_str, c->user, code, tp_log_q(reason), dropped + c->out.q.bytes);
 	p.pre_len = tp_ws_close_frame(frame, code, reason);
 	/* Out of memory for the frame: close without it. */
 	if (tp_wconn_push_control(&c->out, &p) != TP_OK)
@@ -273,9 +275,7 @@ static int verify(struct tp_server *srv, const char *token, long long *user,
 	struct tp_jwt_claims claims;
 	struct tp_errdetail err = {{0}, NULL};
 
-	if (!srv->jwt_key_len ||
-	    tp_jwt_verify(srv->jwt_key, srv->jwt_key_len, token, strlen(token),
-			  tp_now(), 30, &claims, &err)) {
+	if (tp_token_verify(srv, token, tp_now(), &claims, &err)) {
 		*why = err.field && !strcmp(err.field, TP_JWT_R_EXPIRED) ? "Token expired"
 									 : "Invalid token";
 		return TP_ERR_AUTH;
@@ -295,25 +295,8 @@ static bool origin_ok(struct tp_server *srv, struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
 		return true;
-	if (list && list[0]) {
-		size_t n = strlen(origin);
-
-		for (const char *p = list; *p;) {
-			const char *comma = strchr(p, ',');
-			size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-			while (len && *p == ' ')
-				p++, len--;
-			while (len && p[len - 1] == ' ')
-				len--;
-			if (len == n && !tp_ascii_ncasecmp(p, origin, n))
-				return true;
-			if (!comma)
-				break;
-			p = comma + 1;
-		}
-		return false;
-	}
+	if (list && list[0])
+		return tp_origin_listed(list, origin);
 	hostpart = strstr(origin, "://");
 	hostpart = hostpart ? hostpart + 3 : origin;
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
@@ -543,8 +526,8 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	if (f->preset_id)
 		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
 	else
-		rc = tp_filter_resolve(c->srv, c->user, &f->filter, &f->refs,
-				       sub_resolved, ps);
+		rc = tp_presets_resolve_filter(c->srv, c->user, &f->filter, &f->refs,
+					       sub_resolved, ps);
 	if (rc) {
 		tp_free(ps);
 		send_error(c, f->id, rc == TP_ERR_AUTH ? TP_CODE_UNAUTHORIZED : TP_CODE_BAD_REQUEST,

@@ -15,6 +15,8 @@
 #include <openssl/hmac.h>
 
 #include "tickpush/auth.h"
+#include "tickpush/b64.h"
+#include "tickpush/password.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

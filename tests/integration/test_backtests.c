@@ -289,7 +289,7 @@ static void test_validation(void **state)
 	}
 	/* Nothing of the above was recorded. */
 	assert_int_equal(count_owner_keys(), 0);
-	assert_true(metric("tp_backtests_submitted_total") == 0);
+	assert_true(metric("tickpush_backtests_submitted_total") == 0);
 }
 
 static const char *array_item(const cJSON *j, const char *name, int i)
@@ -353,7 +353,7 @@ static void test_submit_publishes_and_records(void **state)
 	ttl = it_redis(&env, NULL, 0, "TTL %s", key);
 	assert_true(ttl > 0 && ttl <= 604800);
 	assert_int_equal(count_owner_keys(), 1);
-	assert_true(metric("tp_backtests_submitted_total") == 1);
+	assert_true(metric("tickpush_backtests_submitted_total") == 1);
 
 	/* A second job, without parameters. */
 	assert_int_equal(call("POST", "/api/backtests", demo_token,
@@ -446,7 +446,7 @@ static void test_progress_and_result_events(void **state)
 {
 	char ev[512], path[160];
 	struct want w = {job1, "processing", 0.45};
-	double unknown_before = metric("tp_backtest_events_unknown_job_total");
+	double unknown_before = metric("tickpush_backtest_events_unknown_job_total");
 	cJSON *j, *jobs;
 
 	(void)state;
@@ -478,16 +478,16 @@ static void test_progress_and_result_events(void **state)
 	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "results"), "win_rate") == 0.65);
 	cJSON_Delete(j);
 	/* Both events had a known owner. */
-	assert_true(metric("tp_backtest_events_unknown_job_total") == unknown_before);
+	assert_true(metric("tickpush_backtest_events_unknown_job_total") == unknown_before);
 
 	/* An event for a job nobody submitted is counted as unknown. */
 	snprintf(ev, sizeof(ev), "{\"event_type\":\"backtest_progress\",\"job_id\":\"job_nobody\","
 		 "\"progress\":0.1,\"status\":\"processing\"}");
 	assert_true(it_publish(&env, "tickstock.events.backtesting.progress", ev) >= 1);
 	for (double until = it_now() + 10; it_now() < until;)
-		if (metric("tp_backtest_events_unknown_job_total") == unknown_before + 1)
+		if (metric("tickpush_backtest_events_unknown_job_total") == unknown_before + 1)
 			break;
-	assert_true(metric("tp_backtest_events_unknown_job_total") == unknown_before + 1);
+	assert_true(metric("tickpush_backtest_events_unknown_job_total") == unknown_before + 1);
 }
 
 static void test_cancel(void **state)
@@ -565,8 +565,8 @@ static void test_restart_keeps_owners(void **state)
 	w.progress = -1; /* a cancelled result has no progress: null */
 	if (!it_wait(job_state_is, &w, 10))
 		fail_msg("result after restart never showed");
-	assert_true(metric("tp_backtest_events_unknown_job_total") == 0);
-	assert_true(metric("tp_backtests_submitted_total") == 0);
+	assert_true(metric("tickpush_backtest_events_unknown_job_total") == 0);
+	assert_true(metric("tickpush_backtests_submitted_total") == 0);
 }
 
 static bool post_ok(void *ud)

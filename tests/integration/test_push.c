@@ -731,44 +731,6 @@ static void test_backtests_reach_only_their_owner(void **state)
 	ws_free(analyst);
 }
 
-/* Reads SSE events from a raw connection until quiet; collects ids of
- * pattern events in order. */
-static size_t sse_collect(int fd, char ids[][TP_PATTERN_ID_MAX + 1], size_t max, double quiet)
-{
-	static char buf[1 << 20];
-	size_t len = 0, n = 0;
-	double end = it_now() + quiet;
-	struct timeval tv = {0, 100000};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (it_now() < end) {
-		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-
-		if (r > 0) {
-			len += (size_t)r;
-			end = it_now() + quiet;
-		} else if (r == 0) {
-			break;
-		}
-	}
-	buf[len] = '\0';
-	for (char *p = buf; (p = strstr(p, "event: pattern\ndata: ")); ) {
-		char *data = p + 21, *nl = strchr(data, '\n');
-		cJSON *j;
-
-		if (!nl)
-			break;
-		*nl = '\0';
-		j = cJSON_Parse(data);
-		if (j && n < max)
-			snprintf(ids[n++], TP_PATTERN_ID_MAX + 1, "%s",
-				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
-		cJSON_Delete(j);
-		p = nl + 1;
-	}
-	return n;
-}
-
 static void test_sse_and_poll_carry_the_same_sequence(void **state)
 {
 	struct it_ws *ws = ws_open(NULL);
@@ -793,7 +755,7 @@ static void test_sse_and_poll_carry_the_same_sequence(void **state)
 	for (int i = 0; i < 8; i++)
 		publish(i % 2 ? "ORCL" : "SAP", "Doji", 0.7, 1, NULL, 0, i % 2 ? want[i / 2] : NULL);
 	assert_int_equal(collect_ids(ws, ws_ids, 16, 1.0), 4);
-	assert_int_equal(sse_collect(fd, sse_ids, 16, 1.0), 4);
+	assert_int_equal(it_sse_pattern_ids(fd, sse_ids[0], sizeof(sse_ids[0]), 16, 1.0, NULL), 4);
 	close(fd);
 	for (int i = 0; i < 4; i++) {
 		assert_string_equal(ws_ids[i], want[i]);
@@ -848,9 +810,9 @@ static double connections_gauge(void)
 	double v = -1;
 
 	assert_int_equal(it_http(env.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	p = strstr(r.body, "\ntp_http_connections ");
+	p = strstr(r.body, "\ntickpush_http_connections ");
 	if (p)
-		v = strtod(p + strlen("\ntp_http_connections "), NULL);
+		v = strtod(p + strlen("\ntickpush_http_connections "), NULL);
 	it_http_free(&r);
 	return v;
 }

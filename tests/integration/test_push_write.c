@@ -16,7 +16,7 @@
  *    once it reads, and
  *    when the session is closed while a frame is half-written (4008, or
  *    shutdown 1001) it sees whole frames, then the close frame: never a
- *    torn frame (tp_push_partial_writes_total shows the socket really
+ *    torn frame (tickpush_push_partial_writes_total shows the socket really
  *    filled mid-frame);
  *  - with ws_write_delay_ms, events wait for the window and share writes.
  *
@@ -245,6 +245,8 @@ static pid_t read_burst_in_child(struct it_ws *ws, const char *sym,
 }
 
 /* A counter from /metrics (tp_<name>_total). */
+#define SLOW_CLOSED "ws_closed_total{code=\"4008\",reason=\"slow_consumer\"}"
+
 static double metric(int port, const char *name)
 {
 	struct it_http_resp r;
@@ -252,7 +254,7 @@ static double metric(int port, const char *name)
 	const char *p;
 	double v = -1;
 
-	snprintf(key, sizeof(key), "\ntp_%s_total ", name);
+	snprintf(key, sizeof(key), "\ntickpush_%s ", name);
 	assert_int_equal(it_http(port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	if ((p = strstr(r.body, key)))
@@ -302,8 +304,8 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 {
 	struct it_ws *fast = open_subscribed(env.port, 0, "MSFT");
 	struct it_ws *stalled = open_subscribed(env.port, 4096, "MSFT");
-	double ts0 = ts_base, slow0 = metric(env.port, "ws_slow_closed");
-	double partial0 = metric(env.port, "push_partial_writes");
+	double ts0 = ts_base, slow0 = metric(env.port, SLOW_CLOSED);
+	double partial0 = metric(env.port, "push_partial_writes_total");
 	unsigned got;
 	pid_t pub, reader;
 	bool ended;
@@ -316,9 +318,9 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 	reader = read_burst_in_child(fast, "MSFT", ts0, 1000);
 	pub = publish_burst("MSFT", ts0, 1000, pad_mixed);
 	/* The stalled one is cut (4008) while the fast one reads on. */
-	assert_true(metric_above(env.port, "ws_slow_closed", slow0, 180));
+	assert_true(metric_above(env.port, SLOW_CLOSED, slow0, 180));
 	/* Its socket had filled inside a frame. */
-	assert_true(metric(env.port, "push_partial_writes") > partial0);
+	assert_true(metric(env.port, "push_partial_writes_total") > partial0);
 	/* It reads now: whole frames in order, then the close frame. */
 	got = read_burst(stalled, "MSFT", ts0, 1000, 120, &ended);
 	assert_true(got > 0 && got < 1000);
@@ -338,7 +340,7 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 static void test_slow_reader_gets_every_frame(void **state)
 {
 	struct it_ws *ws = open_subscribed(big.port, 4096, "NVDA");
-	double ts0 = ts_base, partial0 = metric(big.port, "push_partial_writes");
+	double ts0 = ts_base, partial0 = metric(big.port, "push_partial_writes_total");
 	pid_t pub;
 	bool ended;
 
@@ -347,7 +349,7 @@ static void test_slow_reader_gets_every_frame(void **state)
 	pub = publish_burst("NVDA", ts0, SLOW_BURST, pad_varied);
 	publisher_done(pub);
 	/* Not reading yet: the server's writes stop mid-frame. */
-	assert_true(metric_above(big.port, "push_partial_writes", partial0, 60));
+	assert_true(metric_above(big.port, "push_partial_writes_total", partial0, 60));
 	assert_int_equal(read_burst(ws, "NVDA", ts0, SLOW_BURST, 180, &ended), SLOW_BURST);
 	assert_false(ended);
 	ws_free(ws);
@@ -376,7 +378,7 @@ static void test_shutdown_while_half_written(void **state)
 	ws = open_subscribed(e2.port, 4096, "AMZN");
 	pub = publish_burst("AMZN", ts0, SLOW_BURST, pad_varied);
 	publisher_done(pub);
-	assert_true(metric_above(e2.port, "push_partial_writes", 0, 60));
+	assert_true(metric_above(e2.port, "push_partial_writes_total", 0, 60));
 	assert_int_equal(kill(e2.server_pid, SIGTERM), 0);
 	got = read_burst(ws, "AMZN", ts0, SLOW_BURST, 120, &ended);
 	assert_true(got > 0 && got < SLOW_BURST); /* the rest was dropped */
@@ -421,11 +423,11 @@ static void test_write_window(void **state)
 
 	/* Twenty pipelined events arrive within one window: one write (two
 	 * if the window happened to end mid-burst). */
-	writes0 = metric(e3.port, "push_writes");
+	writes0 = metric(e3.port, "push_writes_total");
 	pub = publish_burst("META", ts0 + 1, 20, pad_3k);
 	assert_int_equal(read_burst(ws, "META", ts0 + 1, 20, 30, &ended), 20);
 	publisher_done(pub);
-	assert_true(metric(e3.port, "push_writes") - writes0 <= 2);
+	assert_true(metric(e3.port, "push_writes_total") - writes0 <= 2);
 
 	/* A reply is not held back by the window. */
 	assert_int_equal(it_ws_send_text(ws, "{\"op\":\"ping\"}"), 0);

@@ -115,7 +115,7 @@ static void test_redis_restart_reconnects(void **state)
 
 	struct it_http_resp r;
 	assert_int_equal(it_http(env.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	assert_null(strstr(r.body, "tp_redis_reconnects_total 0\n"));
+	assert_null(strstr(r.body, "tickpush_redis_reconnects_total 0\n"));
 	it_http_free(&r);
 	assert_int_equal(it_server_stop(&env, SIGTERM, 10), 0);
 }
@@ -294,11 +294,11 @@ static void test_idle_redis_stays_up(void **state)
 	/* Twice the default redis_ping_timeout without any traffic. */
 	sleep(6);
 	cJSON_Delete(it_get_json(env.port, "/readyz", 200));
-	assert_true(it_metric(env.port, "tp_redis_ping_timeouts_total") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_ping_timeouts_total") == 0);
-	assert_true(it_metric(env.port, "tp_redis_disconnects_total") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_disconnects_total") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_connected") == 1);
+	assert_true(it_metric(env.port, "tickpush_redis_ping_timeouts_total{conn=\"pubsub\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_ping_timeouts_total{conn=\"cache\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_disconnects_total{conn=\"pubsub\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_disconnects_total{conn=\"cache\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_connected{conn=\"cache\"}") == 1);
 	subscriber_client(client, sizeof(client));
 	if (!strstr(client, " cmd=ping"))
 		fail_msg("the subscriber was not PINGed: %s", client);
@@ -316,8 +316,8 @@ static void test_own_stall_is_not_redis_silence(void **state)
 	sleep(5);
 	assert_int_equal(kill(env.server_pid, SIGCONT), 0);
 	sleep(4); /* past the timeout of any PING sent on resuming */
-	assert_true(it_metric(env.port, "tp_redis_ping_timeouts_total") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_ping_timeouts_total") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_ping_timeouts_total{conn=\"pubsub\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_ping_timeouts_total{conn=\"cache\"}") == 0);
 	cJSON_Delete(it_get_json(env.port, "/readyz", 200));
 	assert_int_equal(it_server_stop(&env, SIGTERM, 10), 0);
 }
@@ -361,21 +361,21 @@ static void test_frozen_redis_declared_down(void **state)
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "components"),
 						 "redis"), "subscribed")));
 	cJSON_Delete(h);
-	assert_true(it_metric(env.port, "tp_redis_connected") == 0);
-	assert_true(it_metric(env.port, "tp_redis_ping_timeouts_total") >= 1);
-	assert_true(it_metric(env.port, "tp_redis_disconnects_total") >= 1);
+	assert_true(it_metric(env.port, "tickpush_redis_connected{conn=\"pubsub\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_ping_timeouts_total{conn=\"pubsub\"}") >= 1);
+	assert_true(it_metric(env.port, "tickpush_redis_disconnects_total{conn=\"pubsub\"}") >= 1);
 	/* The cache connection is as silent and is declared down too. */
-	expect_metric_at_least("tp_redis_cache_ping_timeouts_total", 1, 10);
-	assert_true(it_metric(env.port, "tp_redis_cache_connected") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_disconnects_total") >= 1);
+	expect_metric_at_least("tickpush_redis_ping_timeouts_total{conn=\"cache\"}", 1, 10);
+	assert_true(it_metric(env.port, "tickpush_redis_connected{conn=\"cache\"}") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_disconnects_total{conn=\"cache\"}") >= 1);
 
 	redis_thaw();
 	if (!it_wait(status_is, &ready, 20)) {
 		it_dump_logs(&env);
 		fail_msg("not ready again 20 s after Redis thawed");
 	}
-	expect_metric_at_least("tp_redis_cache_connected", 1, 20);
-	assert_true(it_metric(env.port, "tp_redis_connected") == 1);
+	expect_metric_at_least("tickpush_redis_connected{conn=\"cache\"}", 1, 20);
+	assert_true(it_metric(env.port, "tickpush_redis_connected{conn=\"pubsub\"}") == 1);
 	h = it_get_json(env.port, "/api/health", 200);
 	assert_string_equal(it_json_str(h, "status"), "healthy");
 	assert_string_equal(json_path_str(h, "services", "redis"), "connected");
@@ -398,7 +398,7 @@ static void freeze_with_writes_in_flight(void)
 
 	it_server_start(&env, busy_cache, true);
 	redis_freeze();
-	expect_metric_at_least("tp_redis_cache_pending", 1, 10);
+	expect_metric_at_least("tickpush_redis_cache_pending", 1, 10);
 }
 
 /* SIGTERM -> exit 0, well before the 30 s drain limit. */
@@ -417,9 +417,9 @@ static void test_frozen_cache_connection_fails_pending(void **state)
 {
 	(void)state;
 	freeze_with_writes_in_flight();
-	expect_metric_at_least("tp_redis_cache_ping_timeouts_total", 1, 15);
-	assert_true(it_metric(env.port, "tp_redis_cache_pending") == 0);
-	assert_true(it_metric(env.port, "tp_redis_cache_write_errors_total") >= 1);
+	expect_metric_at_least("tickpush_redis_ping_timeouts_total{conn=\"cache\"}", 1, 15);
+	assert_true(it_metric(env.port, "tickpush_redis_cache_pending") == 0);
+	assert_true(it_metric(env.port, "tickpush_redis_cache_write_errors_total") >= 1);
 	expect_quick_clean_exit();
 	redis_thaw();
 }

@@ -2,8 +2,8 @@
  * test_workers.c - `workers = 2`: a supervisor and two workers on one
  * port (port 0, resolved once; the port file names it), with real Redis.
  *
- * Which worker answered is told by /metrics (tp_worker, tp_worker_pid,
- * tp_worker_restarts): requests land on both; WebSocket sessions spread
+ * Which worker answered is told by /metrics (tickpush_worker, tickpush_worker_pid,
+ * tickpush_worker_restarts): requests land on both; WebSocket sessions spread
  * over both get exactly their events; a worker killed with SIGKILL takes
  * only its own sessions, the other keeps pushing to its sessions and
  * answering, and the supervisor replaces the dead one (restart counted);
@@ -62,10 +62,10 @@ static bool scrape(int port, struct scrape *s)
 	if (it_http(port, "GET", "/metrics", NULL, NULL, 0, &r))
 		return false;
 	ok = r.status == 200;
-	s->worker = (int)metric_in(r.body, "tp_worker");
-	s->pid = metric_in(r.body, "tp_worker_pid");
-	s->restarts = (int)metric_in(r.body, "tp_worker_restarts");
-	s->ws_sessions = (int)metric_in(r.body, "tp_ws_sessions");
+	s->worker = (int)metric_in(r.body, "tickpush_worker");
+	s->pid = metric_in(r.body, "tickpush_worker_pid");
+	s->restarts = (int)metric_in(r.body, "tickpush_worker_restarts");
+	s->ws_sessions = (int)metric_in(r.body, "tickpush_ws_sessions");
 	it_http_free(&r);
 	return ok && s->worker >= 0 && s->pid > 0;
 }

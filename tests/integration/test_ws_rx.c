@@ -90,7 +90,7 @@ static void expect_violation(const unsigned char *bytes, size_t n, int code,
 	char metric[160];
 	double before;
 
-	snprintf(metric, sizeof(metric), "tp_ws_protocol_errors_total{reason=\"%s\"}", label);
+	snprintf(metric, sizeof(metric), "tickpush_ws_protocol_errors_total{reason=\"%s\"}", label);
 	before = it_metric(env.port, metric);
 	open_session(&ws);
 	assert_int_equal(it_ws_send_raw(&ws, bytes, n), 0);
@@ -293,13 +293,13 @@ static void test_frame_with_handshake(void **state)
 	early_frame(0);
 	early_frame(4);  /* header and part of the mask */
 	early_frame(10); /* and part of the payload */
-	assert_true(it_metric(env.port, "tp_ws_protocol_errors_total{reason=\"early_data\"}") == 3);
+	assert_true(it_metric(env.port, "tickpush_ws_protocol_errors_total{reason=\"early_data\"}") == 3);
 }
 
 static bool only_bystander_left(void *ud)
 {
 	(void)ud;
-	return it_metric(env.port, "tp_ws_sessions") == 1;
+	return it_metric(env.port, "tickpush_ws_sessions") == 1;
 }
 
 /* A client that sends as soon as the 101 is in (before the hello) is

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include "it.h"
+#include "ws_client.h"
 #include "test_support.h"
 
 #define TP_IT_TOKEN_MAX 4096
@@ -197,6 +198,9 @@ static bool server_up(void *ud)
 
 	if (!read_port(c->e, c->port_file))
 		return false;
+	if (c->e->tls_ca)
+		return it_https_get(c->e->port, c->e->tls_ca,
+				    c->need_ready ? "/readyz" : "/healthz", NULL, 0) == 200;
 	if (it_http(c->e->port, "GET", c->need_ready ? "/readyz" : "/healthz",
 		    NULL, NULL, 0, &r))
 		return false;
@@ -208,12 +212,18 @@ static bool server_up(void *ud)
 void it_server_start(struct it_env *e, const char *const *extra_env,
 		     bool wait_ready)
 {
+	it_server_start_args(e, extra_env, NULL, wait_ready);
+}
+
+void it_server_start_args(struct it_env *e, const char *const *extra_env,
+			  const char *const *args, bool wait_ready)
+{
 	const char *bin = getenv("TICKPUSH_BIN");
 	char log[300], port_file[300];
 	char env_sock[340], env_port_file[340];
 	char *envp[64];
-	size_t n = 0;
-	char *argv[2];
+	size_t n = 0, a = 1;
+	char *argv[16];
 
 	if (!bin)
 		fail_msg("TICKPUSH_BIN is not set");
@@ -230,12 +240,17 @@ void it_server_start(struct it_env *e, const char *const *extra_env,
 	envp[n++] = env_sock;
 	envp[n++] = env_port_file;
 	envp[n++] = (char *)"TICKPUSH_PORT=0";
-	envp[n++] = (char *)"TICKPUSH_LOG_LEVEL=info";
+	/* The default level, unless arguments may name a config file whose
+	 * log_level a test reloads (the environment would override it). */
+	if (!args)
+		envp[n++] = (char *)"TICKPUSH_LOG_LEVEL=info";
 	for (size_t i = 0; extra_env && extra_env[i] && n < 62; i++)
 		envp[n++] = (char *)extra_env[i];
 	envp[n] = NULL;
 	argv[0] = (char *)bin;
-	argv[1] = NULL;
+	for (size_t i = 0; args && args[i] && a < 15; i++)
+		argv[a++] = (char *)args[i];
+	argv[a] = NULL;
 	e->server_pid = spawn(argv, envp, log);
 
 	struct ready_ctx c = {e, port_file, wait_ready};
@@ -613,4 +628,46 @@ int it_finish(struct it_env *e)
 		it_dump_logs(e);
 	it_teardown(e);
 	return rc == 0 ? 0 : -1;
+}
+
+size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
+			  double quiet, int *gaps)
+{
+	static char buf[1 << 20];
+	size_t len = 0, n = 0;
+	double end = it_now() + quiet;
+	struct timeval tv = {0, 100000};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (it_now() < end && len < sizeof(buf) - 1) {
+		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (r > 0) {
+			len += (size_t)r;
+			end = it_now() + quiet;
+		} else if (r == 0) {
+			break;
+		}
+	}
+	buf[len] = '\0';
+	if (gaps) {
+		*gaps = 0;
+		for (const char *p = buf; (p = strstr(p, "event: gap\n")); p++)
+			(*gaps)++;
+	}
+	for (char *p = buf; (p = strstr(p, "event: pattern\ndata: ")); ) {
+		char *data = p + 21, *nl = strchr(data, '\n');
+		cJSON *j;
+
+		if (!nl)
+			break;
+		*nl = '\0';
+		j = cJSON_Parse(data);
+		if (j && n < max)
+			snprintf(ids + n++ * id_size, id_size, "%s",
+				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
+		cJSON_Delete(j);
+		p = nl + 1;
+	}
+	return n;
 }

@@ -25,6 +25,7 @@ struct it_env {
 	pid_t server_pid;
 	int port;
 	int server_runs;   /* logs are server.<n>.log */
+	const char *tls_ca; /* set: the server speaks TLS, probes verify with this CA */
 };
 
 /* Creates the temp dir (removed by it_teardown unless KEEP_IT_DIR is set). */
@@ -41,6 +42,10 @@ void it_redis_stop(struct it_env *e, int sig);
  * waits until it listens and, if wait_ready, until /readyz says ready. */
 void it_server_start(struct it_env *e, const char *const *extra_env,
 		     bool wait_ready);
+/* The same with command-line arguments (NULL-terminated, at most 14),
+ * e.g. {"--config", path, NULL}; TICKPUSH_LOG_LEVEL is then not set. */
+void it_server_start_args(struct it_env *e, const char *const *extra_env,
+			  const char *const *args, bool wait_ready);
 /* Sends sig, waits up to timeout_s, returns the exit status (or -1 on
  * timeout after SIGKILL). */
 int it_server_stop(struct it_env *e, int sig, double timeout_s);
@@ -99,6 +104,13 @@ typedef char *it_event_fn(unsigned i, void *ud);
 int it_publish_burst(const struct it_env *e, const char *channel, unsigned n,
 		     it_event_fn *make, void *ud);
 
+/* Reads an SSE stream on fd until quiet seconds pass without data (or it
+ * ends) and stores the data.id of each "event: pattern" message in order:
+ * the i-th at ids + i * id_size (at most max). *gaps (may be NULL)
+ * receives the number of "event: gap" messages. Returns the count. */
+size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
+			  double quiet, int *gaps);
+
 /* Polls cond(ud) every 20 ms until true or timeout; returns the result. */
 bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);
 double it_now(void);
@@ -113,8 +125,9 @@ double it_json_num(const struct cJSON *j, const char *name);
 int it_call(int port, const char *method, const char *path, const char *token,
 	    const char *body, struct cJSON **json);
 
-/* The value of one sample in GET /metrics, e.g. "tp_redis_connected" or
- * "tp_scans_total" (unlabelled series only); -1 when absent. */
+/* The value of one sample in GET /metrics, as written: a name
+ * ("tickpush_scans_total") or a name with its labels in order
+ * ("tickpush_redis_connected{conn=\"pubsub\"}"); -1 when absent. */
 double it_metric(int port, const char *name);
 
 /* Reads a numeric value of a top-level member path "stats.cached_patterns"

@@ -2,6 +2,7 @@
  * ws_client.c - minimal blocking WebSocket client for tests (ws_client.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,11 +13,14 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "it.h"
-#include "tickpush/auth.h"
+#include "tickpush/b64.h"
 #include "tickpush/buf.h"
 #include "ws_client.h"
 
@@ -28,13 +32,39 @@ static char *find_crlf2(unsigned char *b, size_t n)
 	return NULL;
 }
 
-static int send_all(int fd, const void *p, size_t n)
+/* TLS sessions run on a non-blocking socket after the handshake:
+ * SSL_read may find only a record that carries no data (a TLS 1.3
+ * session ticket) and must not block past the caller's timeout. */
+static int wait_fd(int fd, short ev, int ms)
+{
+	struct pollfd pfd = {fd, ev, 0};
+
+	return poll(&pfd, 1, ms);
+}
+
+static int send_all(struct it_ws *ws, const void *p, size_t n)
 {
 	const unsigned char *b = p;
 
 	while (n) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		ssize_t w;
 
+		if (ws->ssl) {
+			int r = SSL_write(ws->ssl, b, (int)n);
+
+			if (r <= 0) {
+				int e = SSL_get_error(ws->ssl, r);
+
+				if ((e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) ||
+				    wait_fd(ws->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+					    5000) <= 0)
+					return -1;
+				continue; /* the same bytes again, as OpenSSL requires */
+			}
+			w = r;
+		} else {
+			w = send(ws->fd, b, n, MSG_NOSIGNAL);
+		}
 		if (w <= 0)
 			return -1;
 		b += w;
@@ -46,39 +76,157 @@ static int send_all(int fd, const void *p, size_t n)
 /* Reads more bytes into ws->buf; 1 ok, 0 timeout, -1 eof/error. */
 static int fill(struct it_ws *ws, double timeout_s)
 {
-	struct pollfd pfd = {ws->fd, POLLIN, 0};
+	double end = it_now() + timeout_s;
 	ssize_t n;
-	int r = poll(&pfd, 1, (int)(timeout_s * 1000));
 
-	if (r == 0)
-		return 0;
-	if (r < 0)
-		return -1;
-	if (ws->cap - ws->len < 65536) {
-		ws->cap = ws->cap ? ws->cap * 2 : 131072;
-		ws->buf = realloc(ws->buf, ws->cap);
+	for (;;) {
+		int r = 1, left = (int)((end - it_now()) * 1000);
+
+		if (!ws->ssl || !SSL_pending(ws->ssl))
+			r = wait_fd(ws->fd, POLLIN, left > 0 ? left : 0);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (ws->cap - ws->len < 65536) {
+			ws->cap = ws->cap ? ws->cap * 2 : 131072;
+			ws->buf = realloc(ws->buf, ws->cap);
+		}
+		if (!ws->ssl) {
+			n = recv(ws->fd, ws->buf + ws->len, ws->cap - ws->len, 0);
+		} else {
+			n = SSL_read(ws->ssl, ws->buf + ws->len, (int)(ws->cap - ws->len));
+			if (n <= 0 && SSL_get_error(ws->ssl, (int)n) == SSL_ERROR_WANT_READ)
+				continue; /* a record without data */
+		}
+		if (n <= 0) {
+			ws->closed = true;
+			return -1;
+		}
+		ws->len += (size_t)n;
+		return 1;
 	}
-	n = recv(ws->fd, ws->buf + ws->len, ws->cap - ws->len, 0);
-	if (n <= 0) {
-		ws->closed = true;
-		return -1;
-	}
-	ws->len += (size_t)n;
-	return 1;
 }
+
+static void tls_free(struct it_ws *ws)
+{
+	if (ws->ssl)
+		SSL_free(ws->ssl);
+	if (ws->ssl_ctx)
+		SSL_CTX_free(ws->ssl_ctx);
+	ws->ssl = NULL;
+	ws->ssl_ctx = NULL;
+}
+
+/* TLS client handshake on ws->fd, verifying the server's certificate
+ * against cafile and the address 127.0.0.1. */
+static int tls_start(struct it_ws *ws, const char *cafile)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	X509 *peer;
+
+	ws->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (!ws->ssl_ctx || SSL_CTX_load_verify_locations(ws->ssl_ctx, cafile, NULL) != 1)
+		return -1;
+	SSL_CTX_set_verify(ws->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	ws->ssl = SSL_new(ws->ssl_ctx);
+	if (!ws->ssl ||
+	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ws->ssl), "127.0.0.1") != 1 ||
+	    SSL_set_fd(ws->ssl, ws->fd) != 1 || SSL_connect(ws->ssl) != 1) {
+		ERR_print_errors_fp(stderr);
+		return -1;
+	}
+	peer = SSL_get1_peer_certificate(ws->ssl);
+	if (peer && X509_digest(peer, EVP_sha256(), md, &mdlen) == 1)
+		for (unsigned i = 0, w = 0; i < mdlen && w + 4 < sizeof(ws->peer_sha256); i++)
+			w += (unsigned)snprintf(ws->peer_sha256 + w, sizeof(ws->peer_sha256) - w,
+						i ? ":%02X" : "%02X", md[i]);
+	X509_free(peer);
+	return fcntl(ws->fd, F_SETFL, fcntl(ws->fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int upgrade(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers);
 
 int it_ws_connect(struct it_ws *ws, int port, const char *path,
 		  const char *extra_headers, int rcvbuf)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->fd = it_connect_rcvbuf(port, rcvbuf);
+	if (ws->fd < 0)
+		return -1;
+	return upgrade(ws, port, path, extra_headers);
+}
+
+int it_wss_connect(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers, int rcvbuf, const char *cafile)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->fd = it_connect_rcvbuf(port, rcvbuf);
+	if (ws->fd < 0)
+		return -1;
+	if (tls_start(ws, cafile)) {
+		it_ws_close(ws);
+		return -1;
+	}
+	return upgrade(ws, port, path, extra_headers);
+}
+
+int it_tls_peer_sha256(int port, const char *cafile, char *out, size_t n)
+{
+	struct it_ws ws;
+	int rc;
+
+	memset(&ws, 0, sizeof(ws));
+	ws.fd = it_connect(port);
+	if (ws.fd < 0)
+		return -1;
+	rc = tls_start(&ws, cafile);
+	snprintf(out, n, "%s", ws.peer_sha256);
+	it_ws_close(&ws);
+	return rc ? -1 : 0;
+}
+
+int it_https_get(int port, const char *cafile, const char *path, char *body,
+		 size_t n)
+{
+	struct it_ws ws;
+	char req[512], *end;
+	int status = -1;
+
+	memset(&ws, 0, sizeof(ws));
+	ws.fd = it_connect(port);
+	if (ws.fd < 0)
+		return -1;
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+		 path, port);
+	if (tls_start(&ws, cafile) || send_all(&ws, req, strlen(req)))
+		goto out;
+	while (fill(&ws, 5) > 0)
+		;
+	if (!ws.buf || ws.len >= ws.cap)
+		goto out;
+	ws.buf[ws.len] = '\0';
+	if (sscanf((char *)ws.buf, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+	end = strstr((char *)ws.buf, "\r\n\r\n");
+	if (body && n)
+		snprintf(body, n, "%s", end ? end + 4 : "");
+out:
+	it_ws_close(&ws);
+	return status;
+}
+
+static int upgrade(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers)
 {
 	unsigned char nonce[16], sha[SHA_DIGEST_LENGTH];
 	struct tp_buf key, accept_b64;
 	char req[8192], expect[128], *hdr_end;
 	int n;
 
-	memset(ws, 0, sizeof(*ws));
-	ws->fd = it_connect_rcvbuf(port, rcvbuf);
-	if (ws->fd < 0)
-		return -1;
 	RAND_bytes(nonce, sizeof(nonce));
 	tp_buf_init(&key, 0);
 	tp_b64_encode(nonce, sizeof(nonce), &key);
@@ -93,7 +241,7 @@ int it_ws_connect(struct it_ws *ws, int port, const char *path,
 	SHA1((const unsigned char *)expect, strlen(expect), sha);
 	tp_buf_init(&accept_b64, 0);
 	tp_b64_encode(sha, sizeof(sha), &accept_b64);
-	if (send_all(ws->fd, req, (size_t)n))
+	if (send_all(ws, req, (size_t)n))
 		goto fail;
 	while (!(ws->buf && (hdr_end = find_crlf2(ws->buf, ws->len))))
 		if (fill(ws, 5) <= 0)
@@ -127,16 +275,13 @@ int it_ws_connect(struct it_ws *ws, int port, const char *path,
 fail:
 	tp_buf_cleanup(&key);
 	tp_buf_cleanup(&accept_b64);
-	close(ws->fd);
-	ws->fd = -1;
-	free(ws->buf);
-	ws->buf = NULL;
-	ws->len = ws->cap = 0;
+	it_ws_close(ws);
 	return -1;
 }
 
 void it_ws_close(struct it_ws *ws)
 {
+	tls_free(ws);
 	if (ws->fd >= 0)
 		close(ws->fd);
 	ws->fd = -1;
@@ -172,7 +317,7 @@ int it_ws_send(struct it_ws *ws, int opcode, const void *data, size_t len,
 	memcpy(frame, hdr, h);
 	for (size_t i = 0; i < len; i++)
 		frame[h + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
-	rc = send_all(ws->fd, frame, h + len);
+	rc = send_all(ws, frame, h + len);
 	free(frame);
 	return rc;
 }
@@ -347,7 +492,7 @@ int it_ws_next_frame(struct it_ws *ws, double timeout_s, int *opcode,
 
 int it_ws_send_raw(struct it_ws *ws, const void *bytes, size_t len)
 {
-	return send_all(ws->fd, bytes, len);
+	return send_all(ws, bytes, len);
 }
 
 bool it_ws_wait_eof(struct it_ws *ws, double timeout_s)
@@ -365,22 +510,27 @@ bool it_ws_wait_eof(struct it_ws *ws, double timeout_s)
 	return true;
 }
 
-int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf)
+int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym)
 {
-	char frame[200];
-	cJSON *j;
+	char sub[200];
+	cJSON *j = it_ws_wait_type(ws, "hello", 10);
 
-	if (it_ws_connect(ws, port, "/ws", NULL, rcvbuf))
-		return -1;
-	if (!(j = it_ws_wait_type(ws, "hello", 10)))
+	if (!j)
 		return -1;
 	cJSON_Delete(j);
-	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
-		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", symbol);
-	if (it_ws_send_text(ws, frame))
-		return -1;
-	if (!(j = it_ws_wait_type(ws, "subscribed", 10)))
+	if (!sym)
+		return 0;
+	snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
+		 "\"filter\":{\"symbols\":[\"%s\"],\"confidence_min\":0}}", sym);
+	if (it_ws_send_text(ws, sub) || !(j = it_ws_wait_type(ws, "subscribed", 10)))
 		return -1;
 	cJSON_Delete(j);
 	return 0;
+}
+
+int it_ws_follow(struct it_ws *ws, int port, const char *symbol, int rcvbuf)
+{
+	if (it_ws_connect(ws, port, "/ws", NULL, rcvbuf))
+		return -1;
+	return it_ws_hello_and_subscribe(ws, symbol);
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 struct cJSON;
+struct ssl_st;
+struct ssl_ctx_st;
 
 struct it_ws {
 	int fd;
@@ -21,6 +23,9 @@ struct it_ws {
 	bool closed;          /* connection ended */
 	int http_status;      /* handshake status (101 on success) */
 	char http_body[1024]; /* handshake response body when refused */
+	struct ssl_st *ssl;   /* wss: the TLS session, else NULL */
+	struct ssl_ctx_st *ssl_ctx;
+	char peer_sha256[100]; /* wss: "AB:CD:..." of the server's certificate */
 };
 
 /* Connects and upgrades; path includes any query. extra_headers is
@@ -29,6 +34,18 @@ struct it_ws {
  * the socket receive buffer (slow-consumer tests). */
 int it_ws_connect(struct it_ws *ws, int port, const char *path,
 		  const char *extra_headers, int rcvbuf);
+/* The same over TLS (wss): the server's certificate must verify against
+ * cafile (PEM) for the address 127.0.0.1. */
+int it_wss_connect(struct it_ws *ws, int port, const char *path,
+		   const char *extra_headers, int rcvbuf, const char *cafile);
+/* TLS handshake only: the SHA-256 of the certificate the server presents
+ * to a new connection ("AB:CD:..."), verified against cafile. 0 or -1. */
+int it_tls_peer_sha256(int port, const char *cafile, char *out, size_t n);
+/* GET path over TLS (verified as above), Connection: close; returns the
+ * status (-1 on a transport or TLS error); the body goes to body[n]
+ * (may be NULL). */
+int it_https_get(int port, const char *cafile, const char *path, char *body,
+		 size_t n);
 void it_ws_close(struct it_ws *ws); /* abrupt: just closes the socket */
 
 /* opcode 1 = text, 2 = binary, 9 = ping; fin false sends a fragment. */
@@ -46,6 +63,9 @@ struct cJSON *it_ws_recv_json(struct it_ws *ws, double timeout_s);
  * or timeout; returns it parsed, or NULL. */
 struct cJSON *it_ws_wait_type(struct it_ws *ws, const char *type,
 			      double timeout_s);
+/* Waits for the hello frame, then (sym != NULL) subscribes to sym's
+ * patterns (confidence_min 0) and waits for "subscribed". 0 or -1. */
+int it_ws_hello_and_subscribe(struct it_ws *ws, const char *sym);
 /* Connects to /ws, waits for hello, subscribes (id "s") to symbol's
  * patterns at any confidence and waits for "subscribed". 0, or -1 (the
  * connect failed: ws->http_status and http_body tell why; or a frame did

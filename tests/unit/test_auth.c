@@ -14,6 +14,8 @@
 #include "test_support.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"
+#include "tickpush/b64.h"
+#include "tickpush/password.h"
 
 /* RFC 7515 appendix A.1 (the same token is RFC 7519 section 3.1). */
 static const char rfc_key_b64[] =

@@ -404,6 +404,32 @@ static void test_redis_ping_combination(void **state)
 	assert_env_fails("TICKPUSH_REDIS_PING_TIMEOUT=0", "between 0.1 and 3600");
 }
 
+/* TLS: both files or neither, intermediates only with them, the plain
+ * HTTP policy a word (the files themselves are checked by server/io/tls.c). */
+static void test_tls_combination(void **state)
+{
+	struct tp_config cfg;
+	struct tp_errdetail err;
+
+	(void)state;
+	assert_int_equal(load_text(&cfg, "tls_cert /c.pem\ntls_key /k.pem\n"
+				   "tls_ca /ca.pem\ntls_plain_http redirect\n", &err),
+			 TP_OK);
+	assert_string_equal(cfg.tls_cert, "/c.pem");
+	assert_string_equal(cfg.tls_plain_http, "redirect");
+	assert_true(cfg.jwt_previous_grace == 3600);
+	tp_config_cleanup(&cfg);
+	assert_fails("tls_cert /c.pem\n",
+		     "tls_cert and tls_key must be set together (both empty = plain HTTP)");
+	assert_int_equal(load_text(&cfg, "tls_key /k.pem\n", &err), TP_ERR_INVAL);
+	assert_string_equal(err.field, "tls_cert");
+	assert_fails("tls_ca /ca.pem\n", "tls_ca needs tls_cert and tls_key");
+	assert_fails("tls_plain_http allow\n",
+		     "t.conf:1: tls_plain_http: must be refuse or redirect, got \"allow\"");
+	assert_fails("jwt_previous_grace -1\n",
+		     "t.conf:1: jwt_previous_grace: must be a number between 0 and 31536000, got \"-1\"");
+}
+
 static void test_bool_validation(void **state)
 {
 	static const char *const yes[] = {"true", "YES", "on", "1"};
@@ -835,6 +861,7 @@ int main(void)
 		TP_TEST(test_int_validation),
 		TP_TEST(test_double_validation),
 		TP_TEST(test_redis_ping_combination),
+		TP_TEST(test_tls_combination),
 		TP_TEST(test_bool_validation),
 		TP_TEST(test_string_validation),
 		TP_TEST(test_env_typos),

@@ -320,6 +320,47 @@ static void test_eviction_when_full(void **state)
 	tp_ingest_destroy(ing);
 }
 
+/* Cluster mode: stream entry n owns n * STRIDE ..; the event sits at its
+ * slot whatever removals it caused, so instances that evicted or not
+ * agree on it; local notices fit before the next entry or get none. */
+static void test_entry_positions(void **state)
+{
+	struct hooks_log log;
+	struct tp_ingest *ing = make(&log, 1);
+	const struct tp_ingest_stats *st = tp_ingest_stats(ing);
+	char ev[512];
+	uint64_t floor = 7 * TP_INGEST_STRIDE;
+
+	(void)state;
+	tp_ingest_begin_entry(ing, 7);
+	pattern_json(ev, sizeof(ev), "A", "Doji", 0.8, NOW - 10, "pattern_detected");
+	assert_int_equal(feed(ing, ev, NOW), TP_REJECT_NONE);
+	tp_ingest_end_entry(ing);
+	assert_int_equal(st->seq, floor + TP_INGEST_EVENT_SLOT);
+	/* Entry 9 evicts A (max 1): the removal first, the event at its slot. */
+	floor = 9 * TP_INGEST_STRIDE;
+	tp_ingest_begin_entry(ing, 9);
+	pattern_json(ev, sizeof(ev), "B", "Doji", 0.8, NOW - 5, "pattern_detected");
+	assert_int_equal(feed(ing, ev, NOW), TP_REJECT_NONE);
+	assert_int_equal(log.last_why, TP_REMOVED_EVICTED);
+	assert_int_equal(st->seq, floor + TP_INGEST_EVENT_SLOT);
+	tp_ingest_end_entry(ing);
+	/* Local notices until the next entry's floor, then none. */
+	assert_int_equal(tp_ingest_bump_seq(ing), floor + TP_INGEST_EVENT_SLOT + 1);
+	for (unsigned i = TP_INGEST_EVENT_SLOT + 2; i < TP_INGEST_STRIDE; i++)
+		assert_int_equal(tp_ingest_bump_seq(ing), floor + i);
+	assert_int_equal(tp_ingest_bump_seq(ing), 0);
+	/* An expiry entry removes what is due, a seq each, from its floor. */
+	tp_ingest_begin_entry(ing, 10);
+	assert_int_equal(tp_ingest_expire_max(ing, NOW + 1e6, 10), 1);
+	tp_ingest_end_entry(ing);
+	assert_int_equal(st->seq, 10 * TP_INGEST_STRIDE + 1);
+	/* A new epoch starts again. */
+	tp_ingest_reset_seq(ing, 0);
+	assert_int_equal(tp_ingest_bump_seq(ing), 1);
+	tp_ingest_destroy(ing);
+}
+
 static void test_create_oom(void **state)
 {
 	struct hooks_log log;
@@ -342,6 +383,7 @@ int main(void)
 		TP_TEST(test_warm_start_skips_hooks),
 		TP_TEST(test_jobs_and_health),
 		TP_TEST(test_eviction_when_full),
+		TP_TEST(test_entry_positions),
 		TP_TEST(test_create_oom),
 	};
 

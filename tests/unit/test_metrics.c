@@ -14,6 +14,7 @@
 #include "test_support.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/err.h"
 #include "tickpush/metrics.h"
 
 /* One parsed sample: "name{labels}" as written, and its value. */
@@ -53,16 +54,19 @@ static bool valid_name(const char *s, size_t n)
 	return true;
 }
 
+static const struct tp_process_stats proc = {12.5, 1700000000.25, 4096000, 8192000,
+					     17, 1024, 3};
+
 /* Renders, then parses and checks the grammar of every line. */
 static void render(struct parsed *p)
 {
 	struct tp_buf b;
 	char *line, *save = NULL;
-	char typed[64][96];
+	char typed[256][96];
 	size_t ntyped = 0;
 
 	tp_buf_init(&b, 0);
-	tp_metrics_render_prometheus(&b);
+	tp_metrics_render_prometheus(&b, &proc);
 	assert_false(b.oom);
 	assert_true(b.len > 0);
 	assert_int_equal(tp_buf_data(&b)[b.len - 1], '\n');
@@ -93,7 +97,7 @@ static void render(struct parsed *p)
 					    !strcmp(type, "histogram"));
 				for (size_t i = 0; i < ntyped; i++)
 					assert_string_not_equal(typed[i], name);
-				assert_true(ntyped < 64);
+				assert_true(ntyped < 256);
 				strcpy(typed[ntyped++], name);
 				continue;
 			}
@@ -103,6 +107,11 @@ static void render(struct parsed *p)
 			assert_non_null(sp);
 			nlen = strcspn(line, "{ ");
 			assert_true(valid_name(line, nlen));
+			/* Prometheus naming: our prefix (or the standard process_
+			 * families), never a doubled _total. */
+			assert_true(!strncmp(line, "tickpush_", 9) ||
+				    !strncmp(line, "process_", 8));
+			assert_null(strstr(line, "_total_total"));
 			if (line[nlen] == '{')
 				assert_int_equal(sp[-1], '}');
 			/* The sample belongs to the last TYPE'd family. */
@@ -130,6 +139,14 @@ static double value(const struct parsed *p, const char *key)
 	return -1;
 }
 
+static bool has_sample(const struct parsed *p, const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->s[i].key, key))
+			return true;
+	return false;
+}
+
 static void test_counters_and_gauges(void **state)
 {
 	static const struct {
@@ -140,6 +157,7 @@ static void test_counters_and_gauges(void **state)
 #undef M
 	};
 	struct parsed p;
+	size_t own = 0;
 
 	(void)state;
 	TP_METRIC_INC(events_received);
@@ -148,34 +166,117 @@ static void test_counters_and_gauges(void **state)
 	TP_METRIC_SET(patterns_cached, 7);
 	TP_METRIC_SET(http_connections, 3);
 	TP_METRIC_SET(http_connections, 2);
+	TP_METRIC_INC(ws_connections_total);
 	render(&p);
-	assert_true(value(&p, "tp_events_received_total") == 2);
-	assert_true(value(&p, "tp_events_processed_total") == 40);
-	assert_true(value(&p, "tp_patterns_cached") == 7);
-	assert_true(value(&p, "tp_http_connections") == 2);
-	assert_true(value(&p, "tp_scans_total") == 0);
+	assert_true(value(&p, "tickpush_events_received_total") == 2);
+	assert_true(value(&p, "tickpush_events_processed_total") == 40);
+	assert_true(value(&p, "tickpush_patterns_cached") == 7);
+	assert_true(value(&p, "tickpush_http_connections") == 2);
+	assert_true(value(&p, "tickpush_scans_total") == 0);
+	/* A counter named ..._total gets no second suffix. */
+	assert_true(value(&p, "tickpush_ws_connections_total") == 1);
+	/* Every metric of the list is rendered under its own name with its
+	 * HELP and TYPE, or is a member of a labelled family (below). */
 	for (size_t i = 0; i < TP_ARRAY_SIZE(metrics); i++) {
 		bool counter = !strcmp(metrics[i].type, "counter");
+		size_t len = strlen(metrics[i].name);
 		char name[96], line[256];
 
-		snprintf(name, sizeof(name), "tp_%s%s", metrics[i].name,
-			 counter ? "_total" : "");
+		snprintf(name, sizeof(name), "tickpush_%s%s", metrics[i].name,
+			 counter && (len < 6 || strcmp(metrics[i].name + len - 6, "_total"))
+				 ? "_total" : "");
+		if (!has_sample(&p, name))
+			continue;
+		own++;
 		assert_true(value(&p, name) == (double)tp_metrics_values[i]);
 		snprintf(line, sizeof(line), "# HELP %s %s\n", name, metrics[i].help);
 		assert_non_null(strstr(p.text, line));
 		snprintf(line, sizeof(line), "# TYPE %s %s\n", name, metrics[i].type);
 		assert_non_null(strstr(p.text, line));
 	}
+	assert_true(own >= TP_ARRAY_SIZE(metrics) - 16);
 	/* Gauges have no _total, counters only the suffixed name. */
-	assert_null(strstr(p.text, "tp_patterns_cached_total"));
-	assert_null(strstr(p.text, "\ntp_events_received "));
+	assert_null(strstr(p.text, "tickpush_patterns_cached_total"));
+	assert_null(strstr(p.text, "\ntickpush_events_received "));
 	free(p.text);
 
 	tp_metrics_reset();
 	render(&p);
-	assert_true(value(&p, "tp_events_received_total") == 0);
-	assert_true(value(&p, "tp_patterns_cached") == 0);
+	assert_true(value(&p, "tickpush_events_received_total") == 0);
+	assert_true(value(&p, "tickpush_patterns_cached") == 0);
 	free(p.text);
+}
+
+/* Codes and reasons are labels of one family, not names of their own. */
+static void test_labelled_families(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	TP_METRIC_INC(ws_slow_closed);
+	TP_METRIC_ADD(ws_rate_closed, 2);
+	TP_METRIC_SET(redis_cache_connected, 1);
+	TP_METRIC_INC(redis_disconnects);
+	TP_METRIC_ADD(patterns_evicted, 4);
+	TP_METRIC_INC(login_limited_account);
+	tp_metrics_http_response(200);
+	tp_metrics_http_response(200);
+	tp_metrics_http_response(404);
+	tp_metrics_http_response(99);  /* not a status: counted as a request only */
+	assert_int_equal(TP_METRIC_GET(http_requests), 4);
+	assert_int_equal(tp_metrics_http_responses(200), 2);
+	assert_int_equal(tp_metrics_http_responses(700), 0);
+	tp_metrics_set_build_info("1.2.3", "4.1.6 \"x\"");
+	render(&p);
+	assert_true(value(&p, "tickpush_ws_closed_total{code=\"4008\",reason=\"slow_consumer\"}") == 1);
+	assert_true(value(&p, "tickpush_ws_closed_total{code=\"4029\",reason=\"rate_limited\"}") == 2);
+	assert_true(value(&p, "tickpush_redis_connected{conn=\"pubsub\"}") == 0);
+	assert_true(value(&p, "tickpush_redis_connected{conn=\"cache\"}") == 1);
+	assert_true(value(&p, "tickpush_redis_disconnects_total{conn=\"pubsub\"}") == 1);
+	assert_true(value(&p, "tickpush_redis_ping_timeouts_total{conn=\"cache\"}") == 0);
+	assert_true(value(&p, "tickpush_patterns_removed_total{reason=\"evicted\"}") == 4);
+	assert_true(value(&p, "tickpush_patterns_removed_total{reason=\"expired\"}") == 0);
+	assert_true(value(&p, "tickpush_login_limited_total{by=\"account\"}") == 1);
+	assert_true(value(&p, "tickpush_login_limited_total{by=\"address\"}") == 0);
+	assert_true(value(&p, "tickpush_http_requests_total") == 4);
+	assert_true(value(&p, "tickpush_http_responses_total{code=\"200\"}") == 2);
+	assert_true(value(&p, "tickpush_http_responses_total{code=\"404\"}") == 1);
+	assert_false(has_sample(&p, "tickpush_http_responses_total{code=\"500\"}"));
+	assert_true(value(&p, "tickpush_build_info{version=\"1.2.3\",lws=\"4.1.6 \\\"x\\\"\"}") == 1);
+	/* One HELP per family. */
+	assert_non_null(strstr(p.text, "# HELP tickpush_ws_closed_total "));
+	assert_null(strstr(strstr(p.text, "# HELP tickpush_ws_closed_total ") + 1,
+			   "# HELP tickpush_ws_closed_total "));
+	assert_null(strstr(p.text, "ws_slow_closed"));
+	assert_null(strstr(p.text, "redis_cache_connected"));
+	/* The process families, as given. */
+	assert_true(value(&p, "process_cpu_seconds_total") == 12.5);
+	assert_true(value(&p, "process_start_time_seconds") == 1700000000.25);
+	assert_true(value(&p, "process_resident_memory_bytes") == 4096000);
+	assert_true(value(&p, "process_open_fds") == 17);
+	assert_true(value(&p, "process_max_fds") == 1024);
+	free(p.text);
+}
+
+static void test_procstat_parse(void **state)
+{
+	/* A comm with blanks and parentheses, as the kernel writes it. */
+	static const char stat[] =
+		"4242 (tick push) (x)) S 1 4242 4242 0 -1 4194560 1500 0 3 0 250 50 0 0 "
+		"20 0 5 0 12345 104857600 2560 18446744073709551615 1 1 0 0 0 0 0 4096 "
+		"17920 0 0 0 17 1 0 0 0 0 0\n";
+	struct tp_process_stats ps;
+
+	(void)state;
+	assert_int_equal(tp_procstat_parse(stat, 100, 4096, 1700000000, &ps), TP_OK);
+	assert_true(ps.cpu_seconds == 3.0);
+	assert_true(ps.start_time == 1700000000 + 123.45);
+	assert_true(ps.vm_bytes == 104857600);
+	assert_true(ps.rss_bytes == 2560.0 * 4096);
+	assert_true(ps.threads == 5);
+	assert_int_equal(tp_procstat_parse("garbage", 100, 4096, 0, &ps), TP_ERR_INVAL);
+	assert_int_equal(tp_procstat_parse("1 (x) S 1 2", 100, 4096, 0, &ps), TP_ERR_INVAL);
+	assert_int_equal(tp_procstat_parse(stat, 0, 4096, 0, &ps), TP_ERR_INVAL);
 }
 
 static void test_rejects(void **state)
@@ -197,19 +298,20 @@ static void test_rejects(void **state)
 	assert_int_equal(TP_METRIC_GET(events_rejected), 5);
 
 	render(&p);
-	assert_true(value(&p, "tp_events_rejected_total") == 5);
-	assert_true(value(&p, "tp_events_rejected_by_reason_total{channel=\"patterns\","
+	/* The labelled family is the total: no unlabelled sum beside it. */
+	assert_null(strstr(p.text, "\ntickpush_events_rejected_total "));
+	assert_true(value(&p, "tickpush_events_rejected_total{channel=\"patterns\","
 			      "reason=\"bad_json\"}") == 2);
-	assert_true(value(&p, "tp_events_rejected_by_reason_total{channel=\"health\","
+	assert_true(value(&p, "tickpush_events_rejected_total{channel=\"health\","
 			      "reason=\"diagnostic\"}") == 1);
-	assert_non_null(strstr(p.text, "# TYPE tp_events_rejected_by_reason_total "
+	assert_non_null(strstr(p.text, "# TYPE tickpush_events_rejected_total "
 				       "counter\n"));
 	/* Every (channel, reason) pair is rendered, zeros included; the
 	 * pseudo-reason "none" is not. */
 	for (int ch = 0; ch < TP_CH__COUNT; ch++) {
 		for (int why = 1; why < TP_REJECT__COUNT; why++) {
 			snprintf(key, sizeof(key),
-				 "tp_events_rejected_by_reason_total{channel=\"%s\","
+				 "tickpush_events_rejected_total{channel=\"%s\","
 				 "reason=\"%s\"}",
 				 tp_channel_name((enum tp_channel)ch),
 				 tp_reject_name((enum tp_reject)why));
@@ -235,9 +337,9 @@ static void test_ws_protocol_errors(void **state)
 	assert_int_equal(tp_metrics_ws_protocol_errors(TP_WSRX_E_UNMASKED), 2);
 	assert_int_equal(tp_metrics_ws_protocol_errors(TP_WSRX_E__COUNT), 0);
 	render(&p);
-	assert_true(value(&p, "tp_ws_protocol_errors_total{reason=\"unmasked\"}") == 2);
-	assert_true(value(&p, "tp_ws_protocol_errors_total{reason=\"invalid_utf8\"}") == 1);
-	assert_non_null(strstr(p.text, "# TYPE tp_ws_protocol_errors_total counter\n"));
+	assert_true(value(&p, "tickpush_ws_protocol_errors_total{reason=\"unmasked\"}") == 2);
+	assert_true(value(&p, "tickpush_ws_protocol_errors_total{reason=\"invalid_utf8\"}") == 1);
+	assert_non_null(strstr(p.text, "# TYPE tickpush_ws_protocol_errors_total counter\n"));
 	/* Only reasons seen are rendered. */
 	assert_null(strstr(p.text, "reason=\"reserved_bits\""));
 	free(p.text);
@@ -266,13 +368,13 @@ static void test_histogram(void **state)
 	assert_int_equal(tp_metrics_route_count(TP_ROUTE_stats), 0);
 
 	render(&p);
-	assert_non_null(strstr(p.text, "# TYPE tp_http_request_duration_seconds "
+	assert_non_null(strstr(p.text, "# TYPE tickpush_http_request_duration_seconds "
 				       "histogram\n"));
 	/* Cumulative, non-decreasing, increasing le, ending in +Inf == count. */
 	for (size_t i = 0; i < p.n; i++) {
 		const char *k = p.s[i].key, *le;
 		static const char pre[] =
-			"tp_http_request_duration_seconds_bucket{route=\"scan\",le=\"";
+			"tickpush_http_request_duration_seconds_bucket{route=\"scan\",le=\"";
 
 		if (strncmp(k, pre, sizeof(pre) - 1))
 			continue;
@@ -282,7 +384,7 @@ static void test_histogram(void **state)
 		buckets++;
 		if (!strncmp(le, "+Inf\"", 5)) {
 			assert_true(p.s[i].value ==
-				    value(&p, "tp_http_request_duration_seconds_count"
+				    value(&p, "tickpush_http_request_duration_seconds_count"
 					      "{route=\"scan\"}"));
 			continue;
 		}
@@ -299,22 +401,22 @@ static void test_histogram(void **state)
 	}
 	assert_true(buckets >= 2);
 	assert_true(prev == TP_ARRAY_SIZE(obs));
-	assert_true(fabs(value(&p, "tp_http_request_duration_seconds_sum"
+	assert_true(fabs(value(&p, "tickpush_http_request_duration_seconds_sum"
 				   "{route=\"scan\"}") - sum) < 1e-12);
-	assert_true(value(&p, "tp_http_request_duration_seconds_bucket"
+	assert_true(value(&p, "tickpush_http_request_duration_seconds_bucket"
 			      "{route=\"scan\",le=\"0.0001\"}") == 3);
-	assert_true(value(&p, "tp_http_request_duration_seconds_bucket"
+	assert_true(value(&p, "tickpush_http_request_duration_seconds_bucket"
 			      "{route=\"scan\",le=\"2.5\"}") == 8);
-	assert_true(value(&p, "tp_http_request_duration_seconds_bucket"
+	assert_true(value(&p, "tickpush_http_request_duration_seconds_bucket"
 			      "{route=\"health\",le=\"0.01\"}") == 1);
-	assert_true(value(&p, "tp_http_request_duration_seconds_bucket"
+	assert_true(value(&p, "tickpush_http_request_duration_seconds_bucket"
 			      "{route=\"health\",le=\"0.005\"}") == 0);
 	/* Every route is rendered, observed or not. */
 	for (int r = 0; r < TP_ROUTE__COUNT; r++) {
 		char key[160];
 
 		snprintf(key, sizeof(key),
-			 "tp_http_request_duration_seconds_count{route=\"%s\"}",
+			 "tickpush_http_request_duration_seconds_count{route=\"%s\"}",
 			 tp_route_name((enum tp_route)r));
 		assert_true(value(&p, key) ==
 			    (double)tp_metrics_route_count((enum tp_route)r));
@@ -366,7 +468,7 @@ static void test_render_oom(void **state)
 	/* A failed allocation leaves the buffer in its sticky error state. */
 	tp_buf_init(&b, 0);
 	tp_alloc_fail_at(1);
-	tp_metrics_render_prometheus(&b);
+	tp_metrics_render_prometheus(&b, NULL);
 	tp_alloc_fail_at(0);
 	assert_true(b.oom);
 	tp_buf_cleanup(&b);
@@ -376,6 +478,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST(test_counters_and_gauges),
+		TEST(test_labelled_families),
+		TEST(test_procstat_parse),
 		TEST(test_rejects),
 		TEST(test_ws_protocol_errors),
 		TEST(test_histogram),

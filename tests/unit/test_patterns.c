@@ -859,23 +859,30 @@ static int ref_qsort_cmp(const void *a, const void *b)
 		       *(const struct tp_pattern *const *)b);
 }
 
-static void test_scan_matches_brute_force(void **state)
+/*
+ * npat random records with coarse values (sort keys tie often), then nq
+ * random queries, each checked against a full qsort of a brute-force
+ * filter: same total, same page, same order. long_syms: symbols share
+ * their first 8 bytes (the scan array's symbol prefix ties) and between
+ * queries records are withdrawn and replaced (the scan array's slots
+ * move).
+ */
+static void brute_force(int npat, int nq, bool long_syms, uint64_t seed)
 {
-	enum { NPAT = 3000, NQ = 300 };
 	static const char *const types[] = { "Doji", "Hammer", "Bull_Flag",
 		"Gap_Fill", "Weekly_Breakout", "Engulfing" };
 	static const char *const sectors[] = { "", "Energy", "Financials",
 		"Utilities", "Information Technology" };
-	struct tp_patterns *ps = mkstore(NPAT * 2, NULL);
+	struct tp_patterns *ps = mkstore((size_t)npat * 2, NULL);
 	struct tp_pattern p;
 	struct collect all = { 0 };
 	const struct tp_pattern **match;
-	char sym[16], type[TP_PATTERN_TYPE_MAX + 1];
+	const char *symprefix = long_syms ? "LONGSYMB" : "S";
+	char sym[TP_SYMBOL_MAX + 1], type[TP_PATTERN_TYPE_MAX + 1];
 
-	(void)state;
-	rng_state = 0x9E3779B97F4A7C15ull;
-	for (int i = 0; i < NPAT; i++) {
-		snprintf(sym, sizeof(sym), "S%u", rndn(120));
+	rng_state = seed;
+	for (int i = 0; i < npat; i++) {
+		snprintf(sym, sizeof(sym), "%s%u", symprefix, rndn(120));
 		/* Coarse values so sort keys tie often. */
 		mkp(&p, sym, types[rndn(6)], rndn(21) / 20.0, NOW - rndn(50),
 		    NOW + 1 + rndn(400));
@@ -887,24 +894,38 @@ static void test_scan_matches_brute_force(void **state)
 		p.tier = (enum tp_tier)rndn(4);
 		assert_int_equal(tp_patterns_upsert(ps, &p, NOW), TP_OK);
 	}
-	all.v = tp_calloc(tp_patterns_count(ps), sizeof(*all.v));
-	match = tp_calloc(tp_patterns_count(ps), sizeof(*match));
+	all.v = tp_calloc(tp_patterns_count(ps) * 2, sizeof(*all.v));
+	match = tp_calloc(tp_patterns_count(ps) * 2, sizeof(*match));
 	assert_non_null(all.v);
 	assert_non_null(match);
-	tp_patterns_foreach(ps, collect_cb, &all);
-	assert_int_equal(all.n, tp_patterns_count(ps));
 
-	for (int qi = 0; qi < NQ; qi++) {
+	for (int qi = 0; qi < nq; qi++) {
 		struct tp_scan_query q;
 		struct tp_scan_result r;
 		double now = NOW + rndn(300); /* some rows expired, not swept */
 		size_t nm = 0, off;
 
+		if (long_syms && qi) {
+			/* Withdraw one record, replace another. */
+			all.n = 0;
+			tp_patterns_foreach(ps, collect_cb, &all);
+			assert_int_equal(tp_patterns_remove(ps, all.v[rndn((unsigned)all.n)]->id), TP_OK);
+			all.n = 0;
+			tp_patterns_foreach(ps, collect_cb, &all);
+			p = *all.v[rndn((unsigned)all.n)];
+			p.indicators_json = NULL;
+			p.confidence = rndn(21) / 20.0;
+			p.rs = rndn(8) * 0.25;
+			assert_int_equal(tp_patterns_upsert(ps, &p, NOW), TP_OK);
+		}
+		all.n = 0;
+		tp_patterns_foreach(ps, collect_cb, &all);
+		assert_int_equal(all.n, tp_patterns_count(ps));
 		q_init(&q);
 		q.filter.confidence_min = rndn(3) ? rndn(21) / 20.0 : 0;
 		if (!rndn(3))
 			for (unsigned j = rndn(4) + 1; j; j--) {
-				snprintf(sym, sizeof(sym), "S%u", rndn(130));
+				snprintf(sym, sizeof(sym), "%s%u", symprefix, rndn(130));
 				q_sym(&q, sym);
 			}
 		if (!rndn(3))
@@ -954,6 +975,20 @@ static void test_scan_matches_brute_force(void **state)
 	tp_free(all.v);
 	tp_free(match);
 	tp_patterns_destroy(ps);
+}
+
+static void test_scan_matches_brute_force(void **state)
+{
+	(void)state;
+	brute_force(3000, 300, false, 0x9E3779B97F4A7C15ull);
+}
+
+/* 10,000 records as in the scan benchmark: broad filters take the scan
+ * array, whose top-k must equal the full sort, ties included. */
+static void test_scan_topk_large_with_ties(void **state)
+{
+	(void)state;
+	brute_force(10000, 150, true, 0x2545F4914F6CDD1Dull);
 }
 
 /* ---- out of memory ---------------------------------------------------- */
@@ -1134,6 +1169,7 @@ int main(void)
 		TP_TEST(test_scan_paging),
 		TP_TEST(test_scan_uses_indexes),
 		TP_TEST(test_scan_matches_brute_force),
+		TP_TEST(test_scan_topk_large_with_ties),
 		TP_TEST(test_upsert_oom),
 		TP_TEST(test_create_rejects_zero),
 	};

@@ -764,6 +764,95 @@ static void test_resume_edges(void **state)
 	fake_clear(&fk);
 }
 
+/* Cluster mode: a position a little ahead resumes without replay and
+ * skips events up to it; a new epoch sends every subscription a gap. */
+static void test_future_and_new_epoch(void **state)
+{
+	struct tp_push_opts o;
+	struct tp_push *hub;
+	struct fake fk = { 0 };
+	struct tp_filter any;
+	struct tp_push_session *s;
+	struct tp_push_sub_req r;
+	struct tp_pattern p;
+	cJSON *j;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.epoch = EPOCH;
+	o.history_events = 10;
+	o.history_seconds = 600;
+	o.future_window = 100;
+	o.ops.send = fake_send;
+	hub = tp_push_create(&o);
+	assert_non_null(hub);
+	tp_filter_init(&any);
+	assert_true(tp_filter_set_param(&any, "confidence_min", "0", NULL) == TP_OK);
+	push_script(hub, 1, 5);
+	/* Beyond the window: still a gap. */
+	assert_int_equal(since_frames(hub, EPOCH, 106, TP_SUBCH_PATTERNS, &any, &fk), 2);
+	expect_gap(&fk, 5);
+
+	s = tp_push_session_create(hub, &fk, 3);
+	fake_clear(&fk);
+	r = req_patterns("f", &any);
+	r.has_since = true;
+	r.since_epoch = EPOCH;
+	r.since_seq = 8;
+	subscribe_ok(hub, s, &r, NULL);
+	assert_int_equal(fk.n, 1); /* subscribed, recovered, no replay */
+	j = parse(&fk.r[0]);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "recovered")));
+	cJSON_Delete(j);
+	mkp(&p, "AAPL", "Doji", 0.9, NOW);
+	tp_push_pattern(hub, &p, 7, NOW); /* seen by the client already */
+	tp_push_pattern(hub, &p, 8, NOW);
+	assert_int_equal(fk.n, 1);
+	tp_push_pattern(hub, &p, 9, NOW);
+	assert_int_equal(fk.n, 2);
+	expect_event(&fk.r[1], "pattern", 9, "f");
+
+	/* A hole up to 50 (stream trimmed before this instance read it):
+	 * the live subscription gets a gap there, older positions too. */
+	tp_push_lost(hub, 50);
+	assert_int_equal(fk.n, 3);
+	expect_event(&fk.r[1], "pattern", 9, "f");
+	j = parse(&fk.r[2]);
+	assert_string_equal(jstr(j, "type"), "gap");
+	assert_true(jnum(j, "seq") == 50);
+	cJSON_Delete(j);
+	fake_clear(&fk);
+	{
+		struct fake fk2 = { 0 };
+
+		assert_int_equal(since_frames(hub, EPOCH, 9, TP_SUBCH_PATTERNS, &any, &fk2), 2);
+		expect_gap(&fk2, 50);
+		assert_int_equal(since_frames(hub, EPOCH, 50, TP_SUBCH_PATTERNS, &any, &fk2), 1);
+		fake_clear(&fk2);
+	}
+	tp_push_pattern(hub, &p, 51, NOW);
+	assert_int_equal(fk.n, 1);
+	fake_clear(&fk);
+	tp_push_pattern(hub, &p, 52, NOW);
+	assert_int_equal(fk.n, 1);
+
+	/* The history was lost: a gap at position 0 of the new epoch. */
+	assert_int_equal(tp_push_new_epoch(hub, "newer"), TP_OK);
+	assert_int_equal(fk.n, 2);
+	j = parse(&fk.r[1]);
+	assert_string_equal(jstr(j, "type"), "gap");
+	assert_string_equal(jstr(j, "epoch"), "newer");
+	assert_true(jnum(j, "seq") == 0);
+	cJSON_Delete(j);
+	assert_string_equal(tp_push_epoch(hub), "newer");
+	tp_push_pattern(hub, &p, 1, NOW);
+	assert_int_equal(fk.n, 3);
+	tp_push_session_destroy(s);
+	tp_push_destroy(hub);
+	tp_filter_cleanup(&any);
+	fake_clear(&fk);
+}
+
 /* ------------------------------------------------------------------ */
 /* snapshot                                                             */
 
@@ -1486,6 +1575,7 @@ int main(void)
 		TP_TEST(test_shared_ids),
 		TP_TEST(test_resume_replay_then_live),
 		TP_TEST(test_resume_edges),
+		TP_TEST(test_future_and_new_epoch),
 		TP_TEST(test_snapshot),
 		TP_TEST(test_slow_session),
 		TP_TEST(test_backtests_to_owner),

@@ -3,7 +3,7 @@
  * prints numbers; never a test: timings depend on the machine).
  *
  * What it does, in phases:
- *   1. baseline: the server's VmRSS (/proc/<pid>/status) and tp_alloc_bytes
+ *   1. baseline: the server's VmRSS (/proc/<pid>/status) and tickpush_alloc_bytes
  *      (GET /metrics) before any session exists;
  *   2. ramp: opens N WebSocket sessions at a bounded rate with non-blocking
  *      connects, each bound to one of K source addresses 127.0.0.2.. (all of
@@ -11,7 +11,7 @@
  *      (source, destination) pair far from the ephemeral-port limit), does
  *      the GET /ws upgrade (subprotocol tickpush.v1) and one subscribe;
  *   3. idle: once every session is subscribed and a settle time has passed,
- *      reads VmRSS and tp_alloc_bytes again: the difference divided by the
+ *      reads VmRSS and tickpush_alloc_bytes again: the difference divided by the
  *      sessions is the memory per idle session;
  *   4. publish: a publisher thread (blocking hiredis on its own connection;
  *      this is a tool, not the server) PUBLISHes pattern_detected events at
@@ -1057,7 +1057,7 @@ struct mem_reading {
 
 static struct mem_reading read_mem(void)
 {
-	struct mem_reading m = { proc_rss_kb(), metric("tp_alloc_bytes") };
+	struct mem_reading m = { proc_rss_kb(), metric("tickpush_alloc_bytes") };
 
 	return m;
 }
@@ -1150,7 +1150,7 @@ int main(int argc, char **argv)
 		printf("first error frame: %s\n", ST.first_error);
 	if (!ready || interrupted)
 		goto out;
-	printf("memory: VmRSS %ld -> %ld KiB (%.2f KiB/session); tp_alloc_bytes %.0f -> %.0f (%.0f B/session)\n",
+	printf("memory: VmRSS %ld -> %ld KiB (%.2f KiB/session); tickpush_alloc_bytes %.0f -> %.0f (%.0f B/session)\n",
 	       before.rss_kb, after.rss_kb,
 	       (double)(after.rss_kb - before.rss_kb) / (double)ready,
 	       before.alloc_bytes, after.alloc_bytes,

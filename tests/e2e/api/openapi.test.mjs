@@ -432,7 +432,7 @@ test('the server answers as the document says', { timeout: 600000 }, async (t) =
 		await call('GET', '/api/pattern-discovery/health', { expect: 200 });
 		await call('GET', '/api/pattern-discovery/performance', { expect: 200 });
 		const m = await call('GET', '/metrics', { expect: 200 });
-		assert.match(m.body, /^tp_events_received_total \d+$/m);
+		assert.match(m.body, /^tickpush_events_received_total \d+$/m);
 		await call('GET', '/healthz', { expect: 200 });
 		await call('GET', '/readyz', { expect: 200 });
 	});

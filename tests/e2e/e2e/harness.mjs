@@ -25,10 +25,10 @@ function findBin(envName, rel) {
 /* Folder for sockets and data: under the build folder when given (so
  * scripts/test's stale-service cleanup covers it) and short enough for a
  * unix socket path, else a fresh /tmp folder. */
-function runDir() {
+function runDir(name) {
 	const build = process.env.TP_BUILD_DIR;
 	if (build) {
-		const d = path.join(path.resolve(build), 'e2e-run');
+		const d = path.join(path.resolve(build), name);
 		if (d.length < 60) {
 			fs.mkdirSync(d, { recursive: true });
 			return d;
@@ -150,7 +150,10 @@ export function patternEvent({ symbol, pattern = 'Hammer', confidence = 0.8, pri
 }
 
 export class Services {
-	constructor() {
+	/* runName: the run folder's name, distinct per test file (node --test
+	 * may run files side by side). */
+	constructor({ runName = 'e2e-run' } = {}) {
+		this.runName = runName;
 		this.dir = null;
 		this.procs = [];
 		this.port = null;
@@ -165,7 +168,7 @@ export class Services {
 
 	async start({ sim = true } = {}) {
 		fs.mkdirSync(OUTPUT, { recursive: true });
-		this.dir = runDir();
+		this.dir = runDir(this.runName);
 		const bin = findBin('TICKPUSH_BIN', 'server/tickpush');
 		const simBin = findBin('TICKPUSH_SIM_BIN', 'tools/tickpush-sim');
 		if (!fs.existsSync(bin))
