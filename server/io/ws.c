@@ -40,7 +40,7 @@
  * session with the parser's code and reason (1002 unmasked frame, RSV
  * bits, opcode, control frame rules, continuation; 1003 binary; 1007
  * invalid UTF-8; 1009 a message over ws_max_frame), counted by reason
- * (tp_ws_protocol_errors_total) and logged. Pings are answered with
+ * (tickpush_ws_protocol_errors_total) and logged. Pings are answered with
  * pongs through the writer (control frames go before queued data); a
  * client's close is echoed, then the connection closes; frames that lws
  * read together with the handshake (sent before our 101, RFC 6455 4.1)
