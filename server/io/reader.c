@@ -59,8 +59,7 @@ struct tp_rconn {
 	struct tp_rconn *prev, *next; /* switch list, then zombie list */
 	bool waiting;                 /* on the switch list */
 	bool reading;                 /* switched: in the epoll instance */
-	bool stopped;                 /* no more reads */
-	bool closed;                  /* tp_rconn_close ran: free it */
+	bool stopped;                 /* no more reads (closed ones too) */
 };
 
 /* The loop's side of all readers (one loop per process). */
@@ -308,7 +307,6 @@ void tp_rconn_close(struct tp_rconn *r)
 		return;
 	h = r->hub;
 	tp_rconn_stop(r);
-	r->closed = true;
 	r->sink = (struct tp_rconn_sink){ 0 };
 	if (h->dispatching)
 		list_push(&h->zombies, r); /* an event of this batch may name it */
