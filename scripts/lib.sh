@@ -183,17 +183,19 @@ tp_uri_escape() {
 # Packages
 
 # Debian 12 packages for building and testing (the fuzzers need clang and
-# its runtime; curl is used by scripts/demo to wait for the server; the
+# its runtime; curl is used by scripts/demo to wait for the server and,
+# with the openssl command, by integration.tls (certificates, https); the
 # install tests check the systemd unit with systemd-analyze (systemd; it
 # also wants the unit's ExecReload=/bin/kill, from procps) and the man page
-# with groff (groff-base)).
+# with groff (groff-base); integration.nginx runs nginx in front of
+# tickpush (nginx)).
 TP_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
 	redis-server redis-tools postgresql postgresql-client nginx
 	clang libclang-rt-14-dev
-	curl ca-certificates systemd procps groff-base python3
+	curl ca-certificates openssl systemd procps groff-base python3 nginx
 )
 
 # tp_pkg_installed PKG : true if dpkg says PKG is installed.

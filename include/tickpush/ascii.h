@@ -22,6 +22,18 @@ static inline char tp_ascii_upper(char c)
 	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
 }
 
+/* The value of a hex digit (either case), or -1. */
+static inline int tp_ascii_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* strcasecmp/strncasecmp without the locale: <0, 0, >0 ordered as the
  * lower-cased bytes (unsigned), so sorted tables keep their order. */
 int tp_ascii_casecmp(const char *a, const char *b);

@@ -29,17 +29,6 @@
  * Query strings.
  */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..n) into a new string ('+' is a space, %XX a byte). */
 static int decode(const char *s, size_t n, char **out, struct tp_errdetail *err)
 {
@@ -57,13 +46,13 @@ static int decode(const char *s, size_t n, char **out, struct tp_errdetail *err)
 			c = ' ';
 		} else if (c == '%') {
 			/* Exactly two hex digits must follow. */
-			if (n - i < 3 || hexval(s[i + 1]) < 0 ||
-			    hexval(s[i + 2]) < 0) {
+			if (n - i < 3 || tp_ascii_hexval(s[i + 1]) < 0 ||
+			    tp_ascii_hexval(s[i + 2]) < 0) {
 				tp_free(d);
 				return tp_errdetail_set(err, TP_ERR_INVAL, "query",
 					"query string: bad percent escape (expected %%XX)");
 			}
-			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			c = (char)(tp_ascii_hexval(s[i + 1]) * 16 + tp_ascii_hexval(s[i + 2]));
 			i += 2;
 		}
 		if (c == '\0') {

@@ -272,8 +272,8 @@ static void appended(redisAsyncContext *ac, void *r, void *privdata)
 			flush(cl);
 			return;
 		}
-		TP_LOG(TP_LOG_ERR, "msg=\"cluster append refused\" reply=\"%.*s\"",
-		       (int)reply->len, reply->str);
+		TP_LOG(TP_LOG_ERR, "msg=\"cluster append refused\" reply=%s",
+		       tp_log_qn(reply->str, (size_t)reply->len));
 		TP_METRIC_INC(cluster_dropped);
 		tp_free(p);
 		flush(cl);
@@ -638,8 +638,8 @@ static void got_entries(redisAsyncContext *ac, void *r, void *privdata)
 				apply_entry(cl, entries->element[i]);
 		}
 	} else if (reply->type == REDIS_REPLY_ERROR) {
-		TP_LOG(TP_LOG_ERR, "msg=\"cluster stream read failed\" reply=\"%.*s\"",
-		       (int)reply->len, reply->str);
+		TP_LOG(TP_LOG_ERR, "msg=\"cluster stream read failed\" reply=%s",
+		       tp_log_qn(reply->str, (size_t)reply->len));
 	}
 	if (!cl->caught_up && n < (size_t)atoi(READ_COUNT)) {
 		cl->caught_up = true;

@@ -73,6 +73,7 @@
 #include "api_backtests.h"
 #include "api_symbols.h"
 #include "http.h"
+#include "sniff.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
@@ -1112,11 +1113,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		/* A connection that starts no request is closed (TIMER). */
 		lws_set_timer_usecs(wsi, (lws_usec_t)server_of(wsi)->cfg->http_idle_timeout *
 					 LWS_US_PER_SEC);
-		break;
+		/* Its first head, before lws parses it (sniff.c). */
+		return tp_sniff_accepted(server_of(wsi), wsi);
 	case LWS_CALLBACK_TIMER:
 		/* The idle timer: no request completed yet (no pss) and none
 		 * begun. One that has begun has http_timeout to finish. */
-		if (pss || request_started(wsi))
+		if (pss || request_started(wsi) || tp_sniff_started(server_of(wsi), wsi))
 			return 0;
 		TP_METRIC_INC(http_idle_closed);
 		return -1;
@@ -1126,6 +1128,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pss)
 			request_gone(pss);
 		if (lws_get_opaque_user_data(wsi) == &counted_mark) {
+			tp_sniff_gone(server_of(wsi), wsi);
 			lws_set_opaque_user_data(wsi, NULL);
 			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);
 		}

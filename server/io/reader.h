@@ -36,11 +36,12 @@
 struct lws;
 struct tp_rconn;
 
-/* Where the bytes come from: plaintext reads the socket with recv; a TLS
- * source would decrypt (SSL_read on the connection's SSL) and must then
- * also report what it holds already decrypted (pending), which the
- * socket's readiness does not show. read returns bytes (> 0), 0 at the
- * end of the stream, or -1 with errno (EAGAIN: nothing now). */
+/* Where the bytes come from: plaintext reads the socket with recv; the
+ * TLS source (tls.c, tp_tls_read_source) decrypts with SSL_read on the
+ * connection's SSL and also reports what it holds already decrypted
+ * (pending), which the socket's readiness does not show: drained after
+ * each read and at the switch. read returns bytes (> 0), 0 at the end of
+ * the stream, or -1 with errno (EAGAIN: nothing now). */
 struct tp_rconn_source {
 	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
 	size_t (*pending)(void *ctx); /* NULL: nothing is ever held */

@@ -1,7 +1,7 @@
 /*
  * reload.c - SIGHUP: the configuration re-read and applied without a
  * restart (see reload.h; what changes live is decided by the pure
- * server/core/reload.c).
+ * server/core/confdiff.c).
  *
  * Order, so that a bad configuration changes nothing:
  *   1. load the same sources as at start (--config file, environment,
@@ -15,7 +15,8 @@
  *   wrong, counted (config_reload_errors); the old configuration stays.
  *   4. commit: srv->cfg points at the new struct (modules read live
  *      options through it on each use), and what is held elsewhere is
- *      applied: log level, login limits, the JWT key.
+ *      applied: log level and format, trusted proxies, login limits, the
+ *      JWT key.
  *
  * A replaced configuration is kept until shutdown, since modules may hold
  * pointers to its strings (e.g. pg.c's conninfo); a reload costs a few
@@ -36,7 +37,8 @@
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
-#include "tickpush/reload.h"
+#include "tickpush/netaddr.h"
+#include "tickpush/confdiff.h"
 
 extern char **environ;
 
@@ -58,8 +60,8 @@ void tp_reload_source(const char *path, int argc, char *const *argv)
 
 static int refuse(const char *why)
 {
-	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=\"%s\"",
-	       why);
+	TP_LOG(TP_LOG_ERR, "msg=\"config reload refused, the running configuration is kept\" error=%s",
+	       tp_log_q(why));
 	TP_METRIC_INC(config_reload_errors);
 	return TP_ERR_INVAL;
 }
@@ -86,13 +88,19 @@ static void set_jwt_key(struct tp_server *srv, const struct tp_config *cur)
 
 /* Live options held outside srv->cfg. */
 static void apply(struct tp_server *srv, const struct tp_config *cur,
-		  const struct tp_reload_change *ch, size_t n)
+		  const struct tp_confdiff_change *ch, size_t n)
 {
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	int level = tp_log_level_parse(cur->log_level);
+	struct tp_cidr_list proxies;
 
 	if (level >= 0)
 		tp_log_min_level = (enum tp_log_level)level;
+	tp_log_format = tp_log_format_parse(cur->log_format) == TP_LOG_JSON ? TP_LOG_JSON
+									     : TP_LOG_KEYVALUE;
+	/* Validated by config.c: parsing again cannot fail. */
+	if (!tp_cidr_list_parse(cur->trusted_proxies, &proxies, NULL))
+		srv->trusted_proxies = proxies;
 	if (srv->login_rl)
 		(void)tp_ratelimit_set(srv->login_rl, cur->login_rate, cur->login_burst);
 	if (per_account)
@@ -108,18 +116,18 @@ static void apply(struct tp_server *srv, const struct tp_config *cur,
 /* newv[i]: change i's value as loaded (before restart-only options got
  * their running value back). */
 static void log_changes(const struct tp_config *old, const char (*newv)[VALUE_LOG],
-			const struct tp_reload_change *ch, size_t n)
+			const struct tp_confdiff_change *ch, size_t n)
 {
 	char a[VALUE_LOG];
 
 	for (size_t i = 0; i < n; i++) {
-		tp_reload_value(old, ch[i].opt, a, sizeof(a));
+		tp_confdiff_value(old, ch[i].opt, a, sizeof(a));
 		if (ch[i].live)
-			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_NOTICE, "msg=\"config changed\" option=%s old=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 		else
-			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=\"%s\" new=\"%s\"",
-			       ch[i].opt->name, a, newv[i]);
+			TP_LOG(TP_LOG_WARN, "msg=\"config change needs a restart, running value kept\" option=%s running=%s new=%s",
+			       ch[i].opt->name, tp_log_q(a), tp_log_q(newv[i]));
 	}
 }
 
@@ -134,9 +142,12 @@ static int reload_tls(struct tp_server *srv, const struct tp_config *cur)
 	if (tp_tls_load(srv->tls_ctx, cur, why, sizeof(why)))
 		return refuse(why);
 	tp_tls_fingerprint(srv->tls_ctx, after, sizeof(after));
-	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate %s\" cert=\"%s\" sha256=%s",
-	       strcmp(before, after) ? "replaced: new connections get it"
-				     : "unchanged", cur->tls_cert, after);
+	if (strcmp(before, after))
+		TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate replaced: new connections get it\" cert=%s sha256=%s",
+		       tp_log_q(cur->tls_cert), after);
+	else
+		TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate unchanged\" cert=%s sha256=%s",
+		       tp_log_q(cur->tls_cert), after);
 	return TP_OK;
 }
 
@@ -145,7 +156,7 @@ int tp_reload_now(struct tp_server *srv)
 	struct tp_errdetail err = {{0}, NULL};
 	const struct tp_config *old = srv->cfg;
 	struct tp_reload_cfg *node = tp_calloc(1, sizeof(*node));
-	struct tp_reload_change *ch;
+	struct tp_confdiff_change *ch;
 	char (*newv)[VALUE_LOG];
 	size_t n_opts, n;
 	int rc = TP_ERR_NOMEM;
@@ -161,10 +172,10 @@ int tp_reload_now(struct tp_server *srv)
 		rc = refuse(err.msg);
 		goto out;
 	}
-	n = tp_reload_diff(old, &node->cfg, ch, n_opts);
+	n = tp_confdiff(old, &node->cfg, ch, n_opts);
 	for (size_t i = 0; i < n; i++)
-		tp_reload_value(&node->cfg, ch[i].opt, newv[i], sizeof(newv[i]));
-	if (tp_reload_keep_restart(&node->cfg, old, ch, n)) {
+		tp_confdiff_value(&node->cfg, ch[i].opt, newv[i], sizeof(newv[i]));
+	if (tp_confdiff_keep_restart(&node->cfg, old, ch, n)) {
 		rc = refuse("out of memory");
 		goto out;
 	}
@@ -177,8 +188,8 @@ int tp_reload_now(struct tp_server *srv)
 	node = NULL;
 	apply(srv, srv->cfg, ch, n);
 	TP_METRIC_INC(config_reloads);
-	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=\"%s\" changed=%zu",
-	       src_path ? src_path : "", n);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"config reloaded\" file=%s changed=%zu",
+	       tp_log_q(src_path ? src_path : ""), n);
 out:
 	if (node)
 		tp_config_cleanup(&node->cfg);

@@ -39,6 +39,7 @@
 #include "reload.h"
 #include "http.h"
 #include "listener.h"
+#include "sniff.h"
 #include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"
@@ -284,6 +285,7 @@ void tp_server_stop(struct tp_server *srv)
 	uv_timer_stop(&srv->sweep_timer);
 	tp_listener_close(srv->listener);
 	srv->listener = NULL;
+	tp_sniff_stop_all(srv);
 	if (srv->lws)
 		lws_context_deprecate(srv->lws, deprecated_cb);
 	tp_redis_sub_close(srv->sub);

@@ -39,6 +39,7 @@ struct tp_accounts;
 struct tp_cluster;
 struct ssl_ctx_st;
 struct tp_reload_cfg;
+struct tp_sniff;
 struct tp_listener;
 
 /* Under a supervisor (workers > 1, supervisor.h): which worker this
@@ -62,6 +63,7 @@ struct tp_server {
 	struct tp_worker worker;      /* id 0: single process */
 	struct tp_listener *listener; /* worker's accept loop (listener.c) */
 	struct ssl_ctx_st *tls_ctx;   /* the vhost's SSL_CTX (lws owns it), NULL = plain (tls.c) */
+	struct tp_sniff *sniffs;      /* connections whose first head is awaited (sniff.c) */
 
 	struct tp_ingest *ingest;
 	struct tp_redis_sub *sub;     /* pub/sub consumer */

@@ -16,8 +16,18 @@
  *
  * Files are read with blocking stdio: a certificate and a key are a few
  * KiB, read at start and on SIGHUP only.
+ *
+ * Reading WebSocket sessions (tp_tls_read_source): once reader.c has
+ * taken the reads over from lws (lws_rx_flow_control 0: lws neither
+ * reads nor fakes POLLIN for what OpenSSL holds decrypted), SSL_read is
+ * called on the same SSL lws writes with. OpenSSL allows reads while a
+ * write waits to be retried; lws's own reads, before the switch and for a
+ * closing session, are sequential with ours on the one loop. Decrypted
+ * bytes OpenSSL holds do not make the socket readable, so the source
+ * reports them (SSL_pending) and reader.c drains them.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +36,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "reader.h"
 #include "server.h"
 #include "tickpush/err.h"
 #include "tickpush/log.h"
@@ -190,14 +201,14 @@ static int vhost_ctx(struct lws *wsi, SSL_CTX *ctx)
 		return 1;
 	}
 	if (tp_tls_load(ctx, srv->cfg, why, sizeof(why))) {
-		TP_LOG(TP_LOG_ERR, "msg=\"cannot load the TLS certificate\" detail=\"%s\"",
-		       why);
+		TP_LOG(TP_LOG_ERR, "msg=\"cannot load the TLS certificate\" detail=%s",
+		       tp_log_q(why));
 		return 1;
 	}
 	srv->tls_ctx = ctx;
 	tp_tls_fingerprint(ctx, fp, sizeof(fp));
-	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate loaded\" cert=\"%s\" sha256=%s",
-	       srv->cfg->tls_cert, fp);
+	TP_LOG(TP_LOG_NOTICE, "msg=\"tls certificate loaded\" cert=%s sha256=%s",
+	       tp_log_q(srv->cfg->tls_cert), fp);
 	return 0;
 }
 
@@ -217,6 +228,55 @@ void tp_tls_wrap_protocol(struct lws_protocols *first)
 		return;
 	next_cb = first->callback;
 	first->callback = protocol_cb;
+}
+
+/* read() of reader.h: bytes, 0 at the end of the stream, -1 + errno. */
+static ssize_t ssl_read(void *ctx, int fd, void *buf, size_t len)
+{
+	SSL *ssl = ctx;
+	int n, e;
+
+	(void)fd; /* OpenSSL reads the connection's own descriptor */
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	e = SSL_get_error(ssl, n);
+	/* lws looks at the error queue after its own calls: leave it empty. */
+	ERR_clear_error();
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE: /* e.g. a record without data: later */
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN: /* close_notify */
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (!errno)
+			return 0; /* the peer closed without close_notify */
+		return -1;
+	default:
+		errno = EPROTO; /* a bad record: the stream is unusable */
+		return -1;
+	}
+}
+
+static size_t ssl_pending(void *ctx)
+{
+	return (size_t)SSL_pending(ctx);
+}
+
+const struct tp_rconn_source *tp_tls_read_source(struct lws *wsi,
+						 struct tp_rconn_source *out)
+{
+	SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
+
+	if (!ssl)
+		return NULL;
+	*out = (struct tp_rconn_source){ .read = ssl_read, .pending = ssl_pending,
+					 .ctx = ssl };
+	return out;
 }
 
 unsigned long long tp_tls_lws_options(const struct tp_config *cfg)

@@ -23,6 +23,7 @@
 
 struct ssl_ctx_st;
 struct tp_server;
+struct tp_rconn_source;
 
 /* Checks cfg's tls_cert / tls_key / tls_ca (when set): readable PEM, the
  * key matches the certificate. TP_OK, or TP_ERR_INVAL with why filled
@@ -41,6 +42,12 @@ void tp_tls_fingerprint(struct ssl_ctx_st *ctx, char *out, size_t n);
  * table): the vhost's SSL_CTX is set up here and stored in srv->tls_ctx,
  * every other reason goes to the original callback. */
 void tp_tls_wrap_protocol(struct lws_protocols *first);
+
+/* The WebSocket read path's source for a TLS connection (reader.h):
+ * SSL_read on the connection's SSL, and what OpenSSL holds decrypted.
+ * Fills *out and returns it; NULL when wsi is not TLS. */
+const struct tp_rconn_source *tp_tls_read_source(struct lws *wsi,
+						 struct tp_rconn_source *out);
 
 /* The lws creation options for cfg (0 without TLS). */
 unsigned long long tp_tls_lws_options(const struct tp_config *cfg);

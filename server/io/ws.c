@@ -34,7 +34,7 @@
  * Pings, and lws's answers to the client's pings, follow a half-written
  * frame and precede queued data.
  *
- * Input (plaintext): after the handshake we read the socket ourselves
+ * Input: after the handshake we read the socket ourselves
  * (reader.h) and parse the frames (tickpush/wsrx.h), because lws 4.1
  * accepts unmasked client frames: any RFC 6455 violation closes the
  * session with the parser's code and reason (1002 unmasked frame, RSV
@@ -44,8 +44,8 @@
  * pongs through the writer (control frames go before queued data); a
  * client's close is echoed, then the connection closes; frames that lws
  * read together with the handshake (sent before our 101, RFC 6455 4.1)
- * close with 1002. Over TLS lws still reads (its RECEIVE callback, which
- * accepts unmasked frames) until a TLS source plugs into reader.h.
+ * close with 1002. Over TLS the same, reading with SSL_read (tls.c's
+ * source for reader.h).
  * Each message is parsed by tp_proto_parse; bad messages get an error
  * frame and the session stays open; messages beyond the rate limit get
  * "rate_limited", and a client that keeps exceeding it is closed (4029).
@@ -70,6 +70,7 @@
 #include "reader.h"
 #include "reload.h"
 #include "stream.h"
+#include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
@@ -95,7 +96,7 @@ struct ws_conn {
 	double token_exp;          /* 0 = anonymous */
 	double connected_at;
 	struct tp_wconn out;       /* frames not yet written (writer.h) */
-	struct tp_rconn *reader;   /* plaintext: our reads; NULL: lws's */
+	struct tp_rconn *reader;   /* our reads (reader.h) */
 	struct tp_wsrx wsrx;       /* frames of our reads (with reader) */
 	struct tp_buf rx;          /* lws's reads: the message's fragments */
 	bool ping_out;             /* our ping is unanswered */
@@ -398,7 +399,7 @@ static struct ws_conn *established(struct lws *wsi)
 	}
 	c->push = tp_push_session_create(srv->push, c, c->user);
 	if (!c->push || tp_wconn_attach(&c->out, wsi, LWS_WRITE_RAW) ||
-	    (!lws_is_ssl(wsi) && !(c->reader = start_reader(c))) ||
+	    !(c->reader = start_reader(c)) ||
 	    tp_dict_set(ws->conns, c->id_str, c, NULL)) {
 		tp_rconn_close(c->reader);
 		tp_push_session_destroy(c->push);
@@ -697,7 +698,7 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 	return 0;
 }
 
-/* ---- our read path (plaintext, see the top of the file) ---- */
+/* ---- our read path (see the top of the file) ---- */
 
 /* Closes the session for a protocol violation: code and reason go to
  * the client, the reason's label to the metric and the log. */
@@ -784,8 +785,8 @@ static void rx_end(void *ud, int err)
 {
 	struct ws_conn *c = ud;
 
-	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=\"%s\"", c->id_str,
-	       err ? strerror(err) : "end of stream");
+	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=%s", c->id_str,
+	       tp_log_q(err ? strerror(err) : "end of stream"));
 	if (!c->killed) {
 		c->killed = true;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -814,8 +815,11 @@ static struct tp_rconn *start_reader(struct ws_conn *c)
 	const struct tp_rconn_sink sink = {
 		.on_data = rx_data, .on_end = rx_end, .on_switch = rx_switch, .ud = c,
 	};
+	struct tp_rconn_source tls;
 
-	return tp_rconn_start(&c->srv->loop, c->wsi, NULL, &sink);
+	/* NULL for plaintext: recv. */
+	return tp_rconn_start(&c->srv->loop, c->wsi, tp_tls_read_source(c->wsi, &tls),
+			      &sink);
 }
 
 int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,

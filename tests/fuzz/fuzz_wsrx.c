@@ -96,7 +96,8 @@ static void check_event(const struct tp_wsrx_event *ev)
 	switch (ev->kind) {
 	case TP_WSRX_TEXT:
 		CHECK(utf8_ok(ev->data, ev->len));
-		/* fallthrough */
+		CHECK(ev->len <= MAX_MSG);
+		break;
 	case TP_WSRX_BINARY:
 		CHECK(ev->len <= MAX_MSG);
 		break;

@@ -627,7 +627,7 @@ static char *padded(const char *prefix, char c, size_t n, const char *suffix)
 
 /* Sends pkt and expects one JSON error (status, naming field when not
  * NULL) that says and does close the connection. */
-static void expect_refusal(char *pkt, int status, const char *field)
+static void expect_refusal(const char *pkt, int status, const char *field)
 {
 	struct parsed *p;
 	bool closed;
@@ -698,6 +698,76 @@ static void test_connection_close_honoured(void **state)
 	free(p);
 }
 
+/* What lws 4.1.6 used to refuse itself, inside its parser, with its HTML
+ * 403 or by dropping the connection: now our JSON (sniff.c). */
+static void test_lws_parser_refusals_are_json(void **state)
+{
+	char many_args[4096], many_lines[8192];
+	int n;
+
+	(void)state;
+	expect_refusal("GET /api/patterns/scan?symbols=%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "url");
+	expect_refusal("GET /healthz%2 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "url");
+	expect_refusal("GET /api/symbols/A%00B HTTP/1.1\r\nHost: x\r\n\r\n", 400, "url");
+	expect_refusal("BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "method");
+	expect_refusal("GET / HTTP/1.1\r\nHost: x\r\nGET / HTTP/1.1\r\n\r\n", 400, "header");
+	/* 100 URL arguments: more than lws has slots for. */
+	n = snprintf(many_args, sizeof(many_args), "GET /api/patterns/scan?a=1");
+	for (int i = 0; i < 99; i++)
+		n += snprintf(many_args + n, sizeof(many_args) - (size_t)n, "&p%d=1", i);
+	snprintf(many_args + n, sizeof(many_args) - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_refusal(many_args, 400, "query");
+	/* 100 header lines. */
+	n = snprintf(many_lines, sizeof(many_lines), "GET /healthz HTTP/1.1\r\n");
+	for (int i = 0; i < 100; i++)
+		n += snprintf(many_lines + n, sizeof(many_lines) - (size_t)n, "Accept: x/%d\r\n", i);
+	snprintf(many_lines + n, sizeof(many_lines) - (size_t)n, "\r\n");
+	expect_refusal(many_lines, 431, NULL);
+}
+
+/* The same when the head comes in pieces, after the connection was
+ * accepted: the check waits for the whole head. */
+static void test_lws_parser_refusal_in_pieces(void **state)
+{
+	static const char part1[] = "GET /api/patterns/scan?sym", part2[] = "bols=%g1 HTTP/1.1\r\n",
+			  part3[] = "Host: x\r\n\r\n",
+			  rest[] = "thz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct parsed p[2];
+	int fd = it_connect(env.port);
+	size_t len;
+	bool closed;
+	char *buf;
+
+	(void)state;
+	assert_true(fd >= 0);
+	usleep(100 * 1000); /* accepted with nothing to read yet */
+	assert_int_equal(send(fd, part1, strlen(part1), MSG_NOSIGNAL), (ssize_t)strlen(part1));
+	usleep(30 * 1000);
+	assert_int_equal(send(fd, part2, strlen(part2), MSG_NOSIGNAL), (ssize_t)strlen(part2));
+	usleep(30 * 1000);
+	assert_int_equal(send(fd, part3, strlen(part3), MSG_NOSIGNAL), (ssize_t)strlen(part3));
+	buf = read_answers(fd, 1, 10, &len, &closed);
+	close(fd);
+	if (parse_responses(buf, len, p, 2) != 1)
+		fail_msg("want one answer: %s", buf);
+	assert_int_equal(p[0].status, 400);
+	expect_json_error(&p[0], "url");
+	assert_true(closed);
+	free(buf);
+	/* A good head in pieces is served as before. */
+	fd = it_connect(env.port);
+	assert_true(fd >= 0);
+	usleep(50 * 1000);
+	assert_int_equal(send(fd, "GET /heal", 9, MSG_NOSIGNAL), 9);
+	usleep(30 * 1000);
+	assert_int_equal(send(fd, rest, strlen(rest), MSG_NOSIGNAL), (ssize_t)strlen(rest));
+	buf = read_answers(fd, 1, 10, &len, &closed);
+	close(fd);
+	if (parse_responses(buf, len, p, 2) != 1 || p[0].status != 200)
+		fail_msg("want one 200: %s", buf);
+	free(buf);
+}
+
 /* ---- static files ---- */
 
 static int static_status(const char *path)
@@ -745,6 +815,8 @@ int main(void)
 		SCENARIO(test_oversized_url_is_414),
 		SCENARIO(test_body_without_length_is_411),
 		SCENARIO(test_connection_close_honoured),
+		SCENARIO(test_lws_parser_refusals_are_json),
+		SCENARIO(test_lws_parser_refusal_in_pieces),
 		SCENARIO(test_static_files_stay_inside_the_folder),
 	};
 

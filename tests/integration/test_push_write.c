@@ -244,17 +244,18 @@ static pid_t read_burst_in_child(struct it_ws *ws, const char *sym,
 	return pid;
 }
 
-/* A counter from /metrics (tp_<name>_total). */
-#define SLOW_CLOSED "ws_closed_total{code=\"4008\",reason=\"slow_consumer\"}"
+#define SLOW_CLOSED "tickpush_ws_closed_total{code=\"4008\",reason=\"slow_consumer\"}"
 
+/* A sample from /metrics, by its full name with labels as written
+ * ("tickpush_push_writes_total"). */
 static double metric(int port, const char *name)
 {
 	struct it_http_resp r;
-	char key[96];
+	char key[160];
 	const char *p;
 	double v = -1;
 
-	snprintf(key, sizeof(key), "\ntickpush_%s ", name);
+	snprintf(key, sizeof(key), "\n%s ", name);
 	assert_int_equal(it_http(port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	if ((p = strstr(r.body, key)))
@@ -305,7 +306,7 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 	struct it_ws *fast = open_subscribed(env.port, 0, "MSFT");
 	struct it_ws *stalled = open_subscribed(env.port, 4096, "MSFT");
 	double ts0 = ts_base, slow0 = metric(env.port, SLOW_CLOSED);
-	double partial0 = metric(env.port, "push_partial_writes_total");
+	double partial0 = metric(env.port, "tickpush_push_partial_writes_total");
 	unsigned got;
 	pid_t pub, reader;
 	bool ended;
@@ -320,7 +321,7 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 	/* The stalled one is cut (4008) while the fast one reads on. */
 	assert_true(metric_above(env.port, SLOW_CLOSED, slow0, 180));
 	/* Its socket had filled inside a frame. */
-	assert_true(metric(env.port, "push_partial_writes_total") > partial0);
+	assert_true(metric(env.port, "tickpush_push_partial_writes_total") > partial0);
 	/* It reads now: whole frames in order, then the close frame. */
 	got = read_burst(stalled, "MSFT", ts0, 1000, 120, &ended);
 	assert_true(got > 0 && got < 1000);
@@ -340,7 +341,7 @@ static void test_stalled_reader_closed_others_unaffected(void **state)
 static void test_slow_reader_gets_every_frame(void **state)
 {
 	struct it_ws *ws = open_subscribed(big.port, 4096, "NVDA");
-	double ts0 = ts_base, partial0 = metric(big.port, "push_partial_writes_total");
+	double ts0 = ts_base, partial0 = metric(big.port, "tickpush_push_partial_writes_total");
 	pid_t pub;
 	bool ended;
 
@@ -349,7 +350,7 @@ static void test_slow_reader_gets_every_frame(void **state)
 	pub = publish_burst("NVDA", ts0, SLOW_BURST, pad_varied);
 	publisher_done(pub);
 	/* Not reading yet: the server's writes stop mid-frame. */
-	assert_true(metric_above(big.port, "push_partial_writes_total", partial0, 60));
+	assert_true(metric_above(big.port, "tickpush_push_partial_writes_total", partial0, 60));
 	assert_int_equal(read_burst(ws, "NVDA", ts0, SLOW_BURST, 180, &ended), SLOW_BURST);
 	assert_false(ended);
 	ws_free(ws);
@@ -378,7 +379,7 @@ static void test_shutdown_while_half_written(void **state)
 	ws = open_subscribed(e2.port, 4096, "AMZN");
 	pub = publish_burst("AMZN", ts0, SLOW_BURST, pad_varied);
 	publisher_done(pub);
-	assert_true(metric_above(e2.port, "push_partial_writes_total", 0, 60));
+	assert_true(metric_above(e2.port, "tickpush_push_partial_writes_total", 0, 60));
 	assert_int_equal(kill(e2.server_pid, SIGTERM), 0);
 	got = read_burst(ws, "AMZN", ts0, SLOW_BURST, 120, &ended);
 	assert_true(got > 0 && got < SLOW_BURST); /* the rest was dropped */
@@ -423,11 +424,11 @@ static void test_write_window(void **state)
 
 	/* Twenty pipelined events arrive within one window: one write (two
 	 * if the window happened to end mid-burst). */
-	writes0 = metric(e3.port, "push_writes_total");
+	writes0 = metric(e3.port, "tickpush_push_writes_total");
 	pub = publish_burst("META", ts0 + 1, 20, pad_3k);
 	assert_int_equal(read_burst(ws, "META", ts0 + 1, 20, 30, &ended), 20);
 	publisher_done(pub);
-	assert_true(metric(e3.port, "push_writes_total") - writes0 <= 2);
+	assert_true(metric(e3.port, "tickpush_push_writes_total") - writes0 <= 2);
 
 	/* A reply is not held back by the window. */
 	assert_int_equal(it_ws_send_text(ws, "{\"op\":\"ping\"}"), 0);

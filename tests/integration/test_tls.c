@@ -12,6 +12,8 @@
  *    a burst larger than the socket buffers reaches a reader with a small
  *    receive buffer that starts late (its socket refused bytes: megabytes
  *    waited in its queue), every frame whole and in order;
+ *  - client frames over wss are read and checked by tickpush (a message
+ *    of several TLS records is answered, an unmasked frame closes 1002);
  *  - SSE over https gets pushed events; --check-config refuses a key that
  *    does not match the certificate;
  *  - SIGHUP with a new certificate (files replaced in place): a new
@@ -21,8 +23,10 @@
  *    the running configuration stays, the server serves on;
  *  - SIGHUP changing log_level (debug lines appear) and jwt_secret: tokens
  *    of the previous secret still verify within jwt_previous_grace, tokens
- *    of the new one verify, others do not; a later rotation with a grace
- *    of 0 ends the previous secret at once.
+ *    of the new one verify, others do not, a login (PostgreSQL with the
+ *    sample accounts) gets a token signed with the new secret; a later
+ *    rotation with a grace of 0 ends the previous secret at once; then
+ *    log_format json applies to the next lines.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +39,7 @@
 #include <cjson/cJSON.h>
 
 #include "it.h"
+#include "it_pg.h"
 #include "test_support.h"
 #include "tickpush/auth.h"
 #include "tickpush/buf.h"
@@ -51,6 +56,8 @@ static struct it_env env;   /* TLS, refuse plain HTTP, --config file */
 static struct it_env redir; /* TLS, redirect plain HTTP */
 static char conf[300], cert[300], key[300], trust[300];
 static char fp_a[100], fp_b[100];
+static char db_env[640];      /* DATABASE_URI=... (accounts: logins, tokens) */
+static long long demo_id;     /* the sample account demo/demo */
 static double ts_base;
 
 /* ---- helpers ---- */
@@ -277,6 +284,33 @@ static void make_token(const char *secret, long long sub, char *out, size_t n)
 	tp_buf_cleanup(&b);
 }
 
+static bool verifies(const char *token, const char *secret)
+{
+	struct tp_jwt_claims c;
+	struct tp_errdetail err = {{0}, NULL};
+
+	return tp_jwt_verify((const unsigned char *)secret, strlen(secret), token,
+			     strlen(token), (double)time(NULL), 30, &c, &err) == TP_OK &&
+	       c.sub == demo_id;
+}
+
+/* POST /api/auth/login over https (curl) as demo; the token to out. */
+static void login_token(char *out, size_t n)
+{
+	char args[900], body[4096];
+	cJSON *j;
+
+	snprintf(args, sizeof(args), "--cacert '%s' -H 'Content-Type: application/json' "
+		 "-d '{\"username\":\"demo\",\"password\":\"demo\"}' "
+		 "https://127.0.0.1:%d/api/auth/login", trust, env.port);
+	assert_int_equal(curl(args, body, sizeof(body)), 0);
+	j = cJSON_Parse(body);
+	if (!j || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "token")))
+		fail_msg("login: %.200s", body);
+	snprintf(out, n, "%s", cJSON_GetObjectItemCaseSensitive(j, "token")->valuestring);
+	cJSON_Delete(j);
+}
+
 /* The user a wss upgrade with this token gets (0: refused). */
 static long long user_of(const char *token)
 {
@@ -322,7 +356,20 @@ static int setup(void **state)
 	fingerprint_of(cmd, fp_b, sizeof(fp_b));
 	write_conf(BASE_CONF "jwt_secret " SECRET1 "\nlog_level info\n");
 	env.tls_ca = trust;
-	it_server_start_args(&env, NULL, args, true);
+	/* Accounts, so that a login signs a token with the secret in force. */
+	it_pg_start_sample(&env);
+	{
+		const char *name[] = {"demo"};
+		const char *extra[] = {db_env, NULL};
+		char uri[560], id[32];
+
+		snprintf(db_env, sizeof(db_env), "DATABASE_URI=%s",
+			 it_pg_tickpush_uri(&env, uri, sizeof(uri)));
+		assert_int_equal(it_pg_value(&env, NULL, "SELECT id FROM users WHERE username = $1",
+					     1, name, id, sizeof(id)), 0);
+		demo_id = atoll(id);
+		it_server_start_args(&env, extra, args, true);
+	}
 
 	it_setup(&redir, "tls-redir");
 	snprintf(redir.redis_sock, sizeof(redir.redis_sock), "%s", env.redis_sock);
@@ -346,7 +393,7 @@ static int teardown(void **state)
 
 	(void)state;
 	rc = it_finish(&redir);
-	return it_finish(&env) || rc ? -1 : 0;
+	return it_finish_pg(&env) || rc ? -1 : 0;
 }
 
 /* ---- tests ---- */
@@ -500,6 +547,40 @@ static void test_check_config_tls(void **state)
 	run(cmd);
 }
 
+/* Client frames over TLS are read and checked by tickpush (reader.c with
+ * SSL_read): a message of several TLS records is answered; an unmasked
+ * frame closes with 1002 (lws would have accepted it). */
+static void test_wss_frames_checked(void **state)
+{
+	struct it_ws *ws = open_wss(0, NULL, NULL);
+	static const unsigned char unmasked[] = "\x81\x0d{\"op\":\"ping\"}";
+	char *sub = malloc(40000), *p = sub;
+	cJSON *j;
+
+	(void)state;
+	assert_non_null(sub);
+	/* ~36 KB: three TLS records, reassembled by our parser. */
+	p += sprintf(p, "{\"op\":\"subscribe\",\"id\":\"big\",\"channel\":\"patterns\","
+		     "\"filter\":{\"symbols\":[");
+	for (int i = 0; i < 3000; i++)
+		p += sprintf(p, "%s\"S%04d\"", i ? "," : "", i);
+	strcpy(p, "]}}");
+	assert_int_equal(it_ws_send_text(ws, sub), 0);
+	free(sub);
+	j = it_ws_recv_json(ws, 20);
+	assert_non_null(j);
+	/* Subscribed, or refused by a filter limit: either way an answer
+	 * to the whole message, and the session stays open. */
+	assert_true(!strcmp(it_json_str(j, "type"), "subscribed") ||
+		    !strcmp(it_json_str(j, "type"), "error"));
+	cJSON_Delete(j);
+	assert_alive(ws);
+	assert_int_equal(it_ws_send_raw(ws, unmasked, sizeof(unmasked) - 1), 0);
+	assert_int_equal(it_ws_wait_close(ws, 10), 1002);
+	assert_true(it_ws_wait_eof(ws, 10));
+	ws_free(ws);
+}
+
 struct fp_wait {
 	const char *want;
 };
@@ -576,10 +657,10 @@ static void test_reload_log_level_and_jwt(void **state)
 	struct log_wait w = {&env, "expired patterns removed", 1};
 
 	(void)state;
-	make_token(SECRET1, 41, t1, sizeof(t1));
-	make_token(SECRET2, 42, t2, sizeof(t2));
-	make_token(SECRET3, 43, t3, sizeof(t3));
-	assert_int_equal(user_of(t1), 41);
+	make_token(SECRET1, demo_id, t1, sizeof(t1));
+	make_token(SECRET2, demo_id, t2, sizeof(t2));
+	make_token(SECRET3, demo_id, t3, sizeof(t3));
+	assert_int_equal(user_of(t1), demo_id);
 	assert_int_equal(user_of(t2), 0);
 	assert_int_equal(log_count(&env, "expired patterns removed"), 0);
 
@@ -596,16 +677,27 @@ static void test_reload_log_level_and_jwt(void **state)
 	free(ev);
 	assert_true(it_wait(log_reached, &w, 10));
 	/* The new secret verifies, the previous one still does (grace). */
-	assert_int_equal(user_of(t2), 42);
-	assert_int_equal(user_of(t1), 41);
+	assert_int_equal(user_of(t2), demo_id);
+	assert_int_equal(user_of(t1), demo_id);
 	assert_int_equal(user_of(t3), 0);
+	/* A login now gets a token signed with the new secret only. */
+	login_token(t3, sizeof(t3));
+	assert_true(verifies(t3, SECRET2));
+	assert_false(verifies(t3, SECRET1));
+	make_token(SECRET3, demo_id, t3, sizeof(t3));
 
 	/* Rotating again with no grace: only the newest secret works. */
 	write_conf(BASE_CONF "jwt_secret " SECRET3 "\njwt_previous_grace 0\n");
 	reload("msg=\"config reloaded\"");
-	assert_int_equal(user_of(t3), 43);
+	assert_int_equal(user_of(t3), demo_id);
 	assert_int_equal(user_of(t2), 0);
 	assert_int_equal(user_of(t1), 0);
+
+	/* log_format too: the next lines are JSON objects. */
+	write_conf(BASE_CONF "jwt_secret " SECRET3 "\nlog_format json\n");
+	reload("\"msg\":\"config reloaded\"");
+	/* (the change itself is logged before it applies) */
+	assert_int_equal(log_count(&env, "option=log_format"), 1);
 }
 
 int main(void)
@@ -614,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_https_with_curl),
 		cmocka_unit_test(test_plain_http_refused_or_redirected),
 		cmocka_unit_test(test_wss_burst_slow_reader),
+		cmocka_unit_test(test_wss_frames_checked),
 		cmocka_unit_test(test_sse_over_tls),
 		cmocka_unit_test(test_check_config_tls),
 		cmocka_unit_test(test_reload_certificate),
