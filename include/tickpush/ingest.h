@@ -43,7 +43,7 @@ struct tp_ingest_opts {
 	double pattern_ttl;           /* PATTERN_CACHE_TTL */
 	size_t respcache_entries;
 	double respcache_ttl;         /* API_RESPONSE_CACHE_TTL */
-	size_t max_jobs;              /* backtest jobs remembered (LRU-free: oldest dropped) */
+	size_t max_jobs;              /* backtest job records (jobs.h), 0 = TP_JOBS_MAX */
 	/* Sector of a symbol (for sector filters), NULL when unknown; may be
 	 * NULL when no symbol directory exists. */
 	tp_patterns_sector_cb *sector_of;
@@ -119,5 +119,9 @@ const struct tp_ingest_stats *tp_ingest_stats(const struct tp_ingest *ing);
 const char *tp_ingest_health_json(const struct tp_ingest *ing, double *received);
 /* Latest state of a backtest job as a JSON object (borrowed) or NULL. */
 const char *tp_ingest_job_json(const struct tp_ingest *ing, const char *job_id);
+/* The backtest job table (jobs.h) the events update; the job registry
+ * records owners in it. Lives as long as the ingest. */
+struct tp_jobs;
+struct tp_jobs *tp_ingest_jobs(struct tp_ingest *ing);
 
 #endif

@@ -45,4 +45,12 @@ struct tp_restart_state {
 double tp_restart_delay(const struct tp_restart_policy *p,
 			struct tp_restart_state *s, double uptime);
 
+/* Exit status 2 is a worker saying it could not start (tickpush's exit
+ * codes). From the first process of a slot that is a setup error every
+ * replacement would hit too (a missing secret, an unusable address), so
+ * the supervisor stops and exits 2 as a single process would; from a
+ * replacement it is retried like any death. */
+#define TP_WORKER_EXIT_CANNOT_START 2
+bool tp_restart_gives_up(unsigned restarts_before, bool exited, int status);
+
 #endif

@@ -12,30 +12,25 @@
  * cache coherent and tells the hooks. Invalidation is by filter match: a
  * change only drops cached results whose filter the pattern matches.
  *
- * Ownership: the ingest owns the store, the response cache and the job
- * table (job_id -> JSON string, both owned). Parsed events live on the
+ * Ownership: the ingest owns the store, the response cache and the one
+ * backtest job table (jobs.h; the job registry, io/backtests.c, uses it
+ * too). Parsed events live on the
  * stack for the duration of one call.
  */
 #include <string.h>
 
 #include "tickpush/alloc.h"
-#include "tickpush/dict.h"
 #include "tickpush/ingest.h"
+#include "tickpush/jobs.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
-
-struct job {
-	char *json;
-	uint64_t order; /* arrival order of the first event, for trimming */
-};
 
 struct tp_ingest {
 	struct tp_ingest_opts opts;
 	struct tp_patterns *patterns;
 	struct tp_respcache *respcache;
 	struct tp_ingest_stats stats;
-	struct tp_dict *jobs;   /* job_id -> struct job * */
-	uint64_t job_order;
+	struct tp_jobs *jobs;   /* the one backtest job table (jobs.h) */
 	char *health_json;
 	double health_received;
 	bool warming;           /* suppress hooks for warm-start inserts */
@@ -79,8 +74,6 @@ struct tp_ingest *tp_ingest_create(const struct tp_ingest_opts *o)
 	if (!ing)
 		return NULL;
 	ing->opts = *o;
-	if (!ing->opts.max_jobs)
-		ing->opts.max_jobs = 10000;
 	po.max_patterns = o->max_patterns;
 	po.on_removed = store_removed;
 	po.ud = ing;
@@ -89,7 +82,7 @@ struct tp_ingest *tp_ingest_create(const struct tp_ingest_opts *o)
 	if (!(ing->respcache = tp_respcache_create(o->respcache_entries,
 						    o->respcache_ttl)))
 		goto fail;
-	if (!(ing->jobs = tp_dict_create()))
+	if (!(ing->jobs = tp_jobs_create(ing->opts.max_jobs)))
 		goto fail;
 	return ing;
 fail:
@@ -97,84 +90,15 @@ fail:
 	return NULL;
 }
 
-static bool free_job(const char *key, void *value, void *ud)
-{
-	struct job *j = value;
-
-	(void)key;
-	(void)ud;
-	tp_free(j->json);
-	tp_free(j);
-	return true;
-}
-
 void tp_ingest_destroy(struct tp_ingest *ing)
 {
 	if (!ing)
 		return;
-	if (ing->jobs) {
-		tp_dict_foreach(ing->jobs, free_job, NULL);
-		tp_dict_destroy(ing->jobs);
-	}
+	tp_jobs_destroy(ing->jobs);
 	tp_patterns_destroy(ing->patterns);
 	tp_respcache_destroy(ing->respcache);
 	tp_free(ing->health_json);
 	tp_free(ing);
-}
-
-struct oldest_job {
-	const char *key;
-	uint64_t order;
-};
-
-static bool find_oldest_job(const char *key, void *value, void *ud)
-{
-	struct oldest_job *o = ud;
-	struct job *j = value;
-
-	if (!o->key || j->order < o->order) {
-		o->key = key;
-		o->order = j->order;
-	}
-	return false;
-}
-
-/* Keeps the latest JSON per job; bounded by max_jobs (oldest job dropped).
- * A failed allocation keeps the previous state: the event is still counted
- * as processed, since only the remembered summary is lost. */
-static void remember_job(struct tp_ingest *ing, const struct tp_event *ev)
-{
-	struct job *j = tp_dict_get(ing->jobs, ev->job_id);
-	char *json = tp_strdup(ev->data_json ? ev->data_json : "{}");
-
-	if (!json)
-		return;
-	if (j) {
-		tp_free(j->json);
-		j->json = json;
-		return;
-	}
-	if (tp_dict_size(ing->jobs) >= ing->opts.max_jobs) {
-		struct oldest_job o = {NULL, 0};
-
-		/* O(jobs), but only once the table is full, and jobs are rare. */
-		tp_dict_foreach(ing->jobs, find_oldest_job, &o);
-		if (o.key) {
-			struct job *old = tp_dict_del(ing->jobs, o.key);
-
-			free_job(NULL, old, NULL);
-		}
-	}
-	if (!(j = tp_calloc(1, sizeof(*j)))) {
-		tp_free(json);
-		return;
-	}
-	j->json = json;
-	j->order = ++ing->job_order;
-	if (tp_dict_set(ing->jobs, ev->job_id, j, NULL)) {
-		free_job(NULL, j, NULL);
-		return;
-	}
 }
 
 static void reject(struct tp_ingest *ing, enum tp_channel ch,
@@ -264,7 +188,9 @@ enum tp_reject tp_ingest_message(struct tp_ingest *ing, enum tp_channel ch,
 		break;
 	case TP_EV_BACKTEST_PROGRESS:
 	case TP_EV_BACKTEST_RESULT:
-		remember_job(ing, &ev);
+		/* A failure keeps the previous state: the event still counts
+		 * as processed, only the remembered summary is lost. */
+		(void)tp_jobs_update(ing->jobs, ev.job_id, ev.data_json, now);
 		accepted(ing, now);
 		if (ing->opts.hooks.on_other)
 			ing->opts.hooks.on_other(&ev, ing->opts.hooks.ud);
@@ -397,7 +323,12 @@ const char *tp_ingest_health_json(const struct tp_ingest *ing, double *received)
 
 const char *tp_ingest_job_json(const struct tp_ingest *ing, const char *job_id)
 {
-	struct job *j = tp_dict_get(ing->jobs, job_id);
+	const struct tp_backtest_job *j = tp_jobs_find(ing->jobs, job_id);
 
-	return j ? j->json : NULL;
+	return j ? j->latest_json : NULL;
+}
+
+struct tp_jobs *tp_ingest_jobs(struct tp_ingest *ing)
+{
+	return ing->jobs;
 }

@@ -57,3 +57,9 @@ double tp_restart_delay(const struct tp_restart_policy *p,
 		s->streak++;
 	return d;
 }
+
+bool tp_restart_gives_up(unsigned restarts_before, bool exited, int status)
+{
+	return restarts_before == 0 && exited &&
+	       status == TP_WORKER_EXIT_CANNOT_START;
+}

@@ -2,7 +2,7 @@
  * api_backtests.c - backtest jobs over REST (rest.md "The user's own
  * objects"): submit, list, look up and cancel, token required.
  *
- * POST validates the request (symbols 1..100 with the event symbol
+ * POST validates the request (core/backtest_req.c: symbols 1..100 with the symbol
  * charset, upper-cased; patterns 1..20 pattern type names with the scan's
  * rules, abbreviations expanded; start_date <= end_date, YYYY-MM-DD, not in
  * the future; parameters an optional object of at most 4 KiB as JSON) and
@@ -10,9 +10,10 @@
  * records the owner and publishes the job in one Redis transaction. Redis
  * down -> 503, nothing recorded.
  *
- * Reads merge what the registry knows (owner, request, submission time)
- * with the latest event state the ingest keeps per job
- * (tp_ingest_job_json): status "submitted" until the producer says more.
+ * Reads render one record of the job table (core/jobs.c): what the
+ * registry recorded (owner, request, submission time) and the latest
+ * event state the ingest put there: status "submitted" until the producer
+ * says more.
  * Another user's job and an unknown one are the same 404: existence is
  * never revealed. A job this process does not know is looked up in Redis
  * before answering 404 (another instance, or the startup load running).
@@ -24,7 +25,6 @@
  * itself is gone once the handler returns (tp_http_defer).
  */
 #include <ctype.h>
-#include <math.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -34,16 +34,7 @@
 #include "backtests.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
-#include "tickpush/ascii.h"
-#include "tickpush/date.h"
-#include "tickpush/filter.h"
-
-#define MAX_SYMBOLS 100
-#define MAX_PATTERNS 20
-#define MAX_PARAMETERS_JSON 4096
-/* "Today" is the date in the most eastern time zone (UTC+14), so no user
- * has today's date rejected as being in the future. */
-#define LATEST_ZONE_OFFSET (14 * 3600)
+#include "tickpush/backtest_req.h"
 
 enum op_kind { OP_LIST, OP_GET, OP_SUBMIT, OP_CANCEL };
 
@@ -72,10 +63,10 @@ static bool is_terminal(const char *status)
 }
 
 /* One job: registry facts + the latest event state (or null). */
-static void render_job(struct tp_buf *b, const struct tp_server *srv,
-		       const struct tp_backtest_job *j, const char *extra)
+static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
+		       const char *extra)
 {
-	const char *latest = tp_ingest_job_json(srv->ingest, j->id);
+	const char *latest = j->latest_json;
 	cJSON *st = latest ? cJSON_Parse(latest) : NULL;
 	const cJSON *status = cJSON_GetObjectItemCaseSensitive(st, "status");
 	const cJSON *progress = cJSON_GetObjectItemCaseSensitive(st, "progress");
@@ -137,7 +128,7 @@ static void render_list(struct tp_buf *b, struct tp_server *srv,
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		render_job(b, srv, jobs[i], NULL);
+		render_job(b, jobs[i], NULL);
 	}
 	tp_buf_printf(b, "],\"count\":%zu", n);
 	/* The owner records are still loading from Redis (or could not be). */
@@ -205,7 +196,7 @@ static void submitted(int status, const struct tp_backtest_job *job,
 	/* How many subscribers (producers) received the job message. */
 	snprintf(extra, sizeof(extra), "\"receivers\":%lld", receivers);
 	tp_buf_init(&b, 0);
-	render_job(&b, op->srv, job, extra);
+	render_job(&b, job, extra);
 	complete_buf(op, 201, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
@@ -247,7 +238,7 @@ static void owned(struct op *op, const struct tp_backtest_job *job)
 		return;
 	}
 	tp_buf_init(&b, 0);
-	render_job(&b, op->srv, job, NULL);
+	render_job(&b, job, NULL);
 	complete_buf(op, 200, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
@@ -273,180 +264,23 @@ static void fetched(int status, const struct tp_backtest_job *job,
 
 /* ---- input validation ---- */
 
-static int bad(struct tp_http_resp *resp, const char *field, const char *msg)
-{
-	tp_http_error(resp, 400, msg, field, NULL);
-	return TP_ERR_INVAL;
-}
-
-/*
- * A list of names normalised one entry at a time by the scan's own rules
- * (tp_filter_set_param with filter_name), kept in the caller's order with
- * duplicates dropped, as a JSON array into out.
- */
-static int validate_list(const cJSON *body, const char *field,
-			 const char *filter_name, size_t max, bool nocase,
-			 struct tp_buf *out, struct tp_http_resp *resp)
-{
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, field), *it;
-	bool symbols = !strcmp(filter_name, "symbols");
-	char *seen[MAX_SYMBOLS > MAX_PATTERNS ? MAX_SYMBOLS : MAX_PATTERNS];
-	char msg[200];
-	size_t n = 0;
-	int size, rc = TP_ERR_INVAL;
-
-	TP_ASSERT(max <= TP_ARRAY_SIZE(seen));
-	if (!cJSON_IsArray(arr) || (size = cJSON_GetArraySize(arr)) < 1 ||
-	    (size_t)size > max) {
-		snprintf(msg, sizeof(msg), "%s: required, an array of 1 to %zu names", field, max);
-		return bad(resp, field, msg);
-	}
-	cJSON_ArrayForEach(it, arr) {
-		struct tp_filter one;
-		struct tp_errdetail err = {{0}, NULL};
-		const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
-		const char *norm, *detail;
-		bool dup = false;
-		int frc;
-
-		/* One name per entry: the scan would split a comma list. */
-		if (!s || strchr(s, ',')) {
-			snprintf(msg, sizeof(msg), "%s: each entry must be one name (a string)", field);
-			bad(resp, field, msg);
-			goto out;
-		}
-		tp_filter_init(&one);
-		frc = tp_filter_set_param(&one, filter_name, s, &err);
-		if (frc == TP_ERR_NOMEM) {
-			tp_filter_cleanup(&one);
-			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-			rc = TP_ERR_NOMEM;
-			goto out;
-		}
-		if (frc || (symbols ? one.n_symbols : one.n_pattern_types) != 1) {
-			tp_filter_cleanup(&one);
-			/* The filter names its own parameter: name ours. */
-			detail = frc ? strchr(err.msg, ':') : NULL;
-			snprintf(msg, sizeof(msg), "%s%s", field,
-				 detail ? detail : ": entries must not be empty");
-			bad(resp, field, msg);
-			goto out;
-		}
-		norm = symbols ? one.symbols[0] : one.pattern_types[0];
-		for (size_t i = 0; i < n && !dup; i++)
-			dup = nocase ? !tp_ascii_casecmp(seen[i], norm) : !strcmp(seen[i], norm);
-		if (!dup && !(seen[n++] = tp_strdup(norm))) {
-			n--;
-			tp_filter_cleanup(&one);
-			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-			rc = TP_ERR_NOMEM;
-			goto out;
-		}
-		tp_filter_cleanup(&one);
-	}
-	tp_buf_putc(out, '[');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			tp_buf_putc(out, ',');
-		tp_buf_json_str(out, seen[i]);
-	}
-	tp_buf_putc(out, ']');
-	rc = TP_OK;
-out:
-	for (size_t i = 0; i < n; i++)
-		tp_free(seen[i]);
-	return rc;
-}
-
-/* Strict YYYY-MM-DD (a real calendar date, year 1900..9999). */
-static bool parse_date(const char *s, long *days)
-{
-	int y, m, d;
-
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return false;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-			return false;
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (y < 1900 || !tp_date_valid(y, m, d))
-		return false;
-	*days = (long)tp_days_from_civil(y, m, d);
-	return true;
-}
-
-static int validate_date(const cJSON *body, const char *field, double now,
-			 long *days, struct tp_http_resp *resp)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, field);
-	char msg[160];
-
-	if (!cJSON_IsString(v) || !parse_date(v->valuestring, days)) {
-		snprintf(msg, sizeof(msg), "%s: required, a date as YYYY-MM-DD", field);
-		return bad(resp, field, msg);
-	}
-	if (*days > (long)floor((now + LATEST_ZONE_OFFSET) / 86400)) {
-		snprintf(msg, sizeof(msg), "%s: must not be in the future", field);
-		return bad(resp, field, msg);
-	}
-	return TP_OK;
-}
-
-/* The normalised request object, or NULL with the error in resp. */
+/* The normalised request object (core/backtest_req.c), or NULL with the
+ * error in resp. */
 static char *validate_request(const struct tp_http_req *req,
 			      struct tp_http_resp *resp)
 {
+	struct tp_errdetail err = {{0}, NULL};
 	cJSON *body = NULL;
-	const cJSON *params;
-	char *params_json = NULL, *out = NULL;
-	struct tp_buf syms, pats, b;
-	long start, end;
+	char *out = NULL;
+	int rc;
 
-	tp_buf_init(&syms, 0);
-	tp_buf_init(&pats, 0);
-	tp_buf_init(&b, 0);
 	if (tp_api_body(req, resp, &body))
-		goto out;
-	if (validate_list(body, "symbols", "symbols", MAX_SYMBOLS, false, &syms, resp) ||
-	    validate_list(body, "patterns", "pattern_types", MAX_PATTERNS, true, &pats, resp) ||
-	    validate_date(body, "start_date", req->now, &start, resp) ||
-	    validate_date(body, "end_date", req->now, &end, resp))
-		goto out;
-	if (start > end) {
-		bad(resp, "start_date", "start_date: must not be after end_date");
-		goto out;
-	}
-	params = cJSON_GetObjectItemCaseSensitive(body, "parameters");
-	if (params && !cJSON_IsNull(params)) {
-		if (!cJSON_IsObject(params)) {
-			bad(resp, "parameters", "parameters: must be an object");
-			goto out;
-		}
-		/* cJSON allocates through the tp_ hooks: tp_free frees. */
-		if (!(params_json = cJSON_PrintUnformatted(params))) {
-			tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-			goto out;
-		}
-		if (strlen(params_json) > MAX_PARAMETERS_JSON) {
-			bad(resp, "parameters", "parameters: at most 4096 bytes as JSON");
-			goto out;
-		}
-	}
-	tp_buf_printf(&b, "{\"symbols\":%s,\"patterns\":%s,\"start_date\":",
-		      tp_buf_cstr(&syms), tp_buf_cstr(&pats));
-	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "start_date")->valuestring);
-	tp_buf_puts(&b, ",\"end_date\":");
-	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "end_date")->valuestring);
-	tp_buf_printf(&b, ",\"parameters\":%s}", params_json ? params_json : "{}");
-	if (syms.oom || pats.oom || b.oom || !(out = tp_strdup(tp_buf_cstr(&b))))
+		return NULL;
+	rc = tp_backtest_req_validate(body, req->now, &out, &err);
+	if (rc == TP_ERR_INVAL)
+		tp_http_error(resp, 400, err.msg, err.field, NULL);
+	else if (rc)
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-out:
-	tp_free(params_json);
-	tp_buf_cleanup(&syms);
-	tp_buf_cleanup(&pats);
-	tp_buf_cleanup(&b);
 	cJSON_Delete(body);
 	return out;
 }

@@ -18,6 +18,7 @@
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/render.h"
+#include "tickpush/scancache.h"
 
 static const char scan_empty_shape[] =
 	"\"patterns\":[],\"pagination\":{\"page\":1,\"per_page\":30,\"total\":0,\"pages\":0}";
@@ -40,19 +41,6 @@ static void put_stream(struct tp_buf *b, const struct tp_server *srv)
 		      (unsigned long long)tp_ingest_stats(srv->ingest)->seq);
 }
 
-/* Resolves cached ids to live rows; false if any is gone or expired. */
-static bool resolve_cached(const struct tp_patterns *ps,
-			   const struct tp_respcache_entry *e, double now,
-			   const struct tp_pattern **rows)
-{
-	for (size_t i = 0; i < e->n_ids; i++) {
-		rows[i] = tp_patterns_get(ps, e->ids[i]);
-		if (!rows[i] || rows[i]->expires_at <= now)
-			return false;
-	}
-	return true;
-}
-
 /*
  * Runs a validated scan query at `now` and writes the 200 body into b.
  * Returns TP_OK, or TP_ERR_NOMEM (b then holds nothing useful).
@@ -60,52 +48,20 @@ static bool resolve_cached(const struct tp_patterns *ps,
 static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 		       double now, double mono_start, struct tp_buf *b)
 {
-	struct tp_patterns *ps = tp_ingest_patterns(srv->ingest);
-	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
-	struct tp_scan_result res = {0};
-	const struct tp_respcache_entry *hit;
-	const struct tp_pattern *cached_rows[100];
+	struct tp_scan_answer ans;
 	const struct tp_pattern **rows;
 	size_t n_rows, total;
-	struct tp_buf key;
 	double t0 = tp_mono(), query_ms;
-	bool cached = false;
+	bool cached;
 
-	/* Sweep first: O(expired), and it makes both the store and the
-	 * response cache exact at this instant, not just at the last tick. */
-	tp_ingest_expire(srv->ingest, now);
-	tp_buf_init(&key, 0);
-	tp_scan_query_canonical(q, &key);
-	if (key.oom) {
-		tp_buf_cleanup(&key);
+	if (tp_scancache_answer(srv->ingest, q, now, &ans)) {
+		tp_scancache_done(&ans);
 		return TP_ERR_NOMEM;
 	}
-	hit = tp_respcache_get(rc, tp_buf_cstr(&key), now);
-	if (hit && hit->n_ids <= TP_ARRAY_SIZE(cached_rows) &&
-	    resolve_cached(ps, hit, now, cached_rows)) {
-		cached = true;
-		rows = cached_rows;
-		n_rows = hit->n_ids;
-		total = hit->total;
-	} else {
-		const char *ids[100];
-		size_t n_ids;
-
-		if (hit)
-			tp_respcache_drop(rc, tp_buf_cstr(&key));
-		if (tp_patterns_scan(ps, q, now, &res)) {
-			tp_buf_cleanup(&key);
-			return TP_ERR_NOMEM;
-		}
-		rows = res.rows;
-		n_rows = res.n_rows;
-		total = res.total;
-		n_ids = n_rows < TP_ARRAY_SIZE(ids) ? n_rows : TP_ARRAY_SIZE(ids);
-		for (size_t i = 0; i < n_ids; i++)
-			ids[i] = rows[i]->id;
-		/* A failed put only costs a future miss. */
-		tp_respcache_put(rc, tp_buf_cstr(&key), q, ids, n_ids, total, now);
-	}
+	rows = ans.rows;
+	n_rows = ans.n_rows;
+	total = ans.total;
+	cached = ans.cached;
 	query_ms = (tp_mono() - t0) * 1000.0;
 
 	/* One allocation for the whole body (rows are ~400 bytes), not a
@@ -126,8 +82,7 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 		      (tp_mono() - mono_start) * 1000.0);
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
-	tp_scan_result_cleanup(&res);
-	tp_buf_cleanup(&key);
+	tp_scancache_done(&ans);
 	return b->oom ? TP_ERR_NOMEM : TP_OK;
 }
 

@@ -33,10 +33,9 @@
 #include "tickpush/alloc.h"
 #include "tickpush/filter.h"
 #include "tickpush/log.h"
-#include "tickpush/symbol.h"
+#include "tickpush/symlist.h"
 
 #define NAME_MAX_CHARS 100
-#define WATCHLIST_MAX_SYMBOLS 500
 
 /* ---- statements ---- */
 
@@ -468,99 +467,34 @@ static int validate_name(const cJSON *body, bool required, char **out,
 	return TP_OK;
 }
 
-static int cmp_str(const void *a, const void *b)
+static const char *dir_lookup(void *ud, const char *sym)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct tp_symbol_row *row = tp_directory_symbol(ud, sym);
+
+	return row ? row->symbol : NULL; /* borrowed: valid during the call */
 }
 
 /* symbols: array of strings -> upper-cased, deduplicated JSON array; every
- * symbol must be in the directory. */
+ * symbol must be in the directory (protocol/symlist.c). */
 static int validate_symbols(struct tp_server *srv, const cJSON *body,
 			    bool required, char **out, struct tp_http_resp *resp)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "symbols"), *it;
-	char *list[WATCHLIST_MAX_SYMBOLS];
-	size_t n = 0, unknown = 0;
-	struct tp_buf b, bad;
-	int rc = TP_ERR_INVAL;
+	struct tp_errdetail err = {{0}, NULL};
+	bool dir = srv->dir && tp_directory_has_copy(srv->dir);
+	struct tp_buf extra;
+	int rc;
 
-	if (!arr && !required)
-		return TP_OK;
-	if (!cJSON_IsArray(arr)) {
-		tp_http_error(resp, 400, "symbols: required, an array of symbols", "symbols", NULL);
-		return TP_ERR_INVAL;
-	}
-	if (cJSON_GetArraySize(arr) > WATCHLIST_MAX_SYMBOLS) {
-		tp_http_error(resp, 400, "symbols: at most 500 symbols", "symbols", NULL);
-		return TP_ERR_INVAL;
-	}
-	if (!srv->dir || !tp_directory_has_copy(srv->dir)) {
+	tp_buf_init(&extra, 0);
+	rc = tp_symlist_validate(body, required, dir ? dir_lookup : NULL, srv->dir, out,
+				 &extra, &err);
+	if (rc == TP_ERR_INVAL)
+		tp_http_error(resp, 400, err.msg, err.field,
+			      extra.len ? tp_buf_cstr(&extra) : NULL);
+	else if (rc == TP_ERR_UPSTREAM)
 		tp_http_error(resp, 503, "Database unavailable", NULL, NULL);
-		return TP_ERR_UPSTREAM;
-	}
-	tp_buf_init(&b, 0);
-	tp_buf_init(&bad, 0);
-	cJSON_ArrayForEach(it, arr) {
-		char sym[TP_SYMBOL_MAX + 1];
-		const struct tp_symbol_row *row;
-
-		if (!cJSON_IsString(it) ||
-		    !tp_symbol_norm(it->valuestring, strlen(it->valuestring), sym)) {
-			tp_http_error(resp, 400, "symbols: each entry must be a symbol (1 to 16 characters of " TP_SYMBOL_CHARS ")",
-				      "symbols", NULL);
-			goto out;
-		}
-		row = tp_directory_symbol(srv->dir, sym);
-		if (!row) {
-			tp_buf_puts(&bad, unknown++ ? ", " : "");
-			tp_buf_puts(&bad, sym);
-			continue;
-		}
-		list[n++] = row->symbol; /* borrowed: valid during this call */
-	}
-	if (unknown) {
-		char msg[160];
-		struct tp_buf extra;
-
-		snprintf(msg, sizeof(msg), "symbols: unknown symbol%s: %.100s",
-			 unknown > 1 ? "s" : "", tp_buf_cstr(&bad));
-		tp_buf_init(&extra, 0);
-		tp_buf_puts(&extra, "\"unknown\":[");
-		/* Rebuild the list as JSON from the comma text. */
-		const char *s = tp_buf_cstr(&bad);
-		bool first = true;
-		while (*s) {
-			const char *e = strstr(s, ", ");
-			size_t l = e ? (size_t)(e - s) : strlen(s);
-
-			tp_buf_puts(&extra, first ? "" : ",");
-			tp_buf_json_strn(&extra, s, l);
-			first = false;
-			s += l + (e ? 2 : 0);
-		}
-		tp_buf_putc(&extra, ']');
-		tp_http_error(resp, 400, msg, "symbols", tp_buf_cstr(&extra));
-		tp_buf_cleanup(&extra);
-		goto out;
-	}
-	qsort(list, n, sizeof(list[0]), cmp_str);
-	tp_buf_putc(&b, '[');
-	for (size_t i = 0, w = 0; i < n; i++) {
-		if (i && !strcmp(list[i], list[i - 1]))
-			continue;
-		tp_buf_puts(&b, w++ ? "," : "");
-		tp_buf_json_str(&b, list[i]);
-	}
-	tp_buf_putc(&b, ']');
-	if (b.oom || !(*out = tp_strdup(tp_buf_cstr(&b)))) {
+	else if (rc)
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-		rc = TP_ERR_NOMEM;
-		goto out;
-	}
-	rc = TP_OK;
-out:
-	tp_buf_cleanup(&b);
-	tp_buf_cleanup(&bad);
+	tp_buf_cleanup(&extra);
 	return rc;
 }
 

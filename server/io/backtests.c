@@ -17,15 +17,17 @@
  *    this process does not know can be fetched from Redis and adopted
  *    (another instance recorded it, or the load has not finished).
  *  - Cancellation: PUBLISH on P.jobs.cancel.
- *  - Forgetting: records expire with their owner key (7 days); a timer
- *    prunes them once a minute.
+ *  - Forgetting: the records live in the one job table (core/jobs.c,
+ *    owned by the ingest, which keeps each job's latest event state in
+ *    the same record); its one rule forgets a job with its owner key
+ *    (7 days), and this registry's timer prunes once a minute.
  *
- * Invariants: every job in `jobs` is on exactly one owner's list in
- * `users`, and that list's n counts it. Unconfirmed jobs are invisible to
- * REST (get/list) but known to tp_backtests_owner.
+ * Unconfirmed jobs are invisible to REST (get/list) but known to
+ * tp_backtests_owner. Records without an owner (events of a job this
+ * process has not learnt about) are invisible to both until adopted.
  *
- * Ownership and lifetime: the registry owns the jobs, their request JSON,
- * the per-user lists and one struct op per Redis command it waits for.
+ * Ownership and lifetime: the registry borrows the job table (the ingest
+ * outlives it) and owns one struct op per Redis command it waits for.
  * hiredis calls every callback exactly once (with NULL when the
  * connection goes), so `inflight` counts them; tp_backtests_close frees
  * the registry only when the timer has closed and inflight is 0. Op
@@ -43,7 +45,8 @@
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
-#include "tickpush/dict.h"
+#include "tickpush/ingest.h"
+#include "tickpush/jobs.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
@@ -63,11 +66,6 @@ struct op {
 	void *ud;
 };
 
-struct user_jobs {
-	size_t n;
-	struct tp_backtest_job *head;
-};
-
 struct waiter {
 	tp_backtests_cb *cb;
 	void *ud;
@@ -77,8 +75,7 @@ struct waiter {
 struct tp_backtests {
 	struct tp_server *srv;
 	char prefix[96];
-	struct tp_dict *jobs;     /* job_id -> struct tp_backtest_job * */
-	struct tp_dict *users;    /* "<user_id>" -> struct user_jobs * */
+	struct tp_jobs *jobs;     /* the ingest's job table (jobs.h), borrowed */
 	uv_timer_t timer;
 	bool loading, scan_done, load_failed, loaded;
 	size_t load_pending;      /* MGETs of the load in flight */
@@ -89,119 +86,15 @@ struct tp_backtests {
 	size_t n_waiters;
 };
 
-/* ---- jobs and per-user lists ---- */
+/* ---- jobs ---- */
 
-static void user_key(long long user_id, char out[24])
+/* A job with a known owner (the table also holds ownerless records: the
+ * state of jobs only seen in events). */
+static struct tp_backtest_job *known(const struct tp_backtests *bt, const char *job_id)
 {
-	snprintf(out, 24, "%lld", user_id);
-}
+	struct tp_backtest_job *j = tp_jobs_find(bt->jobs, job_id);
 
-static struct user_jobs *user_of(struct tp_backtests *bt, long long user_id)
-{
-	char key[24];
-
-	user_key(user_id, key);
-	return tp_dict_get(bt->users, key);
-}
-
-static size_t user_count(struct tp_backtests *bt, long long user_id)
-{
-	struct user_jobs *u = user_of(bt, user_id);
-
-	return u ? u->n : 0;
-}
-
-static void job_free(struct tp_backtest_job *j)
-{
-	if (!j)
-		return;
-	tp_free(j->request_json);
-	tp_free(j);
-}
-
-/* Unlinks j from its owner's list (dropping an empty list); j itself stays. */
-static void unlink_job(struct tp_backtests *bt, struct tp_backtest_job *j)
-{
-	char key[24];
-	struct user_jobs *u;
-
-	user_key(j->user_id, key);
-	u = tp_dict_get(bt->users, key);
-	if (!u)
-		return;
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		u->head = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	j->prev = j->next = NULL;
-	if (--u->n == 0) {
-		tp_dict_del(bt->users, key);
-		tp_free(u);
-	}
-}
-
-static void remove_job(struct tp_backtests *bt, const char *job_id)
-{
-	struct tp_backtest_job *j = tp_dict_get(bt->jobs, job_id);
-
-	if (!j)
-		return;
-	unlink_job(bt, j);
-	tp_dict_del(bt->jobs, job_id);
-	job_free(j);
-}
-
-/* Enters a job; takes ownership of request_json (freed on failure too).
- * NULL on out of memory or when the registry is full. */
-static struct tp_backtest_job *add_job(struct tp_backtests *bt,
-				       const char *job_id, long long user_id,
-				       double submitted_at, double expires_at,
-				       char *request_json, bool confirmed)
-{
-	struct tp_backtest_job *j = NULL;
-	struct user_jobs *u;
-	char key[24];
-	bool new_user = false;
-
-	if (tp_dict_size(bt->jobs) >= TP_BACKTESTS_MAX ||
-	    strlen(job_id) > TP_JOB_ID_MAX || !(j = tp_calloc(1, sizeof(*j))))
-		goto fail;
-	snprintf(j->id, sizeof(j->id), "%s", job_id);
-	j->user_id = user_id;
-	j->submitted_at = submitted_at;
-	j->expires_at = expires_at;
-	j->request_json = request_json;
-	request_json = NULL;
-	j->confirmed = confirmed;
-	user_key(user_id, key);
-	if (!(u = tp_dict_get(bt->users, key))) {
-		if (!(u = tp_calloc(1, sizeof(*u))))
-			goto fail;
-		if (tp_dict_set(bt->users, key, u, NULL)) {
-			tp_free(u);
-			goto fail;
-		}
-		new_user = true;
-	}
-	if (tp_dict_set(bt->jobs, j->id, j, NULL)) {
-		if (new_user) {
-			tp_dict_del(bt->users, key);
-			tp_free(u);
-		}
-		goto fail;
-	}
-	j->next = u->head;
-	if (u->head)
-		u->head->prev = j;
-	u->head = j;
-	u->n++;
-	return j;
-fail:
-	tp_free(request_json);
-	job_free(j);
-	return NULL;
+	return j && j->user_id ? j : NULL;
 }
 
 /* Adopts a job read from Redis (owner key value, job key value or NULL).
@@ -211,7 +104,7 @@ static struct tp_backtest_job *adopt(struct tp_backtests *bt,
 				     const char *job_value, size_t job_len,
 				     double now)
 {
-	struct tp_backtest_job *j = tp_dict_get(bt->jobs, job_id);
+	struct tp_backtest_job *j = known(bt, job_id);
 	char *end, *request = NULL;
 	long long uid;
 	double submitted_at = 0;
@@ -243,7 +136,7 @@ static struct tp_backtest_job *adopt(struct tp_backtests *bt,
 		tp_free(request);
 		return NULL;
 	}
-	return add_job(bt, job_id, uid, submitted_at,
+	return tp_jobs_add(bt->jobs, job_id, uid, submitted_at,
 		       submitted_at ? submitted_at + TP_BACKTEST_TTL
 				    : now + TP_BACKTEST_TTL,
 		       request, true);
@@ -345,7 +238,7 @@ static void load_check_done(struct tp_backtests *bt)
 	}
 	bt->loaded = true;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"backtest owners loaded\" adopted=%zu jobs=%zu",
-	       bt->load_adopted, tp_dict_size(bt->jobs));
+	       bt->load_adopted, tp_jobs_count(bt->jobs));
 	if (!bt->closing)
 		uv_timer_set_repeat(&bt->timer, PRUNE_MS);
 	notify_waiters(bt, TP_OK);
@@ -441,7 +334,7 @@ static void load_reply(struct tp_backtests *bt, struct op *op,
 	}
 	/* nil: the key expired between SCAN and MGET. */
 	if (owner->type == REDIS_REPLY_STRING &&
-	    !tp_dict_get(bt->jobs, op->job_id) &&
+	    !known(bt, op->job_id) &&
 	    adopt(bt, op->job_id, owner->str,
 		  job->type == REDIS_REPLY_STRING ? job->str : NULL,
 		  job->type == REDIS_REPLY_STRING ? job->len : 0, tp_now()))
@@ -453,7 +346,7 @@ static void load_reply(struct tp_backtests *bt, struct op *op,
 static void submit_reply(struct tp_backtests *bt, struct op *op,
 			 const redisReply *reply)
 {
-	struct tp_backtest_job *j = tp_dict_get(bt->jobs, op->job_id);
+	struct tp_backtest_job *j = known(bt, op->job_id);
 	bool ok = reply && reply->type == REDIS_REPLY_ARRAY &&
 		  reply->elements == 3 && j;
 
@@ -464,7 +357,7 @@ static void submit_reply(struct tp_backtests *bt, struct op *op,
 		if (reply && reply->type == REDIS_REPLY_ERROR)
 			TP_LOG(TP_LOG_WARN, "msg=\"backtest submit failed\" error=\"%.200s\"",
 			       reply->str);
-		remove_job(bt, op->job_id);
+		tp_jobs_remove(bt->jobs, op->job_id);
 		op->cb(TP_ERR_UPSTREAM, NULL, 0, op->ud);
 		return;
 	}
@@ -488,7 +381,7 @@ static void fetch_reply(struct tp_backtests *bt, struct op *op,
 	}
 	if (owner->type != REDIS_REPLY_STRING) {
 		/* Maybe submitted meanwhile by this very process. */
-		j = tp_dict_get(bt->jobs, op->job_id);
+		j = known(bt, op->job_id);
 		op->cb(j && j->confirmed ? TP_OK : TP_ERR_NOTFOUND,
 		       j && j->confirmed ? j : NULL, 0, op->ud);
 		return;
@@ -504,7 +397,7 @@ static void fetch_reply(struct tp_backtests *bt, struct op *op,
 static void cancel_reply(struct tp_backtests *bt, struct op *op,
 			 const redisReply *reply)
 {
-	struct tp_backtest_job *j = tp_dict_get(bt->jobs, op->job_id);
+	struct tp_backtest_job *j = known(bt, op->job_id);
 
 	if (!reply || reply->type != REDIS_REPLY_INTEGER) {
 		op->cb(TP_ERR_UPSTREAM, NULL, 0, op->ud);
@@ -553,26 +446,6 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 /* ---- timer: start the load, prune expired jobs ---- */
 
-struct prune_ctx {
-	struct tp_backtests *bt;
-	double now;
-	size_t removed;
-};
-
-static bool prune_one(const char *key, void *value, void *ud)
-{
-	struct prune_ctx *pc = ud;
-	struct tp_backtest_job *j = value;
-
-	(void)key;
-	if (!j->confirmed || j->expires_at > pc->now)
-		return false;
-	unlink_job(pc->bt, j);
-	job_free(j);
-	pc->removed++;
-	return true;
-}
-
 static void tick(uv_timer_t *t)
 {
 	struct tp_backtests *bt = t->data;
@@ -586,12 +459,11 @@ static void tick(uv_timer_t *t)
 		expire_waiters(bt, tp_mono());
 		return;
 	}
-	struct prune_ctx pc = {bt, tp_now(), 0};
+	size_t removed = tp_jobs_prune(bt->jobs, tp_now());
 
-	tp_dict_foreach(bt->jobs, prune_one, &pc);
-	if (pc.removed)
+	if (removed)
 		TP_LOG(TP_LOG_INFO, "msg=\"expired backtest jobs forgotten\" count=%zu",
-		       pc.removed);
+		       removed);
 }
 
 /* ---- lifecycle ---- */
@@ -604,44 +476,17 @@ struct tp_backtests *tp_backtests_create(struct tp_server *srv)
 		return NULL;
 	bt->srv = srv;
 	snprintf(bt->prefix, sizeof(bt->prefix), "%s", srv->cfg->channel_prefix);
-	bt->jobs = tp_dict_create();
-	bt->users = tp_dict_create();
-	if (!bt->jobs || !bt->users) {
-		tp_dict_destroy(bt->jobs);
-		tp_dict_destroy(bt->users);
-		tp_free(bt);
-		return NULL;
-	}
+	bt->jobs = tp_ingest_jobs(srv->ingest);
 	uv_timer_init(&srv->loop, &bt->timer);
 	bt->timer.data = bt;
 	uv_timer_start(&bt->timer, tick, 0, LOAD_RETRY_MS);
 	return bt;
 }
 
-static bool free_job_cb(const char *key, void *value, void *ud)
-{
-	(void)key;
-	(void)ud;
-	job_free(value);
-	return true;
-}
-
-static bool free_user_cb(const char *key, void *value, void *ud)
-{
-	(void)key;
-	(void)ud;
-	tp_free(value);
-	return true;
-}
-
 static void maybe_free(struct tp_backtests *bt)
 {
 	if (!bt->closing || !bt->timer_closed || bt->inflight)
 		return;
-	tp_dict_foreach(bt->jobs, free_job_cb, NULL);
-	tp_dict_destroy(bt->jobs);
-	tp_dict_foreach(bt->users, free_user_cb, NULL);
-	tp_dict_destroy(bt->users);
 	tp_free(bt);
 }
 
@@ -671,7 +516,7 @@ bool tp_backtests_loaded(const struct tp_backtests *bt)
 
 size_t tp_backtests_count(const struct tp_backtests *bt)
 {
-	return bt ? tp_dict_size(bt->jobs) : 0;
+	return bt ? tp_jobs_count(bt->jobs) : 0;
 }
 
 void tp_backtests_learn(struct tp_backtests *bt, const char *job_id,
@@ -688,11 +533,7 @@ void tp_backtests_learn(struct tp_backtests *bt, const char *job_id,
 
 long long tp_backtests_owner(const struct tp_backtests *bt, const char *job_id)
 {
-	const struct tp_backtest_job *j;
-
-	if (!bt || !job_id || !(j = tp_dict_get(bt->jobs, job_id)))
-		return 0;
-	return j->user_id;
+	return bt ? tp_jobs_owner(bt->jobs, job_id) : 0;
 }
 
 long long tp_backtests_on_event(struct tp_backtests *bt,
@@ -711,43 +552,14 @@ long long tp_backtests_on_event(struct tp_backtests *bt,
 const struct tp_backtest_job *tp_backtests_get(struct tp_backtests *bt,
 					       const char *job_id, double now)
 {
-	const struct tp_backtest_job *j = bt ? tp_dict_get(bt->jobs, job_id) : NULL;
-
-	return j && j->confirmed && j->expires_at > now ? j : NULL;
-}
-
-static int cmp_recent(const void *a, const void *b)
-{
-	const struct tp_backtest_job *x = *(const struct tp_backtest_job *const *)a;
-	const struct tp_backtest_job *y = *(const struct tp_backtest_job *const *)b;
-
-	if (x->submitted_at != y->submitted_at)
-		return x->submitted_at < y->submitted_at ? 1 : -1;
-	return strcmp(y->id, x->id);
+	return bt ? tp_jobs_get(bt->jobs, job_id, now) : NULL;
 }
 
 size_t tp_backtests_list(struct tp_backtests *bt, long long user_id,
 			 double now, const struct tp_backtest_job ***out)
 {
-	struct user_jobs *u = bt ? user_of(bt, user_id) : NULL;
-	const struct tp_backtest_job **arr;
-	size_t n = 0;
-
 	*out = NULL;
-	if (!u)
-		return 0;
-	if (!(arr = tp_calloc(u->n, sizeof(*arr))))
-		return (size_t)-1;
-	for (const struct tp_backtest_job *j = u->head; j; j = j->next)
-		if (j->confirmed && j->expires_at > now)
-			arr[n++] = j;
-	if (!n) {
-		tp_free(arr);
-		return 0;
-	}
-	qsort(arr, n, sizeof(*arr), cmp_recent);
-	*out = arr;
-	return n;
+	return bt ? tp_jobs_list(bt->jobs, user_id, now, out) : 0;
 }
 
 /* ---- operations ---- */
@@ -761,7 +573,7 @@ static int new_job_id(struct tp_backtests *bt, char out[TP_JOB_ID_MAX + 1])
 			return TP_ERR_IO;
 		snprintf(out, TP_JOB_ID_MAX + 1, "job_%02x%02x%02x%02x%02x%02x%02x%02x",
 			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-		if (!tp_dict_get(bt->jobs, out))
+		if (!tp_jobs_find(bt->jobs, out))
 			return TP_OK;
 	}
 	return TP_ERR_EXISTS;
@@ -786,8 +598,8 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 	/* An object with at least one member: it is spliced into the message. */
 	if (rlen < 3 || request_json[0] != '{' || request_json[rlen - 1] != '}')
 		return TP_ERR_INVAL;
-	if (user_count(bt, user_id) >= TP_BACKTESTS_PER_USER ||
-	    tp_dict_size(bt->jobs) >= TP_BACKTESTS_MAX)
+	if (tp_jobs_user_count(bt->jobs, user_id) >= TP_BACKTESTS_PER_USER ||
+	    tp_jobs_full(bt->jobs))
 		return TP_ERR_LIMIT;
 	if ((rc = new_job_id(bt, id)))
 		return rc;
@@ -808,7 +620,7 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 	    !(op = op_new(bt, OP_SUBMIT, id, cb, ud)))
 		goto fail;
 	/* In process first (see the top comment); removed again on failure. */
-	j = add_job(bt, id, user_id, now, now + TP_BACKTEST_TTL, req_copy, false);
+	j = tp_jobs_add(bt->jobs, id, user_id, now, now + TP_BACKTEST_TTL, req_copy, false);
 	req_copy = NULL;
 	if (!j)
 		goto fail;
@@ -816,7 +628,7 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 	job_key(bt, id, jkey, sizeof(jkey));
 	snprintf(chan, sizeof(chan), "%s.jobs.backtest", bt->prefix);
 	snprintf(ttl, sizeof(ttl), "%d", TP_BACKTEST_TTL);
-	user_key(user_id, uid);
+	snprintf(uid, sizeof(uid), "%lld", user_id);
 	{
 		const char *multi[] = {"MULTI"};
 		const char *set_owner[] = {"SET", okey, uid, "EX", ttl};
@@ -846,7 +658,7 @@ fail:
 		cmd(bt, NULL, 1, discard);
 	}
 	if (j)
-		remove_job(bt, id);
+		tp_jobs_remove(bt->jobs, id);
 	tp_free(req_copy);
 	tp_free(op);
 	tp_buf_cleanup(&payload);
@@ -885,7 +697,7 @@ int tp_backtests_cancel(struct tp_backtests *bt, const char *job_id,
 
 	if (!bt || bt->closing)
 		return TP_ERR_UPSTREAM;
-	if (!(j = tp_dict_get(bt->jobs, job_id)) || !j->confirmed)
+	if (!(j = known(bt, job_id)) || !j->confirmed)
 		return TP_ERR_NOTFOUND;
 	tp_buf_init(&payload, 0);
 	tp_buf_puts(&payload, "{\"type\":\"backtest_cancel\",\"job_id\":");

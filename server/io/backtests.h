@@ -20,27 +20,16 @@
 
 #include "server.h"
 #include "tickpush/event.h"
+#include "tickpush/jobs.h"
 
-#define TP_BACKTEST_TTL (7 * 24 * 3600)  /* owner records live a week */
-#define TP_BACKTESTS_PER_USER 1000       /* jobs remembered per user */
-#define TP_BACKTESTS_MAX 100000          /* jobs remembered in all */
+#define TP_BACKTEST_TTL TP_JOBS_TTL             /* owner records live a week */
+#define TP_BACKTESTS_PER_USER TP_JOBS_PER_USER  /* jobs remembered per user */
 
 struct tp_backtests;
 
-/* One job as the registry knows it. Borrowed: valid until the next call
- * that changes the registry (the loop runs). */
-struct tp_backtest_job {
-	char id[TP_JOB_ID_MAX + 1];
-	long long user_id;
-	double submitted_at;      /* epoch s; 0 = unknown (request lost) */
-	double expires_at;        /* forgotten after this (owner key TTL) */
-	/* Validated request {"symbols","patterns","start_date","end_date",
-	 * "parameters"} as compact JSON, owned; NULL when unknown. */
-	char *request_json;
-	bool confirmed;           /* recorded in Redis and published */
-	bool cancel_requested;
-	struct tp_backtest_job *prev, *next; /* the owner's list */
-};
+/* One job: struct tp_backtest_job (jobs.h), in the ingest's job table.
+ * Borrowed: valid until the next call that changes the table (the loop
+ * runs). */
 
 /* Creates the registry and starts loading the owner records from Redis
  * as soon as the cache connection is up (SCAN, never KEYS). Needs
@@ -108,7 +97,8 @@ int tp_backtests_cancel(struct tp_backtests *bt, const char *job_id,
 int tp_backtests_when_loaded(struct tp_backtests *bt, tp_backtests_cb *cb,
 			     void *ud);
 
-/* Statistics: jobs remembered and submitted by this process. */
+/* Statistics: records in the job table (owned jobs, and the state of
+ * jobs only seen in events). */
 size_t tp_backtests_count(const struct tp_backtests *bt);
 
 #endif

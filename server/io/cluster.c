@@ -95,7 +95,8 @@ static const char APPEND_LUA[] =
 	"redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3],\n"
 	"  string.format('%.0f-%.0f', ms, n), 'e', ep, 'k', kind, 'd', ARGV[6], 'o', ARGV[7])\n"
 	"if tonumber(ARGV[4]) > 0 then\n"
-	"  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f-0', ms - tonumber(ARGV[4])))\n"
+	"  redis.call('XTRIM', KEYS[1], 'MINID', '~',\n"
+	"    string.format('%.0f-0', ms - tonumber(ARGV[4])))\n"
 	"end\n"
 	"return {n, ep}\n";
 

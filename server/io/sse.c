@@ -44,11 +44,10 @@
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
+#include "tickpush/streamparams.h"
 #include "writer.h"
 
 #define SSE_KEEPALIVE_S 15.0
-#define POLL_TIMEOUT_MAX 30.0
-#define POLL_TIMEOUT_DEFAULT 25.0
 
 /* ---- the hub's transport operation ---- */
 
@@ -70,108 +69,42 @@ int tp_stream_send(void *transport, const struct tp_push_frame *f)
 
 /* ---- shared request parsing ---- */
 
-struct stream_params {
-	struct tp_scan_query q;     /* filter + preset_id from the query */
-	unsigned channels;          /* bits 1 << TP_SUBCH_* */
+/* The request while tp_stream_params_parse runs: its need_user hook. */
+struct stream_parse {
+	const struct tp_http_req *req;
+	struct tp_http_resp *resp;
 	long long user;
-	bool has_since;
-	char epoch[TP_EPOCH_MAX + 1];
-	uint64_t since;
 };
 
-static int parse_position(const char *s, struct stream_params *sp)
+static int stream_need_user(void *ud)
 {
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long long seq;
+	struct stream_parse *sp = ud;
 
-	if (colon && (size_t)(colon - s) <= TP_EPOCH_MAX && colon > s) {
-		memcpy(sp->epoch, s, (size_t)(colon - s));
-		sp->epoch[colon - s] = '\0';
-		s = colon + 1;
-	}
-	if (!*s || *s == '-')
-		return TP_ERR_INVAL;
-	seq = strtoull(s, &end, 10);
-	if (*end)
-		return TP_ERR_INVAL;
-	sp->since = seq;
-	sp->has_since = true;
-	return TP_OK;
+	return tp_http_require_user(sp->req, sp->resp, &sp->user);
 }
 
-/* Validates the query (and token); on error fills resp and returns
- * nonzero. */
+/* Validates the query (core/streamparams.c) and the token; on error fills
+ * resp and returns nonzero. */
 static int stream_params_parse(const struct tp_http_req *req,
 			       struct tp_http_resp *resp, bool sse,
-			       struct stream_params *sp)
+			       struct tp_stream_params *sp, long long *user)
 {
 	struct tp_errdetail err = {{0}, NULL};
-	const char *v;
-	char hdr[64];
+	struct stream_parse ctx = {req, resp, 0};
+	char auth[64], leid[64];
+	struct tp_stream_in in = {
+		.query = req->query, .sse = sse,
+		.has_auth = tp_http_req_header(req, "authorization:", auth, sizeof(auth)) > 0,
+		.last_event_id = sse && tp_http_req_header(req, "last-event-id:", leid,
+							   sizeof(leid)) > 0 ? leid : NULL,
+		.epoch = req->srv->epoch, .need_user = stream_need_user, .ud = &ctx,
+	};
+	int rc = tp_stream_params_parse(&in, sp, &err);
 
-	memset(sp, 0, sizeof(*sp));
-	if (tp_scan_query_from_params(req->query, &sp->q, &err)) {
+	if (rc == TP_ERR_INVAL)
 		tp_http_error(resp, 400, err.msg, err.field, NULL);
-		return TP_ERR_INVAL;
-	}
-	sp->channels = 1u << TP_SUBCH_PATTERNS;
-	if (sse && (v = tp_query_get(req->query, "channels"))) {
-		sp->channels = 0;
-		for (const char *p = v; *p;) {
-			const char *comma = strchr(p, ',');
-			size_t n = comma ? (size_t)(comma - p) : strlen(p);
-
-			if (n == 8 && !strncmp(p, "patterns", 8))
-				sp->channels |= 1u << TP_SUBCH_PATTERNS;
-			else if (n == 6 && !strncmp(p, "health", 6))
-				sp->channels |= 1u << TP_SUBCH_HEALTH;
-			else if (n == 9 && !strncmp(p, "backtests", 9))
-				sp->channels |= 1u << TP_SUBCH_BACKTESTS;
-			else if (n) {
-				tp_http_error(resp, 400, "channels: use patterns, health and/or backtests",
-					      "channels", NULL);
-				goto fail;
-			}
-			if (!comma)
-				break;
-			p = comma + 1;
-		}
-		if (!sp->channels) {
-			tp_http_error(resp, 400, "channels: empty", "channels", NULL);
-			goto fail;
-		}
-	}
-	/* A token is optional, but needed for presets and backtests. */
-	if (tp_query_get(req->query, "token") ||
-	    tp_http_req_header(req, "authorization:", hdr, sizeof(hdr)) > 0 ||
-	    sp->q.preset_id || (sp->channels & (1u << TP_SUBCH_BACKTESTS))) {
-		if (tp_http_require_user(req, resp, &sp->user))
-			goto fail;
-	}
-	/* Resume position: Last-Event-ID, else ?since= ("e:s" or "s"), with
-	 * ?epoch= for long-poll. */
-	if (sse && tp_http_req_header(req, "last-event-id:", hdr, sizeof(hdr)) > 0) {
-		if (parse_position(hdr, sp)) {
-			tp_http_error(resp, 400, "Last-Event-ID: expected <epoch>:<seq>",
-				      "Last-Event-ID", NULL);
-			goto fail;
-		}
-	} else if ((v = tp_query_get(req->query, "since"))) {
-		if (parse_position(v, sp)) {
-			tp_http_error(resp, 400, "since: expected a sequence number (or <epoch>:<seq>)",
-				      "since", NULL);
-			goto fail;
-		}
-	}
-	if ((v = tp_query_get(req->query, "epoch")))
-		snprintf(sp->epoch, sizeof(sp->epoch), "%s", v);
-	if (sp->has_since && !sp->epoch[0]) /* a bare seq means "this epoch" */
-		snprintf(sp->epoch, sizeof(sp->epoch), "%s", req->srv->epoch);
-	return TP_OK;
-fail:
-	tp_scan_query_cleanup(&sp->q);
-	return TP_ERR_INVAL;
+	*user = ctx.user;
+	return rc;
 }
 
 /* ---- SSE ---- */
@@ -332,7 +265,7 @@ void tp_sse_tick(struct tp_server *srv, double mono_now)
 }
 
 /* Subscribes the stream's channels; errors become SSE error events. */
-static void sse_subscribe(struct sse_conn *c, const struct stream_params *sp,
+static void sse_subscribe(struct sse_conn *c, const struct tp_stream_params *sp,
 			  const struct tp_filter *filter)
 {
 	static const char *const names[] = {
@@ -399,8 +332,8 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 struct stream_pending {
 	struct tp_server *srv;
 	uint64_t ticket;
-	struct stream_params sp;
-	double timeout;                   /* long-poll only */
+	struct tp_stream_params sp;
+	long long user;                   /* the token's user, 0 = anonymous */
 	tp_preset_resolved_cb *resolved;  /* sse_resolved or poll_resolved */
 };
 
@@ -421,7 +354,7 @@ static void pending_begin(void *ud)
 		p->resolved(TP_OK, &p->sp.q.filter, NULL, p);
 		return;
 	}
-	if (tp_preset_resolve(p->srv, p->sp.user, p->sp.q.preset_id, p->resolved, p)) {
+	if (tp_preset_resolve(p->srv, p->user, p->sp.q.preset_id, p->resolved, p)) {
 		tp_http_complete_error(p->srv, p->ticket, 503, "Database unavailable", NULL);
 		pending_free(p);
 	}
@@ -436,8 +369,8 @@ static void pending_start(const struct tp_http_req *req,
 		pending_free(p);
 		return;
 	}
-	if (p->sp.user > 0)
-		tp_api_for_user(p->srv, p->ticket, p->sp.user, pending_begin,
+	if (p->user > 0)
+		tp_api_for_user(p->srv, p->ticket, p->user, pending_begin,
 				pending_free, p);
 	else
 		pending_begin(p);
@@ -451,7 +384,7 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 
 	if (status != TP_OK) {
 		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
-	} else if ((c = sse_new(p->srv, p->sp.user))) {
+	} else if ((c = sse_new(p->srv, p->user))) {
 		if (tp_http_stream_start(p->srv, p->ticket, c))
 			sse_subscribe(c, &p->sp, filter);
 		else
@@ -470,7 +403,7 @@ void tp_api_stream(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		return;
 	}
-	if (stream_params_parse(req, resp, true, &p->sp)) {
+	if (stream_params_parse(req, resp, true, &p->sp, &p->user)) {
 		tp_free(p);
 		return;
 	}
@@ -600,7 +533,7 @@ static void poll_start(struct stream_pending *p, const struct tp_filter *filter)
 		srv->polls->prev = c;
 	srv->polls = c;
 	resumable = tp_push_replay(srv->push, p->sp.has_since ? p->sp.epoch : srv->epoch,
-				   since, filter, p->sp.user, 1u << TP_SUBCH_PATTERNS,
+				   since, filter, p->user, 1u << TP_SUBCH_PATTERNS,
 				   replay_collect, c);
 	if (!resumable || c->n_events || srv->stopping) {
 		/* Answer at once: missed events, a gap to report, or a server
@@ -614,13 +547,13 @@ static void poll_start(struct stream_pending *p, const struct tp_filter *filter)
 	req.has_since = p->sp.has_since;
 	req.since_epoch = p->sp.epoch;
 	req.since_seq = since;
-	c->push = tp_push_session_create(srv->push, c, p->sp.user);
+	c->push = tp_push_session_create(srv->push, c, p->user);
 	if (!c->push || tp_push_subscribe(srv->push, c->push, &req,
 					  tp_ingest_patterns(srv->ingest), tp_now(), &err)) {
 		poll_answer(c, false);
 		return;
 	}
-	uv_timer_start(&c->timer, poll_fire, (uint64_t)(p->timeout * 1000), 0);
+	uv_timer_start(&c->timer, poll_fire, (uint64_t)(p->sp.timeout * 1000), 0);
 }
 
 static void poll_resolved(int status, const struct tp_filter *filter,
@@ -638,27 +571,14 @@ static void poll_resolved(int status, const struct tp_filter *filter,
 void tp_api_poll(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	struct stream_pending *p = tp_calloc(1, sizeof(*p));
-	const char *v;
 
 	if (!p) {
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		return;
 	}
-	if (stream_params_parse(req, resp, false, &p->sp)) {
+	if (stream_params_parse(req, resp, false, &p->sp, &p->user)) {
 		tp_free(p);
 		return;
-	}
-	p->timeout = POLL_TIMEOUT_DEFAULT;
-	if ((v = tp_query_get(req->query, "timeout"))) {
-		char *end;
-		double t = strtod(v, &end);
-
-		if (end == v || *end || !(t >= 0 && t <= POLL_TIMEOUT_MAX)) {
-			pending_free(p);
-			tp_http_error(resp, 400, "timeout: seconds between 0 and 30", "timeout", NULL);
-			return;
-		}
-		p->timeout = t;
 	}
 	p->resolved = poll_resolved;
 	pending_start(req, resp, p);

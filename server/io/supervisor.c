@@ -30,6 +30,9 @@
  * and forks a replacement. Sessions on the other workers never notice.
  * Exit status or signal, uptime and the slot's restart count are logged;
  * the worker's /metrics shows tp_worker_restarts.
+ * One exception: the first process of a slot exiting with status 2
+ * ("could not start") is a setup error every replacement would repeat,
+ * so the supervisor stops the others and exits 2, as one process would.
  *
  * Signals are blocked in the supervisor and taken synchronously with
  * sigtimedwait (no handlers, no async-signal-safety puzzles), with the
@@ -140,6 +143,7 @@ struct sup {
 	struct sigaction orig_action[TAKEN_COUNT]; /* ...and dispositions */
 	pid_t self;
 	bool stopping;
+	bool give_up;          /* a first worker could not start: stop all */
 	double deadline;       /* SIGKILL the rest after this */
 	int rc;                /* exit code */
 };
@@ -252,6 +256,13 @@ static void reap(struct sup *sp)
 		if (s->fd >= 0)
 			close(s->fd);
 		s->fd = -1;
+		if (tp_restart_gives_up(s->restarts, WIFEXITED(status), code)) {
+			TP_LOG(TP_LOG_ERR, "msg=\"worker could not start, stopping\" worker_id=%u pid=%ld status=%d",
+			       i + 1, (long)pid, code);
+			sp->rc = code;
+			sp->give_up = true;
+			continue;
+		}
 		schedule_restart(s, uptime);
 		s->restarts++;
 		TP_LOG(TP_LOG_ERR, "msg=\"worker died\" worker_id=%u pid=%ld %s=%d uptime=%.1fs restart_in=%.1fs restarts=%u",
@@ -348,6 +359,8 @@ int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 			signal_all(&sp, SIGHUP);
 		}
 		reap(&sp);
+		if (sp.give_up && !sp.stopping)
+			begin_stop(&sp, SIGTERM);
 		now = tp_mono();
 		if (sp.stopping) {
 			if (!running(&sp))

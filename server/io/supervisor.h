@@ -17,7 +17,8 @@
  * port), and in the supervisor the process exit code once every worker has
  * exited after SIGTERM/SIGINT: 0 when all of them exited 0, else the first
  * non-zero status (1 for one killed by a signal); 2 when the listening
- * sockets could not be created. */
+ * sockets could not be created or the first worker of a slot could not
+ * start (exit status 2). */
 int tp_supervisor_run(const struct tp_config *cfg, unsigned n,
 		      struct tp_worker *w);
 

@@ -64,6 +64,23 @@ static void assert_same_frames(const struct itc_session *x,
 	}
 }
 
+/* Waits until the scans of sym on A and B both find n patterns at the
+ * same position; that position (A's scan) goes to epoch/seq. */
+static void scan_when_both_have(const char *sym, int n, char *epoch,
+				size_t epoch_n, unsigned long long *seq)
+{
+	char epoch_b[32];
+	unsigned long long seq_b = 0;
+
+	for (int tries = 0; tries < 200; tries++)
+		if (itc_scan_position(a.port, sym, epoch, epoch_n, seq) == n &&
+		    itc_scan_position(b.port, sym, epoch_b, sizeof(epoch_b), &seq_b) == n &&
+		    *seq == seq_b)
+			break;
+	assert_int_equal(*seq, seq_b);
+	assert_string_equal(epoch, epoch_b);
+}
+
 static void test_same_position_everywhere(void **state)
 {
 	struct itc_session sa, sb;
@@ -95,21 +112,13 @@ static void test_same_position_everywhere(void **state)
 static void test_scan_position_joins_on_other_instance(void **state)
 {
 	struct itc_session sb, live;
-	char epoch[32], epoch_b[32], ids[6][96];
-	unsigned long long seq, seq_b;
+	char epoch[32], ids[6][96];
+	unsigned long long seq;
 
 	(void)state;
 	itc_publish(&a, "JOIN", ids[0], sizeof(ids[0]));
 	/* The initial load on A, once both have the first event... */
-	for (int tries = 0; tries < 200; tries++) {
-		int na = itc_scan_position(a.port, "JOIN", epoch, sizeof(epoch), &seq);
-		int nb = itc_scan_position(b.port, "JOIN", epoch_b, sizeof(epoch_b), &seq_b);
-
-		if (na == 1 && nb == 1 && seq == seq_b)
-			break;
-	}
-	assert_int_equal(seq, seq_b);
-	assert_string_equal(epoch, epoch_b);
+	scan_when_both_have("JOIN", 1, epoch, sizeof(epoch), &seq);
 	itc_open(&live, b.port, NULL);
 	itc_subscribe(&live, "JOIN", false, NULL, 0);
 	/* ...then three more events, then the subscription on B with the
@@ -225,11 +234,7 @@ static void test_poll_and_sse_resume_on_other_instance(void **state)
 
 	(void)state;
 	itc_publish(&a, "PSE", NULL, 0);
-	for (int tries = 0; tries < 200; tries++)
-		if (itc_scan_position(a.port, "PSE", epoch, sizeof(epoch), &seq) == 1 &&
-		    itc_scan_position(b.port, "PSE", epoch, sizeof(epoch), &seq) == 1)
-			break;
-	itc_scan_position(a.port, "PSE", epoch, sizeof(epoch), &seq);
+	scan_when_both_have("PSE", 1, epoch, sizeof(epoch), &seq);
 	itc_publish(&a, "PSE", ids[0], sizeof(ids[0]));
 	itc_publish(&a, "PSE", ids[1], sizeof(ids[1]));
 	/* Long-poll on B from A's position: exactly the two. */
@@ -265,6 +270,45 @@ static void test_poll_and_sse_resume_on_other_instance(void **state)
 		assert_string_equal(got[i], ids[i]);
 }
 
+/* An instance that starts after the stream was trimmed has a hole before
+ * its first entry: an older position gets a gap, not a silent hole. */
+static void test_trimmed_stream_is_a_gap_not_a_hole(void **state)
+{
+	struct it_env c;
+	struct itc_session old_s, new_s;
+	char epoch[32], id[96];
+	unsigned long long old, recent;
+
+	(void)state;
+	itc_scan_position(a.port, "TRIM", epoch, sizeof(epoch), &old);
+	for (int i = 0; i < 5; i++)
+		itc_publish(&a, "TRIM", NULL, 0);
+	scan_when_both_have("TRIM", 5, epoch, sizeof(epoch), &recent);
+	assert_true(it_redis(&a, NULL, 0, "XTRIM tickpush:stream MAXLEN 2") > 0);
+	assert_int_equal(it_redis(&a, NULL, 0, "XLEN tickpush:stream"), 2);
+	it_setup(&c, "cluster-c");
+	itc_share_redis(&c, &a);
+	itc_start(&c, NULL);
+	itc_open(&old_s, c.port, NULL);
+	itc_subscribe(&old_s, "TRIM", true, epoch, old);
+	assert_false(old_s.recovered);
+	itc_collect(&old_s, 0.3);
+	assert_int_equal(old_s.gaps, 1);
+	assert_int_equal(old_s.n, 0);
+	itc_open(&new_s, c.port, NULL);
+	itc_subscribe(&new_s, "TRIM", true, epoch, recent);
+	assert_true(new_s.recovered);
+	itc_publish(&a, "TRIM", id, sizeof(id));
+	assert_true(itc_wait_frames(&new_s, 1, 10));
+	itc_collect(&new_s, 0.3);
+	assert_int_equal(new_s.gaps, 0);
+	assert_int_equal(new_s.n, 1);
+	assert_string_equal(new_s.frames[0].id, id);
+	itc_close(&old_s);
+	itc_close(&new_s);
+	assert_int_equal(it_finish(&c), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_future_position_is_not_a_gap),
 		cmocka_unit_test(test_expiry_has_one_position),
 		cmocka_unit_test(test_poll_and_sse_resume_on_other_instance),
+		cmocka_unit_test(test_trimmed_stream_is_a_gap_not_a_hole),
 		cmocka_unit_test(test_kill_one_instance_others_go_on),
 	};
 

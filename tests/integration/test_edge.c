@@ -467,8 +467,10 @@ static int check_exposition(const char *text)
 		size_t len = (size_t)(eol - line);
 
 		lineno++;
-		if (len >= sizeof(buf))
+		if (len >= sizeof(buf)) {
 			fail_msg("line %d too long", lineno);
+			return -1; /* fail_msg is not declared noreturn */
+		}
 		memcpy(buf, line, len);
 		buf[len] = '\0';
 		line = eol + 1;

@@ -8,7 +8,10 @@
  * only its own sessions, the other keeps pushing to its sessions and
  * answering, and the supervisor replaces the dead one (restart counted);
  * SIGTERM to the supervisor stops everything with status 0 and leaves no
- * process behind. `workers = 1` keeps the single process (no supervisor).
+ * process behind; a killed supervisor leaves no orphans; workers that
+ * cannot start make the supervisor exit 2; SIGHUP reloads every worker in
+ * place; https reaches both workers. `workers = 1` keeps the single
+ * process (no supervisor).
  * Sanitizer reports in any process fail the test (exit status and log).
  */
 #include <errno.h>
@@ -16,14 +19,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "it.h"
+#include "it_cluster.h"
 #include "test_support.h"
 #include "ws_client.h"
+
+extern char **environ;
 
 #define CHANNEL "tickstock.events.patterns"
 #define SESSIONS 16
@@ -124,25 +131,45 @@ static bool log_has(const struct it_env *e, const char *needle)
 	return found;
 }
 
+struct log_wait {
+	const struct it_env *e;
+	const char *needle;
+};
+
+static bool log_appeared(void *ud)
+{
+	const struct log_wait *w = ud;
+
+	return log_has(w->e, w->needle);
+}
+
+static bool wait_log(const struct it_env *e, const char *needle, double timeout_s)
+{
+	struct log_wait w = {e, needle};
+
+	return it_wait(log_appeared, &w, timeout_s);
+}
+
+/* ud: the port (int *). */
 static bool both_ready(void *ud)
 {
+	int port = *(int *)ud;
 	struct scrape by[3];
 
-	(void)ud;
 	/* Each worker has its own Redis subscriber: wait until both are
 	 * subscribed, or an event could reach one worker only. */
 	for (int i = 0; i < 40; i++) {
 		struct it_http_resp r;
 		bool ready;
 
-		if (it_http(env.port, "GET", "/readyz", NULL, NULL, 0, &r))
+		if (it_http(port, "GET", "/readyz", NULL, NULL, 0, &r))
 			return false;
 		ready = r.status == 200;
 		it_http_free(&r);
 		if (!ready)
 			return false;
 	}
-	return scrape_both(env.port, by, 200);
+	return scrape_both(port, by, 200);
 }
 
 static int setup(void **state)
@@ -155,7 +182,7 @@ static int setup(void **state)
 	it_redis_start(&env);
 	it_server_start(&env, extra, true);
 	ts_next = (double)time(NULL) - 300000;
-	if (!it_wait(both_ready, NULL, 30)) {
+	if (!it_wait(both_ready, &env.port, 30)) {
 		it_dump_logs(&env);
 		return -1;
 	}
@@ -220,13 +247,14 @@ static int read_exactly(struct it_ws *ws, int i, double ts0, unsigned n)
 	for (unsigned k = (unsigned)i % 2; k < n; k += 2) {
 		char want[96];
 		cJSON *j = it_ws_wait_type(ws, "pattern", 10);
+		const char *id;
 
 		if (!j)
 			return ws->closed && got == 0 ? 0 : -1;
 		snprintf(want, sizeof(want), "%s:Weekly_Breakout:%.0f", sym_of(i), ts0 + k);
-		if (strcmp(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), want)) {
-			fprintf(stderr, "session %d: got %s, want %s\n",
-				i, it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), want);
+		id = it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id");
+		if (strcmp(id, want)) {
+			fprintf(stderr, "session %d: got %s, want %s\n", i, id, want);
 			cJSON_Delete(j);
 			return -1;
 		}
@@ -264,23 +292,30 @@ static void test_requests_reach_both_workers(void **state)
 	assert_true(log_has(&env, "worker=2 msg=\"listening\""));
 }
 
-/* All SESSIONS are counted by the two workers (per_worker[1..2]). */
+/* Sessions counted by the two workers of a port. */
+struct counted {
+	int port;
+	int total;     /* expected over both */
+	int per[3];    /* per[1..2]: by worker */
+};
+
 static bool sessions_counted(void *ud)
 {
-	int *per_worker = ud;
+	struct counted *c = ud;
 	struct scrape by[3];
 
-	if (!scrape_both(env.port, by, 200))
+	if (!scrape_both(c->port, by, 200))
 		return false;
-	per_worker[1] = by[1].ws_sessions;
-	per_worker[2] = by[2].ws_sessions;
-	return per_worker[1] + per_worker[2] == SESSIONS;
+	c->per[1] = by[1].ws_sessions;
+	c->per[2] = by[2].ws_sessions;
+	return c->per[1] + c->per[2] == c->total;
 }
 
 static void test_sessions_on_both_workers_then_one_dies(void **state)
 {
 	struct it_ws *ws[SESSIONS];
-	int per_worker[3] = {0, 0, 0};
+	struct counted cnt = {env.port, SESSIONS, {0, 0, 0}};
+	int *per_worker = cnt.per;
 	int ended = 0, served = 0;
 	struct scrape before[3], after;
 	double ts0, deadline;
@@ -291,7 +326,7 @@ static void test_sessions_on_both_workers_then_one_dies(void **state)
 		ws[i] = open_subscribed(sym_of(i));
 	/* The kernel spreads connections by a hash: both get some of 16
 	 * (all on one has a chance of 2^-15). */
-	assert_true(it_wait(sessions_counted, per_worker, 10));
+	assert_true(it_wait(sessions_counted, &cnt, 10));
 	assert_true(per_worker[1] > 0 && per_worker[2] > 0);
 
 	/* Every session, on either worker, gets exactly its events. */
@@ -340,9 +375,9 @@ static void test_sessions_on_both_workers_then_one_dies(void **state)
 		free(ws[i]);
 		ws[i] = open_subscribed(sym_of(i));
 	}
-	assert_true(it_wait(sessions_counted, per_worker, 10));
+	assert_true(it_wait(sessions_counted, &cnt, 10));
 	assert_true(per_worker[1] > 0 && per_worker[2] > 0);
-	assert_true(it_wait(both_ready, NULL, 20));
+	assert_true(it_wait(both_ready, &env.port, 20));
 	ts0 = publish(10, 2);
 	for (int i = 0; i < SESSIONS; i++) {
 		assert_int_equal(read_exactly(ws[i], i, ts0, 10), 1);
@@ -384,6 +419,18 @@ static void test_one_worker_is_one_process(void **state)
 	assert_int_equal(it_finish(&one), 0);
 }
 
+/* Another supervisor with two workers on the same Redis; by[1..2] are
+ * its workers. */
+static void start_another(struct it_env *e, const char *name, struct scrape by[3])
+{
+	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
+
+	it_setup(e, name);
+	snprintf(e->redis_sock, sizeof(e->redis_sock), "%s", env.redis_sock);
+	it_server_start(e, extra, false);
+	assert_true(scrape_both(e->port, by, 200));
+}
+
 static long killed_workers[3];
 
 static bool workers_gone(void *ud)
@@ -397,19 +444,150 @@ static bool workers_gone(void *ud)
 static void test_supervisor_killed_leaves_no_orphans(void **state)
 {
 	struct it_env sk;
-	const char *extra[] = {WORKERS_ENV, NO_CACHE, NULL};
 	struct scrape by[3];
 
 	(void)state;
-	it_setup(&sk, "workers-kill");
-	snprintf(sk.redis_sock, sizeof(sk.redis_sock), "%s", env.redis_sock);
-	it_server_start(&sk, extra, false);
-	assert_true(scrape_both(sk.port, by, 200));
+	start_another(&sk, "workers-kill", by);
 	killed_workers[1] = by[1].pid;
 	killed_workers[2] = by[2].pid;
 	assert_int_equal(it_server_stop(&sk, SIGKILL, 5), 128 + SIGKILL);
 	assert_true(it_wait(workers_gone, NULL, 10));
 	it_teardown(&sk);
+}
+
+/* SIGHUP to the supervisor is forwarded: each worker reloads its
+ * configuration in place (same process, no restart) and the supervisor
+ * keeps running. (What a reload changes is tested with the reload.) */
+static void test_sighup_is_forwarded(void **state)
+{
+	struct it_env hup;
+	struct scrape by[3], after[3];
+
+	(void)state;
+	start_another(&hup, "workers-hup", by);
+	assert_int_equal(kill(hup.server_pid, SIGHUP), 0);
+	assert_true(wait_log(&hup, "msg=\"supervisor: forwarding SIGHUP\" running=2", 10));
+	assert_true(wait_log(&hup, "worker=1 msg=\"config reloaded\"", 10));
+	assert_true(wait_log(&hup, "worker=2 msg=\"config reloaded\"", 10));
+	assert_true(scrape_both(hup.port, after, 200));
+	assert_int_equal(after[1].pid, by[1].pid);
+	assert_int_equal(after[2].pid, by[2].pid);
+	assert_false(log_has(&hup, "worker died"));
+	assert_int_equal(it_finish(&hup), 0);
+}
+
+/* TLS: each worker hands the connections it accepts to lws with TLS
+ * allowed, so https reaches both workers on the shared port. */
+static void test_tls_on_both_workers(void **state)
+{
+	static char body[65536];
+	struct it_env t;
+	char pem[300], cert_env[340], key_env[340], cmd[1200];
+	const char *extra[] = {WORKERS_ENV, NO_CACHE, cert_env, key_env, NULL};
+	bool seen[3] = {false, false, false};
+
+	(void)state;
+	it_setup(&t, "workers-tls");
+	snprintf(t.redis_sock, sizeof(t.redis_sock), "%s", env.redis_sock);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		 "-days 2 -subj /CN=tickpush-workers -addext subjectAltName=IP:127.0.0.1 "
+		 "-keyout '%s/c.key' -out '%s/c.pem' 2>/dev/null", t.dir, t.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(pem, sizeof(pem), "%s/c.pem", t.dir);
+	snprintf(cert_env, sizeof(cert_env), "TICKPUSH_TLS_CERT=%s", pem);
+	snprintf(key_env, sizeof(key_env), "TICKPUSH_TLS_KEY=%s/c.key", t.dir);
+	t.tls_ca = pem;
+	it_server_start(&t, extra, false);
+	for (int i = 0; i < 200 && !(seen[1] && seen[2]); i++) {
+		long w;
+
+		if (it_https_get(t.port, pem, "/metrics", body, sizeof(body)) != 200)
+			continue;
+		w = metric_in(body, "tickpush_worker");
+		if (w == 1 || w == 2)
+			seen[w] = true;
+	}
+	assert_true(seen[1] && seen[2]);
+	assert_int_equal(it_finish(&t), 0);
+}
+
+/* cluster = redis with two workers: the workers are instances of one
+ * cluster, so every session, on either worker, sees the same epoch and
+ * the same seq for the same event (a client may reconnect to the other
+ * worker and resume). */
+static void test_cluster_workers_share_one_position(void **state)
+{
+	enum { N = 8 };
+	struct itc_session *s = calloc(N, sizeof(*s));
+	struct it_env c;
+	const char *extra[] = {WORKERS_ENV, NULL};
+	struct counted cnt = {0, N, {0, 0, 0}};
+
+	(void)state;
+	assert_non_null(s);
+	it_setup(&c, "workers-cluster");
+	itc_share_redis(&c, &env);
+	itc_start(&c, extra);
+	assert_true(it_wait(both_ready, &c.port, 20));
+	cnt.port = c.port;
+	for (int i = 0; i < N; i++) {
+		itc_open(&s[i], c.port, NULL);
+		itc_subscribe(&s[i], "WKRC", false, NULL, 0);
+	}
+	assert_true(it_wait(sessions_counted, &cnt, 10));
+	assert_true(cnt.per[1] > 0 && cnt.per[2] > 0);
+	for (int k = 0; k < 5; k++)
+		itc_publish(&c, "WKRC", NULL, 0);
+	for (int i = 0; i < N; i++) {
+		assert_true(itc_wait_frames(&s[i], 5, 10));
+		assert_string_equal(s[i].epoch, s[0].epoch);
+		for (size_t f = 0; f < 5; f++) {
+			assert_string_equal(s[i].frames[f].id, s[0].frames[f].id);
+			assert_true(s[i].frames[f].seq == s[0].frames[f].seq);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		itc_close(&s[i]);
+	free(s);
+	assert_int_equal(it_finish(&c), 0);
+}
+
+/* A setup error only a worker finds (a database without a JWT secret):
+ * the first workers exit 2, so the supervisor stops and exits 2 too,
+ * instead of restarting them forever. */
+static void test_workers_that_cannot_start_stop_the_supervisor(void **state)
+{
+	char log[320], sock[340], *envp[64];
+	char *argv[] = {getenv("TICKPUSH_BIN"), NULL};
+	double end = it_now() + 20;
+	int status = 0;
+	size_t n = 0;
+	pid_t pid, r = 0;
+
+	(void)state;
+	snprintf(log, sizeof(log), "%s/cannot-start.log", env.dir);
+	snprintf(sock, sizeof(sock), "TICKPUSH_REDIS_SOCKET=%s", env.redis_sock);
+	/* The sanitizer settings of the run, none of its TICKPUSH_ names
+	 * (TICKPUSH_BIN is no option), then a database and no JWT secret. */
+	for (char **e = environ; *e && n < 50; e++)
+		if (strncmp(*e, "TICKPUSH_", 9))
+			envp[n++] = *e;
+	envp[n++] = (char *)"TICKPUSH_WORKERS=2";
+	envp[n++] = (char *)"TICKPUSH_PORT=0";
+	envp[n++] = sock;
+	envp[n++] = (char *)"DATABASE_URI=postgresql://127.0.0.1:1/none";
+	envp[n] = NULL;
+	pid = it_spawn(argv, envp, log);
+	while (it_now() < end && (r = waitpid(pid, &status, WNOHANG)) == 0)
+		usleep(20000);
+	if (r != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("the supervisor kept running with workers that cannot start");
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
 int main(void)
@@ -418,6 +596,10 @@ int main(void)
 		cmocka_unit_test(test_requests_reach_both_workers),
 		cmocka_unit_test(test_one_worker_is_one_process),
 		cmocka_unit_test(test_supervisor_killed_leaves_no_orphans),
+		cmocka_unit_test(test_workers_that_cannot_start_stop_the_supervisor),
+		cmocka_unit_test(test_sighup_is_forwarded),
+		cmocka_unit_test(test_tls_on_both_workers),
+		cmocka_unit_test(test_cluster_workers_share_one_position),
 		cmocka_unit_test(test_sessions_on_both_workers_then_one_dies),
 		cmocka_unit_test(test_sigterm_stops_everything),
 	};

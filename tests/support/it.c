@@ -90,7 +90,7 @@ void it_teardown(struct it_env *e)
 		rm_rf(e->dir);
 }
 
-static pid_t spawn(char *const argv[], char *const envp[], const char *log)
+pid_t it_spawn(char *const argv[], char *const envp[], const char *log)
 {
 	pid_t pid = fork();
 
@@ -153,7 +153,7 @@ void it_redis_start(struct it_env *e)
 
 	snprintf(dir, sizeof(dir), "%s", e->dir);
 	snprintf(log, sizeof(log), "%s/redis.log", e->dir);
-	e->redis_pid = spawn(argv, environ, log);
+	e->redis_pid = it_spawn(argv, environ, log);
 	if (!it_wait(redis_up, e, 10)) {
 		it_dump_logs(e);
 		fail_msg("redis-server did not start");
@@ -251,7 +251,7 @@ void it_server_start_args(struct it_env *e, const char *const *extra_env,
 	for (size_t i = 0; args && args[i] && a < 15; i++)
 		argv[a++] = (char *)args[i];
 	argv[a] = NULL;
-	e->server_pid = spawn(argv, envp, log);
+	e->server_pid = it_spawn(argv, envp, log);
 
 	struct ready_ctx c = {e, port_file, wait_ready};
 	if (!it_wait(server_up, &c, 15)) {

@@ -37,6 +37,10 @@ void it_redis_start(struct it_env *e);
 /* sig = SIGKILL for a crash, SIGTERM for a clean stop; waits for exit. */
 void it_redis_stop(struct it_env *e, int sig);
 
+/* Runs argv[0] (a path, else looked up in PATH) with envp, stdout and
+ * stderr appended to log; returns the pid (aborts if fork fails). */
+pid_t it_spawn(char *const argv[], char *const envp[], const char *log);
+
 /* Starts tickpush (TICKPUSH_BIN) with the Redis socket, port 0 and any
  * extra "NAME=value" environment entries (NULL-terminated, may be NULL);
  * waits until it listens and, if wait_ready, until /readyz says ready. */

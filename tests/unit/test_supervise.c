@@ -1,7 +1,8 @@
 /*
  * test_supervise.c - the supervisor's pure rules: `workers` values (auto,
  * numbers, bounds, junk) and the restart backoff (first wait, doubling,
- * cap, forgiveness after a stable run, no overflow on endless crashes).
+ * cap, forgiveness after a stable run, no overflow on endless crashes),
+ * and when a worker that could not start stops the supervisor.
  */
 #include <stdbool.h>
 
@@ -81,6 +82,20 @@ static void test_default_policy_is_quick_first(void **state)
 	assert_true(p->stable > p->base);
 }
 
+static void test_gives_up_only_on_a_first_start(void **state)
+{
+	(void)state;
+	/* The first process of a slot could not start: stop. */
+	assert_true(tp_restart_gives_up(0, true, TP_WORKER_EXIT_CANNOT_START));
+	/* A replacement that could not start, or any other death: retry. */
+	assert_false(tp_restart_gives_up(1, true, TP_WORKER_EXIT_CANNOT_START));
+	assert_false(tp_restart_gives_up(0, true, 1));
+	assert_false(tp_restart_gives_up(0, true, 70));
+	assert_false(tp_restart_gives_up(0, true, 0));
+	/* Killed by signal 2 (SIGINT) is not exit status 2. */
+	assert_false(tp_restart_gives_up(0, false, 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -89,6 +104,7 @@ int main(void)
 		TP_TEST(test_backoff_doubles_to_cap),
 		TP_TEST(test_backoff_forgiven_after_stable_run),
 		TP_TEST(test_default_policy_is_quick_first),
+		TP_TEST(test_gives_up_only_on_a_first_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
