@@ -9,19 +9,20 @@
  * our own parser on our own reads; this mirrors the write path
  * (writer.h), which writes to the same socket directly.
  *
- * How: a uv_poll on a dup() of the socket (libuv allows one poll handle
- * per fd, and lws keeps its own on the original for POLLOUT: a dup is
- * another fd on the same socket). The switch happens in the first loop
- * turn after ESTABLISHED, from a uv_prepare (after lws's idle handler has
- * run its parser over any bytes it read past the handshake, before the
- * loop next polls): lws's reading is stopped (lws_rx_flow_control 0) and
- * ours starts. Until then lws reads, and the transport is told by
- * tp_rconn_reading() that a frame lws delivers came before the switch.
+ * How: the sockets we read are registered in one epoll instance of our
+ * own, which the loop watches with one uv_poll (libuv allows one poll
+ * handle per descriptor, and lws keeps its own on each socket for
+ * POLLOUT). The switch happens in the first loop turn after ESTABLISHED,
+ * from a uv_prepare (after lws's idle handler has run its parser over any
+ * bytes it read past the handshake, before the loop next polls): lws's
+ * reading is stopped (lws_rx_flow_control 0) and ours starts. Until then
+ * lws reads, and the transport is told by tp_rconn_reading() that a frame
+ * lws delivers came before the switch.
  *
  * Lifetimes: started from ESTABLISHED, closed from the transport's close
- * path (lws's CLOSED, before lws closes the socket): tp_rconn_close
- * detaches the callbacks at once and frees the handles and the dup'd fd
- * in their close callbacks, so nothing calls the transport after it.
+ * path (lws's CLOSED, before lws closes the socket): tp_rconn_close takes
+ * the socket out of the epoll instance and detaches the callbacks at
+ * once, so nothing calls the transport after it.
  */
 #ifndef TICKPUSH_IO_READER_H
 #define TICKPUSH_IO_READER_H
@@ -60,8 +61,8 @@ struct tp_rconn_sink {
 };
 
 /* From ESTABLISHED of a connection lws may stop reading. source NULL:
- * plaintext recv. NULL when out of memory or descriptors (ws.c then
- * refuses the session: its frames would go unchecked). */
+ * plaintext recv. NULL when out of memory, or without an epoll instance
+ * (ws.c then refuses the session: its frames would go unchecked). */
 struct tp_rconn *tp_rconn_start(uv_loop_t *loop, struct lws *wsi,
 				const struct tp_rconn_source *source,
 				const struct tp_rconn_sink *sink);

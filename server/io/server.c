@@ -413,9 +413,7 @@ static int create_lws(struct tp_server *srv)
 	 * per socket event (24 % of the server's time at 10k sessions,
 	 * docs/benchmarks.md). So the table spans the whole fd limit, and
 	 * max_connections is enforced at accept (http.c). */
-	/* Two descriptors per plaintext WebSocket session: its socket and
-	 * the dup that ws.c reads (reader.h). */
-	info.fd_limit_per_thread = (unsigned)fd_limit(2 * (rlim_t)cfg->max_connections + 64);
+	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
 	info.server_string = "tickpush";
 	/* lws's connection validity timer stays off (a policy with no
 	 * hang-up time; without one lws applies its default, 300 s): lws 4.1

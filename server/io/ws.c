@@ -34,13 +34,13 @@
  * Pings, and lws's answers to the client's pings, follow a half-written
  * frame and precede queued data.
  *
- * Input (plaintext): after the handshake we read the socket ourselves
+ * Input: after the handshake we read the socket ourselves
  * (reader.h) and parse the frames (tickpush/wsrx.h), because lws 4.1
  * accepts unmasked client frames: any RFC 6455 violation closes the
  * session with the parser's code and reason (1002 unmasked frame, RSV
  * bits, opcode, control frame rules, continuation; 1003 binary; 1007
  * invalid UTF-8; 1009 a message over ws_max_frame), counted by reason
- * (tp_ws_protocol_errors_total) and logged. Pings are answered with
+ * (tickpush_ws_protocol_errors_total) and logged. Pings are answered with
  * pongs through the writer (control frames go before queued data); a
  * client's close is echoed, then the connection closes; frames that lws
  * read together with the handshake (sent before our 101, RFC 6455 4.1)
@@ -96,7 +96,7 @@ struct ws_conn {
 	double token_exp;          /* 0 = anonymous */
 	double connected_at;
 	struct tp_wconn out;       /* frames not yet written (writer.h) */
-	struct tp_rconn *reader;   /* plaintext: our reads; NULL: lws's */
+	struct tp_rconn *reader;   /* our reads (reader.h) */
 	struct tp_wsrx wsrx;       /* frames of our reads (with reader) */
 	struct tp_buf rx;          /* lws's reads: the message's fragments */
 	bool ping_out;             /* our ping is unanswered */
@@ -698,7 +698,7 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 	return 0;
 }
 
-/* ---- our read path (plaintext, see the top of the file) ---- */
+/* ---- our read path (see the top of the file) ---- */
 
 /* Closes the session for a protocol violation: code and reason go to
  * the client, the reason's label to the metric and the log. */

@@ -155,7 +155,7 @@ unit)
 	# What docs/operations.md promises about the unit ($MAINPID is literal).
 	# shellcheck disable=SC2016
 	for want in 'User=tickpush' 'Group=tickpush' 'ProtectSystem=strict' 'ProtectHome=yes' \
-		'NoNewPrivileges=yes' 'LimitNOFILE=40000' 'ExecReload=/bin/kill -HUP $MAINPID' \
+		'NoNewPrivileges=yes' 'LimitNOFILE=20000' 'ExecReload=/bin/kill -HUP $MAINPID' \
 		'Restart=on-failure' 'WantedBy=multi-user.target'; do
 		grep -q -x -F -- "$want" "$unit" || fail "$unit lacks the line: $want"
 	done

@@ -10,6 +10,7 @@
  * close is echoed, frames sent with the handshake (before the 101) are
  * refused, and the server exits 0 at the end (no sanitizer report).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,46 @@ static void test_frame_right_after_101(void **state)
 	}
 }
 
+static int server_fds(void)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)env.server_pid);
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Our reads cost no descriptor per session: 20 sessions (each answered
+ * once, so every one has switched to our reads) add 20 sockets. */
+static void test_one_descriptor_per_session(void **state)
+{
+	struct it_ws ws[20];
+	int before;
+
+	(void)state;
+	before = server_fds();
+	for (int i = 0; i < 20; i++) {
+		cJSON *j;
+
+		open_session(&ws[i]);
+		assert_int_equal(it_ws_send_text(&ws[i], "{\"op\":\"ping\"}"), 0);
+		j = it_ws_wait_type(&ws[i], "pong", 10);
+		assert_non_null(j);
+		cJSON_Delete(j);
+	}
+	/* An HTTP connection of an earlier check may close meanwhile; two
+	 * descriptors per session would make it 40. */
+	assert_in_range(server_fds() - before, 17, 22);
+	for (int i = 0; i < 20; i++)
+		it_ws_close(&ws[i]);
+}
+
 /* Many violations and abrupt ends at once: nothing leaks, nothing is
  * left open (the server's exit at teardown checks the sanitizers). */
 static void test_churn(void **state)
@@ -358,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_client_close),
 		cmocka_unit_test(test_frame_with_handshake),
 		cmocka_unit_test(test_frame_right_after_101),
+		cmocka_unit_test(test_one_descriptor_per_session),
 		cmocka_unit_test(test_churn),
 	};
 
