@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -174,16 +175,23 @@ static bool read_proc(const char *path, char *buf, size_t n)
 	return true;
 }
 
-/* The boot time (epoch s), read once: it does not change. */
+/* The boot time (epoch s), read once: it does not change. /proc/stat
+ * names it, but the systemd unit's ProcSubset=pid hides that file: then
+ * the wall clock minus the time since boot (CLOCK_BOOTTIME, the clock
+ * /proc/self/stat's start time counts in). */
 static double boot_time(void)
 {
 	static double btime = -1;
 	char buf[8192];
 	const char *p;
+	struct timespec up;
 
-	if (btime < 0 && read_proc("/proc/stat", buf, sizeof(buf)) &&
-	    (p = strstr(buf, "\nbtime ")))
+	if (btime >= 0)
+		return btime;
+	if (read_proc("/proc/stat", buf, sizeof(buf)) && (p = strstr(buf, "\nbtime ")))
 		btime = strtod(p + 7, NULL);
+	else if (!clock_gettime(CLOCK_BOOTTIME, &up))
+		btime = tp_now() - ((double)up.tv_sec + (double)up.tv_nsec / 1e9);
 	return btime < 0 ? 0 : btime;
 }
 
