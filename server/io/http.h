@@ -57,6 +57,24 @@ struct tp_http_resp {
 typedef void tp_http_handler(const struct tp_http_req *req,
 			     struct tp_http_resp *resp);
 
+/* One REST route (the table is server/io/routes.c). */
+struct tp_http_route {
+	const char *path;
+	bool prefix;                  /* path is a prefix ending in '/' */
+	unsigned methods;             /* enum tp_http_method bits */
+	tp_http_handler *handler;
+	enum tp_route metric;
+	bool public;                  /* open even with TICKPUSH_REQUIRE_AUTH */
+	/* NULL, or a credential other than a user token that, when it
+	 * passes, opens the route under TICKPUSH_REQUIRE_AUTH. */
+	bool (*alt_auth)(const struct tp_http_req *req);
+};
+
+/* The routes http.c matches, in order (the wiring hands them over at
+ * start; the table must outlive the server). */
+void tp_http_set_routes(struct tp_server *srv,
+			const struct tp_http_route *routes, size_t n);
+
 /* The longest header value or URL accepted (http_header_max, at most
  * 65535: lws counts one header's length in 16 bits); one that reaches it
  * gets 431 / 414. server.c makes lws keep no more of any header. */

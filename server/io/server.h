@@ -51,6 +51,8 @@ struct tp_worker {
 	int port;           /* the port it listens on (port 0 resolved) */
 };
 
+struct tp_http_route;
+
 struct tp_server {
 	/* In force: main's until a SIGHUP reload installs another (reload.c;
 	 * live options are read through it on each use). */
@@ -99,6 +101,8 @@ struct tp_server {
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */
 	struct tp_hc_hub http;
+	const struct tp_http_route *routes; /* routes.c, tp_http_set_routes */
+	size_t routes_count;
 	struct lws_token_limits http_token_limits; /* see create_lws */
 
 	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
