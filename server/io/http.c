@@ -74,6 +74,7 @@
 #include "api_symbols.h"
 #include "http.h"
 #include "sniff.h"
+#include "sse.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
@@ -165,7 +166,10 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 	tp_buf_putc(resp->body, '}');
 }
 
-void tp_http_client_addr(struct lws *wsi, char *out, size_t n)
+/* The client's address (rate limits, logs): the TCP peer, or, when that
+ * is one of trusted_proxies, the client X-Forwarded-For / X-Real-IP name
+ * (include/tickpush/netaddr.h). */
+static void client_addr(struct lws *wsi, char *out, size_t n)
 {
 	const struct tp_server *srv = server_of(wsi);
 	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
@@ -969,7 +973,7 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.mono_start = pss->mono_start,
 		.conn = wsi,
 	};
-	tp_http_client_addr(wsi, req.peer, sizeof(req.peer));
+	client_addr(wsi, req.peer, sizeof(req.peer));
 	if (srv->cfg->require_auth_everywhere && !pss->route->public &&
 	    !(pss->route->alt_auth && pss->route->alt_auth(&req))) {
 		long long uid;

@@ -41,6 +41,7 @@
 #include "http.h"
 #include "listener.h"
 #include "sniff.h"
+#include "sse.h"
 #include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"

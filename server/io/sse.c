@@ -33,6 +33,7 @@
 #include "api.h"
 #include "http.h"
 #include "presets.h"
+#include "sse.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
