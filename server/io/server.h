@@ -79,7 +79,7 @@ struct tp_server {
 	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
 	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams (sse.c) */
-	struct poll_conn *polls;      /* waiting long-polls (sse.c) */
+	struct poll_conn *polls;      /* waiting long-polls (poll.c) */
 	struct tp_backtests *backtests; /* job owners (backtests.c) */
 
 	/* Auth: HS256 key (config or, in dev mode, random) and the login
@@ -140,7 +140,7 @@ void tp_server_stop(struct tp_server *srv);
  * "health" subscribers (server.c). */
 void tp_server_producer_changed(struct tp_server *srv, bool online,
 				double last_heartbeat);
-/* Answers every waiting long-poll now (shutdown; sse.c). */
+/* Answers every waiting long-poll now (shutdown; poll.c). */
 void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */
