@@ -70,8 +70,6 @@
 #include <libwebsockets.h>
 
 #include "api.h"
-#include "api_backtests.h"
-#include "api_symbols.h"
 #include "http.h"
 #include "sniff.h"
 #include "sse.h"
