@@ -56,7 +56,7 @@ struct login {
 	bool found;
 	bool ok;
 	bool failed;   /* a wrong password or unknown user: the token stays spent */
-	char addr[64]; /* the client's address (tp_http_client_addr), for logs */
+	char addr[64]; /* the client's address (req->peer), for logs */
 };
 
 static const struct tp_pg_stmt q_user_by_name = {

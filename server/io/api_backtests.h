@@ -1,6 +1,6 @@
 /*
  * api_backtests.h - REST handlers for backtest jobs (server/io/api_backtests.c),
- * token required. Registered in the route table of http.c.
+ * token required. Registered in the route table of routes.c.
  */
 #ifndef TICKPUSH_IO_API_BACKTESTS_H
 #define TICKPUSH_IO_API_BACKTESTS_H

@@ -1,7 +1,7 @@
 /*
  * api_symbols.h - REST handlers for symbols, universes and the dashboard
  * (server/io/api_symbols.c), answered from the in-process directory copy
- * (directory.h). Registered in the route table of http.c.
+ * (directory.h). Registered in the route table of routes.c.
  */
 #ifndef TICKPUSH_IO_API_SYMBOLS_H
 #define TICKPUSH_IO_API_SYMBOLS_H

@@ -70,52 +70,15 @@
 #include <libwebsockets.h>
 
 #include "api.h"
-#include "api_backtests.h"
-#include "api_symbols.h"
 #include "http.h"
 #include "sniff.h"
+#include "sse.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/log.h"
-
-struct route {
-	const char *path;
-	bool prefix;          /* path is a prefix ending in '/' */
-	unsigned methods;
-	tp_http_handler *handler;
-	enum tp_route metric;
-};
-
-static const struct route routes[] = {
-	{"/api/patterns/scan", false, TP_HTTP_GET, tp_api_patterns_scan, TP_ROUTE_scan},
-	{"/api/patterns/stats", false, TP_HTTP_GET, tp_api_patterns_stats, TP_ROUTE_stats},
-	{"/api/patterns/summary", false, TP_HTTP_GET, tp_api_patterns_summary, TP_ROUTE_summary},
-	{"/api/patterns/health", false, TP_HTTP_GET, tp_api_patterns_health, TP_ROUTE_patterns_health},
-	{"/api/health", false, TP_HTTP_GET, tp_api_health, TP_ROUTE_health},
-	{"/api/pattern-discovery/health", false, TP_HTTP_GET, tp_api_discovery_health, TP_ROUTE_discovery_health},
-	{"/api/pattern-discovery/performance", false, TP_HTTP_GET, tp_api_discovery_performance, TP_ROUTE_discovery_performance},
-	{"/api/auth/login", false, TP_HTTP_POST, tp_api_login, TP_ROUTE_auth},
-	{"/api/symbols", false, TP_HTTP_GET, tp_api_symbols, TP_ROUTE_symbols},
-	{"/api/symbols/", true, TP_HTTP_GET, tp_api_symbol, TP_ROUTE_symbols},
-	{"/api/users/universe", false, TP_HTTP_GET, tp_api_universes, TP_ROUTE_universes},
-	{"/api/users/universe/", true, TP_HTTP_GET, tp_api_universe, TP_ROUTE_universes},
-	{"/api/dashboard/stats", false, TP_HTTP_GET, tp_api_dashboard_stats, TP_ROUTE_dashboard},
-	{"/api/users/watchlists", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_watchlists, TP_ROUTE_watchlists},
-	{"/api/users/watchlists/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_watchlist, TP_ROUTE_watchlists},
-	{"/api/users/filter-presets", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_presets, TP_ROUTE_presets},
-	{"/api/users/filter-presets/", true, TP_HTTP_GET | TP_HTTP_PUT | TP_HTTP_DELETE, tp_api_preset, TP_ROUTE_presets},
-	{"/api/backtests", false, TP_HTTP_GET | TP_HTTP_POST, tp_api_backtests, TP_ROUTE_backtests},
-	{"/api/backtests/", true, TP_HTTP_GET | TP_HTTP_DELETE, tp_api_backtest, TP_ROUTE_backtests},
-	{"/api/stream", false, TP_HTTP_GET, tp_api_stream, TP_ROUTE_stream},
-	{"/api/patterns/poll", false, TP_HTTP_GET, tp_api_poll, TP_ROUTE_stream},
-	{"/metrics", false, TP_HTTP_GET, tp_api_metrics, TP_ROUTE_metrics},
-	{"/healthz", false, TP_HTTP_GET, tp_api_healthz, TP_ROUTE_probes},
-	{"/readyz", false, TP_HTTP_GET, tp_api_readyz, TP_ROUTE_probes},
-	{"/api/openapi.json", false, TP_HTTP_GET, tp_api_openapi, TP_ROUTE_static},
-};
 
 /* The answer being written: set when it is ready (now or by ticket). */
 struct answer {
@@ -132,7 +95,7 @@ struct pss {
 	struct tp_buf in;             /* request body */
 	struct tp_buf out;            /* response body, LWS_PRE headroom */
 	struct answer ans;
-	const struct route *route;
+	const struct tp_http_route *route;
 	unsigned method;
 	char path[512];
 	double mono_start;
@@ -201,7 +164,10 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 	tp_buf_putc(resp->body, '}');
 }
 
-void tp_http_client_addr(struct lws *wsi, char *out, size_t n)
+/* The client's address (rate limits, logs): the TCP peer, or, when that
+ * is one of trusted_proxies, the client X-Forwarded-For / X-Real-IP name
+ * (include/tickpush/netaddr.h). */
+static void client_addr(struct lws *wsi, char *out, size_t n)
 {
 	const struct tp_server *srv = server_of(wsi);
 	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
@@ -228,14 +194,6 @@ void tp_http_client_addr(struct lws *wsi, char *out, size_t n)
 double tp_http_elapsed_ms(const struct tp_http_req *req)
 {
 	return (tp_mono() - req->mono_start) * 1000.0;
-}
-
-/* Routes that stay open with TICKPUSH_REQUIRE_AUTH: signing in and the
- * probes an orchestrator calls. */
-static bool route_always_public(const struct route *r)
-{
-	return r->handler == tp_api_login || r->handler == tp_api_healthz ||
-	       r->handler == tp_api_readyz;
 }
 
 static const enum lws_token_indexes uri_tokens[] = {
@@ -268,10 +226,18 @@ static bool request_started(struct lws *wsi)
 	return false;
 }
 
-static const struct route *find_route(const char *path)
+void tp_http_set_routes(struct tp_server *srv,
+			const struct tp_http_route *routes, size_t n)
 {
-	for (size_t i = 0; i < TP_ARRAY_SIZE(routes); i++) {
-		const struct route *r = &routes[i];
+	srv->routes = routes;
+	srv->routes_count = n;
+}
+
+static const struct tp_http_route *find_route(const struct tp_server *srv,
+					      const char *path)
+{
+	for (size_t i = 0; i < srv->routes_count; i++) {
+		const struct tp_http_route *r = &srv->routes[i];
 
 		if (r->prefix ? !strncmp(path, r->path, strlen(r->path))
 			      : !strcmp(path, r->path))
@@ -1005,9 +971,9 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		.mono_start = pss->mono_start,
 		.conn = wsi,
 	};
-	tp_http_client_addr(wsi, req.peer, sizeof(req.peer));
-	if (srv->cfg->require_auth_everywhere && !route_always_public(pss->route) &&
-	    !(pss->route->handler == tp_api_metrics && tp_api_metrics_token_ok(&req))) {
+	client_addr(wsi, req.peer, sizeof(req.peer));
+	if (srv->cfg->require_auth_everywhere && !pss->route->public &&
+	    !(pss->route->alt_auth && pss->route->alt_auth(&req))) {
 		long long uid;
 
 		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */
@@ -1064,7 +1030,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	pss->mono_start = tp_mono();
 	pss->method = method_of(wsi);
 	snprintf(pss->path, sizeof(pss->path), "%s", uri ? uri : "/");
-	pss->route = find_route(pss->path);
+	pss->route = find_route(srv, pss->path);
 	cors_of(wsi, srv, pss);
 
 	memset(&head, 0, sizeof(head));

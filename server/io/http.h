@@ -57,6 +57,24 @@ struct tp_http_resp {
 typedef void tp_http_handler(const struct tp_http_req *req,
 			     struct tp_http_resp *resp);
 
+/* One REST route (the table is server/io/routes.c). */
+struct tp_http_route {
+	const char *path;
+	bool prefix;                  /* path is a prefix ending in '/' */
+	unsigned methods;             /* enum tp_http_method bits */
+	tp_http_handler *handler;
+	enum tp_route metric;
+	bool public;                  /* open even with TICKPUSH_REQUIRE_AUTH */
+	/* NULL, or a credential other than a user token that, when it
+	 * passes, opens the route under TICKPUSH_REQUIRE_AUTH. */
+	bool (*alt_auth)(const struct tp_http_req *req);
+};
+
+/* The routes http.c matches, in order (the wiring hands them over at
+ * start; the table must outlive the server). */
+void tp_http_set_routes(struct tp_server *srv,
+			const struct tp_http_route *routes, size_t n);
+
 /* The longest header value or URL accepted (http_header_max, at most
  * 65535: lws counts one header's length in 16 bits); one that reaches it
  * gets 431 / 414. server.c makes lws keep no more of any header. */
@@ -77,12 +95,6 @@ int tp_http_req_header(const struct tp_http_req *req, const char *name,
 void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 		   const char *field, const char *extra);
 
-/* The client's address (rate limits, logs): the TCP peer, or, when that
- * is one of trusted_proxies, the client X-Forwarded-For / X-Real-IP name
- * (include/tickpush/netaddr.h). */
-struct lws;
-void tp_http_client_addr(struct lws *wsi, char *out, size_t n);
-
 /* Milliseconds since the request started (for "performance" members). */
 double tp_http_elapsed_ms(const struct tp_http_req *req);
 
@@ -101,16 +113,10 @@ uint64_t tp_http_defer(const struct tp_http_req *req,
 bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
 		      struct tp_buf *body);
 /* Turns a deferred request into a never-ending stream (SSE): headers go
- * out without a length, then conn's frames as tp_sse_writeable produces
- * them; when the connection closes, tp_sse_closed(conn) runs. Returns
- * false (and does nothing) when the client is gone. */
+ * out without a length, then conn's frames as tp_sse_writeable (sse.h)
+ * produces them; when the connection closes, tp_sse_closed(conn) runs.
+ * Returns false (and does nothing) when the client is gone. */
 bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn);
-/* Implemented by sse.c. */
-struct lws;
-int tp_sse_writeable(void *conn, struct lws *wsi);
-void tp_sse_attach(void *conn, struct lws *wsi);
-void tp_sse_closed(void *conn);
-void tp_sse_tick(struct tp_server *srv, double mono_now);
 
 /* Convenience: complete with {"error": msg, "field"?: field}. */
 bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,

@@ -37,9 +37,11 @@
 #include "pg.h"
 #include "redis.h"
 #include "reload.h"
+#include "routes.h"
 #include "http.h"
 #include "listener.h"
 #include "sniff.h"
+#include "sse.h"
 #include "netutil.h"
 #include "stream.h"
 #include "tickpush/push.h"
@@ -574,6 +576,8 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 	}
 	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
+	/* The REST routes are ours to choose; http.c only matches them. */
+	tp_http_set_routes(srv, tp_routes, tp_routes_count);
 	memset(&io, 0, sizeof(io));
 	io.max_patterns = (size_t)cfg->max_patterns;
 	io.pattern_ttl = cfg->pattern_cache_ttl;

@@ -51,6 +51,8 @@ struct tp_worker {
 	int port;           /* the port it listens on (port 0 resolved) */
 };
 
+struct tp_http_route;
+
 struct tp_server {
 	/* In force: main's until a SIGHUP reload installs another (reload.c;
 	 * live options are read through it on each use). */
@@ -77,7 +79,7 @@ struct tp_server {
 	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
 	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams (sse.c) */
-	struct poll_conn *polls;      /* waiting long-polls (sse.c) */
+	struct poll_conn *polls;      /* waiting long-polls (poll.c) */
 	struct tp_backtests *backtests; /* job owners (backtests.c) */
 
 	/* Auth: HS256 key (config or, in dev mode, random) and the login
@@ -99,6 +101,8 @@ struct tp_server {
 	/* HTTP requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, include/tickpush/httpconn.h). */
 	struct tp_hc_hub http;
+	const struct tp_http_route *routes; /* routes.c, tp_http_set_routes */
+	size_t routes_count;
 	struct lws_token_limits http_token_limits; /* see create_lws */
 
 	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
@@ -136,7 +140,7 @@ void tp_server_stop(struct tp_server *srv);
  * "health" subscribers (server.c). */
 void tp_server_producer_changed(struct tp_server *srv, bool online,
 				double last_heartbeat);
-/* Answers every waiting long-poll now (shutdown; sse.c). */
+/* Answers every waiting long-poll now (shutdown; poll.c). */
 void tp_poll_answer_all(struct tp_server *srv);
 
 /* HTTP (http.c). */

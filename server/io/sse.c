@@ -1,30 +1,25 @@
 /*
- * sse.c - the HTTP push fallbacks: Server-Sent Events (GET /api/stream)
- * and long-poll (GET /api/patterns/poll), plus tp_stream_send, the one
- * transport operation the push hub calls for every kind of connection.
+ * sse.c - the Server-Sent Events transport (GET /api/stream), one of the
+ * two HTTP push fallbacks (the other is long-poll, poll.c; the request
+ * start they share is in stream.c).
  *
  * Both carry exactly the frames of the WebSocket protocol, with the same
  * filters, presets and epoch/seq positions, so a client can switch
- * transports and resume:
- *  - SSE: each frame is an event "id: <epoch>:<seq>", "event: <type>",
- *    "data: <the WebSocket frame>"; Last-Event-ID (or ?since=e:s) resumes;
- *    a comment line every 15 s keeps proxies from closing the stream. The
- *    stream is a never-ending HTTP response; once its headers are out its
- *    events go through the push write path (writer.c) like WebSocket
- *    frames: the shared part of an event is not copied per stream, and
- *    events leave in the loop turn that queued them, several per write.
- *    The queue is byte-bounded like a WebSocket session's (a slow reader
- *    is cut).
- *  - long-poll: answers at once with the matching events after `since`
- *    from the history, else waits (a deferred response) until one arrives
- *    or `timeout` (<= 30 s) passes; events arriving in the same loop turn
- *    are batched into one answer.
+ * transports and resume. SSE: each frame is an event "id: <epoch>:<seq>",
+ * "event: <type>", "data: <the WebSocket frame>"; Last-Event-ID (or
+ * ?since=e:s) resumes; a comment line every 15 s keeps proxies from
+ * closing the stream. The stream is a never-ending HTTP response; once its
+ * headers are out its events go through the push write path (writer.c)
+ * like WebSocket frames: the shared part of an event is not copied per
+ * stream, and events leave in the loop turn that queued them, several per
+ * write. The queue is byte-bounded like a WebSocket session's (a slow
+ * reader is cut).
  *
  * Subscriptions: "patterns" (the filter from the query, or preset_id),
  * "health", "backtests" (signed-in only), chosen with ?channels= (SSE).
  *
  * With a token, its account must still exist (accounts.h): checked before
- * the stream or poll starts (401 when deleted), and for an open SSE stream
+ * the stream starts (401 when deleted, stream.c), and for an open stream
  * by the 1 Hz tick, which ends it with an "error" event (unauthorized)
  * once the account is found deleted.
  */
@@ -38,6 +33,7 @@
 #include "api.h"
 #include "http.h"
 #include "presets.h"
+#include "sse.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
@@ -48,66 +44,6 @@
 #include "writer.h"
 
 #define SSE_KEEPALIVE_S 15.0
-
-/* ---- the hub's transport operation ---- */
-
-int tp_stream_send(void *transport, const struct tp_push_frame *f)
-{
-	struct tp_stream_conn *c = transport;
-
-	switch (c->kind) {
-	case TP_STREAM_WS: return tp_ws_frame_enqueue(c, f);
-	case TP_STREAM_SSE: return tp_sse_frame_enqueue(c, f);
-	case TP_STREAM_POLL:
-		/* Control frames (subscribed, snapshot) are not events. */
-		if (!strcmp(f->type, "subscribed") || !strcmp(f->type, "snapshot"))
-			return TP_OK;
-		return tp_poll_frame_collect(c, f);
-	}
-	return TP_ERR_INVAL;
-}
-
-/* ---- shared request parsing ---- */
-
-/* The request while tp_stream_params_parse runs: its need_user hook. */
-struct stream_parse {
-	const struct tp_http_req *req;
-	struct tp_http_resp *resp;
-	long long user;
-};
-
-static int stream_need_user(void *ud)
-{
-	struct stream_parse *sp = ud;
-
-	return tp_http_require_user(sp->req, sp->resp, &sp->user);
-}
-
-/* Validates the query (core/streamparams.c) and the token; on error fills
- * resp and returns nonzero. */
-static int stream_params_parse(const struct tp_http_req *req,
-			       struct tp_http_resp *resp, bool sse,
-			       struct tp_stream_params *sp, long long *user)
-{
-	struct tp_errdetail err = {{0}, NULL};
-	struct stream_parse ctx = {req, resp, 0};
-	char auth[64], leid[64];
-	struct tp_stream_in in = {
-		.query = req->query, .sse = sse,
-		.has_auth = tp_http_req_header(req, "authorization:", auth, sizeof(auth)) > 0,
-		.last_event_id = sse && tp_http_req_header(req, "last-event-id:", leid,
-							   sizeof(leid)) > 0 ? leid : NULL,
-		.epoch = req->srv->epoch, .need_user = stream_need_user, .ud = &ctx,
-	};
-	int rc = tp_stream_params_parse(&in, sp, &err);
-
-	if (rc == TP_ERR_INVAL)
-		tp_http_error(resp, 400, err.msg, err.field, NULL);
-	*user = ctx.user;
-	return rc;
-}
-
-/* ---- SSE ---- */
 
 struct sse_conn {
 	struct tp_stream_conn base;
@@ -327,59 +263,10 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 	return c;
 }
 
-/* A stream or long-poll request between its handler and its start: the
- * account check, then the preset resolution (both may wait). */
-struct stream_pending {
-	struct tp_server *srv;
-	uint64_t ticket;
-	struct tp_stream_params sp;
-	long long user;                   /* the token's user, 0 = anonymous */
-	tp_preset_resolved_cb *resolved;  /* sse_resolved or poll_resolved */
-};
-
-static void pending_free(void *ud)
-{
-	struct stream_pending *p = ud;
-
-	tp_scan_query_cleanup(&p->sp.q);
-	tp_free(p);
-}
-
-/* The account (if any) exists: resolve the preset, or start at once. */
-static void pending_begin(void *ud)
-{
-	struct stream_pending *p = ud;
-
-	if (!p->sp.q.preset_id) {
-		p->resolved(TP_OK, &p->sp.q.filter, NULL, p);
-		return;
-	}
-	if (tp_preset_resolve(p->srv, p->user, p->sp.q.preset_id, p->resolved, p)) {
-		tp_http_complete_error(p->srv, p->ticket, 503, "Database unavailable", NULL);
-		pending_free(p);
-	}
-}
-
-/* Defers the request; a token's account is confirmed first. */
-static void pending_start(const struct tp_http_req *req,
-			  struct tp_http_resp *resp, struct stream_pending *p)
-{
-	p->srv = req->srv;
-	if (!(p->ticket = tp_http_defer(req, resp))) {
-		pending_free(p);
-		return;
-	}
-	if (p->user > 0)
-		tp_api_for_user(p->srv, p->ticket, p->user, pending_begin,
-				pending_free, p);
-	else
-		pending_begin(p);
-}
-
 static void sse_resolved(int status, const struct tp_filter *filter,
 			 const struct tp_errdetail *err, void *ud)
 {
-	struct stream_pending *p = ud;
+	struct tp_stream_pending *p = ud;
 	struct sse_conn *c;
 
 	if (status != TP_OK) {
@@ -392,194 +279,10 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 	} else {
 		tp_http_complete_error(p->srv, p->ticket, 503, "Out of memory", NULL);
 	}
-	pending_free(p);
+	tp_stream_pending_free(p);
 }
 
 void tp_api_stream(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct stream_pending *p = tp_calloc(1, sizeof(*p));
-
-	if (!p) {
-		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-		return;
-	}
-	if (stream_params_parse(req, resp, true, &p->sp, &p->user)) {
-		tp_free(p);
-		return;
-	}
-	p->resolved = sse_resolved;
-	pending_start(req, resp, p);
-}
-
-/* ---- long-poll ---- */
-
-struct poll_conn {
-	struct tp_stream_conn base;
-	struct tp_server *srv;
-	uint64_t ticket;
-	struct tp_push_session *push;
-	struct tp_buf events;      /* comma-joined frames */
-	size_t n_events;
-	uv_timer_t timer;          /* timeout, then "answer now" */
-	bool answered;
-	struct poll_conn *next, *prev; /* srv->polls */
-};
-
-static void poll_closed(uv_handle_t *h)
-{
-	struct poll_conn *c = h->data;
-
-	tp_buf_cleanup(&c->events);
-	tp_free(c);
-}
-
-static void poll_answer(struct poll_conn *c, bool gap)
-{
-	struct tp_buf b;
-
-	if (c->answered)
-		return;
-	c->answered = true;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->srv->polls = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"events\":[");
-	if (c->events.len)
-		tp_buf_append(&b, tp_buf_data(&c->events), c->events.len);
-	tp_buf_printf(&b, "],\"seq\":%llu,\"epoch\":",
-		      (unsigned long long)tp_ingest_stats(c->srv->ingest)->seq);
-	tp_buf_json_str(&b, c->srv->epoch);
-	tp_buf_printf(&b, ",\"gap\":%s}", gap ? "true" : "false");
-	tp_http_complete(c->srv, c->ticket, 200, &b);
-	tp_buf_cleanup(&b);
-	/* Not inside a hub callback here (timer), so the session can go. */
-	tp_push_session_destroy(c->push);
-	c->push = NULL;
-	TP_METRIC_SET(poll_waiting, TP_METRIC_GET(poll_waiting) - 1);
-	uv_close((uv_handle_t *)&c->timer, poll_closed);
-}
-
-static void poll_fire(uv_timer_t *t)
-{
-	poll_answer(t->data, false);
-}
-
-void tp_poll_answer_all(struct tp_server *srv)
-{
-	while (srv->polls) {
-		uv_timer_stop(&srv->polls->timer);
-		poll_answer(srv->polls, false);
-	}
-}
-
-int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame *f)
-{
-	struct poll_conn *c = (struct poll_conn *)sc;
-
-	if (c->answered)
-		return TP_OK;
-	if (c->n_events++)
-		tp_buf_putc(&c->events, ',');
-	tp_buf_append(&c->events, f->head, f->head_len);
-	if (f->tail)
-		tp_buf_append(&c->events, f->tail->data, f->tail->len);
-	if (c->events.len > (size_t)c->srv->cfg->ws_queue_max_bytes)
-		return TP_ERR_LIMIT;
-	/* Answer on the next loop turn: events of this turn join the batch,
-	 * and the hub is not re-entered from its own send. */
-	uv_timer_start(&c->timer, poll_fire, 0, 0);
-	return TP_OK;
-}
-
-static void replay_collect(const char *type, uint64_t seq, const char *frame,
-			   size_t len, void *ud)
-{
-	struct tp_push_frame f = {
-		.type = type, .seq = seq, .head = frame, .head_len = len,
-	};
-
-	tp_poll_frame_collect(ud, &f);
-}
-
-static void poll_start(struct stream_pending *p, const struct tp_filter *filter)
-{
-	struct tp_server *srv = p->srv;
-	struct poll_conn *c = tp_calloc(1, sizeof(*c));
-	uint64_t since = p->sp.has_since ? p->sp.since : tp_ingest_stats(srv->ingest)->seq;
-	struct tp_push_sub_req req = {
-		.id = "poll", .channel = TP_SUBCH_PATTERNS, .filter = filter,
-		.preset_id = p->sp.q.preset_id,
-	};
-	struct tp_errdetail err = {{0}, NULL};
-	bool resumable;
-
-	if (!c) {
-		tp_http_complete_error(srv, p->ticket, 503, "Out of memory", NULL);
-		return;
-	}
-	c->base.kind = TP_STREAM_POLL;
-	c->srv = srv;
-	c->ticket = p->ticket;
-	tp_buf_init(&c->events, 0);
-	uv_timer_init(&srv->loop, &c->timer);
-	c->timer.data = c;
-	TP_METRIC_INC(poll_waiting);
-	c->next = srv->polls;
-	if (srv->polls)
-		srv->polls->prev = c;
-	srv->polls = c;
-	resumable = tp_push_replay(srv->push, p->sp.has_since ? p->sp.epoch : srv->epoch,
-				   since, filter, p->user, 1u << TP_SUBCH_PATTERNS,
-				   replay_collect, c);
-	if (!resumable || c->n_events || srv->stopping) {
-		/* Answer at once: missed events, a gap to report, or a server
-		 * that is shutting down (its drain waits for open answers). */
-		uv_timer_stop(&c->timer);
-		poll_answer(c, !resumable);
-		return;
-	}
-	/* The position again: in cluster mode one a little ahead of ours is
-	 * resumable, and the events up to it must not be answered. */
-	req.has_since = p->sp.has_since;
-	req.since_epoch = p->sp.epoch;
-	req.since_seq = since;
-	c->push = tp_push_session_create(srv->push, c, p->user);
-	if (!c->push || tp_push_subscribe(srv->push, c->push, &req,
-					  tp_ingest_patterns(srv->ingest), tp_now(), &err)) {
-		poll_answer(c, false);
-		return;
-	}
-	uv_timer_start(&c->timer, poll_fire, (uint64_t)(p->sp.timeout * 1000), 0);
-}
-
-static void poll_resolved(int status, const struct tp_filter *filter,
-			  const struct tp_errdetail *err, void *ud)
-{
-	struct stream_pending *p = ud;
-
-	if (status == TP_OK)
-		poll_start(p, filter);
-	else
-		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
-	pending_free(p);
-}
-
-void tp_api_poll(const struct tp_http_req *req, struct tp_http_resp *resp)
-{
-	struct stream_pending *p = tp_calloc(1, sizeof(*p));
-
-	if (!p) {
-		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
-		return;
-	}
-	if (stream_params_parse(req, resp, false, &p->sp, &p->user)) {
-		tp_free(p);
-		return;
-	}
-	p->resolved = poll_resolved;
-	pending_start(req, resp, p);
+	tp_stream_request(req, resp, true, sse_resolved);
 }

@@ -1,6 +1,6 @@
 /*
- * stream.h - the push transports (server/io/ws.c, server/io/sse.c) and the
- * glue that connects them to the push hub.
+ * stream.h - the push transports (server/io/ws.c, sse.c, poll.c) and the
+ * glue that connects them to the push hub (stream.c).
  *
  * Every transport connection starts with struct tp_stream_conn, so the
  * hub's single send operation (tp_push_transport_ops.send) can hand a
@@ -14,8 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h"
+#include "presets.h"
 #include "server.h"
 #include "tickpush/push.h"
+#include "tickpush/streamparams.h"
 
 struct lws;
 
@@ -29,8 +32,25 @@ struct tp_stream_conn {
 	enum tp_stream_kind kind;
 };
 
-/* The hub's transport operation (server.c installs it). */
+/* The hub's transport operation (stream.c; server.c installs it). */
 int tp_stream_send(void *transport, const struct tp_push_frame *f);
+
+/* An SSE or long-poll request between its handler and its start: the
+ * account check, then the preset resolution (both may wait). */
+struct tp_stream_pending {
+	struct tp_server *srv;
+	uint64_t ticket;
+	struct tp_stream_params sp;
+	long long user;                   /* the token's user, 0 = anonymous */
+	tp_preset_resolved_cb *resolved;  /* the transport's start */
+};
+
+/* Validates the query and token (400/401 into resp), defers the request,
+ * confirms the token's account, resolves any preset, then calls resolved
+ * with the pending request, which it must free (tp_stream_pending_free). */
+void tp_stream_request(const struct tp_http_req *req, struct tp_http_resp *resp,
+		       bool sse, tp_preset_resolved_cb *resolved);
+void tp_stream_pending_free(struct tp_stream_pending *p);
 
 /* ---- WebSocket (ws.c) ---- */
 int tp_ws_create(struct tp_server *srv);      /* srv->ws */
@@ -50,7 +70,7 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 int tp_ws_confirm_upgrade(struct lws *wsi);
 int tp_ws_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f);
 
-/* ---- SSE and long-poll (sse.c) ---- */
+/* ---- SSE (sse.c) and long-poll (poll.c) ---- */
 int tp_sse_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f);
 int tp_poll_frame_collect(struct tp_stream_conn *c, const struct tp_push_frame *f);
 

@@ -2,7 +2,7 @@
 //
 //  - The document: OpenAPI 3.1, every schema compiles (JSON Schema 2020-12,
 //    ajv strict), and its paths and methods are exactly the routes of the
-//    route table in server/io/http.c: a route added there without being
+//    route table in server/io/routes.c: a route added there without being
 //    documented (or documented without existing) fails here.
 //  - The server: a real request for every documented operation, and for
 //    the error answers (400, 401, 404, 405, 409, 413, 429, 503), each
@@ -32,14 +32,15 @@ const doc = JSON.parse(DOC_TEXT);
 const METHODS = ['get', 'post', 'put', 'delete'];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/* ---- the server's routes, from the route table in http.c ---- */
+/* ---- the server's routes, from the route table in routes.c ---- */
 
 function serverRoutes() {
-	const src = fs.readFileSync(path.join(REPO, 'server/io/http.c'), 'utf8');
+	const src = fs.readFileSync(path.join(REPO, 'server/io/routes.c'), 'utf8');
 	const start = src.indexOf('routes[] = {');
-	assert.ok(start > 0, 'http.c has a route table');
+	assert.ok(start > 0, 'routes.c has a route table');
 	const table = src.slice(start, src.indexOf('};', start));
-	const entry = /\{\s*"([^"]+)"\s*,\s*(true|false)\s*,\s*([A-Z_|\s]+?)\s*,\s*(\w+)\s*,\s*(\w+)\s*\}/g;
+	/* path, prefix, methods, handler, metric, public, alt_auth */
+	const entry = /\{\s*"([^"]+)"\s*,\s*(true|false)\s*,\s*([A-Z_|\s]+?)\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(true|false)\s*,\s*(\w+)\s*\}/g;
 	const routes = [...table.matchAll(entry)].map((m) => ({
 		path: m[1],
 		prefix: m[2] === 'true',
