@@ -38,8 +38,8 @@ static void test_good_heads(void **state)
 	static const char *const ok[] = {
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /api/patterns/scan?symbols=AAPL%2CMSFT&confidence_min=0.5 HTTP/1.1\r\n\r\n",
-		"POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n"
-		"Content-Length: 2\r\n\r\n{}",
+		("POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n"
+		 "Content-Length: 2\r\n\r\n{}"),
 		"OPTIONS /api/patterns/scan HTTP/1.1\r\nOrigin: http://a\r\n\r\n",
 		"DELETE /api/users/watchlists/3 HTTP/1.0\n\n",
 		"GET /?a=%41%7e+b HTTP/1.1\r\n\r\n",
