@@ -231,9 +231,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 	wipe_password(body);
 	cJSON_Delete(body);
 	/* Names are unique ignoring case (schema.sql): so is the key. */
-	for (size_t i = 0; l->username[i]; i++)
-		l->account[i] = (char)(l->username[i] >= 'A' && l->username[i] <= 'Z'
-				       ? l->username[i] - 'A' + 'a' : l->username[i]);
+	tp_ascii_lower_into(l->account, sizeof(l->account), l->username);
 	if (!tp_ratelimit_allow(srv->login_rl, req->peer, req->now)) {
 		TP_METRIC_INC(login_limited_address);
 		limited(resp, srv->login_rl, req->peer, req->now,
