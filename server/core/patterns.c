@@ -37,8 +37,9 @@
  * complete, never exact) and the expiry check. Of the m matches, the first
  * k = page*per_page in sort order are chosen with a quickselect (expected
  * O(m), whatever order the candidates come in; over a buffer of at most
- * 2k, see struct topk) and only those are heap-sorted: O(m + k log k),
- * never a sort of all matches. Then the requested page is cut out.
+ * 2k, see struct topk); a second quickselect splits off the rows before
+ * the requested page and only the page's per_page rows are heap-sorted:
+ * O(m + k + per_page log per_page), never a sort of all matches.
  *
  * The scan array ("hot"): per confidence bucket, one dense entry per
  * record with what filtering and sorting read (confidence, expiry, the
@@ -828,68 +829,85 @@ static void swap_cand(struct cand *a, size_t i, size_t j)
  * that is already in (or against) sort order, like records walked in
  * arrival order and sorted by detected_at, costs O(n), not O(n log k) as
  * a bounded heap did. No two entries compare equal (the id decides). */
-static void topk_select(struct topk *t)
+static void select_first(const struct order *o, struct cand *a, size_t n,
+			 size_t k)
 {
-	struct cand *a = t->a;
-	size_t lo = 0, hi = t->n;
+	size_t lo = 0, hi = n;
 
 	while (hi - lo > 2) {
 		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
 
 		/* Median of a[lo], a[mid], a[last] into a[last]. */
-		if (cand_cmp(t->o, &a[mid], &a[lo]) < 0)
+		if (cand_cmp(o, &a[mid], &a[lo]) < 0)
 			swap_cand(a, mid, lo);
-		if (cand_cmp(t->o, &a[last], &a[lo]) < 0)
+		if (cand_cmp(o, &a[last], &a[lo]) < 0)
 			swap_cand(a, last, lo);
-		if (cand_cmp(t->o, &a[mid], &a[last]) < 0)
+		if (cand_cmp(o, &a[mid], &a[last]) < 0)
 			swap_cand(a, mid, last);
 		for (size_t i = lo; i < last; i++)
-			if (cand_cmp(t->o, &a[i], &a[last]) < 0)
+			if (cand_cmp(o, &a[i], &a[last]) < 0)
 				swap_cand(a, i, store++);
 		swap_cand(a, store, last);
-		if (store == t->k || store + 1 == t->k)
+		if (store == k || store + 1 == k)
 			return;
-		if (store > t->k)
+		if (store > k)
 			hi = store;
 		else
 			lo = store + 1;
 	}
-	if (hi - lo == 2 && cand_cmp(t->o, &a[lo + 1], &a[lo]) < 0)
+	if (hi - lo == 2 && cand_cmp(o, &a[lo + 1], &a[lo]) < 0)
 		swap_cand(a, lo, lo + 1);
 }
 
-/* Max-heap in response order (a[0] the last row) over a[0..n). */
-static void topk_down(struct topk *t, size_t i, size_t n)
+static void topk_select(struct topk *t)
 {
-	struct cand x = t->a[i];
+	select_first(t->o, t->a, t->n, t->k);
+}
+
+/* Max-heap in response order (a[0] the last row) over a[0..n). */
+static void heap_down_cand(const struct order *o, struct cand *a, size_t i,
+			   size_t n)
+{
+	struct cand x = a[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && cand_cmp(t->o, &t->a[c + 1], &t->a[c]) > 0)
+		if (c + 1 < n && cand_cmp(o, &a[c + 1], &a[c]) > 0)
 			c++;
-		if (cand_cmp(t->o, &t->a[c], &x) <= 0)
+		if (cand_cmp(o, &a[c], &x) <= 0)
 			break;
-		t->a[i] = t->a[c];
+		a[i] = a[c];
 		i = c;
 	}
-	t->a[i] = x;
+	a[i] = x;
 }
 
-/* Keeps the best k matches and heap-sorts them into response order. */
-static void topk_sort(struct topk *t)
+/* Keeps the best k matches, then puts a[offset..k), the page, in response
+ * order: a second selection splits off the rows before the page, and only
+ * the page is heap-sorted (a deep page sorted all k before). */
+static void topk_sort(struct topk *t, size_t offset)
 {
+	struct cand *pg;
+	size_t n;
+
 	if (t->n > t->k) {
 		topk_select(t);
 		t->n = t->k;
 	}
-	for (size_t i = t->n / 2; i-- > 0;)
-		topk_down(t, i, t->n);
-	for (size_t n = t->n; n > 1; n--) {
-		swap_cand(t->a, 0, n - 1);
-		topk_down(t, 0, n - 1);
+	if (offset >= t->n)
+		return;
+	if (offset)
+		select_first(t->o, t->a, t->n, offset);
+	pg = t->a + offset;
+	n = t->n - offset;
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down_cand(t->o, pg, i, n);
+	for (size_t m = n; m > 1; m--) {
+		swap_cand(pg, 0, m - 1);
+		heap_down_cand(t->o, pg, 0, m - 1);
 	}
 }
 
@@ -1077,7 +1095,7 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 	if (rc != TP_OK)
 		goto fail;
 
-	topk_sort(&t);
+	topk_sort(&t, offset < t.n ? (size_t)offset : t.n);
 	if (offset < t.n) {
 		size_t n = t.n - (size_t)offset;
 
