@@ -146,6 +146,8 @@ int tp_scancache_answer(struct tp_ingest *ing, const struct tp_scan_query *q,
 	a->rows = a->res.rows;
 	a->n_rows = a->res.n_rows;
 	a->total = a->res.total;
+	/* The put below reads the rows' ids, rendering their parts. */
+	tp_patterns_prefetch_rows(a->rows, a->n_rows);
 	n_ids = a->n_rows < TP_SCANCACHE_ROWS ? a->n_rows : TP_SCANCACHE_ROWS;
 	for (size_t i = 0; i < n_ids; i++)
 		ids[i] = a->rows[i]->id;
@@ -169,6 +171,7 @@ void tp_scancache_render(struct tp_scan_answer *a,
 	/* One allocation for the whole body (rows are ~400 bytes), not a
 	 * doubling series of them. */
 	tp_buf_reserve(b, 512 + a->n_rows * 512);
+	tp_patterns_prefetch_rows(a->rows, a->n_rows);
 	tp_buf_puts(b, "{\"patterns\":[");
 	for (size_t i = 0; i < a->n_rows; i++) {
 		if (i)
