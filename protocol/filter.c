@@ -842,7 +842,11 @@ void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out)
 		size_t n;
 		char *const *list = list_read(f, (enum list_kind)k, &n);
 
-		tp_buf_printf(out, "%s\"%s\":[", k ? "," : "", list_specs[k].name);
+		if (k)
+			tp_buf_putc(out, ',');
+		tp_buf_putc(out, '"');
+		tp_buf_puts(out, list_specs[k].name);
+		tp_buf_puts(out, "\":[");
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				tp_buf_putc(out, ',');
@@ -860,6 +864,9 @@ void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out)
 	tp_buf_json_num(out, f->rsi_min);
 	tp_buf_putc(out, ',');
 	tp_buf_json_num(out, f->rsi_max);
-	tp_buf_printf(out, "],\"tier_mask\":%u,\"given\":%u}", f->tier_mask,
-		      f->given);
+	tp_buf_puts(out, "],\"tier_mask\":");
+	tp_buf_put_u64(out, f->tier_mask);
+	tp_buf_puts(out, ",\"given\":");
+	tp_buf_put_u64(out, f->given);
+	tp_buf_putc(out, '}');
 }

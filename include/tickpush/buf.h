@@ -41,6 +41,8 @@ void tp_buf_json_str(struct tp_buf *b, const char *s);
 void tp_buf_json_strn(struct tp_buf *b, const char *s, size_t n);
 /* Appends a JSON number: shortest round-trip repr, "null" for NaN/inf. */
 void tp_buf_json_num(struct tp_buf *b, double v);
+/* Appends v in decimal ("%llu" without printf). */
+void tp_buf_put_u64(struct tp_buf *b, unsigned long long v);
 
 /* The JSON writer: members of an object being written. tp_buf_json_key
  * appends "key": (escaped), after a comma unless first (the member right
