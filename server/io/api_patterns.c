@@ -42,6 +42,26 @@ static void put_stream(struct tp_buf *b, const struct tp_server *srv)
 	tp_buf_putc(b, '}');
 }
 
+/* A duration in ms as "%.3f" writes it, without printf for the usual
+ * range (every scan answer carries two). */
+static void put_ms(struct tp_buf *b, double ms)
+{
+	unsigned long long us;
+	char frac[4];
+
+	if (!(ms >= 0 && ms < 1e9)) {
+		tp_buf_printf(b, "%.3f", ms);
+		return;
+	}
+	us = (unsigned long long)llround(ms * 1000.0);
+	tp_buf_put_u64(b, us / 1000);
+	frac[0] = '.';
+	frac[1] = (char)('0' + us / 100 % 10);
+	frac[2] = (char)('0' + us / 10 % 10);
+	frac[3] = (char)('0' + us % 10);
+	tp_buf_append(b, frac, sizeof(frac));
+}
+
 /*
  * Runs a validated scan query at `now` and writes the 200 body into b.
  * Returns TP_OK, or TP_ERR_NOMEM (b then holds nothing useful).
@@ -61,9 +81,12 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 	query_ms = (tp_mono() - t0) * 1000.0;
 
 	tp_scancache_render(&ans, q, now, b);
-	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},"
-			 "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
-		      cached ? "true" : "false", query_ms, (tp_mono() - mono_start) * 1000.0);
+	tp_buf_puts(b, cached ? "\"cache_info\":{\"cached\":true,\"query_time_ms\":"
+			      : "\"cache_info\":{\"cached\":false,\"query_time_ms\":");
+	put_ms(b, query_ms);
+	tp_buf_puts(b, "},\"performance\":{\"api_response_time_ms\":");
+	put_ms(b, (tp_mono() - mono_start) * 1000.0);
+	tp_buf_puts(b, ",\"source\":\"cache\"},");
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
 	tp_scancache_done(&ans);
