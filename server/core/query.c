@@ -299,5 +299,6 @@ void tp_scan_query_canonical(const struct tp_scan_query *q, struct tp_buf *out)
 	tp_buf_put_u64(out, q->per_page);
 	tp_buf_puts(out, ",\"sort_by\":\"");
 	tp_buf_puts(out, tp_sort_key_name(q->sort_by));
-	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}" : "\",\"sort_order\":\"desc\"}");
+	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}"
+				      : "\",\"sort_order\":\"desc\"}");
 }
