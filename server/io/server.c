@@ -40,6 +40,7 @@
 #include "routes.h"
 #include "http.h"
 #include "listener.h"
+#include "loopwatch.h"
 #include "sniff.h"
 #include "sse.h"
 #include "netutil.h"
@@ -239,6 +240,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
+	tp_loopwatch_close(srv->loopwatch);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
 	tp_reload_close(srv);
@@ -574,7 +576,8 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 			close(listen_fd);
 		return TP_ERR_IO;
 	}
-	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
+	if (!(srv->loopwatch = tp_loopwatch_start(&srv->loop)) ||
+	    tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	/* The REST routes are ours to choose; http.c only matches them. */
 	tp_http_set_routes(srv, tp_routes, tp_routes_count);
@@ -651,10 +654,10 @@ fail:
 			lws_context_destroy(srv->lws);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
 	}
-	if (srv->writer) {
+	if (srv->writer)
 		tp_writer_close(srv->writer);
-		uv_run(&srv->loop, UV_RUN_DEFAULT);
-	}
+	tp_loopwatch_close(srv->loopwatch);
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	tp_server_cleanup(srv);
 	return TP_ERR_IO;
 }

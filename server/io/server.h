@@ -41,6 +41,7 @@ struct ssl_ctx_st;
 struct tp_reload_cfg;
 struct tp_sniff;
 struct tp_listener;
+struct tp_loopwatch;
 
 /* Under a supervisor (workers > 1, supervisor.h): which worker this
  * process is and the listening socket it accepts on. */
@@ -78,6 +79,7 @@ struct tp_server {
 	struct tp_push *push;
 	struct tp_ws *ws;             /* WebSocket sessions (ws.c) */
 	struct tp_writer *writer;     /* push write path (writer.c) */
+	struct tp_loopwatch *loopwatch; /* busy time per loop turn */
 	struct sse_conn *sse;         /* open SSE streams (sse.c) */
 	struct poll_conn *polls;      /* waiting long-polls (poll.c) */
 	struct tp_backtests *backtests; /* job owners (backtests.c) */
