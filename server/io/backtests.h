@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server.h"
+#include "io.h"
 #include "tickpush/event.h"
 #include "tickpush/jobs.h"
 
@@ -34,7 +34,7 @@ struct tp_backtests;
 /* Creates the registry and starts loading the owner records from Redis
  * as soon as the cache connection is up (SCAN, never KEYS). Needs
  * srv->rcache. NULL on out of memory. */
-struct tp_backtests *tp_backtests_create(struct tp_server *srv);
+struct tp_backtests *tp_backtests_create(struct tp_io *srv);
 /* Stops loading, fails parked waiters, and frees the registry once every
  * Redis reply it waits for has come back (the loop must keep running).
  * NULL-safe. */

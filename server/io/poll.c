@@ -21,12 +21,13 @@
 #include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/metrics.h"
 #include "tickpush/push.h"
 
 struct poll_conn {
 	struct tp_stream_conn base;
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	struct tp_push_session *push;
 	struct tp_buf events;      /* comma-joined frames */
@@ -79,7 +80,7 @@ static void poll_fire(uv_timer_t *t)
 	poll_answer(t->data, false);
 }
 
-void tp_poll_answer_all(struct tp_server *srv)
+void tp_poll_answer_all(struct tp_io *srv)
 {
 	while (srv->polls) {
 		uv_timer_stop(&srv->polls->timer);
@@ -118,7 +119,7 @@ static void replay_collect(const char *type, uint64_t seq, const char *frame,
 
 static void poll_start(struct tp_stream_pending *p, const struct tp_filter *filter)
 {
-	struct tp_server *srv = p->srv;
+	struct tp_io *srv = p->srv;
 	struct poll_conn *c = tp_calloc(1, sizeof(*c));
 	uint64_t since = p->sp.has_since ? p->sp.since : tp_ingest_stats(srv->ingest)->seq;
 	struct tp_push_sub_req req = {

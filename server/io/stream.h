@@ -16,7 +16,7 @@
 
 #include "http.h"
 #include "presets.h"
-#include "server.h"
+#include "io.h"
 #include "tickpush/push.h"
 #include "tickpush/streamparams.h"
 
@@ -38,7 +38,7 @@ int tp_stream_send(void *transport, const struct tp_push_frame *f);
 /* An SSE or long-poll request between its handler and its start: the
  * account check, then the preset resolution (both may wait). */
 struct tp_stream_pending {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	struct tp_stream_params sp;
 	long long user;                   /* the token's user, 0 = anonymous */
@@ -53,14 +53,14 @@ void tp_stream_request(const struct tp_http_req *req, struct tp_http_resp *resp,
 void tp_stream_pending_free(struct tp_stream_pending *p);
 
 /* ---- WebSocket (ws.c) ---- */
-int tp_ws_create(struct tp_server *srv);      /* srv->ws */
+int tp_ws_create(struct tp_io *srv);      /* srv->ws */
 /* Sends close 1001 to every session (shutdown); returns how many remain. */
-size_t tp_ws_close_all(struct tp_server *srv);
-void tp_ws_destroy(struct tp_server *srv);    /* after lws is gone */
-size_t tp_ws_count(const struct tp_server *srv);
+size_t tp_ws_close_all(struct tp_io *srv);
+void tp_ws_destroy(struct tp_io *srv);    /* after lws is gone */
+size_t tp_ws_count(const struct tp_io *srv);
 /* 1 Hz housekeeping: token expiry (close 4001), keep-alive pings and the
  * idle timeout, dropping peers that do not take their close frame. */
-void tp_ws_tick(struct tp_server *srv, double now);
+void tp_ws_tick(struct tp_io *srv, double now);
 /* The lws callback for WebSocket reasons (http.c forwards them). slot is
  * the connection's per-session storage for our pointer. */
 int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
@@ -73,5 +73,7 @@ int tp_ws_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f)
 /* ---- SSE (sse.c) and long-poll (poll.c) ---- */
 int tp_sse_frame_enqueue(struct tp_stream_conn *c, const struct tp_push_frame *f);
 int tp_poll_frame_collect(struct tp_stream_conn *c, const struct tp_push_frame *f);
+/* Answers every waiting long-poll now (shutdown). */
+void tp_poll_answer_all(struct tp_io *srv);
 
 #endif
