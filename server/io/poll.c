@@ -12,13 +12,16 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uv.h>
 
 #include "api.h"
 #include "http.h"
+#include "poll.h"
 #include "presets.h"
 #include "stream.h"
+#include "transport.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
 #include "tickpush/clock.h"
@@ -88,10 +91,8 @@ void tp_poll_answer_all(struct tp_io *srv)
 	}
 }
 
-int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int poll_collect(struct poll_conn *c, const struct tp_push_frame *f)
 {
-	struct poll_conn *c = (struct poll_conn *)sc;
-
 	if (c->answered)
 		return TP_OK;
 	if (c->n_events++)
@@ -107,6 +108,15 @@ int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame 
 	return TP_OK;
 }
 
+/* The hub's frames: control frames (subscribed, snapshot) are not
+ * events. */
+static int poll_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+{
+	if (!strcmp(f->type, "subscribed") || !strcmp(f->type, "snapshot"))
+		return TP_OK;
+	return poll_collect((struct poll_conn *)sc, f);
+}
+
 static void replay_collect(const char *type, uint64_t seq, const char *frame,
 			   size_t len, void *ud)
 {
@@ -114,7 +124,7 @@ static void replay_collect(const char *type, uint64_t seq, const char *frame,
 		.type = type, .seq = seq, .head = frame, .head_len = len,
 	};
 
-	tp_poll_frame_collect(ud, &f);
+	poll_collect(ud, &f);
 }
 
 static void poll_start(struct tp_stream_pending *p, const struct tp_filter *filter)
@@ -133,7 +143,7 @@ static void poll_start(struct tp_stream_pending *p, const struct tp_filter *filt
 		tp_http_complete_error(srv, p->ticket, 503, "Out of memory", NULL);
 		return;
 	}
-	c->base.kind = TP_STREAM_POLL;
+	c->base.send = poll_send;
 	c->srv = srv;
 	c->ticket = p->ticket;
 	tp_buf_init(&c->events, 0);

@@ -35,6 +35,7 @@
 #include "presets.h"
 #include "sse.h"
 #include "stream.h"
+#include "transport.h"
 #include "tickpush/alloc.h"
 #include "tickpush/clock.h"
 #include "tickpush/log.h"
@@ -97,7 +98,7 @@ static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
 	return TP_OK;
 }
 
-int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int sse_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct sse_conn *c = (struct sse_conn *)sc;
 	char pre[128];
@@ -172,7 +173,7 @@ static void sse_end_gone(struct sse_conn *c)
 	if (!b.oom) {
 		struct tp_push_frame f = {"error", 0, tp_buf_data(&b), b.len, NULL};
 
-		tp_sse_frame_enqueue(&c->base, &f);
+		sse_send(&c->base, &f);
 	}
 	tp_buf_cleanup(&b);
 	c->ending = true;
@@ -235,7 +236,7 @@ static void sse_subscribe(struct sse_conn *c, const struct tp_stream_params *sp,
 			f.head = tp_buf_data(&b);
 			f.head_len = b.len;
 			if (!b.oom)
-				tp_sse_frame_enqueue(&c->base, &f);
+				sse_send(&c->base, &f);
 			tp_buf_cleanup(&b);
 		}
 	}
@@ -247,7 +248,7 @@ static struct sse_conn *sse_new(struct tp_io *srv, long long user)
 
 	if (!c)
 		return NULL;
-	c->base.kind = TP_STREAM_SSE;
+	c->base.send = sse_send;
 	c->srv = srv;
 	c->user = user;
 	c->last_write = tp_mono();

@@ -64,12 +64,10 @@
 #include <libwebsockets.h>
 
 #include "accounts.h"
-#include "api.h"
-#include "http.h"
 #include "presets.h"
 #include "reader.h"
 #include "reload.h"
-#include "stream.h"
+#include "transport.h"
 #include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
@@ -85,6 +83,7 @@
 #include "tickpush/wsframe.h"
 #include "tickpush/wsrx.h"
 #include "writer.h"
+#include "ws.h"
 
 struct ws_conn {
 	struct tp_stream_conn base; /* first: the hub's transport pointer */
@@ -175,7 +174,7 @@ static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
 	return TP_OK;
 }
 
-int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int ws_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct ws_conn *c = (struct ws_conn *)sc;
 
@@ -381,7 +380,7 @@ static struct ws_conn *established(struct lws *wsi)
 
 	if (!c)
 		return NULL;
-	c->base.kind = TP_STREAM_WS;
+	c->base.send = ws_send;
 	c->srv = srv;
 	c->wsi = wsi;
 	c->id = ++ws->next_id;
