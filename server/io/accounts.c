@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "io.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"

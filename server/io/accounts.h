@@ -24,8 +24,7 @@
 
 #include <stdbool.h>
 
-#include "io.h"
-
+struct tp_io;
 struct tp_ratelimit;
 
 /* What a client is told when its token's account was deleted (401, or

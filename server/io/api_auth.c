@@ -32,6 +32,7 @@
 #include "accounts.h"
 #include "cluster.h"
 #include "api.h"
+#include "io.h"
 #include "pg.h"
 #include "reload.h"
 #include "tickpush/alloc.h"

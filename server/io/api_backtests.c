@@ -32,6 +32,7 @@
 #include "api.h"
 #include "api_backtests.h"
 #include "backtests.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/backtest_req.h"

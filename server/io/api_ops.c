@@ -34,6 +34,7 @@
 
 #include "api.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"

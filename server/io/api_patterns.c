@@ -13,6 +13,7 @@
 
 
 #include "api.h"
+#include "io.h"
 #include "presets.h"
 #include "tickpush/alloc.h"
 #include "tickpush/clock.h"

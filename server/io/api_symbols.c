@@ -20,6 +20,7 @@
 
 #include "api_symbols.h"
 #include "directory.h"
+#include "io.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/symbol.h"

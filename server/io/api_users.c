@@ -27,6 +27,7 @@
 #include "api.h"
 #include "cluster.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/push.h"

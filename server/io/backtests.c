@@ -42,6 +42,7 @@
 
 #include "backtests.h"
 #include "cluster.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"

@@ -18,9 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "io.h"
 #include "tickpush/event.h"
 #include "tickpush/jobs.h"
+
+struct tp_io;
 
 #define TP_BACKTEST_TTL TP_JOBS_TTL             /* owner records live a week */
 #define TP_BACKTESTS_PER_USER TP_JOBS_PER_USER  /* jobs remembered per user */

@@ -52,6 +52,7 @@
 
 #include "accounts.h"
 #include "cluster.h"
+#include "io.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
 #include "tickpush/auth.h"

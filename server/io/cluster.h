@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "io.h"
+#include "tickpush/event.h" /* enum tp_channel */
+
+struct tp_io;
 
 struct tp_cluster;
 

@@ -17,10 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io.h"
 #include "tickpush/buf.h"
 #include "tickpush/metrics.h"
 #include "tickpush/query.h"
+
+struct tp_io;
 
 #define TP_HTTP_BODY_MAX (64 * 1024)
 

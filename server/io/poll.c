@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "io.h"
 #include "poll.h"
 #include "presets.h"
 #include "stream.h"

@@ -15,6 +15,7 @@
 #include "accounts.h"
 #include "directory.h"
 #include "http.h"
+#include "io.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/alloc.h"

@@ -14,8 +14,9 @@
 #ifndef TICKPUSH_IO_PRESETS_H
 #define TICKPUSH_IO_PRESETS_H
 
-#include "io.h"
 #include "tickpush/filter.h"
+
+struct tp_io;
 
 /* status: TP_OK (filter valid during the call), TP_ERR_NOTFOUND (no such
  * preset for this user), TP_ERR_AUTH (the user's account was deleted: the

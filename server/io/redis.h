@@ -11,7 +11,9 @@
 
 #include <hiredis/async.h>
 
-#include "io.h"
+#include "tickpush/patterns.h" /* enum tp_removal */
+
+struct tp_io;
 
 /* Pub/sub consumer: SUBSCRIBEs to the four channels of events.md on a
  * dedicated connection and feeds every message to tp_ingest_message. */

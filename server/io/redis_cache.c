@@ -42,6 +42,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "io.h"
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"

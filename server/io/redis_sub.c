@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cluster.h"
+#include "io.h"
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"

@@ -32,6 +32,7 @@
 #include "accounts.h"
 #include "api.h"
 #include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "sse.h"
 #include "stream.h"

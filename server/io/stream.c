@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "stream.h"
 #include "tickpush/alloc.h"

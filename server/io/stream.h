@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 #include "http.h"
-#include "io.h"
 #include "presets.h"
 #include "tickpush/streamparams.h"
+
+struct tp_io;
 
 /* An SSE or long-poll request between its handler and its start: the
  * account check, then the preset resolution (both may wait). */

@@ -64,6 +64,7 @@
 #include <libwebsockets.h>
 
 #include "accounts.h"
+#include "io.h"
 #include "presets.h"
 #include "reader.h"
 #include "reload.h"
