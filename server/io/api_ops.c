@@ -34,12 +34,14 @@
 
 #include "api.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 
-static const char *database_status(const struct tp_server *srv)
+static const char *database_status(const struct tp_io *srv)
 {
 	if (!srv->pg)
 		return "not_configured";
@@ -54,7 +56,7 @@ static void put_last_check(struct tp_buf *b, const struct tp_http_req *req)
 
 void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
 	bool redis_ok = subscribed && tp_redis_cache_is_connected(srv->rcache);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
@@ -75,7 +77,7 @@ void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 void tp_api_discovery_health(const struct tp_http_req *req,
 			     struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
@@ -130,7 +132,7 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 void tp_api_discovery_performance(const struct tp_http_req *req,
 				  struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_buf *b = resp->body;
 	double uptime = req->now - srv->started_at;
 
@@ -239,7 +241,7 @@ bool tp_api_metrics_token_ok(const struct tp_http_req *req)
 
 void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	struct tp_process_stats ps;
 
@@ -271,7 +273,7 @@ void tp_api_healthz(const struct tp_http_req *req, struct tp_http_resp *resp)
 void tp_api_readyz(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	const char *why;
-	bool ready = tp_server_ready(req->srv, &why);
+	bool ready = req->srv->hooks.ready(req->srv->hooks.ud, &why);
 
 	resp->status = ready ? 200 : 503;
 	tp_buf_puts(resp->body, ready ? "{\"status\":\"ready\"" : "{\"status\":\"not_ready\"");

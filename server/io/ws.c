@@ -64,16 +64,16 @@
 #include <libwebsockets.h>
 
 #include "accounts.h"
-#include "api.h"
-#include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "reader.h"
 #include "reload.h"
-#include "stream.h"
+#include "transport.h"
 #include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/auth.h"
+#include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
@@ -84,10 +84,11 @@
 #include "tickpush/wsframe.h"
 #include "tickpush/wsrx.h"
 #include "writer.h"
+#include "ws.h"
 
 struct ws_conn {
 	struct tp_stream_conn base; /* first: the hub's transport pointer */
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct lws *wsi;
 	uint64_t id;
 	char id_str[24];
@@ -174,7 +175,7 @@ static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
 	return TP_OK;
 }
 
-int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int ws_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct ws_conn *c = (struct ws_conn *)sc;
 
@@ -240,7 +241,7 @@ static void idle_check(struct ws_conn *c, double mono)
 
 /* ---- auth and origin ---- */
 
-static struct tp_ws *ws_of(struct tp_server *srv)
+static struct tp_ws *ws_of(struct tp_io *srv)
 {
 	return srv->ws;
 }
@@ -270,7 +271,7 @@ static void token_of(struct lws *wsi, char *out, size_t n)
 		memmove(out, v, strlen(v) + 1);
 }
 
-static int verify(struct tp_server *srv, const char *token, long long *user,
+static int verify(struct tp_io *srv, const char *token, long long *user,
 		  double *exp, const char **why)
 {
 	struct tp_jwt_claims claims;
@@ -289,7 +290,7 @@ static int verify(struct tp_server *srv, const char *token, long long *user,
 /* Origin allowed? No Origin (not a browser) is allowed; otherwise it must
  * be in allowed_origins, or, when that is empty, the same host the request
  * was sent to (plus any localhost origin in dev mode). */
-static bool origin_ok(struct tp_server *srv, struct lws *wsi)
+static bool origin_ok(struct tp_io *srv, struct lws *wsi)
 {
 	char origin[256], host[256];
 	const char *list = srv->cfg->allowed_origins, *hostpart;
@@ -330,7 +331,7 @@ static int reject(struct lws *wsi, int status, const char *msg)
 
 int tp_ws_confirm_upgrade(struct lws *wsi)
 {
-	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_io *srv = lws_context_user(lws_get_context(wsi));
 	char uri[64], token[TP_JWT_MAX_LEN + 1];
 	long long user;
 	double exp;
@@ -372,7 +373,7 @@ static struct tp_rconn *start_reader(struct ws_conn *c);
 
 static struct ws_conn *established(struct lws *wsi)
 {
-	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_io *srv = lws_context_user(lws_get_context(wsi));
 	struct tp_ws *ws = ws_of(srv);
 	struct ws_conn *c = tp_calloc(1, sizeof(*c));
 	char token[TP_JWT_MAX_LEN + 1];
@@ -380,7 +381,7 @@ static struct ws_conn *established(struct lws *wsi)
 
 	if (!c)
 		return NULL;
-	c->base.kind = TP_STREAM_WS;
+	c->base.send = ws_send;
 	c->srv = srv;
 	c->wsi = wsi;
 	c->id = ++ws->next_id;
@@ -431,7 +432,7 @@ static void closed(struct ws_conn *c)
 /* ---- ops ---- */
 
 struct pending_sub {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char conn_id[24];
 	char id[TP_SUB_ID_MAX + 1];
 	long long preset_id;
@@ -547,7 +548,7 @@ static void auth_done(struct ws_conn *c, long long user, double exp)
 }
 
 struct pending_auth {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char conn_id[24];
 	long long user;
 	double exp;
@@ -872,7 +873,7 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 
 /* ---- module ---- */
 
-int tp_ws_create(struct tp_server *srv)
+int tp_ws_create(struct tp_io *srv)
 {
 	struct tp_ws *ws = tp_calloc(1, sizeof(*ws));
 
@@ -894,7 +895,7 @@ static bool close_visit(const char *key, void *value, void *ud)
 	return false;
 }
 
-size_t tp_ws_close_all(struct tp_server *srv)
+size_t tp_ws_close_all(struct tp_io *srv)
 {
 	if (!srv->ws)
 		return 0;
@@ -902,7 +903,7 @@ size_t tp_ws_close_all(struct tp_server *srv)
 	return tp_dict_size(srv->ws->conns);
 }
 
-void tp_ws_destroy(struct tp_server *srv)
+void tp_ws_destroy(struct tp_io *srv)
 {
 	if (!srv->ws)
 		return;
@@ -912,7 +913,7 @@ void tp_ws_destroy(struct tp_server *srv)
 	srv->ws = NULL;
 }
 
-size_t tp_ws_count(const struct tp_server *srv)
+size_t tp_ws_count(const struct tp_io *srv)
 {
 	return srv->ws ? tp_dict_size(srv->ws->conns) : 0;
 }
@@ -931,7 +932,7 @@ static bool tick_visit(const char *key, void *value, void *ud)
 	return false;
 }
 
-void tp_ws_tick(struct tp_server *srv, double now)
+void tp_ws_tick(struct tp_io *srv, double now)
 {
 	if (srv->ws)
 		tp_dict_foreach(srv->ws->conns, tick_visit, &now);
