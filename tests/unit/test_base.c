@@ -9,6 +9,7 @@
  * counting.
  */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -161,6 +162,39 @@ static void test_json_writer_members(void **state)
 	tp_buf_putc(&b, '}');
 	assert_string_equal(tp_buf_cstr(&b),
 		"{\"id\":\"A:B\",\"we\\\"ird\":\"line\\nbreak\",\"n\":0.5,\"bad\":null}");
+	tp_buf_cleanup(&b);
+}
+
+static void test_json_writer_values(void **state)
+{
+	struct tp_buf b;
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "t", true);
+	tp_buf_json_bool(&b, true);
+	tp_buf_json_kv_bool(&b, "f", false);
+	tp_buf_json_kv_int(&b, "min", LLONG_MIN);
+	tp_buf_json_kv_int(&b, "big", 9007199254740993LL);
+	tp_buf_json_kv_uint(&b, "max", ULLONG_MAX);
+	tp_buf_json_kv_fixed(&b, "ms", 1.5, 3);
+	tp_buf_json_kv_fixed(&b, "neg", -0.0004, 3);
+	tp_buf_json_kv_fixed(&b, "nan", NAN, 3);
+	tp_buf_json_kv_str_or_null(&b, "s", "x\"y");
+	tp_buf_json_kv_str_or_null(&b, "empty", "");
+	tp_buf_json_kv_str_or_null(&b, "none", NULL);
+	tp_buf_json_kv_time(&b, "at", 1700000000.25);
+	tp_buf_json_kv_time(&b, "zero", 0);
+	tp_buf_json_kv_time(&b, "nat", NAN);
+	tp_buf_json_kv_raw(&b, "raw", "{\"a\":[1]}");
+	tp_buf_putc(&b, '}');
+	assert_string_equal(tp_buf_cstr(&b),
+		"{\"t\":true,\"f\":false,\"min\":-9223372036854775808,"
+		"\"big\":9007199254740993,\"max\":18446744073709551615,"
+		"\"ms\":1.500,\"neg\":-0.000,\"nan\":null,\"s\":\"x\\\"y\","
+		"\"empty\":null,\"none\":null,\"at\":1700000000.25,\"zero\":null,"
+		"\"nat\":null,\"raw\":{\"a\":[1]}}");
 	tp_buf_cleanup(&b);
 }
 
@@ -552,6 +586,7 @@ int main(void)
 		TP_TEST(test_json_keeps_utf8),
 		TP_TEST(test_json_numbers_round_trip),
 		TP_TEST(test_json_writer_members),
+		TP_TEST(test_json_writer_values),
 		TP_TEST(test_buf_oom_is_sticky),
 		TP_TEST(test_dict_growth_and_deletion),
 		TP_TEST(test_dict_oom_changes_nothing),
