@@ -105,6 +105,25 @@ static bool parse_limit(const char *s, unsigned *out)
 	return true;
 }
 
+/* A symbol object of the list and of the detail, left open:
+ * {"symbol","name","exchange","market" ... then "type","active","sector". */
+static void put_row_head(struct tp_buf *b, const struct tp_symbol_row *r)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "symbol", true);
+	tp_buf_json_str(b, r->symbol);
+	tp_buf_json_kv_str(b, "name", r->name);
+	tp_buf_json_kv_str_or_null(b, "exchange", r->exchange);
+	tp_buf_json_kv_str(b, "market", r->market);
+}
+
+static void put_row_class(struct tp_buf *b, const struct tp_symbol_row *r)
+{
+	tp_buf_json_kv_str_or_null(b, "type", r->type);
+	tp_buf_json_kv_bool(b, "active", r->active);
+	tp_buf_json_kv_str_or_null(b, "sector", r->sector);
+}
+
 void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	const struct tp_directory *dir;
@@ -152,15 +171,8 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 			continue;
 		if (count++)
 			tp_buf_putc(b, ',');
-		tp_buf_putc(b, '{');
-		tp_buf_json_key(b, "symbol", true);
-		tp_buf_json_str(b, r->symbol);
-		tp_buf_json_kv_str(b, "name", r->name);
-		tp_buf_json_kv_str_or_null(b, "exchange", r->exchange);
-		tp_buf_json_kv_str(b, "market", r->market);
-		tp_buf_json_kv_str_or_null(b, "type", r->type);
-		tp_buf_json_kv_bool(b, "active", r->active);
-		tp_buf_json_kv_str_or_null(b, "sector", r->sector);
+		put_row_head(b, r);
+		put_row_class(b, r);
 		tp_buf_putc(b, '}');
 	}
 	tp_buf_putc(b, ']');
@@ -220,17 +232,10 @@ void tp_api_symbol(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 404, msg, NULL, NULL);
 		return;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "symbol", true);
-	tp_buf_json_str(b, r->symbol);
-	tp_buf_json_kv_str(b, "name", r->name);
-	tp_buf_json_kv_str_or_null(b, "exchange", r->exchange);
-	tp_buf_json_kv_str(b, "market", r->market);
+	put_row_head(b, r);
 	tp_buf_json_kv_str(b, "locale", r->locale);
 	tp_buf_json_kv_str(b, "currency_name", r->currency_name);
-	tp_buf_json_kv_str_or_null(b, "type", r->type);
-	tp_buf_json_kv_bool(b, "active", r->active);
-	tp_buf_json_kv_str_or_null(b, "sector", r->sector);
+	put_row_class(b, r);
 	tp_buf_json_kv_str_or_null(b, "industry", r->industry);
 	/* market_cap < 0: unknown. */
 	if (r->market_cap >= 0)
