@@ -36,10 +36,12 @@
 #include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
+#include "tickpush/jwt.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/password.h"
+#include "tickpush/ratelimit.h"
+#include "tickpush/usercache.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256

@@ -38,6 +38,7 @@
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/netaddr.h"
+#include "tickpush/ratelimit.h"
 #include "tickpush/confdiff.h"
 
 extern char **environ;

@@ -49,11 +49,11 @@
 #include "tls.h"
 #include "writer.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/ratelimit.h"
 
 /* ---- ingest hooks ---- */
 
