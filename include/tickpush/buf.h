@@ -72,6 +72,10 @@ void tp_buf_json_kv_fixed(struct tp_buf *b, const char *key, double v, int decim
 void tp_buf_json_kv_str_or_null(struct tp_buf *b, const char *key, const char *v);
 void tp_buf_json_kv_time(struct tp_buf *b, const char *key, double t);
 void tp_buf_json_kv_raw(struct tp_buf *b, const char *key, const char *json);
+/* Appends the members of obj, an object already rendered as JSON ("{...}"
+ * with at least one member), after a comma: they become members of the
+ * object being written. False, nothing appended, when obj is not that. */
+bool tp_buf_json_kv_splice(struct tp_buf *b, const char *obj);
 
 /* NUL-terminated copy of the data (or "" when empty); ownership stays. */
 const char *tp_buf_cstr(struct tp_buf *b);

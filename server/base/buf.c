@@ -255,6 +255,17 @@ void tp_buf_json_kv_raw(struct tp_buf *b, const char *key, const char *json)
 	tp_buf_puts(b, json);
 }
 
+bool tp_buf_json_kv_splice(struct tp_buf *b, const char *obj)
+{
+	size_t n = obj ? strlen(obj) : 0;
+
+	if (n < 3 || obj[0] != '{' || obj[n - 1] != '}')
+		return false;
+	tp_buf_putc(b, ',');
+	tp_buf_append(b, obj + 1, n - 2);
+	return true;
+}
+
 const char *tp_buf_cstr(struct tp_buf *b)
 {
 	if (!b->base && !tp_buf_reserve(b, 0))

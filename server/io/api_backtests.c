@@ -79,7 +79,6 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 	const cJSON *results = cJSON_GetObjectItemCaseSensitive(st, "results");
 	const char *s = cJSON_IsString(status) ? status->valuestring : "submitted";
 	char *results_json = results ? cJSON_PrintUnformatted(results) : NULL;
-	size_t rlen;
 
 	/* A cancellation shows until the producer reports an end. */
 	if (j->cancel_requested && !results && !is_terminal(s))
@@ -98,13 +97,9 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 	else
 		tp_buf_puts(b, "null");
 	tp_buf_json_kv_time(b, "submitted_at", j->submitted_at);
-	rlen = j->request_json ? strlen(j->request_json) : 0;
-	if (rlen > 2 && j->request_json[0] == '{') {
-		/* The registry stores the validated request object: splice
-		 * its members (symbols, patterns, dates, parameters). */
-		tp_buf_putc(b, ',');
-		tp_buf_append(b, j->request_json + 1, rlen - 2);
-	} else {
+	/* The registry stores the validated request object: splice its
+	 * members (symbols, patterns, dates, parameters). */
+	if (!tp_buf_json_kv_splice(b, j->request_json)) {
 		for (size_t i = 0; i < sizeof(request_members) / sizeof(*request_members); i++)
 			tp_buf_json_kv_raw(b, request_members[i], "null");
 	}

@@ -192,13 +192,17 @@ static void test_json_writer_values(void **state)
 	tp_buf_json_kv_time(&b, "zero", 0);
 	tp_buf_json_kv_time(&b, "nat", NAN);
 	tp_buf_json_kv_raw(&b, "raw", "{\"a\":[1]}");
+	assert_true(tp_buf_json_kv_splice(&b, "{\"x\":1,\"y\":{}}"));
+	assert_false(tp_buf_json_kv_splice(&b, "{}"));
+	assert_false(tp_buf_json_kv_splice(&b, "[1]"));
+	assert_false(tp_buf_json_kv_splice(&b, NULL));
 	tp_buf_putc(&b, '}');
 	assert_string_equal(tp_buf_cstr(&b),
 		"{\"t\":true,\"f\":false,\"min\":-9223372036854775808,"
 		"\"big\":9007199254740993,\"max\":18446744073709551615,"
 		"\"ms\":1.500,\"neg\":-0.000,\"nan\":null,\"s\":\"x\\\"y\","
 		"\"empty\":null,\"none\":null,\"at\":1700000000.25,\"zero\":null,"
-		"\"nat\":null,\"raw\":{\"a\":[1]}}");
+		"\"nat\":null,\"raw\":{\"a\":[1]},\"x\":1,\"y\":{}}");
 	tp_buf_cleanup(&b);
 }
 
