@@ -51,8 +51,6 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 		       double now, double mono_start, struct tp_buf *b)
 {
 	struct tp_scan_answer ans;
-	const struct tp_pattern **rows;
-	size_t n_rows, total;
 	double t0 = tp_mono(), query_ms;
 	bool cached;
 
@@ -60,24 +58,10 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 		tp_scancache_done(&ans);
 		return TP_ERR_NOMEM;
 	}
-	rows = ans.rows;
-	n_rows = ans.n_rows;
-	total = ans.total;
 	cached = ans.cached;
 	query_ms = (tp_mono() - t0) * 1000.0;
 
-	/* One allocation for the whole body (rows are ~400 bytes), not a
-	 * doubling series of them. */
-	tp_buf_reserve(b, 512 + n_rows * 512);
-	tp_buf_puts(b, "{\"patterns\":[");
-	for (size_t i = 0; i < n_rows; i++) {
-		if (i)
-			tp_buf_putc(b, ',');
-		tp_patterns_render_row(rows[i], now, b);
-	}
-	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
-		      q->page, q->per_page, total,
-		      (total + q->per_page - 1) / q->per_page);
+	tp_scancache_render(&ans, q, now, b);
 	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
 		      cached ? "true" : "false", query_ms);
 	tp_buf_printf(b, "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
