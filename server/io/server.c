@@ -45,7 +45,7 @@
 #include "sniff.h"
 #include "sse.h"
 #include "netutil.h"
-#include "poll.h"
+#include "longpoll.h"
 #include "transport.h"
 #include "tickpush/clock.h"
 #include "tickpush/push.h"

@@ -1,5 +1,5 @@
 /*
- * poll.c - the long-poll transport (GET /api/patterns/poll), the second
+ * longpoll.c - the long-poll transport (GET /api/patterns/poll), the second
  * HTTP push fallback (sse.c is the first; the request start they share,
  * parameters, the token's account and the preset, is in stream.c).
  *
@@ -19,7 +19,7 @@
 #include "api.h"
 #include "http.h"
 #include "io.h"
-#include "poll.h"
+#include "longpoll.h"
 #include "presets.h"
 #include "stream.h"
 #include "transport.h"
