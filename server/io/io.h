@@ -54,9 +54,6 @@ struct poll_conn;
 
 /* Upward calls, registered by the wiring (ud is its own). */
 struct tp_io_hooks {
-	/* The producer went online or offline (heartbeat, redis_cache.c):
-	 * tells "health" subscribers. */
-	void (*producer_changed)(void *ud, bool online, double last_heartbeat);
 	/* Readiness (/readyz, api_ops.c): pub/sub subscribed, warm start
 	 * and cluster catch-up done, not stopping; *why says which. */
 	bool (*ready)(void *ud, const char **why);

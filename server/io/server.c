@@ -629,7 +629,6 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 		return TP_ERR_NOMEM;
 	}
 	srv->io.cfg = cfg;
-	srv->io.hooks.producer_changed = producer_changed;
 	srv->io.hooks.ready = server_ready;
 	srv->io.hooks.user_changed = user_changed;
 	srv->io.hooks.job_learned = job_learned;
@@ -707,10 +706,14 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
 	tp_reload_init(&srv->io); /* SIGHUP */
 
-	srv->io.rcache = tp_redis_cache_create(&srv->io);
+	srv->io.rcache = tp_redis_cache_create(&(struct tp_redis_cache_deps){
+		.loop = &srv->io.loop, .cfg = &srv->io.cfg, .ingest = srv->io.ingest,
+		.producer_changed = producer_changed, .ud = srv,
+	});
 	if (tp_io_clustered(&srv->io) && !(srv->io.cluster = tp_cluster_create(&srv->io)))
 		goto fail_running;
-	srv->io.sub = tp_redis_sub_create(&srv->io);
+	srv->io.sub = tp_redis_sub_create(&srv->io.loop, cfg, srv->io.ingest,
+					  srv->io.cluster);
 	if (!srv->io.rcache || !srv->io.sub || setup_database(srv) ||
 	    !(srv->io.backtests = tp_backtests_create(&srv->io)))
 		goto fail_running;
