@@ -41,6 +41,7 @@
 #include "routes.h"
 #include "http.h"
 #include "listener.h"
+#include "loopwatch.h"
 #include "sniff.h"
 #include "sse.h"
 #include "netutil.h"
@@ -73,6 +74,7 @@ struct tp_server {
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
 	uv_check_t turn_check;        /* counts loop iterations (io.loop_turn) */
+	struct tp_loopwatch *loopwatch; /* busy time per loop turn (loopwatch.c) */
 	double shutdown_deadline;
 	/* Events/s over the last minute: accepted-event totals sampled once a
 	 * second by the sweep timer into a ring. */
@@ -282,6 +284,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
+	tp_loopwatch_close(srv->loopwatch);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
 	tp_reload_close(&srv->io);
@@ -653,7 +656,8 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 			close(listen_fd);
 		return TP_ERR_IO;
 	}
-	if (tp_hc_hub_init(&srv->io.http, TP_HTTP_BODY_MAX) || setup_auth(srv))
+	if (!(srv->loopwatch = tp_loopwatch_start(&srv->io.loop)) ||
+	    tp_hc_hub_init(&srv->io.http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	/* The REST routes are ours to choose; http.c only matches them. */
 	srv->io.http_ops.routes = tp_routes;
@@ -739,10 +743,10 @@ fail:
 			lws_context_destroy(srv->io.lws);
 		uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	}
-	if (srv->io.writer) {
+	if (srv->io.writer)
 		tp_writer_close(srv->io.writer);
-		uv_run(&srv->io.loop, UV_RUN_DEFAULT);
-	}
+	tp_loopwatch_close(srv->loopwatch);
+	uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	tp_server_cleanup(srv);
 	*out = NULL;
 	return TP_ERR_IO;

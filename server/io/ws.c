@@ -788,6 +788,7 @@ static void rx_end(void *ud, int err)
 
 	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=%s", c->id_str,
 	       tp_log_q(err ? strerror(err) : "end of stream"));
+	tp_wconn_lws_silent(&c->out, false);
 	if (!c->killed) {
 		c->killed = true;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -807,8 +808,11 @@ static void rx_switch(void *ud)
 {
 	struct ws_conn *c = ud;
 
-	if (lws_remaining_packet_payload(c->wsi))
+	if (lws_remaining_packet_payload(c->wsi)) {
 		early_data(c);
+		return;
+	}
+	tp_wconn_lws_silent(&c->out, true);
 }
 
 static struct tp_rconn *start_reader(struct ws_conn *c)
