@@ -1,6 +1,9 @@
 /*
- * io.h - the context the wiring (server.c) hands to every io module at
- * init: what they share, and the hooks through which they call upward.
+ * io.h - the context the wiring (server.c) hands to the io modules above
+ * the clients at init (the HTTP layer, handlers, transports, accounts,
+ * backtests, reload): what they share, and the hooks through which they
+ * call upward. The clients below (pg, directory, writer, the Redis
+ * clients, cluster) take explicit dependencies instead.
  *
  * One struct tp_io per process, embedded in server.c's private struct
  * tp_server (its timers, signals, shutdown and rate sampling stay there).
@@ -54,19 +57,9 @@ struct poll_conn;
 
 /* Upward calls, registered by the wiring (ud is its own). */
 struct tp_io_hooks {
-	/* The producer went online or offline (heartbeat, redis_cache.c):
-	 * tells "health" subscribers. */
-	void (*producer_changed)(void *ud, bool online, double last_heartbeat);
 	/* Readiness (/readyz, api_ops.c): pub/sub subscribed, warm start
 	 * and cluster catch-up done, not stopping; *why says which. */
 	bool (*ready)(void *ud, const char **why);
-	/* From the cluster stream (cluster.c), another instance's doing:
-	 * user changed a preset or watchlist (re-resolve what that user's
-	 * subscriptions follow, api_users.c); a backtest job was submitted
-	 * (learn its owner, backtests.c). */
-	void (*user_changed)(void *ud, long long user);
-	void (*job_learned)(void *ud, const char *job_id, long long user,
-			    const char *job_json, size_t len);
 	void *ud;
 };
 

@@ -164,7 +164,7 @@ static void hook_reject(enum tp_channel ch, enum tp_reject why,
 	       suppressed);
 }
 
-/* The cluster stream's news from other instances (io.h hooks). */
+/* The cluster stream's news from other instances (cluster.h hooks). */
 static void user_changed(void *ud, long long user)
 {
 	struct tp_server *srv = ud;
@@ -178,6 +178,19 @@ static void job_learned(void *ud, const char *job_id, long long user,
 	struct tp_server *srv = ud;
 
 	tp_backtests_learn(srv->io.backtests, job_id, user, job_json, len);
+}
+
+static struct tp_cluster *create_cluster(struct tp_server *srv)
+{
+	struct tp_cluster_deps d = {
+		.loop = &srv->io.loop, .cfg = &srv->io.cfg, .ingest = srv->io.ingest,
+		.push = srv->io.push, .epoch = srv->io.epoch,
+		.epoch_size = sizeof(srv->io.epoch),
+		.account_limit = tp_accounts_login_limit(&srv->io),
+		.user_changed = user_changed, .job_learned = job_learned, .ud = srv,
+	};
+
+	return tp_cluster_create(&d);
 }
 
 static const char *hook_sector_of(const char *symbol, void *ud)
@@ -263,6 +276,14 @@ static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
 static void count_turn(uv_check_t *h)
 {
 	((struct tp_server *)h->data)->io.loop_turn++;
+}
+
+/* A worker's listener asks before it hands a connection to lws. */
+static bool may_accept(void *ud)
+{
+	struct tp_server *srv = ud;
+
+	return tp_http_may_accept(&srv->io);
 }
 
 /* ---- shutdown ---- */
@@ -632,10 +653,7 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 		return TP_ERR_NOMEM;
 	}
 	srv->io.cfg = cfg;
-	srv->io.hooks.producer_changed = producer_changed;
 	srv->io.hooks.ready = server_ready;
-	srv->io.hooks.user_changed = user_changed;
-	srv->io.hooks.job_learned = job_learned;
 	srv->io.hooks.ud = srv;
 	srv->worker = *w;
 	srv->worker.listen_fd = -1; /* the listener owns it from here */
@@ -683,7 +701,8 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	if (create_lws(srv))
 		goto fail;
 	if (listen_fd >= 0) {
-		srv->listener = tp_listener_start(&srv->io, listen_fd);
+		srv->listener = tp_listener_start(&srv->io.loop, srv->io.vhost,
+						  listen_fd, may_accept, srv);
 		listen_fd = -1;
 		if (!srv->listener)
 			goto fail;
@@ -711,10 +730,14 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
 	tp_reload_init(&srv->io); /* SIGHUP */
 
-	srv->io.rcache = tp_redis_cache_create(&srv->io);
-	if (tp_io_clustered(&srv->io) && !(srv->io.cluster = tp_cluster_create(&srv->io)))
+	srv->io.rcache = tp_redis_cache_create(&(struct tp_redis_cache_deps){
+		.loop = &srv->io.loop, .cfg = &srv->io.cfg, .ingest = srv->io.ingest,
+		.producer_changed = producer_changed, .ud = srv,
+	});
+	if (tp_io_clustered(&srv->io) && !(srv->io.cluster = create_cluster(srv)))
 		goto fail_running;
-	srv->io.sub = tp_redis_sub_create(&srv->io);
+	srv->io.sub = tp_redis_sub_create(&srv->io.loop, cfg, srv->io.ingest,
+					  srv->io.cluster);
 	if (!srv->io.rcache || !srv->io.sub || setup_database(srv) ||
 	    !(srv->io.backtests = tp_backtests_create(&srv->io)))
 		goto fail_running;
