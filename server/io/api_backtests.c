@@ -32,14 +32,16 @@
 #include "api.h"
 #include "api_backtests.h"
 #include "backtests.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/backtest_req.h"
+#include "tickpush/clock.h"
 
 enum op_kind { OP_LIST, OP_GET, OP_SUBMIT, OP_CANCEL };
 
 struct op {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	enum op_kind kind;
 	long long user_id;
@@ -113,7 +115,7 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 	cJSON_Delete(st);
 }
 
-static void render_list(struct tp_buf *b, struct tp_server *srv,
+static void render_list(struct tp_buf *b, struct tp_io *srv,
 			long long user_id, bool partial)
 {
 	const struct tp_backtest_job **jobs = NULL;
@@ -306,7 +308,7 @@ static bool valid_job_id(const char *s)
 static void op_resume(void *ud)
 {
 	struct op *op = ud;
-	struct tp_server *srv = op->srv;
+	struct tp_io *srv = op->srv;
 	const struct tp_backtest_job *job;
 	struct tp_buf b;
 	int rc;
@@ -393,7 +395,7 @@ static void op_start(const struct tp_http_req *req, struct tp_http_resp *resp,
 
 void tp_api_backtests(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	char *request;
 	long long uid;
 

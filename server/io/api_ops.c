@@ -34,12 +34,14 @@
 
 #include "api.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 
-static const char *database_status(const struct tp_server *srv)
+static const char *database_status(const struct tp_io *srv)
 {
 	if (!srv->pg)
 		return "not_configured";
@@ -71,7 +73,7 @@ static void open_component(struct tp_buf *b, const char *name, bool first,
 
 void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
 	bool redis_ok = subscribed && tp_redis_cache_is_connected(srv->rcache);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
@@ -98,7 +100,7 @@ void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 void tp_api_discovery_health(const struct tp_http_req *req,
 			     struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
@@ -149,7 +151,7 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 void tp_api_discovery_performance(const struct tp_http_req *req,
 				  struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_buf *b = resp->body;
 	double uptime = req->now - srv->started_at;
 
@@ -265,7 +267,7 @@ bool tp_api_metrics_token_ok(const struct tp_http_req *req)
 
 void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	struct tp_process_stats ps;
 
@@ -297,7 +299,7 @@ void tp_api_healthz(const struct tp_http_req *req, struct tp_http_resp *resp)
 void tp_api_readyz(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	const char *why;
-	bool ready = tp_server_ready(req->srv, &why);
+	bool ready = req->srv->hooks.ready(req->srv->hooks.ud, &why);
 
 	resp->status = ready ? 200 : 503;
 	tp_buf_putc(resp->body, '{');

@@ -13,8 +13,10 @@
 
 
 #include "api.h"
+#include "io.h"
 #include "presets.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/render.h"
@@ -33,7 +35,7 @@ static void put_performance(struct tp_buf *b, const struct tp_http_req *req,
 	tp_buf_putc(b, '}');
 }
 
-static void put_stream(struct tp_buf *b, const struct tp_server *srv)
+static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 {
 	tp_buf_puts(b, "\"stream\":{\"epoch\":");
 	tp_buf_json_str(b, srv->epoch);
@@ -45,12 +47,10 @@ static void put_stream(struct tp_buf *b, const struct tp_server *srv)
  * Runs a validated scan query at `now` and writes the 200 body into b.
  * Returns TP_OK, or TP_ERR_NOMEM (b then holds nothing useful).
  */
-static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
+static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 		       double now, double mono_start, struct tp_buf *b)
 {
 	struct tp_scan_answer ans;
-	const struct tp_pattern **rows;
-	size_t n_rows, total;
 	double t0 = tp_mono(), query_ms;
 	bool cached;
 
@@ -58,24 +58,10 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 		tp_scancache_done(&ans);
 		return TP_ERR_NOMEM;
 	}
-	rows = ans.rows;
-	n_rows = ans.n_rows;
-	total = ans.total;
 	cached = ans.cached;
 	query_ms = (tp_mono() - t0) * 1000.0;
 
-	/* One allocation for the whole body (rows are ~400 bytes), not a
-	 * doubling series of them. */
-	tp_buf_reserve(b, 512 + n_rows * 512);
-	tp_buf_puts(b, "{\"patterns\":[");
-	for (size_t i = 0; i < n_rows; i++) {
-		if (i)
-			tp_buf_putc(b, ',');
-		tp_patterns_render_row(rows[i], now, b);
-	}
-	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
-		      q->page, q->per_page, total,
-		      (total + q->per_page - 1) / q->per_page);
+	tp_scancache_render(&ans, q, now, b);
 	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
 		      cached ? "true" : "false", query_ms);
 	tp_buf_printf(b, "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
@@ -89,7 +75,7 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 /* ---- scans with preset_id: resolve the preset (presets.c), then scan ---- */
 
 struct preset_scan {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	struct tp_scan_query q;     /* explicit parameters of the request */
 	double mono_start;
@@ -144,7 +130,7 @@ out:
 static void scan_with_preset(const struct tp_http_req *req,
 			     struct tp_http_resp *resp, struct tp_scan_query *q)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct preset_scan *ps;
 	long long uid;
 
@@ -195,7 +181,7 @@ void tp_api_patterns_scan(const struct tp_http_req *req,
 void tp_api_patterns_stats(const struct tp_http_req *req,
 			   struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
@@ -339,7 +325,7 @@ static void put_top(struct tp_buf *b, struct tp_dict *d, size_t max,
 void tp_api_patterns_summary(const struct tp_http_req *req,
 			     struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct summary s = {.now = req->now};
 	struct tp_buf *b = resp->body;
@@ -389,7 +375,7 @@ out:
 void tp_api_patterns_health(const struct tp_http_req *req,
 			    struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));

@@ -20,6 +20,7 @@
 
 #include "api_symbols.h"
 #include "directory.h"
+#include "io.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/symbol.h"
@@ -336,7 +337,7 @@ void tp_api_universe(const struct tp_http_req *req, struct tp_http_resp *resp)
 	tp_buf_putc(b, '}');
 }
 
-static void put_patterns(struct tp_buf *b, const struct tp_server *srv)
+static void put_patterns(struct tp_buf *b, const struct tp_io *srv)
 {
 	size_t cached = 0;
 	double last = 0;

@@ -27,6 +27,7 @@
 #include "api.h"
 #include "cluster.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/push.h"
@@ -87,7 +88,7 @@ enum op_kind { OP_WL_LIST, OP_WL_GET, OP_WL_CREATE, OP_WL_UPDATE, OP_WL_DELETE,
 	       OP_PR_LIST, OP_PR_GET, OP_PR_CREATE, OP_PR_UPDATE, OP_PR_DELETE };
 
 struct op {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	enum op_kind kind;
 	char user_id[24];
@@ -234,7 +235,7 @@ static void step_main(struct op *op);
 /* ---- live subscriptions follow their presets ---- */
 
 struct follow {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	long long user, preset;
 };
 
@@ -254,7 +255,7 @@ static void follow_resolved(int status, const struct tp_filter *filter,
 
 static void refollow(long long user, long long preset, void *ud)
 {
-	struct tp_server *srv = ud;
+	struct tp_io *srv = ud;
 	struct follow *f = tp_calloc(1, sizeof(*f));
 
 	if (!f)
@@ -266,7 +267,7 @@ static void refollow(long long user, long long preset, void *ud)
 		tp_free(f);
 }
 
-void tp_api_users_refollow(struct tp_server *srv, long long user)
+void tp_api_users_refollow(struct tp_io *srv, long long user)
 {
 	/* A deleted preset resolves to not found: its subscriptions end. */
 	if (srv->push && user > 0)
@@ -493,7 +494,7 @@ static const char *dir_lookup(void *ud, const char *sym)
 
 /* symbols: array of strings -> upper-cased, deduplicated JSON array; every
  * symbol must be in the directory (protocol/symlist.c). */
-static int validate_symbols(struct tp_server *srv, const cJSON *body,
+static int validate_symbols(struct tp_io *srv, const cJSON *body,
 			    bool required, char **out, struct tp_http_resp *resp)
 {
 	struct tp_errdetail err = {{0}, NULL};
@@ -515,7 +516,7 @@ static int validate_symbols(struct tp_server *srv, const cJSON *body,
 	return rc;
 }
 
-static int validate_filters(struct tp_server *srv, struct op *op,
+static int validate_filters(struct tp_io *srv, struct op *op,
 			    const cJSON *body, bool required,
 			    struct tp_http_resp *resp)
 {
@@ -599,7 +600,7 @@ static void op_dismiss(void *ud)
 static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
 		  enum op_kind kind, const char *id)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	long long uid;
 	struct op *op = NULL;
 	cJSON *body = NULL;

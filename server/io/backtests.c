@@ -42,9 +42,11 @@
 
 #include "backtests.h"
 #include "cluster.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/ingest.h"
 #include "tickpush/jobs.h"
 #include "tickpush/log.h"
@@ -73,7 +75,7 @@ struct waiter {
 };
 
 struct tp_backtests {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char prefix[96];
 	struct tp_jobs *jobs;     /* the ingest's job table (jobs.h), borrowed */
 	uv_timer_t timer;
@@ -468,7 +470,7 @@ static void tick(uv_timer_t *t)
 
 /* ---- lifecycle ---- */
 
-struct tp_backtests *tp_backtests_create(struct tp_server *srv)
+struct tp_backtests *tp_backtests_create(struct tp_io *srv)
 {
 	struct tp_backtests *bt = tp_calloc(1, sizeof(*bt));
 

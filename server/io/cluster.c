@@ -51,12 +51,14 @@
 #include <openssl/rand.h>
 
 #include "accounts.h"
-#include "backtests.h"
 #include "cluster.h"
+#include "io.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
+#include "tickpush/jobs.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/push.h"
@@ -143,7 +145,7 @@ struct occ {
 };
 
 struct tp_cluster {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct tp_redis_conn *append, *read;
 	char sha[41];                  /* of APPEND_LUA */
 	char origin[13];               /* this process, random */
@@ -464,7 +466,7 @@ void tp_cluster_job(struct tp_cluster *cl, const char *job_id,
 }
 
 /* "<job id> <user id> <job JSON>" of a "j" entry, from another instance. */
-static void learn_job(struct tp_server *srv, const char *d, size_t len)
+static void learn_job(struct tp_io *srv, const char *d, size_t len)
 {
 	char job[TP_JOB_ID_MAX + 1]; /* %64s below */
 	long long user;
@@ -473,8 +475,8 @@ static void learn_job(struct tp_server *srv, const char *d, size_t len)
 	_Static_assert(TP_JOB_ID_MAX == 64, "the sscanf width");
 	if (sscanf(d, "%64s %lld %n", job, &user, &used) == 2 &&
 	    used > 0 && (size_t)used <= len)
-		tp_backtests_learn(srv->backtests, job, user, d + used,
-				   len - (size_t)used);
+		srv->hooks.job_learned(srv->hooks.ud, job, user, d + used,
+				       len - (size_t)used);
 }
 
 static void append_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
@@ -554,7 +556,7 @@ static void read_next(struct tp_cluster *cl);
  * replaced ours (Redis lost the stream). */
 static void adopt_epoch(struct tp_cluster *cl, const char *epoch)
 {
-	struct tp_server *srv = cl->srv;
+	struct tp_io *srv = cl->srv;
 
 	if (srv->epoch[0] && strcmp(srv->epoch, epoch))
 		TP_LOG(TP_LOG_NOTICE, "msg=\"cluster stream epoch\" old=%s new=%s",
@@ -578,7 +580,7 @@ static const redisReply *field(const redisReply *kv, const char *name)
 
 static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 {
-	struct tp_server *srv = cl->srv;
+	struct tp_io *srv = cl->srv;
 	const redisReply *id, *kv, *e, *k, *d, *o;
 	unsigned long long ms, n;
 	double when;
@@ -621,7 +623,8 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 		break;
 	case 'u':
 		if (!o || strcmp(o->str, cl->origin))
-			tp_api_users_refollow(srv, strtoll(d->str, NULL, 10));
+			srv->hooks.user_changed(srv->hooks.ud,
+						strtoll(d->str, NULL, 10));
 		break;
 	case 'j':
 		if (!o || strcmp(o->str, cl->origin))
@@ -735,7 +738,7 @@ static void read_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 
 /* ---- lifecycle ---- */
 
-struct tp_cluster *tp_cluster_create(struct tp_server *srv)
+struct tp_cluster *tp_cluster_create(struct tp_io *srv)
 {
 	static const struct tp_redis_conn_ops append_ops = {append_ready, append_lost};
 	static const struct tp_redis_conn_ops read_ops = {read_ready, read_lost};

@@ -14,12 +14,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server.h"
+#include "tickpush/event.h" /* enum tp_channel */
+
+struct tp_io;
 
 struct tp_cluster;
 
 /* Starts the two connections (append, read). NULL when out of memory. */
-struct tp_cluster *tp_cluster_create(struct tp_server *srv);
+struct tp_cluster *tp_cluster_create(struct tp_io *srv);
 /* Stops reading and appending; what is still queued is dropped (the
  * other instances append it). NULL-safe. */
 void tp_cluster_close(struct tp_cluster *cl);
@@ -56,9 +58,5 @@ int tp_cluster_allow(struct tp_cluster *cl, const char *kind, const char *key,
 /* True once the reader has applied everything the stream held when it
  * connected (readiness). */
 bool tp_cluster_caught_up(const struct tp_cluster *cl);
-
-/* api_users.c: re-resolve every followed preset of user (another instance
- * changed one of their presets or watchlists). */
-void tp_api_users_refollow(struct tp_server *srv, long long user);
 
 #endif

@@ -24,17 +24,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <libwebsockets.h>
+
 #include "http.h"
 #include "listener.h"
-#include "server.h"
+#include "io.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 
 #define ACCEPTS_PER_WAKEUP 64   /* then let the loop serve the others */
 #define PAUSE_MS 100            /* after EMFILE/ENFILE */
 
 struct tp_listener {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uv_poll_t poll;
 	uv_timer_t pause;
 	int fd;
@@ -109,7 +112,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-struct tp_listener *tp_listener_start(struct tp_server *srv, int fd)
+struct tp_listener *tp_listener_start(struct tp_io *srv, int fd)
 {
 	struct tp_listener *l = tp_calloc(1, sizeof(*l));
 

@@ -6,13 +6,13 @@
 #ifndef TICKPUSH_IO_LISTENER_H
 #define TICKPUSH_IO_LISTENER_H
 
-struct tp_server;
+struct tp_io;
 struct tp_listener;
 
 /* Starts accepting on fd (listening, any blocking mode) and hands each
  * connection to lws as an HTTP connection of srv->vhost. Takes fd: it is
  * closed by tp_listener_close, or here on failure. NULL on failure. */
-struct tp_listener *tp_listener_start(struct tp_server *srv, int fd);
+struct tp_listener *tp_listener_start(struct tp_io *srv, int fd);
 
 /* Stops accepting and closes the socket (connections still queued on it
  * are reset by the kernel; the other workers' sockets take new ones).

@@ -11,11 +11,13 @@
 
 #include <hiredis/async.h>
 
-#include "server.h"
+#include "tickpush/patterns.h" /* enum tp_removal */
+
+struct tp_io;
 
 /* Pub/sub consumer: SUBSCRIBEs to the four channels of events.md on a
  * dedicated connection and feeds every message to tp_ingest_message. */
-struct tp_redis_sub *tp_redis_sub_create(struct tp_server *srv);
+struct tp_redis_sub *tp_redis_sub_create(struct tp_io *srv);
 void tp_redis_sub_close(struct tp_redis_sub *sub); /* NULL-safe */
 bool tp_redis_sub_is_subscribed(const struct tp_redis_sub *sub);
 unsigned long tp_redis_sub_reconnects(const struct tp_redis_sub *sub);
@@ -25,7 +27,7 @@ double tp_redis_sub_last_message(const struct tp_redis_sub *sub);
  * to the original Redis cache layout (pipelined, TTL from expires_at), the
  * warm start that reads that layout back at startup, and the producer
  * heartbeat check. */
-struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv);
+struct tp_redis_cache *tp_redis_cache_create(struct tp_io *srv);
 void tp_redis_cache_close(struct tp_redis_cache *rc); /* NULL-safe */
 void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 			      const struct tp_pattern *p);

@@ -42,10 +42,12 @@
 
 #include <hiredis/hiredis.h>
 
+#include "io.h"
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
@@ -62,7 +64,7 @@ struct gone {
 };
 
 struct tp_redis_cache {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct tp_redis_conn *conn;
 	char prefix[96];
 	size_t pending;           /* write-through replies outstanding */
@@ -423,7 +425,7 @@ static void check_producer(struct tp_redis_cache *rc)
 	rc->producer_online = online;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"producer %s\" heartbeat=%.0f",
 	       online ? "online" : "offline", last);
-	tp_server_producer_changed(rc->srv, online, last);
+	rc->srv->hooks.producer_changed(rc->srv->hooks.ud, online, last);
 }
 
 static void heartbeat_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -508,7 +510,7 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	TP_METRIC_INC(redis_cache_disconnects);
 }
 
-struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv)
+struct tp_redis_cache *tp_redis_cache_create(struct tp_io *srv)
 {
 	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
 	struct tp_redis_cache *rc = tp_calloc(1, sizeof(*rc));

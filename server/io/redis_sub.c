@@ -16,14 +16,16 @@
 #include <hiredis/hiredis.h>
 
 #include "cluster.h"
+#include "io.h"
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
 struct tp_redis_sub {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct tp_redis_conn *conn;
 	char channels[TP_CH__COUNT][128];
 	unsigned confirmed;   /* subscribe confirmations on this connection */
@@ -123,7 +125,7 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	TP_METRIC_INC(redis_reconnects);
 }
 
-struct tp_redis_sub *tp_redis_sub_create(struct tp_server *srv)
+struct tp_redis_sub *tp_redis_sub_create(struct tp_io *srv)
 {
 	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
 	struct tp_redis_sub *sub = tp_calloc(1, sizeof(*sub));
