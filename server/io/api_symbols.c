@@ -161,7 +161,9 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 		needle[nlen] = '\0';
 	}
 	n = tp_directory_symbol_count(dir);
-	tp_buf_puts(b, "{\"symbols\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "symbols", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n && count < limit; i++) {
 		const struct tp_symbol_row *r = tp_directory_symbol_at(dir, i);
 
@@ -260,7 +262,9 @@ void tp_api_universes(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	n = tp_directory_universe_count(dir);
-	tp_buf_puts(b, "{\"universes\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "universes", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n; i++) {
 		const struct tp_universe *u = tp_directory_universe_at(dir, i);
 
