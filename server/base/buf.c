@@ -140,6 +140,69 @@ void tp_buf_json_str(struct tp_buf *b, const char *s)
 	tp_buf_json_strn(b, s, strlen(s));
 }
 
+/* v in decimal at p (no NUL); returns the digits written. */
+static size_t put_digits(char *p, unsigned long long v)
+{
+	char tmp[24];
+	size_t k = sizeof(tmp), n;
+
+	do {
+		tmp[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = sizeof(tmp) - k;
+	memcpy(p, tmp + k, n);
+	return n;
+}
+
+void tp_buf_put_u64(struct tp_buf *b, unsigned long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, put_digits(tmp, v));
+}
+
+/*
+ * What "%.15g" writes for 1e-3 <= |v| < 1e9 when v is the double nearest
+ * to a decimal of at most 6 places, m / 10^k: that decimal, in fixed
+ * notation without trailing zeros. (v is within half an ulp of m / 10^k,
+ * far less than half a unit of the 15th digit, and m has at most 15
+ * digits; the smallest k gives a last digit that is not 0.) Such values
+ * (0.6, 150.25, prices, ratios) are most of what we print, and printing
+ * them by hand skips snprintf and the strtod check. false: not such a
+ * value, the caller formats it.
+ */
+static bool short_decimal(double v, char *out, size_t n)
+{
+	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+	double a = fabs(v);
+
+	if (!(a >= 1e-3 && a < 1e9) || n < 32)
+		return false;
+	for (int k = 1; k <= 6; k++) {
+		double m = nearbyint(a * pow10[k]);
+		unsigned long long u, ip, fp;
+		char *p = out;
+
+		if (m / pow10[k] != a)
+			continue;
+		u = (unsigned long long)m;
+		ip = u / (unsigned long long)pow10[k];
+		fp = u % (unsigned long long)pow10[k];
+		if (v < 0)
+			*p++ = '-';
+		p += put_digits(p, ip);
+		*p++ = '.';
+		for (int d = k - 1; d >= 0; d--) {
+			p[d] = (char)('0' + fp % 10);
+			fp /= 10;
+		}
+		p[k] = '\0';
+		return true;
+	}
+	return false;
+}
+
 void tp_buf_json_num(struct tp_buf *b, double v)
 {
 	char tmp[40];
@@ -150,19 +213,12 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 	}
 	if (v == floor(v) && fabs(v) < 1e15) {
 		/* "%.0f" by hand (exact: |v| < 1e15), "-0" included. */
-		unsigned long long u = (unsigned long long)fabs(v);
-		size_t k = sizeof(tmp);
-
-		tmp[--k] = '\0';
-		do {
-			tmp[--k] = (char)('0' + u % 10);
-			u /= 10;
-		} while (u);
 		if (signbit(v))
-			tmp[--k] = '-';
-		tp_buf_puts(b, tmp + k);
+			tp_buf_putc(b, '-');
+		tp_buf_put_u64(b, (unsigned long long)fabs(v));
 		return;
-	} else {
+	}
+	if (!short_decimal(v, tmp, sizeof(tmp))) {
 		/* Shortest of %.15g / %.17g that round-trips. */
 		snprintf(tmp, sizeof(tmp), "%.15g", v);
 		if (strtod(tmp, NULL) != v)

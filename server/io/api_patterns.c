@@ -41,8 +41,9 @@ static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 {
 	tp_buf_puts(b, "\"stream\":{\"epoch\":");
 	tp_buf_json_str(b, srv->epoch);
-	tp_buf_printf(b, ",\"seq\":%llu}",
-		      (unsigned long long)tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_puts(b, ",\"seq\":");
+	tp_buf_put_u64(b, tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_putc(b, '}');
 }
 
 /*
@@ -64,10 +65,9 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 	query_ms = (tp_mono() - t0) * 1000.0;
 
 	tp_scancache_render(&ans, q, now, b);
-	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
-		      cached ? "true" : "false", query_ms);
-	tp_buf_printf(b, "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
-		      (tp_mono() - mono_start) * 1000.0);
+	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},"
+			 "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
+		      cached ? "true" : "false", query_ms, (tp_mono() - mono_start) * 1000.0);
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
 	tp_scancache_done(&ans);

@@ -151,6 +151,63 @@ static void test_json_numbers_round_trip(void **state)
 	tp_buf_cleanup(&b);
 }
 
+/* What tp_buf_json_num wrote before its shortcuts (snprintf only). */
+static void num_reference(double v, char *out, size_t n)
+{
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, n, "%.0f", v);
+		return;
+	}
+	snprintf(out, n, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		snprintf(out, n, "%.17g", v);
+}
+
+/* The hand-made digits (integers, short decimals) are snprintf's bytes. */
+static void test_json_numbers_as_printf(void **state)
+{
+	static const double fixed[] = {
+		0.0, -0.0, 1.0, -1.0, 0.6, 0.1, 0.001, 0.0015, 0.000999, 150.25,
+		-2.5, 999999999.999999, 1e9 - 0.5, 1e9, 1e15 - 1, 1e15, 0.123456,
+		0.1234567, 1.0 / 3, 0.85, 12.3, 99.99, 1725456789.123,
+	};
+	struct tp_buf b;
+	char want[64];
+	unsigned long long x = 0x2545f4914f6cdd1dull;
+	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	for (int i = 0; i < 60000; i++) {
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i < (int)(sizeof(fixed) / sizeof(fixed[0])))
+			v = fixed[i];
+		else if (i % 3 == 0) /* m / 10^k, up to 7 places, either sign */
+			v = (double)(long long)(x % 2000000000000ull - 1000000000000ull) /
+			    pow10[(x >> 45) % 8];
+		else if (i % 3 == 1) /* short decimals of all magnitudes */
+			v = (double)(x % 100000) / pow10[(x >> 40) % 8] *
+			    pow10[(x >> 50) % 8] / pow10[(x >> 55) % 8];
+		else
+			memcpy(&v, &x, sizeof(v));
+		if (!isfinite(v))
+			continue;
+		tp_buf_reset(&b);
+		tp_buf_json_num(&b, v);
+		num_reference(v, want, sizeof(want));
+		if (strcmp(tp_buf_cstr(&b), want))
+			fail_msg("%.17g: %s, printf %s", v, tp_buf_cstr(&b), want);
+	}
+	tp_buf_reset(&b);
+	tp_buf_put_u64(&b, 0);
+	tp_buf_putc(&b, ',');
+	tp_buf_put_u64(&b, 18446744073709551615ull);
+	assert_string_equal(tp_buf_cstr(&b), "0,18446744073709551615");
+	tp_buf_cleanup(&b);
+}
+
 static void test_json_writer_members(void **state)
 {
 	struct tp_buf b;
@@ -662,6 +719,7 @@ int main(void)
 		TP_TEST(test_json_escapes_every_control_char),
 		TP_TEST(test_json_keeps_utf8),
 		TP_TEST(test_json_numbers_round_trip),
+		TP_TEST(test_json_numbers_as_printf),
 		TP_TEST(test_json_writer_members),
 		TP_TEST(test_json_writer_values),
 		TP_TEST(test_buf_oom_is_sticky),
