@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 struct tp_server;
+struct tp_head_error;
 struct lws;
 
 /* At adoption: checks the first head (a bad one is answered and the
@@ -19,6 +20,9 @@ int tp_sniff_accepted(struct tp_server *srv, struct lws *wsi);
 bool tp_sniff_started(const struct tp_server *srv, const struct lws *wsi);
 /* The connection is going: forget any wait for it. */
 void tp_sniff_gone(struct tp_server *srv, struct lws *wsi);
+/* A head refused with err (here, or by http.c after lws gave up on it):
+ * counted by status and logged (at most once a second). */
+void tp_sniff_refused(struct lws *wsi, const struct tp_head_error *err);
 /* Shutdown: lws takes every waiting connection. */
 void tp_sniff_stop_all(struct tp_server *srv);
 
