@@ -84,6 +84,9 @@ int tp_http_header_limit(const struct tp_config *cfg);
  * refusal. lws's listener asks through FILTER_NETWORK_CONNECTION, a
  * worker's own listener (listener.c) directly. */
 bool tp_http_may_accept(struct tp_server *srv);
+/* One line of lws's log: true when it says why lws gave up on a request
+ * head (http.c answers that head and logs it; the line is only debug). */
+bool tp_http_lws_log(const char *line);
 
 /* Copies request header `name` (lower-case, with trailing ':', e.g.
  * "authorization:") into buf; returns its length or -1 if absent/too long. */

@@ -198,6 +198,8 @@ static void lws_log_emit(int level, const char *line)
 			      level == LLL_WARN ? TP_LOG_WARN : TP_LOG_NOTICE;
 	size_t n = strlen(line);
 
+	if (tp_http_lws_log(line))
+		l = TP_LOG_DEBUG; /* a bad request head: http.c answers and logs it */
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
 	TP_LOG(l, "msg=\"lws\" detail=%s", tp_log_qn(line, n));

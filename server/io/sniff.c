@@ -26,9 +26,10 @@
  * silent; when none is to be had, the connection is left unchecked.
  *
  * Limits of the approach: only a connection's first request is checked
- * (later keep-alive requests are lws's alone: peeking before each would
- * cost system calls on every request), and TLS connections are not
- * (their bytes are ciphertext until lws decrypts them).
+ * (peeking before each later keep-alive request would cost system calls
+ * on every request), and TLS connections are not (their bytes are
+ * ciphertext until lws decrypts them). What lws drops of those, http.c
+ * answers as lws closes the connection (lws_close_free_wsi there).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -673,6 +673,24 @@ static void test_malformed_keepalive_request_gets_json(void **state)
 	free(p);
 }
 
+/*
+ * Heads lws 4.1.6's parser gives up on without a word when they are not a
+ * connection's first (sniff.c checks only that one, and no TLS one): a
+ * NUL byte in the URL, headers with no request line before them, and a
+ * head larger than lws's header table (http_header_max + 4 KiB, here
+ * 12 KiB, in lines each within http_header_max). Each gets our JSON error
+ * saying what was wrong, with Connection: close, then the close; whether
+ * it comes in the packet of the request before it (pipelined) or after
+ * that request was answered, on plain and TLS connections.
+ */
+struct bad_head {
+	const char *bytes;
+	size_t len;
+	int status;
+	const char *field; /* the error's field, or NULL */
+	const char *says;  /* in the error text */
+};
+
 /* GET /healthz with `lines` headers of `size` bytes (caller frees). */
 static char *padded_head(int lines, int size, size_t *len)
 {
@@ -688,6 +706,81 @@ static char *padded_head(int lines, int size, size_t *len)
 	n += (size_t)sprintf(head + n, "\r\n");
 	*len = n;
 	return head;
+}
+
+/* Sends a GET, then bad (in the same packet, or after the GET's answer),
+ * and expects the GET's 200, then bad's JSON error and the close. */
+static void expect_later_refusal(bool tls, bool pipelined, const struct bad_head *bad)
+{
+	const int want[] = {200, bad->status};
+	size_t glen = strlen(get_healthz), len;
+	struct parsed *p;
+	struct conn c;
+	bool closed;
+	char *buf;
+
+	conn_open(&c, tls);
+	if (pipelined) {
+		char *pkt = malloc(glen + bad->len);
+
+		memcpy(pkt, get_healthz, glen);
+		memcpy(pkt + glen, bad->bytes, bad->len);
+		conn_send(&c, pkt, glen + bad->len);
+		free(pkt);
+	} else {
+		conn_send(&c, get_healthz, glen);
+		buf = conn_read_answers(&c, 1, 10, &len, &closed);
+		assert_false(closed);
+		free(expect_answers(buf, len, 1, want));
+		conn_send(&c, bad->bytes, bad->len);
+	}
+	buf = conn_read_answers(&c, pipelined ? 2 : 1, 10, &len, &closed);
+	conn_close(&c);
+	p = expect_answers(buf, len, pipelined ? 2 : 1, pipelined ? want : want + 1);
+	if (pipelined)
+		p[0] = p[1];
+	expect_json_error(&p[0], bad->field);
+	if (!strstr(p[0].body, bad->says))
+		fail_msg("the error does not say \"%s\": %s", bad->says, p[0].body);
+	assert_non_null(find_nocase(p[0].headers, "\r\nconnection: close"));
+	assert_true(closed);
+	free(p);
+}
+
+static void expect_later_refusals(bool tls)
+{
+	static const char nul[] = "GET /api/sym\0bols HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char no_line[] = "Host: x\r\nAccept: */*\r\n\r\n";
+	size_t big_len;
+	char *big = padded_head(10, 1500, &big_len);
+	const struct bad_head bad[] = {
+		{nul, sizeof(nul) - 1, 400, "url", "NUL"},
+		{no_line, strlen(no_line), 400, NULL, "request line"},
+		{big, big_len, 431, NULL, "header table"},
+	};
+	double b400 = metric("tickpush_http_responses_total{code=\"400\"}"),
+	       b431 = metric("tickpush_http_responses_total{code=\"431\"}");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		expect_later_refusal(tls, true, &bad[i]);
+		expect_later_refusal(tls, false, &bad[i]);
+	}
+	free(big);
+	/* Counted with the other refusals, by status. */
+	assert_true(metric("tickpush_http_responses_total{code=\"400\"}") >= b400 + 4);
+	assert_true(metric("tickpush_http_responses_total{code=\"431\"}") >= b431 + 2);
+}
+
+static void test_later_malformed_requests_get_json(void **state)
+{
+	(void)state;
+	expect_later_refusals(false);
+}
+
+static void test_later_malformed_requests_get_json_tls(void **state)
+{
+	(void)state;
+	expect_later_refusals(true);
 }
 
 /* A head of 10 KiB (within the table) in one packet over TLS is served at
@@ -995,6 +1088,8 @@ int main(void)
 		SCENARIO(test_hundred_pipelined_gets),
 		SCENARIO(test_unknown_upgrade_answered_once),
 		SCENARIO(test_malformed_keepalive_request_gets_json),
+		SCENARIO(test_later_malformed_requests_get_json),
+		SCENARIO_TLS(test_later_malformed_requests_get_json_tls),
 		SCENARIO_TLS(test_big_head_over_tls_is_served),
 		SCENARIO(test_idle_connections_do_not_lock_out),
 		SCENARIO(test_started_request_outlives_idle_timeout),
