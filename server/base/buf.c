@@ -227,6 +227,49 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 	tp_buf_puts(b, tmp);
 }
 
+void tp_buf_json_bool(struct tp_buf *b, bool v)
+{
+	tp_buf_puts(b, v ? "true" : "false");
+}
+
+void tp_buf_json_int(struct tp_buf *b, long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", v));
+}
+
+void tp_buf_json_uint(struct tp_buf *b, unsigned long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%llu", v));
+}
+
+void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals)
+{
+	if (!isfinite(v))
+		tp_buf_puts(b, "null");
+	else
+		tp_buf_printf(b, "%.*f", decimals, v);
+}
+
+void tp_buf_json_str_or_null(struct tp_buf *b, const char *s)
+{
+	if (s && *s)
+		tp_buf_json_str(b, s);
+	else
+		tp_buf_puts(b, "null");
+}
+
+void tp_buf_json_time(struct tp_buf *b, double t)
+{
+	if (t > 0)
+		tp_buf_json_num(b, t);
+	else
+		tp_buf_puts(b, "null");
+}
+
 void tp_buf_json_key(struct tp_buf *b, const char *key, bool first)
 {
 	if (!first)
@@ -245,6 +288,59 @@ void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v)
 {
 	tp_buf_json_key(b, key, false);
 	tp_buf_json_num(b, v);
+}
+
+void tp_buf_json_kv_bool(struct tp_buf *b, const char *key, bool v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_bool(b, v);
+}
+
+void tp_buf_json_kv_int(struct tp_buf *b, const char *key, long long v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_int(b, v);
+}
+
+void tp_buf_json_kv_uint(struct tp_buf *b, const char *key, unsigned long long v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_uint(b, v);
+}
+
+void tp_buf_json_kv_fixed(struct tp_buf *b, const char *key, double v, int decimals)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_fixed(b, v, decimals);
+}
+
+void tp_buf_json_kv_str_or_null(struct tp_buf *b, const char *key, const char *v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_str_or_null(b, v);
+}
+
+void tp_buf_json_kv_time(struct tp_buf *b, const char *key, double t)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_time(b, t);
+}
+
+void tp_buf_json_kv_raw(struct tp_buf *b, const char *key, const char *json)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_puts(b, json);
+}
+
+bool tp_buf_json_kv_splice(struct tp_buf *b, const char *obj)
+{
+	size_t n = obj ? strlen(obj) : 0;
+
+	if (n < 3 || obj[0] != '{' || obj[n - 1] != '}')
+		return false;
+	tp_buf_putc(b, ',');
+	tp_buf_append(b, obj + 1, n - 2);
+	return true;
 }
 
 const char *tp_buf_cstr(struct tp_buf *b)

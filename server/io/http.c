@@ -60,24 +60,27 @@
  * What lives as long as the connection (the idle timer, its place in the
  * connections gauge, the rx flow state) is kept on the wsi itself.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <libwebsockets.h>
 
-#include "api.h"
 #include "http.h"
+#include "io.h"
 #include "sniff.h"
-#include "sse.h"
-#include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
+#include "tickpush/httphead.h"
 #include "tickpush/log.h"
 
 /* The answer being written: set when it is ready (now or by ticket). */
@@ -100,12 +103,14 @@ struct pss {
 	char path[512];
 	double mono_start;
 	void *stream;                 /* SSE stream (sse.c) once started */
+	const struct tp_http_stream_ops *stream_ops; /* what it is called */
 	bool stream_due;              /* stream started: its headers go next */
 	void *ws;                     /* WebSocket session (ws.c) after the upgrade */
 	enum tp_cors cors;            /* Access-Control-Allow-Origin to send */
 	bool cors_vary;               /* Vary: Origin */
 	bool preflight;               /* an OPTIONS answer: the preflight headers */
 	char origin[256];             /* the request's Origin, "" = none */
+	bool head_seen;               /* LWS_CALLBACK_HTTP came: the head is ours */
 	bool body_seen;               /* lws has handed over body bytes */
 	bool answer_now;              /* in LWS_CALLBACK_HTTP: answer at once */
 	bool bad_pipeline;            /* lws misread its body (see top) */
@@ -116,7 +121,7 @@ struct pss {
 /* Marks a wsi counted in the connections gauge (its opaque user data). */
 static char counted_mark;
 
-static struct tp_server *server_of(struct lws *wsi)
+static struct tp_io *server_of(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
 }
@@ -151,13 +156,12 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 {
 	resp->status = status;
 	tp_buf_reset(resp->body);
-	tp_buf_puts(resp->body, "{\"error\":");
+	tp_buf_putc(resp->body, '{');
+	tp_buf_json_key(resp->body, "error", true);
 	tp_buf_json_str(resp->body, msg);
-	if (field) {
-		tp_buf_puts(resp->body, ",\"field\":");
-		tp_buf_json_str(resp->body, field);
-	}
-	if (extra) {
+	if (field)
+		tp_buf_json_kv_str(resp->body, "field", field);
+	if (extra) { /* members rendered by the caller */
 		tp_buf_putc(resp->body, ',');
 		tp_buf_puts(resp->body, extra);
 	}
@@ -169,7 +173,7 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
  * (include/tickpush/netaddr.h). */
 static void client_addr(struct lws *wsi, char *out, size_t n)
 {
-	const struct tp_server *srv = server_of(wsi);
+	const struct tp_io *srv = server_of(wsi);
 	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
 	char *xff = NULL;
 	int len;
@@ -226,18 +230,11 @@ static bool request_started(struct lws *wsi)
 	return false;
 }
 
-void tp_http_set_routes(struct tp_server *srv,
-			const struct tp_http_route *routes, size_t n)
-{
-	srv->routes = routes;
-	srv->routes_count = n;
-}
-
-static const struct tp_http_route *find_route(const struct tp_server *srv,
+static const struct tp_http_route *find_route(const struct tp_io *srv,
 					      const char *path)
 {
-	for (size_t i = 0; i < srv->routes_count; i++) {
-		const struct tp_http_route *r = &srv->routes[i];
+	for (size_t i = 0; i < srv->http_ops.routes_count; i++) {
+		const struct tp_http_route *r = &srv->http_ops.routes[i];
 
 		if (r->prefix ? !strncmp(path, r->path, strlen(r->path))
 			      : !strcmp(path, r->path))
@@ -364,12 +361,6 @@ static void token_name(enum lws_token_indexes t, char *out, size_t n)
 	size_t len = name ? strcspn((const char *)name, ": ") : 0;
 
 	snprintf(out, n, "%.*s", (int)len, name ? (const char *)name : "");
-}
-
-int tp_http_header_limit(const struct tp_config *cfg)
-{
-	/* lws counts the length of one header in 16 bits. */
-	return cfg->http_header_max < 65535 ? cfg->http_header_max : 65535;
 }
 
 static bool is_uri_token(int t)
@@ -701,7 +692,7 @@ uint64_t tp_http_defer(const struct tp_http_req *req,
 	return ticket;
 }
 
-bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete(struct tp_io *srv, uint64_t ticket, int status,
 		      struct tp_buf *body)
 {
 	struct tp_hc *hc = tp_hc_complete(&srv->http, ticket);
@@ -725,7 +716,7 @@ bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
 	return true;
 }
 
-bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete_error(struct tp_io *srv, uint64_t ticket, int status,
 			    const char *msg, const char *field)
 {
 	struct tp_buf b;
@@ -739,7 +730,8 @@ bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
 	return ok;
 }
 
-bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
+bool tp_http_stream_start(struct tp_io *srv, uint64_t ticket, void *conn,
+			  const struct tp_http_stream_ops *ops)
 {
 	struct tp_hc *hc = tp_hc_stream(&srv->http, ticket);
 	struct lws *wsi;
@@ -750,8 +742,9 @@ bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
 	wsi = hc->owner;
 	pss = lws_wsi_user(wsi);
 	pss->stream = conn;
+	pss->stream_ops = ops;
 	pss->stream_due = true;
-	tp_sse_attach(conn, wsi);
+	ops->attach(conn, wsi);
 	lws_rx_flow_control(wsi, 1);
 	lws_callback_on_writable(wsi);
 	return true;
@@ -813,6 +806,162 @@ static const char *mime_of(const char *path)
 }
 
 /*
+ * Heads lws gives up on. lws 4.1.6's parser abandons some request heads
+ * before any callback of ours and closes the connection without a word:
+ * a NUL byte in the URL (raw or %00), headers with no request line, a head
+ * larger than its header table (http_header_max + TP_HTTP_HEAD_SLACK),
+ * more URL arguments and header lines than its fragment slots, a second
+ * request line. sniff.c answers those in a plain connection's first head,
+ * before lws reads it; every other head (a later keep-alive request, any
+ * on TLS, one beyond the table) is answered here, on the way out: lws ends
+ * such a connection with lws_close_free_wsi(.., "lws_read_h1 bail"), a
+ * call from inside libwebsockets.so that binds to the definition below
+ * (interposition, as for lws_return_http_status), which answers and then
+ * lets lws's own close go on. Nothing is added to a well-formed request.
+ *
+ * The same bail also ends a connection for reasons that are not a dropped
+ * head, so the answer goes only to a client connection (counted_mark)
+ * whose current head never reached us (no LWS_CALLBACK_HTTP: a head that
+ * did is ours, answered or closed on purpose; nor a WebSocket) and that
+ * lws did not answer itself in this loop turn (lws_return_http_status,
+ * an Upgrade: lws_answers). lws parses no head while the previous answer
+ * is being written (http.c's top), so this answer follows the previous
+ * one whole: never a second answer to one head, never one inside another.
+ *
+ * What was wrong, lws says only in its log, right before giving up (the
+ * same call): server.c hands its lines to tp_http_lws_log. A head it gave
+ * up on without a word had a NUL byte in its URL (the one silent failure
+ * of lws_parse).
+ */
+static struct {
+	const struct lws *wsi;        /* lws answered this connection's head... */
+	uint64_t turn;                /* ...in this loop turn */
+} lws_answered;
+
+static void lws_answers(struct lws *wsi)
+{
+	lws_answered.wsi = wsi;
+	lws_answered.turn = server_of(wsi)->loop_turn;
+}
+
+enum lws_complaint {
+	LWS_SAID_NOTHING,
+	LWS_NO_ROOM,                  /* the header table is full */
+	LWS_NO_SLOTS,                 /* fragment slots used up */
+	LWS_NO_METHOD,                /* headers without a request line */
+	LWS_TWO_METHODS,              /* a second request line */
+};
+
+static enum lws_complaint complaint; /* since the last bail */
+
+bool tp_http_lws_log(const char *line)
+{
+	static const struct {
+		const char *text;
+		enum lws_complaint what;
+	} said[] = {
+		{"Ran out of header data space", LWS_NO_ROOM},
+		{"More hdr frags than we can deal with", LWS_NO_SLOTS},
+		{"Missing URI in HTTP request", LWS_NO_METHOD},
+		{"Duplicated method", LWS_TWO_METHODS},
+		{"multiple methods?", LWS_TWO_METHODS},
+	};
+	size_t n = strcspn(line, "\r\n");
+
+	for (size_t i = 0; i < TP_ARRAY_SIZE(said); i++)
+		if (strlen(said[i].text) == n && !memcmp(line, said[i].text, n)) {
+			complaint = said[i].what;
+			return true;
+		}
+	return false;
+}
+
+static void dropped_error(const struct tp_io *srv, enum lws_complaint what,
+			  struct tp_head_error *err)
+{
+	static char room[128];
+
+	memset(err, 0, sizeof(*err));
+	switch (what) {
+	case LWS_NO_ROOM:
+		snprintf(room, sizeof(room), "Request head too large: its headers exceed "
+			 "the server's header table (%d bytes)",
+			 tp_http_header_limit(srv->cfg) + TP_HTTP_HEAD_SLACK);
+		err->status = 431;
+		err->error = room;
+		break;
+	case LWS_NO_SLOTS:
+		err->status = 431;
+		err->error = "Too many URL arguments and header lines";
+		break;
+	case LWS_NO_METHOD:
+		err->status = 400;
+		err->error = "Malformed request line: the head has no method and URL";
+		break;
+	case LWS_TWO_METHODS:
+		err->status = 400;
+		err->error = "Malformed header line: a second request line";
+		err->field = "header";
+		break;
+	default:
+		err->status = 400;
+		err->error = "url: a NUL byte (raw or %00) is not allowed";
+		err->field = "url";
+		break;
+	}
+}
+
+/* The refusal, straight into the connection before lws closes it (lws
+ * sends what the socket does not take before closing). The unread rest of
+ * a head beyond the table is read away first, as far as it is there:
+ * closing over unread bytes would reset the connection, and a reset can
+ * destroy the answer on its way. */
+static void answer_dropped_head(struct lws *wsi)
+{
+	struct pss *pss = lws_wsi_user(wsi);
+	const struct tp_io *srv = server_of(wsi);
+	enum lws_complaint what = complaint;
+	struct tp_head_error err;
+	char junk[4096];
+	struct tp_buf b;
+
+	complaint = LWS_SAID_NOTHING;
+	if (lws_get_opaque_user_data(wsi) != &counted_mark ||
+	    (pss && (pss->head_seen || pss->ws)) ||
+	    (lws_answered.wsi == wsi && lws_answered.turn == srv->loop_turn))
+		return;
+	dropped_error(srv, what, &err);
+	for (int i = 0; i < 16 && recv(lws_get_socket_fd(wsi), junk, sizeof(junk),
+				      MSG_DONTWAIT) > 0; i++)
+		;
+	tp_buf_init(&b, LWS_PRE);
+	tp_http_head_refusal(&err, &b);
+	if (!b.oom)
+		(void)lws_write(wsi, (unsigned char *)tp_buf_data(&b), b.len, LWS_WRITE_HTTP);
+	tp_buf_cleanup(&b);
+	tp_sniff_refused(wsi, &err);
+}
+
+typedef void lws_close_fn(struct lws *wsi, enum lws_close_status reason,
+			  const char *caller);
+
+void lws_close_free_wsi(struct lws *wsi, enum lws_close_status reason, const char *caller)
+{
+	static lws_close_fn *lws_own;
+
+	if (!lws_own) {
+		void *sym = dlsym(RTLD_NEXT, "lws_close_free_wsi");
+
+		if (!sym)
+			abort(); /* cannot be: libwebsockets is linked */
+		memcpy(&lws_own, &sym, sizeof(lws_own));
+	}
+	if (caller && !strcmp(caller, "lws_read_h1 bail"))
+		answer_dropped_head(wsi);
+	lws_own(wsi, reason, caller);
+}
+
+/*
  * lws's own error answers, in our JSON. lws 4.1.6 answers what its parser
  * refuses (a URL it will not sanitise, a request line without a method,
  * an unknown Upgrade, ...) by itself, before any callback of ours, through
@@ -841,6 +990,7 @@ int lws_return_http_status(struct lws *wsi, unsigned int code, const char *html_
 	int blen, llen, n;
 
 	(void)html_body;
+	lws_answers(wsi);
 	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
 	llen = snprintf(len, sizeof(len), "%d", blen);
 	if (lws_add_http_header_status(wsi, status, &p, end) ||
@@ -888,7 +1038,7 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 {
 	static const char cache[] = "cache-control: no-cache\r\n";
 	static const char cache_close[] = "cache-control: no-cache\r\nconnection: close\r\n";
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	const char *dir = srv->cfg->web_demo_dir;
 	const char *extra;
 	char full[PATH_MAX];
@@ -926,7 +1076,7 @@ static int preflight(struct lws *wsi, struct pss *pss)
 
 static int dispatch(struct lws *wsi, struct pss *pss)
 {
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	struct tp_http_resp resp = {200, NULL, &pss->out, NULL, 0};
 	struct tp_query query;
 	struct tp_errdetail err = {{0}, NULL};
@@ -977,7 +1127,7 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		long long uid;
 
 		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */
-		if (tp_http_require_user(&req, &resp, &uid)) {
+		if (srv->http_ops.require_user(&req, &resp, &uid)) {
 			tp_query_cleanup(&query);
 			return respond(wsi, pss, &resp);
 		}
@@ -1007,7 +1157,7 @@ static int act(struct lws *wsi, struct pss *pss, enum tp_hc_action a)
 
 /* The CORS decision for this request, made while lws still holds its
  * head (a deferred answer is written after lws may have let it go). */
-static void cors_of(struct lws *wsi, const struct tp_server *srv, struct pss *pss)
+static void cors_of(struct lws *wsi, const struct tp_io *srv, struct pss *pss)
 {
 	const char *list = tp_cors_list(srv->cfg->cors_origins, srv->cfg->allowed_origins);
 
@@ -1020,12 +1170,13 @@ static void cors_of(struct lws *wsi, const struct tp_server *srv, struct pss *ps
 
 static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 {
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	struct tp_hc_head head;
 	const char *field;
 	int status;
 
 	lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL); /* the idle timer */
+	pss->head_seen = true;
 	tp_hc_attach(&pss->hc, &srv->http, wsi);
 	pss->mono_start = tp_mono();
 	pss->method = method_of(wsi);
@@ -1091,14 +1242,14 @@ static bool lws_is_looping(struct lws *wsi, struct pss *pss)
 static void request_gone(struct pss *pss)
 {
 	if (pss->stream) {
-		tp_sse_closed(pss->stream);
+		pss->stream_ops->closed(pss->stream);
 		pss->stream = NULL;
 	}
 	tp_hc_closed(&pss->hc);
 	pss_release(pss);
 }
 
-bool tp_http_may_accept(struct tp_server *srv)
+bool tp_http_may_accept(struct tp_io *srv)
 {
 	static struct tp_log_ratelimit rl;
 	unsigned long skipped;
@@ -1113,6 +1264,14 @@ bool tp_http_may_accept(struct tp_server *srv)
 		TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
 		       srv->cfg->max_connections, skipped);
 	return false;
+}
+
+/* A WebSocket session's reasons go to ws.c (the wiring's hook). */
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       struct pss *pss, void *in, size_t len)
+{
+	return server_of(wsi)->http_ops.ws_callback(wsi, (int)reason, &pss->ws,
+						    in, len);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -1167,7 +1326,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pss->stream_due)
 			return send_stream_headers(wsi, pss);
 		if (pss->stream)
-			return tp_sse_writeable(pss->stream, wsi);
+			return pss->stream_ops->writeable(pss->stream, wsi);
 		if (pss->hc.state != TP_HC_SENDING || !pss->ans.status)
 			return 0; /* spurious, or lws is serving a file */
 		return write_answer(wsi, pss);
@@ -1186,20 +1345,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 * header table can tell: it is gone by then. Hang up. */
 		char up[16];
 
+		lws_answers(wsi); /* whatever comes of it: not a dropped head */
 		if (lws_hdr_copy(wsi, up, sizeof(up), WSI_TOKEN_UPGRADE) <= 0 ||
 		    (!tp_ascii_ieq(up, "websocket") && !tp_ascii_ieq(up, "h2c")))
 			return -1;
 		lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
-		return tp_ws_confirm_upgrade(wsi);
+		return server_of(wsi)->http_ops.ws_confirm_upgrade(wsi);
 	}
 	case LWS_CALLBACK_CLOSED:
 		/* An upgraded connection ends here, not in CLOSED_HTTP. */
-		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : 0;
+		return pss ? ws_callback(wsi, reason, pss, in, len) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : -1;
+		return pss ? ws_callback(wsi, reason, pss, in, len) : -1;
 	default:
 		break;
 	}
