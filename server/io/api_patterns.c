@@ -42,28 +42,8 @@ static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 	tp_buf_puts(b, "\"stream\":{\"epoch\":");
 	tp_buf_json_str(b, srv->epoch);
 	tp_buf_puts(b, ",\"seq\":");
-	tp_buf_put_u64(b, tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_json_uint(b, tp_ingest_stats(srv->ingest)->seq);
 	tp_buf_putc(b, '}');
-}
-
-/* A duration in ms as "%.3f" writes it, without printf for the usual
- * range (every scan answer carries two). */
-static void put_ms(struct tp_buf *b, double ms)
-{
-	unsigned long long us;
-	char frac[4];
-
-	if (!(ms >= 0 && ms < 1e9)) {
-		tp_buf_printf(b, "%.3f", ms);
-		return;
-	}
-	us = (unsigned long long)llround(ms * 1000.0);
-	tp_buf_put_u64(b, us / 1000);
-	frac[0] = '.';
-	frac[1] = (char)('0' + us / 100 % 10);
-	frac[2] = (char)('0' + us / 10 % 10);
-	frac[3] = (char)('0' + us % 10);
-	tp_buf_append(b, frac, sizeof(frac));
 }
 
 /*
@@ -87,9 +67,9 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 	tp_scancache_render(&ans, q, now, b);
 	tp_buf_puts(b, cached ? "\"cache_info\":{\"cached\":true,\"query_time_ms\":"
 			      : "\"cache_info\":{\"cached\":false,\"query_time_ms\":");
-	put_ms(b, query_ms);
+	tp_buf_json_fixed(b, query_ms, 3);
 	tp_buf_puts(b, "},\"performance\":{\"api_response_time_ms\":");
-	put_ms(b, (tp_mono() - mono_start) * 1000.0);
+	tp_buf_json_fixed(b, (tp_mono() - mono_start) * 1000.0, 3);
 	tp_buf_puts(b, ",\"source\":\"cache\"},");
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
