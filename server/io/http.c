@@ -113,6 +113,7 @@ struct pss {
 	bool head_seen;               /* LWS_CALLBACK_HTTP came: the head is ours */
 	bool body_seen;               /* lws has handed over body bytes */
 	bool answer_now;              /* in LWS_CALLBACK_HTTP: answer at once */
+	bool rx_paused;               /* we told lws not to read (deferred) */
 	bool bad_pipeline;            /* lws misread its body (see top) */
 	uint64_t completion_turn;     /* loop turn of the last BODY_COMPLETION */
 	unsigned completions;         /* how many in that turn */
@@ -458,7 +459,13 @@ static int answer_ready(struct lws *wsi, struct pss *pss,
 	pss->ans.headers_sent = false;
 	pss->ans.sent = 0;
 	observe(pss, pss->ans.status);
-	lws_rx_flow_control(wsi, 1); /* else no WRITEABLE (see the top) */
+	/* Else no WRITEABLE (see the top). Only when we paused it: lws 4.1.6
+	 * re-applies an enable that changes nothing, a uv_poll_start (two
+	 * epoll_ctl) per answer. */
+	if (pss->rx_paused) {
+		pss->rx_paused = false;
+		lws_rx_flow_control(wsi, 1);
+	}
 	/* A closing answer still goes from WRITEABLE: lws closes at once
 	 * when a callback returns -1. */
 	if (now && !tp_hc_closing(&pss->hc))
@@ -490,6 +497,7 @@ static int respond(struct lws *wsi, struct pss *pss, struct tp_http_resp *resp)
 		 * comes by ticket, and meanwhile lws leaves the connection
 		 * unread. */
 		if (pss->hc.state == TP_HC_WAITING) {
+			pss->rx_paused = true;
 			lws_rx_flow_control(wsi, 0);
 			return 0;
 		}
@@ -745,6 +753,7 @@ bool tp_http_stream_start(struct tp_io *srv, uint64_t ticket, void *conn,
 	pss->stream_ops = ops;
 	pss->stream_due = true;
 	ops->attach(conn, wsi);
+	pss->rx_paused = false;
 	lws_rx_flow_control(wsi, 1);
 	lws_callback_on_writable(wsi);
 	return true;
