@@ -20,11 +20,12 @@
 #include "io.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/ratelimit.h"
+#include "tickpush/usercache.h"
 
 #define BATCH_MAX 500        /* user ids per batched query */
 #define CACHE_MAX 50000      /* users remembered */

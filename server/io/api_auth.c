@@ -37,11 +37,13 @@
 #include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
 #include "tickpush/clock.h"
+#include "tickpush/jwt.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/password.h"
+#include "tickpush/ratelimit.h"
+#include "tickpush/usercache.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256
@@ -112,13 +114,17 @@ static void verify_done(uv_work_t *w, int status)
 		tp_http_complete_error(srv, l->ticket, 503, "Out of memory", NULL);
 		goto out;
 	}
-	tp_buf_puts(&b, "{\"token\":");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "token", true);
 	tp_buf_json_strn(&b, tp_buf_data(&token), token.len);
-	tp_buf_puts(&b, ",\"expires_at\":");
-	tp_buf_json_num(&b, exp);
-	tp_buf_printf(&b, ",\"user\":{\"id\":%lld,\"username\":", l->user_id);
-	tp_buf_json_str(&b, l->username);
-	tp_buf_puts(&b, "}}");
+	tp_buf_json_kv_num(&b, "expires_at", exp);
+	tp_buf_json_key(&b, "user", false);
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "id", true);
+	tp_buf_json_int(&b, l->user_id);
+	tp_buf_json_kv_str(&b, "username", l->username);
+	tp_buf_putc(&b, '}');
+	tp_buf_putc(&b, '}');
 	TP_LOG(TP_LOG_INFO, "msg=\"login\" user_id=%lld", l->user_id);
 	tp_user_learned(srv, l->user_id, true); /* its first requests need no check */
 	tp_http_complete(srv, l->ticket, 200, &b);

@@ -117,38 +117,46 @@ static bool is_watchlist(enum op_kind k)
 
 /* ---- rendering ---- */
 
-static void put_epoch(struct tp_buf *b, const PGresult *res, int row, int col)
+/* {"id":...,"name":"..." - columns 0 and 1 (the id a bigint's text). */
+static void put_head(struct tp_buf *b, const PGresult *res, int row)
 {
-	if (PQgetisnull(res, row, col))
-		tp_buf_puts(b, "null");
-	else
-		tp_buf_json_num(b, strtod(PQgetvalue(res, row, col), NULL));
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "id", true);
+	tp_buf_puts(b, PQgetvalue(res, row, 0));
+	tp_buf_json_kv_str(b, "name", PQgetvalue(res, row, 1));
+}
+
+/* ,"created_at":...,"updated_at":... - epoch seconds in columns col and
+ * col + 1, null when NULL. */
+static void put_times(struct tp_buf *b, const PGresult *res, int row, int col)
+{
+	static const char *const keys[] = {"created_at", "updated_at"};
+
+	for (int i = 0; i < 2; i++) {
+		if (PQgetisnull(res, row, col + i))
+			tp_buf_json_kv_raw(b, keys[i], "null");
+		else
+			tp_buf_json_kv_num(b, keys[i], strtod(PQgetvalue(res, row, col + i), NULL));
+	}
 }
 
 static void render_watchlist(struct tp_buf *b, const PGresult *res, int row)
 {
-	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
-	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	put_head(b, res, row);
 	/* array_to_json of a text[]: already JSON. */
-	tp_buf_printf(b, ",\"symbols\":%s,\"created_at\":",
-		      PQgetisnull(res, row, 2) ? "[]" : PQgetvalue(res, row, 2));
-	put_epoch(b, res, row, 3);
-	tp_buf_puts(b, ",\"updated_at\":");
-	put_epoch(b, res, row, 4);
+	tp_buf_json_kv_raw(b, "symbols",
+			   PQgetisnull(res, row, 2) ? "[]" : PQgetvalue(res, row, 2));
+	put_times(b, res, row, 3);
 	tp_buf_putc(b, '}');
 }
 
 static void render_preset(struct tp_buf *b, const PGresult *res, int row)
 {
-	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
-	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	put_head(b, res, row);
 	/* filters::text of a jsonb: already JSON. */
-	tp_buf_printf(b, ",\"filters\":%s,\"is_default\":%s,\"created_at\":",
-		      PQgetvalue(res, row, 2),
-		      PQgetvalue(res, row, 3)[0] == 't' ? "true" : "false");
-	put_epoch(b, res, row, 4);
-	tp_buf_puts(b, ",\"updated_at\":");
-	put_epoch(b, res, row, 5);
+	tp_buf_json_kv_raw(b, "filters", PQgetvalue(res, row, 2));
+	tp_buf_json_kv_bool(b, "is_default", PQgetvalue(res, row, 3)[0] == 't');
+	put_times(b, res, row, 4);
 	tp_buf_putc(b, '}');
 }
 
@@ -161,13 +169,17 @@ static void finish_rows(struct op *op, const PGresult *res, int status_ok,
 
 	tp_buf_init(&b, 0);
 	if (list) {
-		tp_buf_printf(&b, "{\"%s\":[", is_watchlist(op->kind) ? "watchlists" : "presets");
+		tp_buf_putc(&b, '{');
+		tp_buf_json_key(&b, is_watchlist(op->kind) ? "watchlists" : "presets", true);
+		tp_buf_putc(&b, '[');
 		for (int i = 0; i < PQntuples(res); i++) {
 			if (i)
 				tp_buf_putc(&b, ',');
 			render(&b, res, i);
 		}
-		tp_buf_printf(&b, "],\"count\":%d}", PQntuples(res));
+		tp_buf_putc(&b, ']');
+		tp_buf_json_kv_int(&b, "count", PQntuples(res));
+		tp_buf_putc(&b, '}');
 	} else {
 		render(&b, res, 0);
 	}
@@ -320,7 +332,12 @@ static void main_done(int status, const PGresult *res, void *ud)
 				struct tp_buf b;
 
 				tp_buf_init(&b, 0);
-				tp_buf_printf(&b, "{\"deleted\":true,\"id\":%s}", op->id);
+				tp_buf_putc(&b, '{');
+				tp_buf_json_key(&b, "deleted", true);
+				tp_buf_json_bool(&b, true);
+				/* op->id: the path's digits, checked. */
+				tp_buf_json_kv_raw(&b, "id", op->id);
+				tp_buf_putc(&b, '}');
 				tp_http_complete(op->srv, op->ticket, 200, &b);
 				tp_buf_cleanup(&b);
 				notify_change(op);

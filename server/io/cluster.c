@@ -53,7 +53,6 @@
 #include "cluster.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/clock.h"
 #include "tickpush/dict.h"
@@ -61,6 +60,7 @@
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/push.h"
+#include "tickpush/ratelimit.h"
 
 #define STREAM_KEY "tickpush:stream"
 #define META_KEY "tickpush:stream:meta"

@@ -151,13 +151,12 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 {
 	resp->status = status;
 	tp_buf_reset(resp->body);
-	tp_buf_puts(resp->body, "{\"error\":");
+	tp_buf_putc(resp->body, '{');
+	tp_buf_json_key(resp->body, "error", true);
 	tp_buf_json_str(resp->body, msg);
-	if (field) {
-		tp_buf_puts(resp->body, ",\"field\":");
-		tp_buf_json_str(resp->body, field);
-	}
-	if (extra) {
+	if (field)
+		tp_buf_json_kv_str(resp->body, "field", field);
+	if (extra) { /* members rendered by the caller */
 		tp_buf_putc(resp->body, ',');
 		tp_buf_puts(resp->body, extra);
 	}

@@ -111,7 +111,7 @@ struct tp_io {
 	struct tp_ws *ws;             /* WebSocket sessions: ws.c's */
 	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams: sse.c's */
-	struct poll_conn *polls;      /* waiting long-polls: poll.c's */
+	struct poll_conn *polls;      /* waiting long-polls: longpoll.c's */
 
 	/* HTTP: requests in flight and deferred answers by ticket (http.c
 	 * drives the lifecycle, tickpush/httpconn.h), what it calls. */

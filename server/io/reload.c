@@ -39,6 +39,7 @@
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/netaddr.h"
+#include "tickpush/ratelimit.h"
 #include "tickpush/confdiff.h"
 
 extern char **environ;

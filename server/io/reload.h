@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "tickpush/auth.h"
+#include "tickpush/jwt.h"
 
 struct tp_io;
 

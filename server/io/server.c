@@ -45,7 +45,7 @@
 #include "sniff.h"
 #include "sse.h"
 #include "netutil.h"
-#include "poll.h"
+#include "longpoll.h"
 #include "transport.h"
 #include "tickpush/clock.h"
 #include "tickpush/push.h"
@@ -55,11 +55,11 @@
 #include "writer.h"
 #include "ws.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/ratelimit.h"
 
 /* The server: the context its modules share (io.h) and what only the
  * wiring touches. */

@@ -1,6 +1,6 @@
 /*
  * sse.c - the Server-Sent Events transport (GET /api/stream), one of the
- * two HTTP push fallbacks (the other is long-poll, poll.c; the request
+ * two HTTP push fallbacks (the other is long-poll, longpoll.c; the request
  * start they share is in stream.c).
  *
  * Both carry exactly the frames of the WebSocket protocol, with the same

@@ -1,6 +1,6 @@
 /*
  * stream.h - the start of an SSE or long-poll request (server/io/stream.c),
- * what the two HTTP push fallbacks (sse.c, poll.c) share: the query, the
+ * what the two HTTP push fallbacks (sse.c, longpoll.c) share: the query, the
  * token's account, the preset. The transports themselves are ws.h,
  * sse.h, poll.h; their common header and the hub's send, transport.h.
  */

@@ -5,7 +5,7 @@
  * The hub (core/push.c) holds a transport connection as an opaque
  * pointer and hands it each frame through tp_stream_send; the connection
  * itself says how to encode it: a WebSocket text frame (ws.c), an SSE
- * event (sse.c) or a long-poll batch (poll.c). No transport names another.
+ * event (sse.c) or a long-poll batch (longpoll.c). No transport names another.
  */
 #ifndef TICKPUSH_IO_TRANSPORT_H
 #define TICKPUSH_IO_TRANSPORT_H

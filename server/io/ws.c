@@ -72,15 +72,16 @@
 #include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
 #include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/dict.h"
+#include "tickpush/jwt.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
 #include "tickpush/tbucket.h"
+#include "tickpush/usercache.h"
 #include "tickpush/wsframe.h"
 #include "tickpush/wsrx.h"
 #include "writer.h"
@@ -314,19 +315,28 @@ static int reject(struct lws *wsi, int status, const char *msg)
 {
 	unsigned char buf[LWS_PRE + 512];
 	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	char body[256];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+	struct tp_buf body;
+	int rc = -1;
 
 	TP_METRIC_INC(ws_rejected);
-	if (lws_add_http_common_headers(wsi, (unsigned)status,
+	/* msg may quote a token check's reason: escaped by the writer. */
+	tp_buf_init(&body, 0);
+	tp_buf_putc(&body, '{');
+	tp_buf_json_key(&body, "error", true);
+	tp_buf_json_str(&body, msg);
+	tp_buf_putc(&body, '}');
+	if (body.oom || body.len > 256 ||
+	    lws_add_http_common_headers(wsi, (unsigned)status,
 					"application/json; charset=utf-8",
-					(lws_filepos_t)n, &p, end) ||
+					(lws_filepos_t)body.len, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	memcpy(start, body, (size_t)n);
-	if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
-		return -1;
-	return 1;
+		goto out;
+	memcpy(start, tp_buf_data(&body), body.len);
+	if (lws_write(wsi, start, body.len, LWS_WRITE_HTTP_FINAL) == (int)body.len)
+		rc = 1;
+out:
+	tp_buf_cleanup(&body);
+	return rc;
 }
 
 int tp_ws_confirm_upgrade(struct lws *wsi)

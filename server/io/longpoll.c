@@ -1,5 +1,5 @@
 /*
- * poll.c - the long-poll transport (GET /api/patterns/poll), the second
+ * longpoll.c - the long-poll transport (GET /api/patterns/poll), the second
  * HTTP push fallback (sse.c is the first; the request start they share,
  * parameters, the token's account and the preset, is in stream.c).
  *
@@ -19,7 +19,7 @@
 #include "api.h"
 #include "http.h"
 #include "io.h"
-#include "poll.h"
+#include "longpoll.h"
 #include "presets.h"
 #include "stream.h"
 #include "transport.h"
@@ -63,13 +63,16 @@ static void poll_answer(struct poll_conn *c, bool gap)
 	if (c->next)
 		c->next->prev = c->prev;
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"events\":[");
-	if (c->events.len)
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "events", true);
+	tp_buf_putc(&b, '[');
+	if (c->events.len) /* rendered events, comma-separated */
 		tp_buf_append(&b, tp_buf_data(&c->events), c->events.len);
-	tp_buf_printf(&b, "],\"seq\":%llu,\"epoch\":",
-		      (unsigned long long)tp_ingest_stats(c->srv->ingest)->seq);
-	tp_buf_json_str(&b, c->srv->epoch);
-	tp_buf_printf(&b, ",\"gap\":%s}", gap ? "true" : "false");
+	tp_buf_putc(&b, ']');
+	tp_buf_json_kv_uint(&b, "seq", tp_ingest_stats(c->srv->ingest)->seq);
+	tp_buf_json_kv_str(&b, "epoch", c->srv->epoch);
+	tp_buf_json_kv_bool(&b, "gap", gap);
+	tp_buf_putc(&b, '}');
 	tp_http_complete(c->srv, c->ticket, 200, &b);
 	tp_buf_cleanup(&b);
 	/* Not inside a hub callback here (timer), so the session can go. */

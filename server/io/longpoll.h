@@ -1,9 +1,9 @@
 /*
- * poll.h - the long-poll transport (server/io/poll.c): what the wiring
+ * longpoll.h - the long-poll transport (server/io/longpoll.c): what the wiring
  * calls. Its route handler, tp_api_poll, is in api.h.
  */
-#ifndef TICKPUSH_IO_POLL_H
-#define TICKPUSH_IO_POLL_H
+#ifndef TICKPUSH_IO_LONGPOLL_H
+#define TICKPUSH_IO_LONGPOLL_H
 
 struct tp_io;
 
