@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+struct tp_buf;
+
 enum tp_head_verdict {
 	TP_HEAD_OK,        /* acceptable to lws (or too long to judge: head_len 0) */
 	TP_HEAD_MORE,      /* incomplete so far */
@@ -37,5 +39,11 @@ struct tp_head_error {
 enum tp_head_verdict tp_http_head_check(const char *buf, size_t len,
 					const struct tp_head_limits *lim,
 					struct tp_head_error *err);
+
+/* The whole answer refusing a head, as bytes for the socket: status line,
+ * headers (Connection: close) and the JSON error {"error":..,"field":..}.
+ * Written where lws cannot be asked to answer (sniff.c, before lws reads
+ * the head; http.c, after lws gave up on one). Appended to out. */
+void tp_http_head_refusal(const struct tp_head_error *err, struct tp_buf *out);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tickpush/ascii.h"
+#include "tickpush/buf.h"
 #include "tickpush/httphead.h"
 
 static const char *const methods[] = {
@@ -125,4 +126,28 @@ enum tp_head_verdict tp_http_head_check(const char *buf, size_t len,
 		return bad(err, 431, "Too many header lines", NULL);
 	}
 	return TP_HEAD_OK;
+}
+
+void tp_http_head_refusal(const struct tp_head_error *err, struct tp_buf *out)
+{
+	struct tp_buf body;
+
+	tp_buf_init(&body, 0);
+	tp_buf_putc(&body, '{');
+	tp_buf_json_key(&body, "error", true);
+	tp_buf_json_str(&body, err->error);
+	if (err->field)
+		tp_buf_json_kv_str(&body, "field", err->field);
+	tp_buf_putc(&body, '}');
+	tp_buf_printf(out, "HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
+		      "content-length: %zu\r\ncache-control: no-store\r\n"
+		      "x-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
+		      err->status,
+		      err->status == 414 ? "URI Too Long" :
+		      err->status == 431 ? "Request Header Fields Too Large" :
+		      err->status == 501 ? "Not Implemented" : "Bad Request",
+		      body.len);
+	tp_buf_append(out, tp_buf_data(&body), body.len);
+	out->oom |= body.oom;
+	tp_buf_cleanup(&body);
 }

@@ -60,10 +60,13 @@
  * What lives as long as the connection (the idle timer, its place in the
  * connections gauge, the rx flow state) is kept on the wsi itself.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -77,6 +80,7 @@
 #include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
+#include "tickpush/httphead.h"
 #include "tickpush/log.h"
 
 /* The answer being written: set when it is ready (now or by ticket). */
@@ -106,6 +110,7 @@ struct pss {
 	bool cors_vary;               /* Vary: Origin */
 	bool preflight;               /* an OPTIONS answer: the preflight headers */
 	char origin[256];             /* the request's Origin, "" = none */
+	bool head_seen;               /* LWS_CALLBACK_HTTP came: the head is ours */
 	bool body_seen;               /* lws has handed over body bytes */
 	bool answer_now;              /* in LWS_CALLBACK_HTTP: answer at once */
 	bool bad_pipeline;            /* lws misread its body (see top) */
@@ -801,6 +806,162 @@ static const char *mime_of(const char *path)
 }
 
 /*
+ * Heads lws gives up on. lws 4.1.6's parser abandons some request heads
+ * before any callback of ours and closes the connection without a word:
+ * a NUL byte in the URL (raw or %00), headers with no request line, a head
+ * larger than its header table (http_header_max + TP_HTTP_HEAD_SLACK),
+ * more URL arguments and header lines than its fragment slots, a second
+ * request line. sniff.c answers those in a plain connection's first head,
+ * before lws reads it; every other head (a later keep-alive request, any
+ * on TLS, one beyond the table) is answered here, on the way out: lws ends
+ * such a connection with lws_close_free_wsi(.., "lws_read_h1 bail"), a
+ * call from inside libwebsockets.so that binds to the definition below
+ * (interposition, as for lws_return_http_status), which answers and then
+ * lets lws's own close go on. Nothing is added to a well-formed request.
+ *
+ * The same bail also ends a connection for reasons that are not a dropped
+ * head, so the answer goes only to a client connection (counted_mark)
+ * whose current head never reached us (no LWS_CALLBACK_HTTP: a head that
+ * did is ours, answered or closed on purpose; nor a WebSocket) and that
+ * lws did not answer itself in this loop turn (lws_return_http_status,
+ * an Upgrade: lws_answers). lws parses no head while the previous answer
+ * is being written (http.c's top), so this answer follows the previous
+ * one whole: never a second answer to one head, never one inside another.
+ *
+ * What was wrong, lws says only in its log, right before giving up (the
+ * same call): server.c hands its lines to tp_http_lws_log. A head it gave
+ * up on without a word had a NUL byte in its URL (the one silent failure
+ * of lws_parse).
+ */
+static struct {
+	const struct lws *wsi;        /* lws answered this connection's head... */
+	uint64_t turn;                /* ...in this loop turn */
+} lws_answered;
+
+static void lws_answers(struct lws *wsi)
+{
+	lws_answered.wsi = wsi;
+	lws_answered.turn = server_of(wsi)->loop_turn;
+}
+
+enum lws_complaint {
+	LWS_SAID_NOTHING,
+	LWS_NO_ROOM,                  /* the header table is full */
+	LWS_NO_SLOTS,                 /* fragment slots used up */
+	LWS_NO_METHOD,                /* headers without a request line */
+	LWS_TWO_METHODS,              /* a second request line */
+};
+
+static enum lws_complaint complaint; /* since the last bail */
+
+bool tp_http_lws_log(const char *line)
+{
+	static const struct {
+		const char *text;
+		enum lws_complaint what;
+	} said[] = {
+		{"Ran out of header data space", LWS_NO_ROOM},
+		{"More hdr frags than we can deal with", LWS_NO_SLOTS},
+		{"Missing URI in HTTP request", LWS_NO_METHOD},
+		{"Duplicated method", LWS_TWO_METHODS},
+		{"multiple methods?", LWS_TWO_METHODS},
+	};
+	size_t n = strcspn(line, "\r\n");
+
+	for (size_t i = 0; i < TP_ARRAY_SIZE(said); i++)
+		if (strlen(said[i].text) == n && !memcmp(line, said[i].text, n)) {
+			complaint = said[i].what;
+			return true;
+		}
+	return false;
+}
+
+static void dropped_error(const struct tp_io *srv, enum lws_complaint what,
+			  struct tp_head_error *err)
+{
+	static char room[128];
+
+	memset(err, 0, sizeof(*err));
+	switch (what) {
+	case LWS_NO_ROOM:
+		snprintf(room, sizeof(room), "Request head too large: its headers exceed "
+			 "the server's header table (%d bytes)",
+			 tp_http_header_limit(srv->cfg) + TP_HTTP_HEAD_SLACK);
+		err->status = 431;
+		err->error = room;
+		break;
+	case LWS_NO_SLOTS:
+		err->status = 431;
+		err->error = "Too many URL arguments and header lines";
+		break;
+	case LWS_NO_METHOD:
+		err->status = 400;
+		err->error = "Malformed request line: the head has no method and URL";
+		break;
+	case LWS_TWO_METHODS:
+		err->status = 400;
+		err->error = "Malformed header line: a second request line";
+		err->field = "header";
+		break;
+	default:
+		err->status = 400;
+		err->error = "url: a NUL byte (raw or %00) is not allowed";
+		err->field = "url";
+		break;
+	}
+}
+
+/* The refusal, straight into the connection before lws closes it (lws
+ * sends what the socket does not take before closing). The unread rest of
+ * a head beyond the table is read away first, as far as it is there:
+ * closing over unread bytes would reset the connection, and a reset can
+ * destroy the answer on its way. */
+static void answer_dropped_head(struct lws *wsi)
+{
+	struct pss *pss = lws_wsi_user(wsi);
+	const struct tp_io *srv = server_of(wsi);
+	enum lws_complaint what = complaint;
+	struct tp_head_error err;
+	char junk[4096];
+	struct tp_buf b;
+
+	complaint = LWS_SAID_NOTHING;
+	if (lws_get_opaque_user_data(wsi) != &counted_mark ||
+	    (pss && (pss->head_seen || pss->ws)) ||
+	    (lws_answered.wsi == wsi && lws_answered.turn == srv->loop_turn))
+		return;
+	dropped_error(srv, what, &err);
+	for (int i = 0; i < 16 && recv(lws_get_socket_fd(wsi), junk, sizeof(junk),
+				      MSG_DONTWAIT) > 0; i++)
+		;
+	tp_buf_init(&b, LWS_PRE);
+	tp_http_head_refusal(&err, &b);
+	if (!b.oom)
+		(void)lws_write(wsi, (unsigned char *)tp_buf_data(&b), b.len, LWS_WRITE_HTTP);
+	tp_buf_cleanup(&b);
+	tp_sniff_refused(wsi, &err);
+}
+
+typedef void lws_close_fn(struct lws *wsi, enum lws_close_status reason,
+			  const char *caller);
+
+void lws_close_free_wsi(struct lws *wsi, enum lws_close_status reason, const char *caller)
+{
+	static lws_close_fn *lws_own;
+
+	if (!lws_own) {
+		void *sym = dlsym(RTLD_NEXT, "lws_close_free_wsi");
+
+		if (!sym)
+			abort(); /* cannot be: libwebsockets is linked */
+		memcpy(&lws_own, &sym, sizeof(lws_own));
+	}
+	if (caller && !strcmp(caller, "lws_read_h1 bail"))
+		answer_dropped_head(wsi);
+	lws_own(wsi, reason, caller);
+}
+
+/*
  * lws's own error answers, in our JSON. lws 4.1.6 answers what its parser
  * refuses (a URL it will not sanitise, a request line without a method,
  * an unknown Upgrade, ...) by itself, before any callback of ours, through
@@ -829,6 +990,7 @@ int lws_return_http_status(struct lws *wsi, unsigned int code, const char *html_
 	int blen, llen, n;
 
 	(void)html_body;
+	lws_answers(wsi);
 	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
 	llen = snprintf(len, sizeof(len), "%d", blen);
 	if (lws_add_http_header_status(wsi, status, &p, end) ||
@@ -1014,6 +1176,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	int status;
 
 	lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL); /* the idle timer */
+	pss->head_seen = true;
 	tp_hc_attach(&pss->hc, &srv->http, wsi);
 	pss->mono_start = tp_mono();
 	pss->method = method_of(wsi);
@@ -1182,6 +1345,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 * header table can tell: it is gone by then. Hang up. */
 		char up[16];
 
+		lws_answers(wsi); /* whatever comes of it: not a dropped head */
 		if (lws_hdr_copy(wsi, up, sizeof(up), WSI_TOKEN_UPGRADE) <= 0 ||
 		    (!tp_ascii_ieq(up, "websocket") && !tp_ascii_ieq(up, "h2c")))
 			return -1;

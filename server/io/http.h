@@ -81,6 +81,9 @@ const struct lws_protocols *tp_http_protocols(void);
  * refusal. lws's listener asks through FILTER_NETWORK_CONNECTION, a
  * worker's own listener (listener.c) directly. */
 bool tp_http_may_accept(struct tp_io *srv);
+/* One line of lws's log: true when it says why lws gave up on a request
+ * head (http.c answers that head and logs it; the line is only debug). */
+bool tp_http_lws_log(const char *line);
 
 /* Copies request header `name` (lower-case, with trailing ':', e.g.
  * "authorization:") into buf; returns its length or -1 if absent/too long. */

@@ -256,6 +256,8 @@ static void lws_log_emit(int level, const char *line)
 			      level == LLL_WARN ? TP_LOG_WARN : TP_LOG_NOTICE;
 	size_t n = strlen(line);
 
+	if (tp_http_lws_log(line))
+		l = TP_LOG_DEBUG; /* a bad request head: http.c answers and logs it */
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
 	TP_LOG(l, "msg=\"lws\" detail=%s", tp_log_qn(line, n));
@@ -434,6 +436,7 @@ static rlim_t fd_limit(rlim_t want)
  * to the 4 KiB HTTP responses were written with before. */
 #define WS_RX_BUFFER 1024
 #define TX_PACKET 4096
+#define TLS_RECORD_MAX 16384 /* plaintext bytes, TLS 1.2 and 1.3 */
 
 /* http.c's protocol table with those sizes; lws copies it into the
  * vhost, a static keeps it valid in any case. */
@@ -510,6 +513,14 @@ static int create_lws(struct tp_server *srv)
 	 * max_connections is enforced at accept (http.c). */
 	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
 	info.server_string = "tickpush";
+	/* lws reads a request in pieces of this size. Over TLS, a piece that
+	 * fills it leaves the rest of the TLS record decrypted inside OpenSSL,
+	 * where no socket event announces it; lws 4.1.6 on libuv looks at such
+	 * bytes once (its idle handler) and then forgets them: a head of three
+	 * pieces or more (> 8 KiB with the default 4 KiB) waited for the
+	 * client's next packet. Larger than the largest TLS record (16 KiB),
+	 * no read leaves anything behind. One buffer per loop. */
+	info.pt_serv_buf_size = TLS_RECORD_MAX + 1024;
 	/* lws's connection validity timer stays off (a policy with no
 	 * hang-up time; without one lws applies its default, 300 s): lws 4.1
 	 * keeps its timers in one sorted list and inserts each session's

@@ -26,9 +26,10 @@
  * silent; when none is to be had, the connection is left unchecked.
  *
  * Limits of the approach: only a connection's first request is checked
- * (later keep-alive requests are lws's alone: peeking before each would
- * cost system calls on every request), and TLS connections are not
- * (their bytes are ciphertext until lws decrypts them).
+ * (peeking before each later keep-alive request would cost system calls
+ * on every request), and TLS connections are not (their bytes are
+ * ciphertext until lws decrypts them). What lws drops of those, http.c
+ * answers as lws closes the connection (lws_close_free_wsi there).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@
 #include "tickpush/httphead.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/netaddr.h"
 
 #define RETRY_MAX_MS 64
 
@@ -71,40 +73,35 @@ static void limits_of(const struct tp_io *srv, struct tp_head_limits *lim)
 	lim->frags = WSI_TOKEN_COUNT;
 }
 
+void tp_sniff_refused(struct lws *wsi, const struct tp_head_error *err)
+{
+	static struct tp_log_ratelimit rl;
+	char peer[TP_ADDR_STRLEN];
+	unsigned long suppressed;
+
+	tp_metrics_http_response(err->status);
+	if (!tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &suppressed))
+		return;
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	TP_LOG(TP_LOG_WARN, "msg=\"malformed request refused\" status=%d error=%s peer=%s "
+	       "suppressed=%lu", err->status, tp_log_q(err->error), tp_log_q(peer), suppressed);
+}
+
 /* The JSON refusal, written straight to the socket; the request's bytes
  * are read away first. */
-static void refuse(int fd, const struct tp_head_error *err)
+static void refuse(struct lws *wsi, int fd, const struct tp_head_error *err)
 {
 	struct tp_buf b;
-	char head[256];
-	int n;
 
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"error\":");
-	tp_buf_json_str(&b, err->error);
-	if (err->field) {
-		tp_buf_puts(&b, ",\"field\":");
-		tp_buf_json_str(&b, err->field);
-	}
-	tp_buf_putc(&b, '}');
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
-		     "content-length: %zu\r\ncache-control: no-store\r\n"
-		     "x-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
-		     err->status,
-		     err->status == 414 ? "URI Too Long" :
-		     err->status == 431 ? "Request Header Fields Too Large" :
-		     err->status == 501 ? "Not Implemented" : "Bad Request",
-		     b.len);
+	tp_http_head_refusal(err, &b);
 	while (recv(fd, peekbuf, sizeof(peekbuf), MSG_DONTWAIT) > 0)
 		;
-	if (!b.oom) {
-		(void)send(fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	if (!b.oom)
 		(void)send(fd, tp_buf_data(&b), b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	}
 	shutdown(fd, SHUT_WR);
 	tp_buf_cleanup(&b);
-	tp_metrics_http_response(err->status);
+	tp_sniff_refused(wsi, err);
 }
 
 /* Peeks at fd: TP_HEAD_OK/BAD/MORE as the check says; *eof when the peer
@@ -184,7 +181,7 @@ static void look(struct tp_sniff *s)
 		return;
 	}
 	if (v == TP_HEAD_BAD) {
-		refuse(s->fd, &err);
+		refuse(s->wsi, s->fd, &err);
 		/* lws closes it on its next turn (never from inside ours). */
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		finish(s, false);
@@ -220,7 +217,7 @@ int tp_sniff_accepted(struct tp_io *srv, struct lws *wsi)
 	if (v == TP_HEAD_OK)
 		return 0;
 	if (v == TP_HEAD_BAD) {
-		refuse(fd, &err);
+		refuse(wsi, fd, &err);
 		/* Unread by lws, closed on its next turn (failing the adoption
 		 * instead would look like an error to listener.c). */
 		lws_rx_flow_control(wsi, 0);

@@ -10,6 +10,7 @@
 #include "tickpush/config.h"
 
 struct tp_io;
+struct tp_head_error;
 struct lws;
 
 /* Room in lws's header table beyond the largest header, so that a header
@@ -34,6 +35,9 @@ int tp_sniff_accepted(struct tp_io *srv, struct lws *wsi);
 bool tp_sniff_started(const struct tp_io *srv, const struct lws *wsi);
 /* The connection is going: forget any wait for it. */
 void tp_sniff_gone(struct tp_io *srv, struct lws *wsi);
+/* A head refused with err (here, or by http.c after lws gave up on it):
+ * counted by status and logged (at most once a second). */
+void tp_sniff_refused(struct lws *wsi, const struct tp_head_error *err);
 /* Shutdown: lws takes every waiting connection. */
 void tp_sniff_stop_all(struct tp_io *srv);
 

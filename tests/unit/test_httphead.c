@@ -3,12 +3,14 @@
  * any byte: "more" until complete), and each kind lws 4.1.6 would answer
  * with HTML or drop gets its JSON status: bad percent-encoding, %00,
  * unknown methods, too many arguments, too many lines, a line without ':',
- * a URL too long; a head too long to judge is left to lws.
+ * a URL too long; a head too long to judge is left to lws. The refusal
+ * is one whole HTTP answer: its length right, JSON escaped, closing.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "test_support.h"
+#include "tickpush/buf.h"
 #include "tickpush/err.h"
 #include "tickpush/httphead.h"
 
@@ -127,12 +129,37 @@ static void test_bad_heads(void **state)
 	}
 }
 
+static void test_refusal(void **state)
+{
+	static const char want[] =
+		"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+		"content-type: application/json; charset=utf-8\r\ncontent-length: 33\r\n"
+		"cache-control: no-store\r\nx-content-type-options: nosniff\r\n"
+		"connection: close\r\n\r\n"
+		"{\"error\":\"a \\\"b\\\"\",\"field\":\"url\"}";
+	struct tp_head_error err = {431, "a \"b\"", "url", 0};
+	struct tp_buf b;
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	tp_http_head_refusal(&err, &b);
+	assert_string_equal(tp_buf_cstr(&b), want);
+	tp_buf_reset(&b);
+	err.status = 400;
+	err.field = NULL;
+	tp_http_head_refusal(&err, &b);
+	assert_non_null(strstr(tp_buf_cstr(&b), "400 Bad Request"));
+	assert_non_null(strstr(tp_buf_cstr(&b), "\r\n\r\n{\"error\":\"a \\\"b\\\"\"}"));
+	tp_buf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_heads),
 		cmocka_unit_test(test_bad_heads),
 		cmocka_unit_test(test_not_http),
+		cmocka_unit_test(test_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
