@@ -336,6 +336,18 @@ static bool indicator_known(const char *key)
 		       !strcmp(key, "relative_volume") || !strcmp(key, "rsi"));
 }
 
+/* {"relative_strength":...,"relative_volume":...,"rsi":... - the known
+ * indicators, left open for the others (the record and the parse share
+ * it). */
+static void put_indicators_head(struct tp_buf *b, const struct tp_pattern *p)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "relative_strength", true);
+	tp_buf_json_num(b, p->rs);
+	tp_buf_json_kv_num(b, "relative_volume", p->rvol);
+	tp_buf_json_kv_num(b, "rsi", p->rsi);
+}
+
 /* Fills rs/rvol/rsi and indicators_json from the indicators object (NULL
  * or null: all defaults). Other keys pass through in their order. */
 static enum tp_reject parse_indicators(const cJSON *ind, struct tp_pattern *p,
@@ -368,19 +380,12 @@ static enum tp_reject parse_indicators(const cJSON *ind, struct tp_pattern *p,
 			return r;
 	}
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"relative_strength\":");
-	tp_buf_json_num(&b, p->rs);
-	tp_buf_puts(&b, ",\"relative_volume\":");
-	tp_buf_json_num(&b, p->rvol);
-	tp_buf_puts(&b, ",\"rsi\":");
-	tp_buf_json_num(&b, p->rsi);
+	put_indicators_head(&b, p);
 	if (ind) {
 		cJSON_ArrayForEach(c, ind) {
 			if (indicator_known(c->string))
 				continue;
-			tp_buf_putc(&b, ',');
-			tp_buf_json_str(&b, c->string ? c->string : "");
-			tp_buf_putc(&b, ':');
+			tp_buf_json_key(&b, c->string ? c->string : "", false);
 			tp_json_put(&b, c);
 		}
 	}
@@ -619,24 +624,17 @@ static enum tp_reject parse_progress(const struct scope *sc,
 	}
 
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"job_id\":");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "job_id", true);
 	tp_buf_json_str(&b, ev->job_id);
-	tp_buf_puts(&b, ",\"progress\":");
-	tp_buf_json_num(&b, ev->progress);
-	tp_buf_puts(&b, ",\"status\":");
-	tp_buf_json_str(&b, ev->status);
-	if (has_eta) {
-		tp_buf_puts(&b, ",\"estimated_completion\":");
-		tp_buf_json_num(&b, eta);
-	}
-	if (sym[0]) {
-		tp_buf_puts(&b, ",\"current_symbol\":");
-		tp_buf_json_str(&b, sym);
-	}
-	if (has_processed) {
-		tp_buf_puts(&b, ",\"processed_symbols\":");
-		tp_buf_json_num(&b, processed);
-	}
+	tp_buf_json_kv_num(&b, "progress", ev->progress);
+	tp_buf_json_kv_str(&b, "status", ev->status);
+	if (has_eta)
+		tp_buf_json_kv_num(&b, "estimated_completion", eta);
+	if (sym[0])
+		tp_buf_json_kv_str(&b, "current_symbol", sym);
+	if (has_processed)
+		tp_buf_json_kv_num(&b, "processed_symbols", processed);
 	tp_buf_putc(&b, '}');
 	return buf_take(&b, &ev->data_json, "data", err);
 }
@@ -660,20 +658,18 @@ static enum tp_reject parse_result(const struct scope *sc, struct tp_event *ev,
 		return r;
 
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"job_id\":");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "job_id", true);
 	tp_buf_json_str(&b, ev->job_id);
-	tp_buf_puts(&b, ",\"status\":");
-	tp_buf_json_str(&b, ev->status);
-	tp_buf_puts(&b, ",\"results\":");
+	tp_buf_json_kv_str(&b, "status", ev->status);
+	tp_buf_json_key(&b, "results", false);
 	r = object_field(sc, "results", &b, err);
 	if (r) {
 		tp_buf_cleanup(&b);
 		return r;
 	}
-	if (it) {
-		tp_buf_puts(&b, ",\"processing_time_seconds\":");
-		tp_buf_json_num(&b, secs);
-	}
+	if (it)
+		tp_buf_json_kv_num(&b, "processing_time_seconds", secs);
 	tp_buf_putc(&b, '}');
 	return buf_take(&b, &ev->data_json, "data", err);
 }
@@ -688,16 +684,16 @@ static enum tp_reject parse_health(const struct scope *sc, struct tp_event *ev,
 	if (r)
 		return r;
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"status\":");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "status", true);
 	tp_buf_json_str(&b, ev->status);
-	tp_buf_puts(&b, ",\"metrics\":");
+	tp_buf_json_key(&b, "metrics", false);
 	r = object_field(sc, "metrics", &b, err);
 	if (r) {
 		tp_buf_cleanup(&b);
 		return r;
 	}
-	tp_buf_puts(&b, ",\"timestamp\":");
-	tp_buf_json_num(&b, ev->timestamp);
+	tp_buf_json_kv_num(&b, "timestamp", ev->timestamp);
 	tp_buf_putc(&b, '}');
 	return buf_take(&b, &ev->data_json, "data", err);
 }
@@ -995,11 +991,7 @@ void tp_pattern_indicators_json(struct tp_buf *b, const struct tp_pattern *p)
 		tp_buf_puts(b, p->indicators_json);
 		return;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "relative_strength", true);
-	tp_buf_json_num(b, p->rs);
-	tp_buf_json_kv_num(b, "relative_volume", p->rvol);
-	tp_buf_json_kv_num(b, "rsi", p->rsi);
+	put_indicators_head(b, p);
 	tp_buf_putc(b, '}');
 }
 

@@ -814,25 +814,14 @@ fail:
 }
 
 /* A JSON string, lower-cased for the case-insensitive lists so entries that
- * compare equal print equal. */
+ * compare equal print equal. Entries fit ENTRY_MAX (checked when read). */
 static void put_str(struct tp_buf *out, const char *s, bool lower)
 {
-	tp_buf_putc(out, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char tmp[ENTRY_MAX + 1];
 
-		if (lower)
-			c = (unsigned char)tp_ascii_lower((char)c);
-		if (c == '"' || c == '\\') {
-			tp_buf_putc(out, '\\');
-			tp_buf_putc(out, (char)c);
-		} else if (c < 0x20) {
-			tp_buf_printf(out, "\\u%04x", c);
-		} else {
-			tp_buf_putc(out, (char)c);
-		}
-	}
-	tp_buf_putc(out, '"');
+	if (lower && tp_ascii_lower_into(tmp, sizeof(tmp), s) < sizeof(tmp))
+		s = tmp;
+	tp_buf_json_str(out, s);
 }
 
 void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out)
@@ -842,7 +831,8 @@ void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out)
 		size_t n;
 		char *const *list = list_read(f, (enum list_kind)k, &n);
 
-		tp_buf_printf(out, "%s\"%s\":[", k ? "," : "", list_specs[k].name);
+		tp_buf_json_key(out, list_specs[k].name, k == 0);
+		tp_buf_putc(out, '[');
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				tp_buf_putc(out, ',');
@@ -850,16 +840,16 @@ void tp_filter_canonical(const struct tp_filter *f, struct tp_buf *out)
 		}
 		tp_buf_putc(out, ']');
 	}
-	tp_buf_puts(out, ",\"confidence_min\":");
-	tp_buf_json_num(out, f->confidence_min);
-	tp_buf_puts(out, ",\"rs_min\":");
-	tp_buf_json_num(out, f->rs_min);
-	tp_buf_puts(out, ",\"vol_min\":");
-	tp_buf_json_num(out, f->vol_min);
-	tp_buf_puts(out, ",\"rsi_range\":[");
+	tp_buf_json_kv_num(out, "confidence_min", f->confidence_min);
+	tp_buf_json_kv_num(out, "rs_min", f->rs_min);
+	tp_buf_json_kv_num(out, "vol_min", f->vol_min);
+	tp_buf_json_key(out, "rsi_range", false);
+	tp_buf_putc(out, '[');
 	tp_buf_json_num(out, f->rsi_min);
 	tp_buf_putc(out, ',');
 	tp_buf_json_num(out, f->rsi_max);
-	tp_buf_printf(out, "],\"tier_mask\":%u,\"given\":%u}", f->tier_mask,
-		      f->given);
+	tp_buf_putc(out, ']');
+	tp_buf_json_kv_uint(out, "tier_mask", f->tier_mask);
+	tp_buf_json_kv_uint(out, "given", f->given);
+	tp_buf_putc(out, '}');
 }

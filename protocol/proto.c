@@ -34,7 +34,6 @@
  * cover it). The frame owns its filter arrays, ping_t and token;
  * tp_client_frame_cleanup frees them.
  */
-#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -509,15 +508,19 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Server frames                                                        */
 
-static void put_u64(struct tp_buf *out, uint64_t v)
+/* {"type":"<type>" - the start of every server frame. */
+static void put_type(struct tp_buf *out, const char *type)
 {
-	tp_buf_printf(out, "%" PRIu64, v);
+	tp_buf_putc(out, '{');
+	tp_buf_json_key(out, "type", true);
+	tp_buf_json_str(out, type);
 }
 
 /* ,"subs":[...] */
 static void put_subs(struct tp_buf *out, const char *const *subs, size_t n)
 {
-	tp_buf_puts(out, ",\"subs\":[");
+	tp_buf_json_key(out, "subs", false);
+	tp_buf_putc(out, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			tp_buf_putc(out, ',');
@@ -530,54 +533,50 @@ void tp_proto_hello(struct tp_buf *out, const char *session_id,
 		    long long user_id, const char *epoch, uint64_t seq,
 		    double server_time)
 {
-	tp_buf_printf(out, "{\"type\":\"hello\",\"protocol\":%d,\"session\":",
-		      TP_PROTO_VERSION);
-	tp_buf_json_str(out, session_id ? session_id : "");
+	put_type(out, "hello");
+	tp_buf_json_kv_int(out, "protocol", TP_PROTO_VERSION);
+	tp_buf_json_kv_str(out, "session", session_id ? session_id : "");
 	if (user_id > 0)
-		tp_buf_printf(out, ",\"user\":%lld", user_id);
+		tp_buf_json_kv_int(out, "user", user_id);
 	else
-		tp_buf_puts(out, ",\"user\":null");
-	tp_buf_puts(out, ",\"epoch\":");
-	tp_buf_json_str(out, epoch ? epoch : "");
-	tp_buf_puts(out, ",\"seq\":");
-	put_u64(out, seq);
-	tp_buf_puts(out, ",\"server_time\":");
-	tp_buf_json_num(out, server_time);
+		tp_buf_json_kv_raw(out, "user", "null");
+	tp_buf_json_kv_str(out, "epoch", epoch ? epoch : "");
+	tp_buf_json_kv_uint(out, "seq", seq);
+	tp_buf_json_kv_num(out, "server_time", server_time);
 	tp_buf_putc(out, '}');
 }
 
 void tp_proto_subscribed(struct tp_buf *out, const char *id,
 			 const char *epoch, uint64_t seq, bool recovered)
 {
-	tp_buf_puts(out, "{\"type\":\"subscribed\",\"id\":");
-	tp_buf_json_str(out, id ? id : "");
-	tp_buf_puts(out, ",\"epoch\":");
-	tp_buf_json_str(out, epoch ? epoch : "");
-	tp_buf_puts(out, ",\"seq\":");
-	put_u64(out, seq);
-	tp_buf_puts(out, recovered ? ",\"recovered\":true}"
-				   : ",\"recovered\":false}");
+	put_type(out, "subscribed");
+	tp_buf_json_kv_str(out, "id", id ? id : "");
+	tp_buf_json_kv_str(out, "epoch", epoch ? epoch : "");
+	tp_buf_json_kv_uint(out, "seq", seq);
+	tp_buf_json_kv_bool(out, "recovered", recovered);
+	tp_buf_putc(out, '}');
 }
 
 void tp_proto_snapshot_begin(struct tp_buf *out, const char *id, uint64_t seq)
 {
-	tp_buf_puts(out, "{\"type\":\"snapshot\",\"id\":");
-	tp_buf_json_str(out, id ? id : "");
-	tp_buf_puts(out, ",\"seq\":");
-	put_u64(out, seq);
-	tp_buf_puts(out, ",\"patterns\":[");
+	put_type(out, "snapshot");
+	tp_buf_json_kv_str(out, "id", id ? id : "");
+	tp_buf_json_kv_uint(out, "seq", seq);
+	tp_buf_json_key(out, "patterns", false);
+	tp_buf_putc(out, '[');
 }
 
 void tp_proto_snapshot_end(struct tp_buf *out)
 {
-	tp_buf_puts(out, "]}");
+	tp_buf_putc(out, ']');
+	tp_buf_putc(out, '}');
 }
 
+/* Ends with the comma before the tail's first member (proto.h). */
 void tp_proto_event_head(struct tp_buf *out, const char *type,
 			 const char *const *subs, size_t n_subs)
 {
-	tp_buf_puts(out, "{\"type\":");
-	tp_buf_json_str(out, type ? type : "");
+	put_type(out, type ? type : "");
 	put_subs(out, subs, n_subs);
 	tp_buf_putc(out, ',');
 }
@@ -585,9 +584,9 @@ void tp_proto_event_head(struct tp_buf *out, const char *type,
 void tp_proto_event_tail(struct tp_buf *out, uint64_t seq,
 			 const char *data_json, size_t data_len)
 {
-	tp_buf_puts(out, "\"seq\":");
-	put_u64(out, seq);
-	tp_buf_puts(out, ",\"data\":");
+	tp_buf_json_key(out, "seq", true);
+	tp_buf_json_uint(out, seq);
+	tp_buf_json_key(out, "data", false);
 	if (data_json && data_len)
 		tp_buf_append(out, data_json, data_len);
 	else
@@ -598,10 +597,9 @@ void tp_proto_event_tail(struct tp_buf *out, uint64_t seq,
 void tp_proto_removed_tail(struct tp_buf *out, uint64_t seq,
 			   const char *pattern_id)
 {
-	tp_buf_puts(out, "\"seq\":");
-	put_u64(out, seq);
-	tp_buf_puts(out, ",\"id\":");
-	tp_buf_json_str(out, pattern_id ? pattern_id : "");
+	tp_buf_json_key(out, "seq", true);
+	tp_buf_json_uint(out, seq);
+	tp_buf_json_kv_str(out, "id", pattern_id ? pattern_id : "");
 	tp_buf_putc(out, '}');
 }
 
@@ -624,36 +622,30 @@ void tp_proto_removed(struct tp_buf *out, uint64_t seq,
 void tp_proto_gap(struct tp_buf *out, const char *id, const char *epoch,
 		  uint64_t seq)
 {
-	tp_buf_puts(out, "{\"type\":\"gap\",\"id\":");
-	tp_buf_json_str(out, id ? id : "");
-	tp_buf_puts(out, ",\"epoch\":");
-	tp_buf_json_str(out, epoch ? epoch : "");
-	tp_buf_puts(out, ",\"seq\":");
-	put_u64(out, seq);
+	put_type(out, "gap");
+	tp_buf_json_kv_str(out, "id", id ? id : "");
+	tp_buf_json_kv_str(out, "epoch", epoch ? epoch : "");
+	tp_buf_json_kv_uint(out, "seq", seq);
 	tp_buf_putc(out, '}');
 }
 
 void tp_proto_error(struct tp_buf *out, const char *id,
 		    enum tp_proto_code code, const char *message)
 {
-	tp_buf_puts(out, "{\"type\":\"error\",\"id\":");
+	put_type(out, "error");
 	if (id)
-		tp_buf_json_str(out, id);
+		tp_buf_json_kv_str(out, "id", id);
 	else
-		tp_buf_puts(out, "null");
-	tp_buf_puts(out, ",\"code\":");
-	tp_buf_json_str(out, tp_proto_code_name(code));
-	tp_buf_puts(out, ",\"message\":");
-	tp_buf_json_str(out, message ? message : "");
+		tp_buf_json_kv_raw(out, "id", "null");
+	tp_buf_json_kv_str(out, "code", tp_proto_code_name(code));
+	tp_buf_json_kv_str(out, "message", message ? message : "");
 	tp_buf_putc(out, '}');
 }
 
 void tp_proto_pong(struct tp_buf *out, const char *t_json)
 {
-	tp_buf_puts(out, "{\"type\":\"pong\"");
-	if (t_json) {
-		tp_buf_puts(out, ",\"t\":");
-		tp_buf_puts(out, t_json);
-	}
+	put_type(out, "pong");
+	if (t_json) /* the ping's "t" as compact JSON (tp_client_frame) */
+		tp_buf_json_kv_raw(out, "t", t_json);
 	tp_buf_putc(out, '}');
 }

@@ -65,7 +65,11 @@ int tp_symlist_validate(const cJSON *body, bool required,
 		list[n++] = row;
 	}
 	if (unknown) {
-		tp_buf_printf(extra, "\"unknown\":[%s]", tp_buf_cstr(&names));
+		/* extra holds members for the error body: this is its first. */
+		tp_buf_json_key(extra, "unknown", true);
+		tp_buf_putc(extra, '[');
+		tp_buf_puts(extra, tp_buf_cstr(&names));
+		tp_buf_putc(extra, ']');
 		tp_errdetail_set(err, rc, "symbols", "symbols: unknown symbol%s: %.100s",
 				 unknown > 1 ? "s" : "", tp_buf_cstr(&bad));
 		goto out;

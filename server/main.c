@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 {
 	struct tp_config cfg;
 	struct tp_errdetail err = {{0}, NULL};
-	struct tp_server srv;
+	struct tp_server *srv;
 	char why[512];
 	struct tp_worker worker = {.listen_fd = -1};
 	unsigned workers;
@@ -118,8 +118,8 @@ int main(int argc, char **argv)
 		tp_config_cleanup(&cfg);
 		return 2;
 	}
-	rc = tp_server_run(&srv);
-	if (tp_server_cleanup(&srv))
+	rc = tp_server_run(srv);
+	if (tp_server_cleanup(srv))
 		rc = 70;
 	tp_config_cleanup(&cfg);
 	return rc;

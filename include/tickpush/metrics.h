@@ -162,6 +162,11 @@ const char *tp_route_name(enum tp_route r);
 
 /* Records one request's latency in seconds. */
 void tp_metrics_observe_route(enum tp_route r, double seconds);
+
+/* One turn of the event loop kept it busy this long (server/io/loopwatch.c):
+ * tickpush_loop_busy_seconds. */
+void tp_metrics_observe_loop_turn(double busy_seconds);
+uint64_t tp_metrics_loop_turns(void);
 /* Approximate latency quantile (0 < q < 1) in seconds from the histogram
  * (upper bound of the bucket that holds it; the highest finite bound, 2.5,
  * when that is the +Inf bucket); 0 when no observations. */

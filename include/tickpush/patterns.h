@@ -65,6 +65,10 @@ uint64_t tp_patterns_expired_total(const struct tp_patterns *ps);
 struct tp_buf;
 void tp_patterns_render_row(const struct tp_pattern *stored, double now,
 			    struct tp_buf *b);
+/* Asks the CPU for what rendering rows[0..n) reads (records and their
+ * rendered parts), all at once: after a scan they are cold, and waiting
+ * for them one row at a time was most of rendering a page. A hint only. */
+void tp_patterns_prefetch_rows(const struct tp_pattern *const *rows, size_t n);
 
 /* Visits every record (unspecified order). */
 typedef void tp_patterns_visit_cb(const struct tp_pattern *p, void *ud);

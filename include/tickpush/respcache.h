@@ -7,10 +7,12 @@
  * tp_respcache_invalidate_pattern, which drops exactly the entries whose
  * filter the pattern matches (a pattern no filter matches leaves the cache
  * alone). Entries also die after ttl seconds. Bounded by max_entries (LRU).
+ * An entry may also keep a memo of its rendered answer (scancache.c).
  */
 #ifndef TICKPUSH_RESPCACHE_H
 #define TICKPUSH_RESPCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +40,17 @@ const struct tp_respcache_entry *tp_respcache_get(struct tp_respcache *rc,
 int tp_respcache_put(struct tp_respcache *rc, const char *key,
 		     const struct tp_scan_query *q, const char *const *ids,
 		     size_t n_ids, size_t total, double now);
+
+/* The memo: one rendering of an entry's answer, valid for now in [from,
+ * until] (the caller vouches for that interval). It is dropped with the
+ * entry. All memos together stay within TP_RESPCACHE_MEMO_BYTES; set
+ * keeps nothing beyond that, or on failure (the caller renders again). */
+#define TP_RESPCACHE_MEMO_BYTES (4u << 20)
+bool tp_respcache_memo_get(const struct tp_respcache_entry *e, double now,
+			   const char **data, size_t *len);
+void tp_respcache_memo_set(struct tp_respcache *rc,
+			   const struct tp_respcache_entry *e,
+			   const char *data, size_t len, double from, double until);
 
 /* Drops the entry for key (e.g. a listed id turned out to be gone). */
 void tp_respcache_drop(struct tp_respcache *rc, const char *key);

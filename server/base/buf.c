@@ -80,16 +80,25 @@ void tp_buf_printf(struct tp_buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (b->oom)
+	size_t room;
+
+	/* Straight into the free room; a second pass only if it did not
+	 * fit (formatting twice was a measurable part of a scan answer). */
+	if (!tp_buf_reserve(b, 64))
 		return;
+	room = b->cap - b->len; /* the NUL's byte included */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->base + b->headroom + b->len, room, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !tp_buf_reserve(b, (size_t)n))
+	if (n < 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(b->base + b->headroom + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (!tp_buf_reserve(b, (size_t)n))
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->base + b->headroom + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 }
 
@@ -131,6 +140,69 @@ void tp_buf_json_str(struct tp_buf *b, const char *s)
 	tp_buf_json_strn(b, s, strlen(s));
 }
 
+/* v in decimal at p (no NUL); returns the digits written. */
+static size_t put_digits(char *p, unsigned long long v)
+{
+	char tmp[24];
+	size_t k = sizeof(tmp), n;
+
+	do {
+		tmp[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = sizeof(tmp) - k;
+	memcpy(p, tmp + k, n);
+	return n;
+}
+
+void tp_buf_put_u64(struct tp_buf *b, unsigned long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, put_digits(tmp, v));
+}
+
+/*
+ * What "%.15g" writes for 1e-3 <= |v| < 1e9 when v is the double nearest
+ * to a decimal of at most 6 places, m / 10^k: that decimal, in fixed
+ * notation without trailing zeros. (v is within half an ulp of m / 10^k,
+ * far less than half a unit of the 15th digit, and m has at most 15
+ * digits; the smallest k gives a last digit that is not 0.) Such values
+ * (0.6, 150.25, prices, ratios) are most of what we print, and printing
+ * them by hand skips snprintf and the strtod check. false: not such a
+ * value, the caller formats it.
+ */
+static bool short_decimal(double v, char *out, size_t n)
+{
+	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+	double a = fabs(v);
+
+	if (!(a >= 1e-3 && a < 1e9) || n < 32)
+		return false;
+	for (int k = 1; k <= 6; k++) {
+		double m = nearbyint(a * pow10[k]);
+		unsigned long long u, ip, fp;
+		char *p = out;
+
+		if (m / pow10[k] != a)
+			continue;
+		u = (unsigned long long)m;
+		ip = u / (unsigned long long)pow10[k];
+		fp = u % (unsigned long long)pow10[k];
+		if (v < 0)
+			*p++ = '-';
+		p += put_digits(p, ip);
+		*p++ = '.';
+		for (int d = k - 1; d >= 0; d--) {
+			p[d] = (char)('0' + fp % 10);
+			fp /= 10;
+		}
+		p[k] = '\0';
+		return true;
+	}
+	return false;
+}
+
 void tp_buf_json_num(struct tp_buf *b, double v)
 {
 	char tmp[40];
@@ -140,14 +212,62 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 		return;
 	}
 	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(tmp, sizeof(tmp), "%.0f", v);
-	} else {
+		/* "%.0f" by hand (exact: |v| < 1e15), "-0" included. */
+		if (signbit(v))
+			tp_buf_putc(b, '-');
+		tp_buf_put_u64(b, (unsigned long long)fabs(v));
+		return;
+	}
+	if (!short_decimal(v, tmp, sizeof(tmp))) {
 		/* Shortest of %.15g / %.17g that round-trips. */
 		snprintf(tmp, sizeof(tmp), "%.15g", v);
 		if (strtod(tmp, NULL) != v)
 			snprintf(tmp, sizeof(tmp), "%.17g", v);
 	}
 	tp_buf_puts(b, tmp);
+}
+
+void tp_buf_json_bool(struct tp_buf *b, bool v)
+{
+	tp_buf_puts(b, v ? "true" : "false");
+}
+
+void tp_buf_json_int(struct tp_buf *b, long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", v));
+}
+
+void tp_buf_json_uint(struct tp_buf *b, unsigned long long v)
+{
+	char tmp[24];
+
+	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%llu", v));
+}
+
+void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals)
+{
+	if (!isfinite(v))
+		tp_buf_puts(b, "null");
+	else
+		tp_buf_printf(b, "%.*f", decimals, v);
+}
+
+void tp_buf_json_str_or_null(struct tp_buf *b, const char *s)
+{
+	if (s && *s)
+		tp_buf_json_str(b, s);
+	else
+		tp_buf_puts(b, "null");
+}
+
+void tp_buf_json_time(struct tp_buf *b, double t)
+{
+	if (t > 0)
+		tp_buf_json_num(b, t);
+	else
+		tp_buf_puts(b, "null");
 }
 
 void tp_buf_json_key(struct tp_buf *b, const char *key, bool first)
@@ -168,6 +288,59 @@ void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v)
 {
 	tp_buf_json_key(b, key, false);
 	tp_buf_json_num(b, v);
+}
+
+void tp_buf_json_kv_bool(struct tp_buf *b, const char *key, bool v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_bool(b, v);
+}
+
+void tp_buf_json_kv_int(struct tp_buf *b, const char *key, long long v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_int(b, v);
+}
+
+void tp_buf_json_kv_uint(struct tp_buf *b, const char *key, unsigned long long v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_uint(b, v);
+}
+
+void tp_buf_json_kv_fixed(struct tp_buf *b, const char *key, double v, int decimals)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_fixed(b, v, decimals);
+}
+
+void tp_buf_json_kv_str_or_null(struct tp_buf *b, const char *key, const char *v)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_str_or_null(b, v);
+}
+
+void tp_buf_json_kv_time(struct tp_buf *b, const char *key, double t)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_json_time(b, t);
+}
+
+void tp_buf_json_kv_raw(struct tp_buf *b, const char *key, const char *json)
+{
+	tp_buf_json_key(b, key, false);
+	tp_buf_puts(b, json);
+}
+
+bool tp_buf_json_kv_splice(struct tp_buf *b, const char *obj)
+{
+	size_t n = obj ? strlen(obj) : 0;
+
+	if (n < 3 || obj[0] != '{' || obj[n - 1] != '}')
+		return false;
+	tp_buf_putc(b, ',');
+	tp_buf_append(b, obj + 1, n - 2);
+	return true;
 }
 
 const char *tp_buf_cstr(struct tp_buf *b)

@@ -174,12 +174,17 @@ int tp_backtest_req_validate(const cJSON *body, double now, char **out,
 			goto out;
 		}
 	}
-	tp_buf_printf(&b, "{\"symbols\":%s,\"patterns\":%s,\"start_date\":",
-		      tp_buf_cstr(&syms), tp_buf_cstr(&pats));
-	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "start_date")->valuestring);
-	tp_buf_puts(&b, ",\"end_date\":");
-	tp_buf_json_str(&b, cJSON_GetObjectItemCaseSensitive(body, "end_date")->valuestring);
-	tp_buf_printf(&b, ",\"parameters\":%s}", params_json ? params_json : "{}");
+	/* syms and pats are arrays rendered above, params_json by cJSON. */
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "symbols", true);
+	tp_buf_puts(&b, tp_buf_cstr(&syms));
+	tp_buf_json_kv_raw(&b, "patterns", tp_buf_cstr(&pats));
+	tp_buf_json_kv_str(&b, "start_date",
+			   cJSON_GetObjectItemCaseSensitive(body, "start_date")->valuestring);
+	tp_buf_json_kv_str(&b, "end_date",
+			   cJSON_GetObjectItemCaseSensitive(body, "end_date")->valuestring);
+	tp_buf_json_kv_raw(&b, "parameters", params_json ? params_json : "{}");
+	tp_buf_putc(&b, '}');
 	rc = TP_ERR_NOMEM;
 	if (!syms.oom && !pats.oom && !b.oom && (*out = tp_strdup(tp_buf_cstr(&b))))
 		rc = TP_OK;

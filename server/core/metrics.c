@@ -52,6 +52,7 @@ struct histogram {
 };
 
 static struct histogram routes[TP_ROUTE__COUNT];
+static struct histogram loop_turns; /* busy time per event-loop turn */
 static uint64_t rejects[TP_CH__COUNT][TP_REJECT__COUNT];
 static uint64_t ws_protocol[TP_WSRX_E__COUNT];
 static uint64_t http_status[600];
@@ -127,22 +128,36 @@ uint64_t tp_metrics_ws_protocol_errors(enum tp_wsrx_error why)
 	return (unsigned)why < TP_WSRX_E__COUNT ? ws_protocol[why] : 0;
 }
 
-void tp_metrics_observe_route(enum tp_route r, double seconds)
+static void observe(struct histogram *h, double seconds)
 {
-	struct histogram *h;
 	size_t i = 0;
 
-	/* A non-finite latency is a caller bug; it would poison _sum. */
-	if ((unsigned)r >= TP_ROUTE__COUNT || !isfinite(seconds))
+	/* A non-finite value is a caller bug; it would poison _sum. */
+	if (!isfinite(seconds))
 		return;
 	if (seconds < 0) /* clock stepped back */
 		seconds = 0;
-	h = &routes[r];
 	while (i < N_BOUNDS && seconds > bounds[i])
 		i++;
 	h->buckets[i]++;
 	h->count++;
 	h->sum += seconds;
+}
+
+void tp_metrics_observe_route(enum tp_route r, double seconds)
+{
+	if ((unsigned)r < TP_ROUTE__COUNT)
+		observe(&routes[r], seconds);
+}
+
+void tp_metrics_observe_loop_turn(double busy_seconds)
+{
+	observe(&loop_turns, busy_seconds);
+}
+
+uint64_t tp_metrics_loop_turns(void)
+{
+	return loop_turns.count;
 }
 
 uint64_t tp_metrics_route_count(enum tp_route r)
@@ -418,31 +433,48 @@ int tp_procstat_parse(const char *stat, long ticks, long page_size,
 	return TP_OK;
 }
 
+/* One histogram's series; label: `name="value",` or "" */
+static void render_histogram(struct tp_buf *out, const char *name,
+			     const char *label, const struct histogram *h)
+{
+	uint64_t cum = 0;
+
+	for (size_t i = 0; i <= N_BOUNDS; i++) {
+		cum += h->buckets[i];
+		tp_buf_printf(out, "%s_bucket{%sle=\"", name, label);
+		if (i < N_BOUNDS)
+			put_double(out, bounds[i]);
+		else
+			tp_buf_puts(out, "+Inf");
+		tp_buf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+	}
+	/* "route=\"x\"," -> "{route=\"x\"}"; "" -> no braces */
+	tp_buf_printf(out, "%s_sum", name);
+	if (*label)
+		tp_buf_printf(out, "{%.*s}", (int)strlen(label) - 1, label);
+	tp_buf_putc(out, ' ');
+	put_double(out, h->sum);
+	tp_buf_printf(out, "\n%s_count", name);
+	if (*label)
+		tp_buf_printf(out, "{%.*s}", (int)strlen(label) - 1, label);
+	tp_buf_printf(out, " %llu\n", (unsigned long long)h->count);
+}
+
 static void render_histograms(struct tp_buf *out)
 {
 	static const char name[] = "tickpush_http_request_duration_seconds";
+	static const char loop[] = "tickpush_loop_busy_seconds";
+	char label[64];
 
 	put_header(out, name, "HTTP request latency by route, seconds",
 		   "histogram");
 	for (unsigned r = 0; r < TP_ROUTE__COUNT; r++) {
-		const struct histogram *h = &routes[r];
-		uint64_t cum = 0;
-
-		for (size_t i = 0; i <= N_BOUNDS; i++) {
-			cum += h->buckets[i];
-			tp_buf_printf(out, "%s_bucket{route=\"%s\",le=\"", name,
-				      route_names[r]);
-			if (i < N_BOUNDS)
-				put_double(out, bounds[i]);
-			else
-				tp_buf_puts(out, "+Inf");
-			tp_buf_printf(out, "\"} %llu\n", (unsigned long long)cum);
-		}
-		tp_buf_printf(out, "%s_sum{route=\"%s\"} ", name, route_names[r]);
-		put_double(out, h->sum);
-		tp_buf_printf(out, "\n%s_count{route=\"%s\"} %llu\n", name,
-			      route_names[r], (unsigned long long)h->count);
+		snprintf(label, sizeof(label), "route=\"%s\",", route_names[r]);
+		render_histogram(out, name, label, &routes[r]);
 	}
+	put_header(out, loop, "Busy time of each event-loop turn (its work, "
+		   "not its wait for I/O), seconds", "histogram");
+	render_histogram(out, loop, "", &loop_turns);
 }
 
 void tp_metrics_render_prometheus(struct tp_buf *out,
@@ -462,5 +494,6 @@ void tp_metrics_reset(void)
 	memset(rejects, 0, sizeof(rejects));
 	memset(ws_protocol, 0, sizeof(ws_protocol));
 	memset(routes, 0, sizeof(routes));
+	memset(&loop_turns, 0, sizeof(loop_turns));
 	memset(http_status, 0, sizeof(http_status));
 }

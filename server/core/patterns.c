@@ -37,8 +37,9 @@
  * complete, never exact) and the expiry check. Of the m matches, the first
  * k = page*per_page in sort order are chosen with a quickselect (expected
  * O(m), whatever order the candidates come in; over a buffer of at most
- * 2k, see struct topk) and only those are heap-sorted: O(m + k log k),
- * never a sort of all matches. Then the requested page is cut out.
+ * 2k, see struct topk); a second quickselect splits off the rows before
+ * the requested page and only the page's per_page rows are heap-sorted:
+ * O(m + k + per_page log per_page), never a sort of all matches.
  *
  * The scan array ("hot"): per confidence bucket, one dense entry per
  * record with what filtering and sorting read (confidence, expiry, the
@@ -201,6 +202,30 @@ void tp_patterns_render_row(const struct tp_pattern *stored, double now,
 }
 
 /* ---- intrusive lists -------------------------------------------------- */
+
+/* A CPU hint (GCC and Clang); no effect on what any code computes. */
+#define PREFETCH(p) __builtin_prefetch(p)
+
+void tp_patterns_prefetch_rows(const struct tp_pattern *const *rows, size_t n)
+{
+	/* The records first (the parts' pointers, the times, the id), so
+	 * that reading the pointers below mostly hits. */
+	for (size_t i = 0; i < n; i++) {
+		const struct rec *r = (const struct rec *)rows[i];
+
+		PREFETCH(r->p.id);
+		PREFETCH(&r->p.detected_at);
+		PREFETCH(&r->row_head);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rec *r = (const struct rec *)rows[i];
+
+		for (size_t o = 0; o < r->row_head_len; o += 64)
+			PREFETCH(r->row_head + o);
+		for (size_t o = 0; o < r->row_tail_len; o += 64)
+			PREFETCH(r->row_tail + o);
+	}
+}
 
 static void list_push(struct list *l, struct rec *r, int k)
 {
@@ -828,68 +853,85 @@ static void swap_cand(struct cand *a, size_t i, size_t j)
  * that is already in (or against) sort order, like records walked in
  * arrival order and sorted by detected_at, costs O(n), not O(n log k) as
  * a bounded heap did. No two entries compare equal (the id decides). */
-static void topk_select(struct topk *t)
+static void select_first(const struct order *o, struct cand *a, size_t n,
+			 size_t k)
 {
-	struct cand *a = t->a;
-	size_t lo = 0, hi = t->n;
+	size_t lo = 0, hi = n;
 
 	while (hi - lo > 2) {
 		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
 
 		/* Median of a[lo], a[mid], a[last] into a[last]. */
-		if (cand_cmp(t->o, &a[mid], &a[lo]) < 0)
+		if (cand_cmp(o, &a[mid], &a[lo]) < 0)
 			swap_cand(a, mid, lo);
-		if (cand_cmp(t->o, &a[last], &a[lo]) < 0)
+		if (cand_cmp(o, &a[last], &a[lo]) < 0)
 			swap_cand(a, last, lo);
-		if (cand_cmp(t->o, &a[mid], &a[last]) < 0)
+		if (cand_cmp(o, &a[mid], &a[last]) < 0)
 			swap_cand(a, mid, last);
 		for (size_t i = lo; i < last; i++)
-			if (cand_cmp(t->o, &a[i], &a[last]) < 0)
+			if (cand_cmp(o, &a[i], &a[last]) < 0)
 				swap_cand(a, i, store++);
 		swap_cand(a, store, last);
-		if (store == t->k || store + 1 == t->k)
+		if (store == k || store + 1 == k)
 			return;
-		if (store > t->k)
+		if (store > k)
 			hi = store;
 		else
 			lo = store + 1;
 	}
-	if (hi - lo == 2 && cand_cmp(t->o, &a[lo + 1], &a[lo]) < 0)
+	if (hi - lo == 2 && cand_cmp(o, &a[lo + 1], &a[lo]) < 0)
 		swap_cand(a, lo, lo + 1);
 }
 
-/* Max-heap in response order (a[0] the last row) over a[0..n). */
-static void topk_down(struct topk *t, size_t i, size_t n)
+static void topk_select(struct topk *t)
 {
-	struct cand x = t->a[i];
+	select_first(t->o, t->a, t->n, t->k);
+}
+
+/* Max-heap in response order (a[0] the last row) over a[0..n). */
+static void heap_down_cand(const struct order *o, struct cand *a, size_t i,
+			   size_t n)
+{
+	struct cand x = a[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && cand_cmp(t->o, &t->a[c + 1], &t->a[c]) > 0)
+		if (c + 1 < n && cand_cmp(o, &a[c + 1], &a[c]) > 0)
 			c++;
-		if (cand_cmp(t->o, &t->a[c], &x) <= 0)
+		if (cand_cmp(o, &a[c], &x) <= 0)
 			break;
-		t->a[i] = t->a[c];
+		a[i] = a[c];
 		i = c;
 	}
-	t->a[i] = x;
+	a[i] = x;
 }
 
-/* Keeps the best k matches and heap-sorts them into response order. */
-static void topk_sort(struct topk *t)
+/* Keeps the best k matches, then puts a[offset..k), the page, in response
+ * order: a second selection splits off the rows before the page, and only
+ * the page is heap-sorted (a deep page sorted all k before). */
+static void topk_sort(struct topk *t, size_t offset)
 {
+	struct cand *pg;
+	size_t n;
+
 	if (t->n > t->k) {
 		topk_select(t);
 		t->n = t->k;
 	}
-	for (size_t i = t->n / 2; i-- > 0;)
-		topk_down(t, i, t->n);
-	for (size_t n = t->n; n > 1; n--) {
-		swap_cand(t->a, 0, n - 1);
-		topk_down(t, 0, n - 1);
+	if (offset >= t->n)
+		return;
+	if (offset)
+		select_first(t->o, t->a, t->n, offset);
+	pg = t->a + offset;
+	n = t->n - offset;
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down_cand(t->o, pg, i, n);
+	for (size_t m = n; m > 1; m--) {
+		swap_cand(pg, 0, m - 1);
+		heap_down_cand(t->o, pg, 0, m - 1);
 	}
 }
 
@@ -996,10 +1038,20 @@ static int visit_hot(const struct hotv *v, const struct tp_filter *f,
 		     double now, struct topk *t, struct tp_scan_result *out)
 {
 	bool lists = f->n_symbols || f->n_pattern_types || f->n_sectors;
+	bool back = false;
 
+	/* Sorted by detected_at, walk from the end that comes first in the
+	 * response (entries are appended as records arrive, so mostly in
+	 * detected_at order): the first matches then set a bar that most
+	 * later ones fail with one comparison, where walking against the
+	 * order let every match in and cut the buffer again and again. Any
+	 * order gives the same result. */
+	if (t && t->o->key == TP_SORT_DETECTED_AT && v->n > 1)
+		back = t->o->asc ? v->a[0].det > v->a[v->n - 1].det
+				 : v->a[v->n - 1].det > v->a[0].det;
 	out->examined += v->n;
-	for (size_t i = 0; i < v->n; i++) {
-		const struct hot *e = &v->a[i];
+	for (size_t j = 0; j < v->n; j++) {
+		const struct hot *e = &v->a[back ? v->n - 1 - j : j];
 
 		if (e->exp <= now || !hot_match(f, e) ||
 		    (lists && !tp_filter_match(f, &e->r->p)))
@@ -1077,7 +1129,7 @@ int tp_patterns_scan(const struct tp_patterns *ps,
 	if (rc != TP_OK)
 		goto fail;
 
-	topk_sort(&t);
+	topk_sort(&t, offset < t.n ? (size_t)offset : t.n);
 	if (offset < t.n) {
 		size_t n = t.n - (size_t)offset;
 

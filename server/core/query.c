@@ -286,9 +286,18 @@ void tp_scan_query_canonical(const struct tp_scan_query *q, struct tp_buf *out)
 {
 	tp_buf_puts(out, "{\"filter\":");
 	tp_filter_canonical(&q->filter, out);
-	tp_buf_printf(out,
-		      ",\"preset_id\":%lld,\"page\":%u,\"per_page\":%u,"
-		      "\"sort_by\":\"%s\",\"sort_order\":\"%s\"}",
-		      q->preset_id, q->page, q->per_page,
-		      tp_sort_key_name(q->sort_by), q->ascending ? "asc" : "desc");
+	/* The bytes of ",\"preset_id\":%lld,\"page\":%u,..." without printf:
+	 * this key is built for every scan, cached ones included. */
+	tp_buf_puts(out, ",\"preset_id\":");
+	if (q->preset_id < 0)
+		tp_buf_putc(out, '-');
+	tp_buf_put_u64(out, q->preset_id < 0 ? 0 - (unsigned long long)q->preset_id
+					     : (unsigned long long)q->preset_id);
+	tp_buf_puts(out, ",\"page\":");
+	tp_buf_put_u64(out, q->page);
+	tp_buf_puts(out, ",\"per_page\":");
+	tp_buf_put_u64(out, q->per_page);
+	tp_buf_puts(out, ",\"sort_by\":\"");
+	tp_buf_puts(out, tp_sort_key_name(q->sort_by));
+	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}" : "\",\"sort_order\":\"desc\"}");
 }

@@ -28,10 +28,20 @@
  * Invalidation walks the list: the cache is bounded by max_entries and
  * tp_filter_match allocates nothing, so this is a short, cheap loop.
  *
- * Ownership: each entry owns its key copy, a tp_filter copy and its id
- * strings. tp_respcache_get returns a borrowed pointer valid until the next
+ * Rendered bytes after all, but only as a memo (tp_respcache_memo_*): the
+ * scan path may keep one rendering of an entry's answer with the entry,
+ * with the interval of time over which that rendering is exactly what it
+ * would render afresh (scancache.c decides it). The memo dies with its
+ * entry, so with every change to the store that could alter the rows;
+ * all memos together are bounded by TP_RESPCACHE_MEMO_BYTES (beyond it
+ * no new memo is kept, which only costs a fresh rendering).
+ *
+ * Ownership: each entry owns its key copy, a tp_filter copy, its ids (one
+ * block) and its memo. tp_respcache_get returns a borrowed pointer valid until the next
  * call that mutates the cache. Single-threaded.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tickpush/alloc.h"
@@ -47,6 +57,9 @@ struct entry {
 	struct tp_filter filter;
 	double created;
 	char *key;
+	char *memo;                    /* rendered answer, NULL = none */
+	size_t memo_len;
+	double memo_from, memo_until;  /* it holds for now in [from, until] */
 };
 
 struct tp_respcache {
@@ -56,15 +69,23 @@ struct tp_respcache {
 	size_t max_entries;
 	double ttl;
 	uint64_t hits, misses;
+	size_t memo_bytes;             /* of all memos */
 };
 
-static void entry_free(struct entry *e)
+static void memo_drop(struct tp_respcache *rc, struct entry *e)
+{
+	rc->memo_bytes -= e->memo_len;
+	tp_free(e->memo);
+	e->memo = NULL;
+	e->memo_len = 0;
+}
+
+static void entry_free(struct tp_respcache *rc, struct entry *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->pub.n_ids; i++)
-		tp_free(e->pub.ids[i]);
-	tp_free(e->pub.ids);
+	memo_drop(rc, e);
+	tp_free(e->pub.ids); /* the ids' bytes too (copy_ids) */
 	tp_filter_cleanup(&e->filter);
 	tp_free(e->key);
 	tp_free(e);
@@ -80,7 +101,7 @@ static void entry_drop(struct tp_respcache *rc, struct entry *e)
 	tp_lru_unlink(&rc->lru, &e->link);
 	tp_dict_del(rc->by_key, e->key);
 	rc->n--;
-	entry_free(e);
+	entry_free(rc, e);
 }
 
 struct tp_respcache *tp_respcache_create(size_t max_entries, double ttl)
@@ -134,6 +155,27 @@ const struct tp_respcache_entry *tp_respcache_get(struct tp_respcache *rc,
 	return &e->pub;
 }
 
+/* The ids of a page in one block: the pointers, then the strings (one
+ * allocation per entry instead of one per id; puts come with every miss). */
+static char **copy_ids(const char *const *ids, size_t n_ids)
+{
+	size_t bytes = n_ids * sizeof(char *);
+	char **v, *p;
+
+	for (size_t i = 0; i < n_ids; i++)
+		bytes += strlen(ids[i]) + 1;
+	if (!(v = tp_malloc(bytes)))
+		return NULL;
+	p = (char *)(v + n_ids);
+	for (size_t i = 0; i < n_ids; i++) {
+		size_t len = strlen(ids[i]) + 1;
+
+		v[i] = memcpy(p, ids[i], len);
+		p += len;
+	}
+	return v;
+}
+
 int tp_respcache_put(struct tp_respcache *rc, const char *key,
 		     const struct tp_scan_query *q, const char *const *ids,
 		     size_t n_ids, size_t total, double now)
@@ -150,15 +192,9 @@ int tp_respcache_put(struct tp_respcache *rc, const char *key,
 	if (!e->key || tp_filter_copy(&e->filter, &q->filter) != TP_OK)
 		goto fail;
 	if (n_ids) {
-		e->pub.ids = tp_calloc(n_ids, sizeof(*e->pub.ids));
-		if (!e->pub.ids)
+		if (!(e->pub.ids = copy_ids(ids, n_ids)))
 			goto fail;
-		for (size_t i = 0; i < n_ids; i++) {
-			e->pub.ids[i] = tp_strdup(ids[i]);
-			if (!e->pub.ids[i])
-				goto fail;
-			e->pub.n_ids = i + 1; /* entry_free frees what exists */
-		}
+		e->pub.n_ids = n_ids;
 	}
 	e->pub.total = total;
 	e->created = now;
@@ -167,7 +203,7 @@ int tp_respcache_put(struct tp_respcache *rc, const char *key,
 		goto fail;
 	if (old) {
 		tp_lru_unlink(&rc->lru, &((struct entry *)old)->link);
-		entry_free(old);
+		entry_free(rc, old);
 	} else {
 		rc->n++;
 	}
@@ -177,7 +213,7 @@ int tp_respcache_put(struct tp_respcache *rc, const char *key,
 	return TP_OK;
 
 fail:
-	entry_free(e);
+	entry_free(rc, e);
 	return TP_ERR_NOMEM;
 }
 
@@ -187,6 +223,42 @@ void tp_respcache_drop(struct tp_respcache *rc, const char *key)
 
 	if (e)
 		entry_drop(rc, e);
+}
+
+static struct entry *entry_of_pub(const struct tp_respcache_entry *pub)
+{
+	return (struct entry *)((char *)(uintptr_t)pub - offsetof(struct entry, pub));
+}
+
+bool tp_respcache_memo_get(const struct tp_respcache_entry *pub, double now,
+			   const char **data, size_t *len)
+{
+	const struct entry *e = entry_of_pub(pub);
+
+	if (!e->memo || !(now >= e->memo_from && now <= e->memo_until))
+		return false;
+	*data = e->memo;
+	*len = e->memo_len;
+	return true;
+}
+
+void tp_respcache_memo_set(struct tp_respcache *rc,
+			   const struct tp_respcache_entry *pub,
+			   const char *data, size_t len, double from, double until)
+{
+	struct entry *e = entry_of_pub(pub);
+	char *copy;
+
+	memo_drop(rc, e);
+	if (!(from <= until) || len > TP_RESPCACHE_MEMO_BYTES - rc->memo_bytes)
+		return;
+	if (!(copy = tp_memdup(data, len)))
+		return; /* only a fresh rendering next time */
+	e->memo = copy;
+	e->memo_len = len;
+	e->memo_from = from;
+	e->memo_until = until;
+	rc->memo_bytes += len;
 }
 
 static bool lists_id(const struct entry *e, const char *id)

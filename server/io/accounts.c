@@ -17,12 +17,15 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "io.h"
 #include "pg.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/ratelimit.h"
+#include "tickpush/usercache.h"
 
 #define BATCH_MAX 500        /* user ids per batched query */
 #define CACHE_MAX 50000      /* users remembered */
@@ -38,7 +41,7 @@ struct tp_accounts {
 static const struct tp_pg_stmt q_users_exist = {"accounts_exist",
 	"SELECT id FROM users WHERE id = ANY($1::bigint[])", 1};
 
-int tp_accounts_create(struct tp_server *srv)
+int tp_accounts_create(struct tp_io *srv)
 {
 	const struct tp_config *cfg = srv->cfg;
 	struct tp_accounts *a = tp_calloc(1, sizeof(*a));
@@ -61,7 +64,7 @@ int tp_accounts_create(struct tp_server *srv)
 	return TP_OK;
 }
 
-void tp_accounts_destroy(struct tp_server *srv)
+void tp_accounts_destroy(struct tp_io *srv)
 {
 	struct tp_accounts *a = srv->accounts;
 
@@ -73,20 +76,20 @@ void tp_accounts_destroy(struct tp_server *srv)
 	srv->accounts = NULL;
 }
 
-struct tp_ratelimit *tp_accounts_login_limit(struct tp_server *srv)
+struct tp_ratelimit *tp_accounts_login_limit(struct tp_io *srv)
 {
 	return srv->accounts ? srv->accounts->login_per_account : NULL;
 }
 
 /* ---- the cache ---- */
 
-static enum tp_account_state known(struct tp_server *srv, long long user)
+static enum tp_account_state known(struct tp_io *srv, long long user)
 {
 	return srv->accounts ? tp_usercache_get(srv->accounts->known, user, tp_now())
 			     : TP_ACCOUNT_UNKNOWN;
 }
 
-static void remember(struct tp_server *srv, long long user,
+static void remember(struct tp_io *srv, long long user,
 		     enum tp_account_state state)
 {
 	/* Out of memory only means the next use asks again. */
@@ -95,7 +98,7 @@ static void remember(struct tp_server *srv, long long user,
 				       tp_now() + srv->cfg->user_check_ttl);
 }
 
-void tp_user_learned(struct tp_server *srv, long long user, bool exists)
+void tp_user_learned(struct tp_io *srv, long long user, bool exists)
 {
 	if (user > 0)
 		remember(srv, user, exists ? TP_ACCOUNT_EXISTS : TP_ACCOUNT_GONE);
@@ -116,7 +119,7 @@ static void check_failed(int status, size_t users)
 /* ---- checks ---- */
 
 struct check {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	tp_user_checked_cb *cb;   /* NULL for a batch */
 	void *ud;
 	size_t n;
@@ -159,7 +162,7 @@ static void checked(int status, const PGresult *res, void *ud)
 }
 
 /* Sends the query for ids[0..n); TP_OK when checked() will run. */
-static int send_check(struct tp_server *srv, const long long *ids, size_t n,
+static int send_check(struct tp_io *srv, const long long *ids, size_t n,
 		      tp_user_checked_cb *cb, void *ud)
 {
 	struct check *c;
@@ -204,7 +207,7 @@ static void unqueue(struct tp_accounts *a, long long user)
 	}
 }
 
-int tp_user_check(struct tp_server *srv, long long user,
+int tp_user_check(struct tp_io *srv, long long user,
 		  tp_user_checked_cb *cb, void *ud)
 {
 	int rc;
@@ -229,7 +232,7 @@ int tp_user_check(struct tp_server *srv, long long user,
 	return TP_ERR_PENDING;
 }
 
-bool tp_user_gone(struct tp_server *srv, long long user)
+bool tp_user_gone(struct tp_io *srv, long long user)
 {
 	struct tp_accounts *a = srv->accounts;
 
@@ -250,7 +253,7 @@ bool tp_user_gone(struct tp_server *srv, long long user)
 	}
 }
 
-void tp_user_check_flush(struct tp_server *srv)
+void tp_user_check_flush(struct tp_io *srv)
 {
 	struct tp_accounts *a = srv->accounts;
 	int rc;

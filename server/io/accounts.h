@@ -24,8 +24,7 @@
 
 #include <stdbool.h>
 
-#include "server.h"
-
+struct tp_io;
 struct tp_ratelimit;
 
 /* What a client is told when its token's account was deleted (401, or
@@ -33,10 +32,10 @@ struct tp_ratelimit;
 #define TP_ACCOUNT_GONE_MSG "Account no longer exists"
 
 /* Creates srv->accounts (after srv->cfg is set); TP_OK or TP_ERR_NOMEM. */
-int tp_accounts_create(struct tp_server *srv);
+int tp_accounts_create(struct tp_io *srv);
 /* Frees it. Checks still running (pg.c cancels them at shutdown) find it
  * gone and only answer their callers. NULL-safe. */
-void tp_accounts_destroy(struct tp_server *srv);
+void tp_accounts_destroy(struct tp_io *srv);
 
 /* status: TP_OK (the account exists, or the database could not say),
  * TP_ERR_AUTH (gone), TP_ERR_CANCELLED (shutting down). */
@@ -48,24 +47,24 @@ typedef void tp_user_checked_cb(int status, void *ud);
  * TP_ERR_PENDING when it asked PostgreSQL: cb then runs exactly once, on
  * the loop, never inside this call.
  */
-int tp_user_check(struct tp_server *srv, long long user,
+int tp_user_check(struct tp_io *srv, long long user,
 		  tp_user_checked_cb *cb, void *ud);
 
 /* For the periodic tick of sessions and for the synchronous token check:
  * true when user is known to be gone. When nothing is known (or the
  * answer expired) user joins the next batched check and false is
  * returned. Never queries by itself. */
-bool tp_user_gone(struct tp_server *srv, long long user);
+bool tp_user_gone(struct tp_io *srv, long long user);
 /* Sends the batched check: one query for every user queued by
  * tp_user_gone since the last flush (the ticks call it). */
-void tp_user_check_flush(struct tp_server *srv);
+void tp_user_check_flush(struct tp_io *srv);
 
 /* A query that joined the users table learned whether user exists
  * (presets.c folds the check into its own queries). */
-void tp_user_learned(struct tp_server *srv, long long user, bool exists);
+void tp_user_learned(struct tp_io *srv, long long user, bool exists);
 
 /* The login limiter keyed by account name (api_auth.c), NULL before
  * tp_accounts_create. */
-struct tp_ratelimit *tp_accounts_login_limit(struct tp_server *srv);
+struct tp_ratelimit *tp_accounts_login_limit(struct tp_io *srv);
 
 #endif

@@ -40,7 +40,7 @@ int tp_http_require_user(const struct tp_http_req *req,
  * account is gone the request is answered 401 "Account no longer exists"
  * (503 when shutting down or out of memory) and dismiss(ud) runs instead,
  * to free what ud owns. Exactly one of them runs. */
-void tp_api_for_user(struct tp_server *srv, uint64_t ticket, long long user,
+void tp_api_for_user(struct tp_io *srv, uint64_t ticket, long long user,
 		     void (*ready)(void *ud), void (*dismiss)(void *ud), void *ud);
 
 /* api_users.c (token required) */
@@ -48,6 +48,9 @@ tp_http_handler tp_api_watchlists;  /* GET, POST /api/users/watchlists */
 tp_http_handler tp_api_watchlist;   /* GET, PUT, DELETE /api/users/watchlists/<id> */
 tp_http_handler tp_api_presets;     /* GET, POST /api/users/filter-presets */
 tp_http_handler tp_api_preset;      /* GET, PUT, DELETE /api/users/filter-presets/<id> */
+/* Re-resolves every followed preset of user (another instance changed
+ * one of their presets or watchlists: the wiring's cluster hook). */
+void tp_api_users_refollow(struct tp_io *srv, long long user);
 
 /* sse.c: the push fallbacks over plain HTTP */
 tp_http_handler tp_api_stream;      /* GET /api/stream (SSE) */

@@ -32,20 +32,24 @@
 #include "accounts.h"
 #include "cluster.h"
 #include "api.h"
+#include "io.h"
 #include "pg.h"
 #include "reload.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
+#include "tickpush/clock.h"
+#include "tickpush/jwt.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/password.h"
+#include "tickpush/ratelimit.h"
+#include "tickpush/usercache.h"
 
 #define USERNAME_MAX 100
 #define PASSWORD_MAX 256
 
 struct login {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	uv_work_t work;
 	char username[USERNAME_MAX + 1];
@@ -88,7 +92,7 @@ static void verify_work(uv_work_t *w)
 static void verify_done(uv_work_t *w, int status)
 {
 	struct login *l = w->data;
-	struct tp_server *srv = l->srv;
+	struct tp_io *srv = l->srv;
 	struct tp_buf b, token;
 	double now = tp_now(), exp = now + srv->cfg->token_ttl;
 
@@ -110,13 +114,17 @@ static void verify_done(uv_work_t *w, int status)
 		tp_http_complete_error(srv, l->ticket, 503, "Out of memory", NULL);
 		goto out;
 	}
-	tp_buf_puts(&b, "{\"token\":");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "token", true);
 	tp_buf_json_strn(&b, tp_buf_data(&token), token.len);
-	tp_buf_puts(&b, ",\"expires_at\":");
-	tp_buf_json_num(&b, exp);
-	tp_buf_printf(&b, ",\"user\":{\"id\":%lld,\"username\":", l->user_id);
-	tp_buf_json_str(&b, l->username);
-	tp_buf_puts(&b, "}}");
+	tp_buf_json_kv_num(&b, "expires_at", exp);
+	tp_buf_json_key(&b, "user", false);
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "id", true);
+	tp_buf_json_int(&b, l->user_id);
+	tp_buf_json_kv_str(&b, "username", l->username);
+	tp_buf_putc(&b, '}');
+	tp_buf_putc(&b, '}');
 	TP_LOG(TP_LOG_INFO, "msg=\"login\" user_id=%lld", l->user_id);
 	tp_user_learned(srv, l->user_id, true); /* its first requests need no check */
 	tp_http_complete(srv, l->ticket, 200, &b);
@@ -201,7 +209,7 @@ static void shared_limit(bool allowed, double wait, void *ud)
 
 void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
 	struct login *l;
 	cJSON *body;
@@ -270,7 +278,7 @@ void tp_api_login(const struct tp_http_req *req, struct tp_http_resp *resp)
 int tp_http_require_user(const struct tp_http_req *req,
 			 struct tp_http_resp *resp, long long *user_id)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_jwt_claims claims;
 	struct tp_errdetail err = {{0}, NULL};
 	char hdr[TP_JWT_MAX_LEN + 16];
@@ -306,7 +314,7 @@ int tp_http_require_user(const struct tp_http_req *req,
 /* ---- routes acting for the user ---- */
 
 struct user_wait {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	void (*ready)(void *ud);
 	void (*dismiss)(void *ud);
@@ -336,7 +344,7 @@ static void user_checked(int status, void *ud)
 	tp_free(w);
 }
 
-void tp_api_for_user(struct tp_server *srv, uint64_t ticket, long long user,
+void tp_api_for_user(struct tp_io *srv, uint64_t ticket, long long user,
 		     void (*ready)(void *ud), void (*dismiss)(void *ud), void *ud)
 {
 	struct user_wait stack = {srv, ticket, ready, dismiss, ud};

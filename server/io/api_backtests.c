@@ -32,14 +32,16 @@
 #include "api.h"
 #include "api_backtests.h"
 #include "backtests.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/backtest_req.h"
+#include "tickpush/clock.h"
 
 enum op_kind { OP_LIST, OP_GET, OP_SUBMIT, OP_CANCEL };
 
 struct op {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	enum op_kind kind;
 	long long user_id;
@@ -62,9 +64,15 @@ static bool is_terminal(const char *status)
 	       !strcmp(status, "cancelled");
 }
 
-/* One job: registry facts + the latest event state (or null). */
+/* Members a job without a stored request shows as null. */
+static const char *const request_members[] = {
+	"symbols", "patterns", "start_date", "end_date", "parameters",
+};
+
+/* One job: registry facts + the latest event state (or null);
+ * receivers >= 0 (a submit's answer) adds how many producers got it. */
 static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
-		       const char *extra)
+		       long long receivers)
 {
 	const char *latest = j->latest_json;
 	cJSON *st = latest ? cJSON_Parse(latest) : NULL;
@@ -73,16 +81,15 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 	const cJSON *results = cJSON_GetObjectItemCaseSensitive(st, "results");
 	const char *s = cJSON_IsString(status) ? status->valuestring : "submitted";
 	char *results_json = results ? cJSON_PrintUnformatted(results) : NULL;
-	size_t rlen;
 
 	/* A cancellation shows until the producer reports an end. */
 	if (j->cancel_requested && !results && !is_terminal(s))
 		s = "cancel_requested";
-	tp_buf_puts(b, "{\"job_id\":");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "job_id", true);
 	tp_buf_json_str(b, j->id);
-	tp_buf_puts(b, ",\"status\":");
-	tp_buf_json_str(b, s);
-	tp_buf_puts(b, ",\"progress\":");
+	tp_buf_json_kv_str(b, "status", s);
+	tp_buf_json_key(b, "progress", false);
 	if (cJSON_IsNumber(progress))
 		tp_buf_json_num(b, progress->valuedouble);
 	else if (!st)
@@ -91,30 +98,24 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 		tp_buf_puts(b, "1");
 	else
 		tp_buf_puts(b, "null");
-	tp_buf_puts(b, ",\"submitted_at\":");
-	if (j->submitted_at > 0)
-		tp_buf_json_num(b, j->submitted_at);
-	else
-		tp_buf_puts(b, "null");
-	rlen = j->request_json ? strlen(j->request_json) : 0;
-	if (rlen > 2 && j->request_json[0] == '{') {
-		/* The registry stores the validated request object: splice
-		 * its members (symbols, patterns, dates, parameters). */
-		tp_buf_putc(b, ',');
-		tp_buf_append(b, j->request_json + 1, rlen - 2);
-	} else {
-		tp_buf_puts(b, ",\"symbols\":null,\"patterns\":null,\"start_date\":null,"
-			    "\"end_date\":null,\"parameters\":null");
+	tp_buf_json_kv_time(b, "submitted_at", j->submitted_at);
+	/* The registry stores the validated request object: splice its
+	 * members (symbols, patterns, dates, parameters). */
+	if (!tp_buf_json_kv_splice(b, j->request_json)) {
+		for (size_t i = 0; i < sizeof(request_members) / sizeof(*request_members); i++)
+			tp_buf_json_kv_raw(b, request_members[i], "null");
 	}
-	tp_buf_printf(b, ",\"results\":%s,\"cancel_requested\":%s,\"latest\":%s%s%s}",
-		      results_json ? results_json : "null",
-		      j->cancel_requested ? "true" : "false", latest ? latest : "null",
-		      extra ? "," : "", extra ? extra : "");
+	tp_buf_json_kv_raw(b, "results", results_json ? results_json : "null");
+	tp_buf_json_kv_bool(b, "cancel_requested", j->cancel_requested);
+	tp_buf_json_kv_raw(b, "latest", latest ? latest : "null");
+	if (receivers >= 0)
+		tp_buf_json_kv_int(b, "receivers", receivers);
+	tp_buf_putc(b, '}');
 	tp_free(results_json);
 	cJSON_Delete(st);
 }
 
-static void render_list(struct tp_buf *b, struct tp_server *srv,
+static void render_list(struct tp_buf *b, struct tp_io *srv,
 			long long user_id, bool partial)
 {
 	const struct tp_backtest_job **jobs = NULL;
@@ -124,16 +125,19 @@ static void render_list(struct tp_buf *b, struct tp_server *srv,
 		b->oom = true;
 		return;
 	}
-	tp_buf_puts(b, "{\"jobs\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "jobs", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		render_job(b, jobs[i], NULL);
+		render_job(b, jobs[i], -1);
 	}
-	tp_buf_printf(b, "],\"count\":%zu", n);
+	tp_buf_putc(b, ']');
+	tp_buf_json_kv_uint(b, "count", n);
 	/* The owner records are still loading from Redis (or could not be). */
 	if (partial)
-		tp_buf_puts(b, ",\"partial\":true");
+		tp_buf_json_kv_bool(b, "partial", true);
 	tp_buf_putc(b, '}');
 	tp_free(jobs);
 }
@@ -186,7 +190,6 @@ static void submitted(int status, const struct tp_backtest_job *job,
 {
 	struct op *op = ud;
 	struct tp_buf b;
-	char extra[48];
 
 	if (status != TP_OK) {
 		redis_error(op, status);
@@ -194,9 +197,8 @@ static void submitted(int status, const struct tp_backtest_job *job,
 		return;
 	}
 	/* How many subscribers (producers) received the job message. */
-	snprintf(extra, sizeof(extra), "\"receivers\":%lld", receivers);
 	tp_buf_init(&b, 0);
-	render_job(&b, job, extra);
+	render_job(&b, job, receivers);
 	complete_buf(op, 201, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
@@ -215,9 +217,11 @@ static void cancelled(int status, const struct tp_backtest_job *job,
 		redis_error(op, status);
 	} else {
 		tp_buf_init(&b, 0);
-		tp_buf_puts(&b, "{\"job_id\":");
+		tp_buf_putc(&b, '{');
+		tp_buf_json_key(&b, "job_id", true);
 		tp_buf_json_str(&b, job->id);
-		tp_buf_puts(&b, ",\"status\":\"cancel_requested\"}");
+		tp_buf_json_kv_str(&b, "status", "cancel_requested");
+		tp_buf_putc(&b, '}');
 		complete_buf(op, 202, &b);
 		tp_buf_cleanup(&b);
 	}
@@ -238,7 +242,7 @@ static void owned(struct op *op, const struct tp_backtest_job *job)
 		return;
 	}
 	tp_buf_init(&b, 0);
-	render_job(&b, job, NULL);
+	render_job(&b, job, -1);
 	complete_buf(op, 200, &b);
 	tp_buf_cleanup(&b);
 	op_free(op);
@@ -304,7 +308,7 @@ static bool valid_job_id(const char *s)
 static void op_resume(void *ud)
 {
 	struct op *op = ud;
-	struct tp_server *srv = op->srv;
+	struct tp_io *srv = op->srv;
 	const struct tp_backtest_job *job;
 	struct tp_buf b;
 	int rc;
@@ -391,7 +395,7 @@ static void op_start(const struct tp_http_req *req, struct tp_http_resp *resp,
 
 void tp_api_backtests(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	char *request;
 	long long uid;
 

@@ -34,27 +34,46 @@
 
 #include "api.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 
-static const char *database_status(const struct tp_server *srv)
+static const char *database_status(const struct tp_io *srv)
 {
 	if (!srv->pg)
 		return "not_configured";
 	return tp_pg_is_up(srv->pg) ? "connected" : "disconnected";
 }
 
-static void put_last_check(struct tp_buf *b, const struct tp_http_req *req)
+/* ,"performance":{"response_time_ms":...},"last_check":... - the closing
+ * members of the health bodies. */
+static void put_tail(struct tp_buf *b, const struct tp_http_req *req)
 {
-	tp_buf_puts(b, "\"last_check\":");
-	tp_buf_json_num(b, req->now);
+	tp_buf_json_key(b, "performance", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "response_time_ms", true);
+	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_num(b, "last_check", req->now);
+}
+
+/* "name":{"status":"..." - a component of the discovery health, left open
+ * for its other members. */
+static void open_component(struct tp_buf *b, const char *name, bool first,
+			   const char *status)
+{
+	tp_buf_json_key(b, name, first);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "status", true);
+	tp_buf_json_str(b, status);
 }
 
 void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
 	bool redis_ok = subscribed && tp_redis_cache_is_connected(srv->rcache);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
@@ -63,19 +82,25 @@ void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 	struct tp_buf *b = resp->body;
 
 	resp->status = strcmp(status, "error") ? 200 : 503;
-	tp_buf_printf(b, "{\"status\":\"%s\",\"healthy\":%s,\"services\":{\"database\":\"%s\","
-			 "\"redis\":\"%s\",\"cache\":\"%s\"},\"performance\":{\"response_time_ms\":%.3f},",
-		      status, redis_ok ? "true" : "false", database_status(srv),
-		      redis_ok ? "connected" : "disconnected",
-		      cached ? "healthy" : "empty", tp_http_elapsed_ms(req));
-	put_last_check(b, req);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "status", true);
+	tp_buf_json_str(b, status);
+	tp_buf_json_kv_bool(b, "healthy", redis_ok);
+	tp_buf_json_key(b, "services", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "database", true);
+	tp_buf_json_str(b, database_status(srv));
+	tp_buf_json_kv_str(b, "redis", redis_ok ? "connected" : "disconnected");
+	tp_buf_json_kv_str(b, "cache", cached ? "healthy" : "empty");
+	tp_buf_putc(b, '}');
+	put_tail(b, req);
 	tp_buf_putc(b, '}');
 }
 
 void tp_api_discovery_health(const struct tp_http_req *req,
 			     struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	bool subscribed = tp_redis_sub_is_subscribed(srv->sub);
@@ -87,75 +112,78 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 	struct tp_buf *b = resp->body;
 
 	resp->status = subscribed ? 200 : 503;
-	tp_buf_printf(b, "{\"status\":\"%s\",\"healthy\":%s,\"components\":{", status,
-		      subscribed ? "true" : "false");
-	tp_buf_printf(b, "\"redis\":{\"status\":\"%s\",\"subscribed\":%s,\"cache_connection\":%s,"
-			 "\"reconnects\":%lu},",
-		      !subscribed ? "error" : cache_conn ? "healthy" : "warning",
-		      subscribed ? "true" : "false", cache_conn ? "true" : "false",
-		      tp_redis_sub_reconnects(srv->sub));
-	tp_buf_printf(b, "\"pattern_cache\":{\"status\":\"%s\",\"cached_patterns\":%zu,"
-			 "\"hit_ratio\":",
-		      cached ? "healthy" : "warning", cached);
-	tp_buf_json_num(b, tp_respcache_hit_ratio(rc));
-	tp_buf_printf(b, ",\"warm_start_loaded\":%zu},",
-		      tp_redis_cache_warm_loaded(srv->rcache));
-	tp_buf_printf(b, "\"database\":{\"status\":\"%s\"", database_status(srv));
-	if (srv->dir)
-		tp_buf_printf(b, ",\"symbols\":%zu,\"stale\":%s",
-			      tp_directory_symbol_count(srv->dir),
-			      tp_directory_is_stale(srv->dir) ? "true" : "false");
-	tp_buf_puts(b, "},");
-	tp_buf_printf(b, "\"event_subscriber\":{\"status\":\"%s\",\"events_processed\":%llu,"
-			 "\"events_rejected\":%llu,\"last_event_time\":",
-		      subscribed ? "healthy" : "error",
-		      (unsigned long long)st->events_processed,
-		      (unsigned long long)st->events_rejected);
-	if (st->last_event_time > 0)
-		tp_buf_json_num(b, st->last_event_time);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_printf(b, "},\"producer\":{\"status\":\"%s\",\"last_heartbeat\":",
-		      producer ? "online" : "offline");
-	if (hb > 0)
-		tp_buf_json_num(b, hb);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_printf(b, "}},\"performance\":{\"response_time_ms\":%.3f},",
-		      tp_http_elapsed_ms(req));
-	put_last_check(b, req);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "status", true);
+	tp_buf_json_str(b, status);
+	tp_buf_json_kv_bool(b, "healthy", subscribed);
+	tp_buf_json_key(b, "components", false);
+	tp_buf_putc(b, '{');
+	open_component(b, "redis", true,
+		       !subscribed ? "error" : cache_conn ? "healthy" : "warning");
+	tp_buf_json_kv_bool(b, "subscribed", subscribed);
+	tp_buf_json_kv_bool(b, "cache_connection", cache_conn);
+	tp_buf_json_kv_uint(b, "reconnects", tp_redis_sub_reconnects(srv->sub));
+	tp_buf_putc(b, '}');
+	open_component(b, "pattern_cache", false, cached ? "healthy" : "warning");
+	tp_buf_json_kv_uint(b, "cached_patterns", cached);
+	tp_buf_json_kv_num(b, "hit_ratio", tp_respcache_hit_ratio(rc));
+	tp_buf_json_kv_uint(b, "warm_start_loaded", tp_redis_cache_warm_loaded(srv->rcache));
+	tp_buf_putc(b, '}');
+	open_component(b, "database", false, database_status(srv));
+	if (srv->dir) {
+		tp_buf_json_kv_uint(b, "symbols", tp_directory_symbol_count(srv->dir));
+		tp_buf_json_kv_bool(b, "stale", tp_directory_is_stale(srv->dir));
+	}
+	tp_buf_putc(b, '}');
+	open_component(b, "event_subscriber", false, subscribed ? "healthy" : "error");
+	tp_buf_json_kv_uint(b, "events_processed", st->events_processed);
+	tp_buf_json_kv_uint(b, "events_rejected", st->events_rejected);
+	tp_buf_json_kv_time(b, "last_event_time", st->last_event_time);
+	tp_buf_putc(b, '}');
+	open_component(b, "producer", false, producer ? "online" : "offline");
+	tp_buf_json_kv_time(b, "last_heartbeat", hb);
+	tp_buf_putc(b, '}');
+	tp_buf_putc(b, '}');
+	put_tail(b, req);
 	tp_buf_putc(b, '}');
 }
 
 void tp_api_discovery_performance(const struct tp_http_req *req,
 				  struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_buf *b = resp->body;
 	double uptime = req->now - srv->started_at;
 
-	tp_buf_puts(b, "{\"routes\":{");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "routes", true);
+	tp_buf_putc(b, '{');
 	for (int r = 0; r < TP_ROUTE__COUNT; r++) {
-		tp_buf_printf(b, "%s\"%s\":{\"count\":%llu,\"p50_ms\":", r ? "," : "",
-			      tp_route_name((enum tp_route)r),
-			      (unsigned long long)tp_metrics_route_count((enum tp_route)r));
-		tp_buf_json_num(b, tp_metrics_route_quantile((enum tp_route)r, 0.5) * 1000);
-		tp_buf_puts(b, ",\"p95_ms\":");
-		tp_buf_json_num(b, tp_metrics_route_quantile((enum tp_route)r, 0.95) * 1000);
-		tp_buf_puts(b, ",\"p99_ms\":");
-		tp_buf_json_num(b, tp_metrics_route_quantile((enum tp_route)r, 0.99) * 1000);
+		enum tp_route route = (enum tp_route)r;
+
+		tp_buf_json_key(b, tp_route_name(route), r == 0);
+		tp_buf_putc(b, '{');
+		tp_buf_json_key(b, "count", true);
+		tp_buf_json_uint(b, tp_metrics_route_count(route));
+		tp_buf_json_kv_num(b, "p50_ms", tp_metrics_route_quantile(route, 0.5) * 1000);
+		tp_buf_json_kv_num(b, "p95_ms", tp_metrics_route_quantile(route, 0.95) * 1000);
+		tp_buf_json_kv_num(b, "p99_ms", tp_metrics_route_quantile(route, 0.99) * 1000);
 		tp_buf_putc(b, '}');
 	}
-	tp_buf_puts(b, "},\"cache_hit_ratio\":");
-	tp_buf_json_num(b, tp_respcache_hit_ratio(tp_ingest_respcache(srv->ingest)));
-	tp_buf_puts(b, ",\"events_per_second\":");
-	tp_buf_json_num(b, srv->events_per_second);
-	tp_buf_printf(b, ",\"connections\":%llu,\"uptime_seconds\":",
-		      (unsigned long long)TP_METRIC_GET(http_connections));
-	tp_buf_json_num(b, uptime);
-	tp_buf_puts(b, ",\"targets\":{\"api_response_time_ms\":50,\"websocket_latency_ms\":100,"
-		       "\"cache_hit_ratio\":0.7},");
-	put_last_check(b, req);
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_num(b, "cache_hit_ratio",
+			   tp_respcache_hit_ratio(tp_ingest_respcache(srv->ingest)));
+	tp_buf_json_kv_num(b, "events_per_second", srv->events_per_second);
+	tp_buf_json_kv_uint(b, "connections", TP_METRIC_GET(http_connections));
+	tp_buf_json_kv_num(b, "uptime_seconds", uptime);
+	tp_buf_json_key(b, "targets", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_int(b, 50);
+	tp_buf_json_kv_int(b, "websocket_latency_ms", 100);
+	tp_buf_json_kv_num(b, "cache_hit_ratio", 0.7);
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_num(b, "last_check", req->now);
 	tp_buf_putc(b, '}');
 }
 
@@ -239,7 +267,7 @@ bool tp_api_metrics_token_ok(const struct tp_http_req *req)
 
 void tp_api_metrics(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	struct tp_process_stats ps;
 
@@ -271,11 +299,12 @@ void tp_api_healthz(const struct tp_http_req *req, struct tp_http_resp *resp)
 void tp_api_readyz(const struct tp_http_req *req, struct tp_http_resp *resp)
 {
 	const char *why;
-	bool ready = tp_server_ready(req->srv, &why);
+	bool ready = req->srv->hooks.ready(req->srv->hooks.ud, &why);
 
 	resp->status = ready ? 200 : 503;
-	tp_buf_puts(resp->body, ready ? "{\"status\":\"ready\"" : "{\"status\":\"not_ready\"");
-	tp_buf_puts(resp->body, ",\"reason\":");
-	tp_buf_json_str(resp->body, why);
+	tp_buf_putc(resp->body, '{');
+	tp_buf_json_key(resp->body, "status", true);
+	tp_buf_json_str(resp->body, ready ? "ready" : "not_ready");
+	tp_buf_json_kv_str(resp->body, "reason", why);
 	tp_buf_putc(resp->body, '}');
 }

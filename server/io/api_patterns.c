@@ -13,8 +13,10 @@
 
 
 #include "api.h"
+#include "io.h"
 #include "presets.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
 #include "tickpush/log.h"
 #include "tickpush/render.h"
@@ -23,34 +25,35 @@
 static const char scan_empty_shape[] =
 	"\"patterns\":[],\"pagination\":{\"page\":1,\"per_page\":30,\"total\":0,\"pages\":0}";
 
+/* ,"performance":{"api_response_time_ms":...,"source":...} */
 static void put_performance(struct tp_buf *b, const struct tp_http_req *req,
 			    const char *source)
 {
-	tp_buf_puts(b, "\"performance\":{\"api_response_time_ms\":");
-	tp_buf_printf(b, "%.3f", tp_http_elapsed_ms(req));
-	tp_buf_puts(b, ",\"source\":");
-	tp_buf_json_str(b, source);
+	tp_buf_json_key(b, "performance", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
+	tp_buf_json_kv_str(b, "source", source);
 	tp_buf_putc(b, '}');
 }
 
-static void put_stream(struct tp_buf *b, const struct tp_server *srv)
+static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 {
 	tp_buf_puts(b, "\"stream\":{\"epoch\":");
 	tp_buf_json_str(b, srv->epoch);
-	tp_buf_printf(b, ",\"seq\":%llu}",
-		      (unsigned long long)tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_puts(b, ",\"seq\":");
+	tp_buf_put_u64(b, tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_putc(b, '}');
 }
 
 /*
  * Runs a validated scan query at `now` and writes the 200 body into b.
  * Returns TP_OK, or TP_ERR_NOMEM (b then holds nothing useful).
  */
-static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
+static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 		       double now, double mono_start, struct tp_buf *b)
 {
 	struct tp_scan_answer ans;
-	const struct tp_pattern **rows;
-	size_t n_rows, total;
 	double t0 = tp_mono(), query_ms;
 	bool cached;
 
@@ -58,28 +61,13 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 		tp_scancache_done(&ans);
 		return TP_ERR_NOMEM;
 	}
-	rows = ans.rows;
-	n_rows = ans.n_rows;
-	total = ans.total;
 	cached = ans.cached;
 	query_ms = (tp_mono() - t0) * 1000.0;
 
-	/* One allocation for the whole body (rows are ~400 bytes), not a
-	 * doubling series of them. */
-	tp_buf_reserve(b, 512 + n_rows * 512);
-	tp_buf_puts(b, "{\"patterns\":[");
-	for (size_t i = 0; i < n_rows; i++) {
-		if (i)
-			tp_buf_putc(b, ',');
-		tp_patterns_render_row(rows[i], now, b);
-	}
-	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
-		      q->page, q->per_page, total,
-		      (total + q->per_page - 1) / q->per_page);
-	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},",
-		      cached ? "true" : "false", query_ms);
-	tp_buf_printf(b, "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
-		      (tp_mono() - mono_start) * 1000.0);
+	tp_scancache_render(&ans, q, now, b);
+	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},"
+			 "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
+		      cached ? "true" : "false", query_ms, (tp_mono() - mono_start) * 1000.0);
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
 	tp_scancache_done(&ans);
@@ -89,7 +77,7 @@ static int scan_render(struct tp_server *srv, const struct tp_scan_query *q,
 /* ---- scans with preset_id: resolve the preset (presets.c), then scan ---- */
 
 struct preset_scan {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	struct tp_scan_query q;     /* explicit parameters of the request */
 	double mono_start;
@@ -144,7 +132,7 @@ out:
 static void scan_with_preset(const struct tp_http_req *req,
 			     struct tp_http_resp *resp, struct tp_scan_query *q)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	struct preset_scan *ps;
 	long long uid;
 
@@ -195,31 +183,31 @@ void tp_api_patterns_scan(const struct tp_http_req *req,
 void tp_api_patterns_stats(const struct tp_http_req *req,
 			   struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
 	struct tp_buf *b = resp->body;
 
-	tp_buf_printf(b, "{\"stats\":{\"cached_patterns\":%zu,\"cache_hits\":%llu,"
-			 "\"cache_misses\":%llu,\"cache_hit_ratio\":",
-		      cached, (unsigned long long)tp_respcache_hits(rc),
-		      (unsigned long long)tp_respcache_misses(rc));
-	tp_buf_json_num(b, tp_respcache_hit_ratio(rc));
-	tp_buf_printf(b, ",\"events_processed\":%llu,\"events_rejected\":%llu,\"last_event_time\":",
-		      (unsigned long long)st->events_processed,
-		      (unsigned long long)st->events_rejected);
-	if (st->last_event_time > 0)
-		tp_buf_json_num(b, st->last_event_time);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_printf(b, ",\"expired_patterns_cleaned\":%llu,\"api_response_cache_size\":%zu,"
-			 "\"index_cache_size\":%zu,\"last_check\":",
-		      (unsigned long long)st->expired_cleaned, tp_respcache_size(rc),
-		      cached);
-	tp_buf_json_num(b, req->now);
-	tp_buf_printf(b, ",\"api_response_time_ms\":%.3f},\"status\":\"%s\"}",
-		      tp_http_elapsed_ms(req), cached ? "healthy" : "no_data");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "stats", true);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "cached_patterns", true);
+	tp_buf_json_uint(b, cached);
+	tp_buf_json_kv_uint(b, "cache_hits", tp_respcache_hits(rc));
+	tp_buf_json_kv_uint(b, "cache_misses", tp_respcache_misses(rc));
+	tp_buf_json_kv_num(b, "cache_hit_ratio", tp_respcache_hit_ratio(rc));
+	tp_buf_json_kv_uint(b, "events_processed", st->events_processed);
+	tp_buf_json_kv_uint(b, "events_rejected", st->events_rejected);
+	tp_buf_json_kv_time(b, "last_event_time", st->last_event_time);
+	tp_buf_json_kv_uint(b, "expired_patterns_cleaned", st->expired_cleaned);
+	tp_buf_json_kv_uint(b, "api_response_cache_size", tp_respcache_size(rc));
+	tp_buf_json_kv_uint(b, "index_cache_size", cached);
+	tp_buf_json_kv_num(b, "last_check", req->now);
+	tp_buf_json_kv_fixed(b, "api_response_time_ms", tp_http_elapsed_ms(req), 3);
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_str(b, "status", cached ? "healthy" : "no_data");
+	tp_buf_putc(b, '}');
 }
 
 /* ---- summary ---- */
@@ -305,11 +293,9 @@ static bool distribution_visit(const char *key, void *value, void *ud)
 	struct topn *t = ud;
 	const struct counter *c = value;
 
-	if (!t->first)
-		tp_buf_putc(t->b, ',');
+	tp_buf_json_key(t->b, key, t->first);
+	tp_buf_json_uint(t->b, c->count);
 	t->first = false;
-	tp_buf_json_str(t->b, key);
-	tp_buf_printf(t->b, ":%zu", c->count);
 	return false;
 }
 
@@ -329,9 +315,13 @@ static void put_top(struct tp_buf *b, struct tp_dict *d, size_t max,
 	tp_dict_foreach(d, topn_visit, &t);
 	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < t.n; i++) {
-		tp_buf_printf(b, "%s{\"%s\":", i ? "," : "", label);
+		if (i)
+			tp_buf_putc(b, ',');
+		tp_buf_putc(b, '{');
+		tp_buf_json_key(b, label, true);
 		tp_buf_json_str(b, t.top[i]->name);
-		tp_buf_printf(b, ",\"count\":%zu}", t.top[i]->count);
+		tp_buf_json_kv_uint(b, "count", t.top[i]->count);
+		tp_buf_putc(b, '}');
 	}
 	tp_buf_putc(b, ']');
 }
@@ -339,7 +329,7 @@ static void put_top(struct tp_buf *b, struct tp_dict *d, size_t max,
 void tp_api_patterns_summary(const struct tp_http_req *req,
 			     struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct summary s = {.now = req->now};
 	struct tp_buf *b = resp->body;
@@ -353,24 +343,34 @@ void tp_api_patterns_summary(const struct tp_http_req *req,
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		goto out;
 	}
-	tp_buf_printf(b, "{\"total_patterns\":%zu,\"high_confidence_patterns\":%zu,"
-			 "\"pattern_types\":{\"distribution\":{",
-		      s.total, s.high);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "total_patterns", true);
+	tp_buf_json_uint(b, s.total);
+	tp_buf_json_kv_uint(b, "high_confidence_patterns", s.high);
+	tp_buf_json_key(b, "pattern_types", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "distribution", true);
+	tp_buf_putc(b, '{');
 	tp_dict_foreach(s.types, distribution_visit, &dist);
-	tp_buf_puts(b, "},\"top_patterns\":");
+	tp_buf_putc(b, '}');
+	tp_buf_json_key(b, "top_patterns", false);
 	put_top(b, s.types, 5, "pattern");
-	tp_buf_printf(b, "},\"symbols\":{\"active_symbols\":%zu,\"top_symbols\":",
-		      tp_dict_size(s.symbols));
+	tp_buf_putc(b, '}');
+	tp_buf_json_key(b, "symbols", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "active_symbols", true);
+	tp_buf_json_uint(b, tp_dict_size(s.symbols));
+	tp_buf_json_key(b, "top_symbols", false);
 	put_top(b, s.symbols, 10, "symbol");
-	tp_buf_puts(b, "},\"cache_performance\":{\"hit_ratio\":");
+	tp_buf_putc(b, '}');
+	tp_buf_json_key(b, "cache_performance", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "hit_ratio", true);
 	tp_buf_json_num(b, tp_respcache_hit_ratio(tp_ingest_respcache(srv->ingest)));
-	tp_buf_printf(b, ",\"cached_patterns\":%zu,\"last_event_time\":",
-		      tp_patterns_count(tp_ingest_patterns(srv->ingest)));
-	if (st->last_event_time > 0)
-		tp_buf_json_num(b, st->last_event_time);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_puts(b, "},");
+	tp_buf_json_kv_uint(b, "cached_patterns",
+			    tp_patterns_count(tp_ingest_patterns(srv->ingest)));
+	tp_buf_json_kv_time(b, "last_event_time", st->last_event_time);
+	tp_buf_putc(b, '}');
 	put_performance(b, req, "cache");
 	tp_buf_putc(b, '}');
 out:
@@ -389,7 +389,7 @@ out:
 void tp_api_patterns_health(const struct tp_http_req *req,
 			    struct tp_http_resp *resp)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	const struct tp_ingest_stats *st = tp_ingest_stats(srv->ingest);
 	struct tp_respcache *rc = tp_ingest_respcache(srv->ingest);
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
@@ -408,19 +408,20 @@ void tp_api_patterns_health(const struct tp_http_req *req,
 		status = "healthy", message = "Pattern cache is serving", healthy = true;
 	}
 	resp->status = healthy ? 200 : 503;
-	tp_buf_printf(b, "{\"status\":\"%s\",\"healthy\":%s,\"message\":", status,
-		      healthy ? "true" : "false");
-	tp_buf_json_str(b, message);
-	tp_buf_printf(b, ",\"metrics\":{\"cached_patterns\":%zu,\"cache_hit_ratio\":", cached);
-	tp_buf_json_num(b, ratio);
-	tp_buf_printf(b, ",\"events_processed\":%llu,\"last_event_time\":",
-		      (unsigned long long)st->events_processed);
-	if (st->last_event_time > 0)
-		tp_buf_json_num(b, st->last_event_time);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_printf(b, ",\"response_time_ms\":%.3f},\"last_check\":",
-		      tp_http_elapsed_ms(req));
-	tp_buf_json_num(b, req->now);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "status", true);
+	tp_buf_json_str(b, status);
+	tp_buf_json_kv_bool(b, "healthy", healthy);
+	tp_buf_json_kv_str(b, "message", message);
+	tp_buf_json_key(b, "metrics", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "cached_patterns", true);
+	tp_buf_json_uint(b, cached);
+	tp_buf_json_kv_num(b, "cache_hit_ratio", ratio);
+	tp_buf_json_kv_uint(b, "events_processed", st->events_processed);
+	tp_buf_json_kv_time(b, "last_event_time", st->last_event_time);
+	tp_buf_json_kv_fixed(b, "response_time_ms", tp_http_elapsed_ms(req), 3);
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_num(b, "last_check", req->now);
 	tp_buf_putc(b, '}');
 }

@@ -20,6 +20,7 @@
 
 #include "api_symbols.h"
 #include "directory.h"
+#include "io.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
 #include "tickpush/symbol.h"
@@ -55,15 +56,17 @@ static void put_tail(struct tp_buf *b, const struct tp_http_req *req,
 	bool stale = tp_directory_is_stale(dir);
 	double loaded = tp_directory_loaded_at(dir);
 
-	tp_buf_puts(b, ",\"performance\":{\"api_response_time_ms\":");
-	tp_buf_printf(b, "%.3f", tp_http_elapsed_ms(req));
-	tp_buf_puts(b, ",\"source\":\"database\",\"loaded_at\":");
-	tp_buf_json_num(b, loaded);
-	tp_buf_printf(b, ",\"data_age_s\":%.3f,\"refresh_failures\":%u}",
-		      req->now > loaded ? req->now - loaded : 0.0,
-		      tp_directory_refresh_failures(dir));
+	tp_buf_json_key(b, "performance", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
+	tp_buf_json_kv_str(b, "source", "database");
+	tp_buf_json_kv_num(b, "loaded_at", loaded);
+	tp_buf_json_kv_fixed(b, "data_age_s", req->now > loaded ? req->now - loaded : 0.0, 3);
+	tp_buf_json_kv_uint(b, "refresh_failures", tp_directory_refresh_failures(dir));
+	tp_buf_putc(b, '}');
 	if (stale)
-		tp_buf_puts(b, ",\"stale\":true");
+		tp_buf_json_kv_bool(b, "stale", true);
 }
 
 /* Case-insensitive substring test; needle is upper-case already. */
@@ -103,12 +106,23 @@ static bool parse_limit(const char *s, unsigned *out)
 	return true;
 }
 
-static void put_str_or_null(struct tp_buf *b, const char *s)
+/* A symbol object of the list and of the detail, left open:
+ * {"symbol","name","exchange","market" ... then "type","active","sector". */
+static void put_row_head(struct tp_buf *b, const struct tp_symbol_row *r)
 {
-	if (s && *s)
-		tp_buf_json_str(b, s);
-	else
-		tp_buf_puts(b, "null");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "symbol", true);
+	tp_buf_json_str(b, r->symbol);
+	tp_buf_json_kv_str(b, "name", r->name);
+	tp_buf_json_kv_str_or_null(b, "exchange", r->exchange);
+	tp_buf_json_kv_str(b, "market", r->market);
+}
+
+static void put_row_class(struct tp_buf *b, const struct tp_symbol_row *r)
+{
+	tp_buf_json_kv_str_or_null(b, "type", r->type);
+	tp_buf_json_kv_bool(b, "active", r->active);
+	tp_buf_json_kv_str_or_null(b, "sector", r->sector);
 }
 
 void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
@@ -147,7 +161,9 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 		needle[nlen] = '\0';
 	}
 	n = tp_directory_symbol_count(dir);
-	tp_buf_puts(b, "{\"symbols\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "symbols", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n && count < limit; i++) {
 		const struct tp_symbol_row *r = tp_directory_symbol_at(dir, i);
 
@@ -158,25 +174,19 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 			continue;
 		if (count++)
 			tp_buf_putc(b, ',');
-		tp_buf_puts(b, "{\"symbol\":");
-		tp_buf_json_str(b, r->symbol);
-		tp_buf_puts(b, ",\"name\":");
-		tp_buf_json_str(b, r->name);
-		tp_buf_puts(b, ",\"exchange\":");
-		put_str_or_null(b, r->exchange);
-		tp_buf_puts(b, ",\"market\":");
-		tp_buf_json_str(b, r->market);
-		tp_buf_puts(b, ",\"type\":");
-		put_str_or_null(b, r->type);
-		tp_buf_printf(b, ",\"active\":%s,\"sector\":", r->active ? "true" : "false");
-		put_str_or_null(b, r->sector);
+		put_row_head(b, r);
+		put_row_class(b, r);
 		tp_buf_putc(b, '}');
 	}
-	tp_buf_printf(b, "],\"count\":%zu,\"filters\":{\"market\":", count);
-	put_str_or_null(b, market);
-	tp_buf_puts(b, ",\"search\":");
-	put_str_or_null(b, search);
-	tp_buf_printf(b, ",\"limit\":%u}", limit);
+	tp_buf_putc(b, ']');
+	tp_buf_json_kv_uint(b, "count", count);
+	tp_buf_json_key(b, "filters", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "market", true);
+	tp_buf_json_str_or_null(b, market);
+	tp_buf_json_kv_str_or_null(b, "search", search);
+	tp_buf_json_kv_uint(b, "limit", limit);
+	tp_buf_putc(b, '}');
 	put_tail(b, req, dir);
 	tp_buf_putc(b, '}');
 }
@@ -225,30 +235,17 @@ void tp_api_symbol(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 404, msg, NULL, NULL);
 		return;
 	}
-	tp_buf_puts(b, "{\"symbol\":");
-	tp_buf_json_str(b, r->symbol);
-	tp_buf_puts(b, ",\"name\":");
-	tp_buf_json_str(b, r->name);
-	tp_buf_puts(b, ",\"exchange\":");
-	put_str_or_null(b, r->exchange);
-	tp_buf_puts(b, ",\"market\":");
-	tp_buf_json_str(b, r->market);
-	tp_buf_puts(b, ",\"locale\":");
-	tp_buf_json_str(b, r->locale);
-	tp_buf_puts(b, ",\"currency_name\":");
-	tp_buf_json_str(b, r->currency_name);
-	tp_buf_puts(b, ",\"type\":");
-	put_str_or_null(b, r->type);
-	tp_buf_printf(b, ",\"active\":%s,\"sector\":", r->active ? "true" : "false");
-	put_str_or_null(b, r->sector);
-	tp_buf_puts(b, ",\"industry\":");
-	put_str_or_null(b, r->industry);
-	tp_buf_puts(b, ",\"market_cap\":");
+	put_row_head(b, r);
+	tp_buf_json_kv_str(b, "locale", r->locale);
+	tp_buf_json_kv_str(b, "currency_name", r->currency_name);
+	put_row_class(b, r);
+	tp_buf_json_kv_str_or_null(b, "industry", r->industry);
+	/* market_cap < 0: unknown. */
 	if (r->market_cap >= 0)
-		tp_buf_json_num(b, r->market_cap);
+		tp_buf_json_kv_num(b, "market_cap", r->market_cap);
 	else
-		tp_buf_puts(b, "null");
-	tp_buf_puts(b, ",\"last_updated\":");
+		tp_buf_json_kv_raw(b, "market_cap", "null");
+	tp_buf_json_key(b, "last_updated", false);
 	put_iso(b, r->last_updated);
 	put_tail(b, req, dir);
 	tp_buf_putc(b, '}');
@@ -265,23 +262,25 @@ void tp_api_universes(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	n = tp_directory_universe_count(dir);
-	tp_buf_puts(b, "{\"universes\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "universes", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n; i++) {
 		const struct tp_universe *u = tp_directory_universe_at(dir, i);
 
 		if (i)
 			tp_buf_putc(b, ',');
-		tp_buf_puts(b, "{\"key\":");
+		tp_buf_putc(b, '{');
+		tp_buf_json_key(b, "key", true);
 		tp_buf_json_str(b, u->key);
-		tp_buf_puts(b, ",\"description\":");
-		tp_buf_json_str(b, u->description);
-		tp_buf_puts(b, ",\"criteria\":");
-		tp_buf_json_str(b, u->criteria);
-		tp_buf_printf(b, ",\"count\":%zu,\"category\":", u->n_tickers);
-		tp_buf_json_str(b, u->category);
+		tp_buf_json_kv_str(b, "description", u->description);
+		tp_buf_json_kv_str(b, "criteria", u->criteria);
+		tp_buf_json_kv_uint(b, "count", u->n_tickers);
+		tp_buf_json_kv_str(b, "category", u->category);
 		tp_buf_putc(b, '}');
 	}
-	tp_buf_printf(b, "],\"total_universes\":%zu", n);
+	tp_buf_putc(b, ']');
+	tp_buf_json_kv_uint(b, "total_universes", n);
 	put_tail(b, req, dir);
 	tp_buf_putc(b, '}');
 }
@@ -320,22 +319,25 @@ void tp_api_universe(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 404, msg, NULL, universe_empty);
 		return;
 	}
-	tp_buf_puts(b, "{\"universe_key\":");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "universe_key", true);
 	tp_buf_json_str(b, u->key);
-	tp_buf_puts(b, ",\"tickers\":[");
+	tp_buf_json_key(b, "tickers", false);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < u->n_tickers; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
 		tp_buf_json_str(b, u->tickers[i]);
 	}
-	tp_buf_printf(b, "],\"count\":%zu,\"metadata\":", u->n_tickers);
+	tp_buf_putc(b, ']');
+	tp_buf_json_kv_uint(b, "count", u->n_tickers);
 	/* metadata_json is an object we printed ourselves at load time. */
-	tp_buf_puts(b, u->metadata_json);
+	tp_buf_json_kv_raw(b, "metadata", u->metadata_json);
 	put_tail(b, req, dir);
 	tp_buf_putc(b, '}');
 }
 
-static void put_patterns(struct tp_buf *b, const struct tp_server *srv)
+static void put_patterns(struct tp_buf *b, const struct tp_io *srv)
 {
 	size_t cached = 0;
 	double last = 0;
@@ -344,11 +346,11 @@ static void put_patterns(struct tp_buf *b, const struct tp_server *srv)
 		cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
 		last = tp_ingest_stats(srv->ingest)->last_event_time;
 	}
-	tp_buf_printf(b, "\"patterns\":{\"cached\":%zu,\"last_event_time\":", cached);
-	if (last > 0)
-		tp_buf_json_num(b, last);
-	else
-		tp_buf_puts(b, "null");
+	tp_buf_json_key(b, "patterns", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "cached", true);
+	tp_buf_json_uint(b, cached);
+	tp_buf_json_kv_time(b, "last_event_time", last);
 	tp_buf_putc(b, '}');
 }
 
@@ -358,7 +360,6 @@ void tp_api_dashboard_stats(const struct tp_http_req *req,
 	const struct tp_directory *dir = usable(req);
 	struct tp_buf *b = resp->body;
 	size_t nm;
-	double latest;
 
 	if (!dir) {
 		struct tp_buf extra;
@@ -367,35 +368,33 @@ void tp_api_dashboard_stats(const struct tp_http_req *req,
 		tp_buf_init(&extra, 0);
 		tp_buf_puts(&extra, "\"symbols_count\":0,\"active_symbols_count\":0,"
 				    "\"symbols_by_market\":{},\"events_count\":0,"
-				    "\"latest_event_time\":null,\"database_status\":");
-		tp_buf_puts(&extra, req->srv->pg ? "\"unavailable\"," : "\"not_configured\",");
+				    "\"latest_event_time\":null");
+		tp_buf_json_kv_str(&extra, "database_status",
+				   req->srv->pg ? "unavailable" : "not_configured");
 		put_patterns(&extra, req->srv);
 		unavailable(resp, extra.oom ? NULL : tp_buf_cstr(&extra));
 		tp_buf_cleanup(&extra);
 		return;
 	}
-	tp_buf_printf(b, "{\"symbols_count\":%zu,\"active_symbols_count\":%zu,"
-			 "\"symbols_by_market\":{",
-		      tp_directory_symbol_count(dir), tp_directory_active_count(dir));
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "symbols_count", true);
+	tp_buf_json_uint(b, tp_directory_symbol_count(dir));
+	tp_buf_json_kv_uint(b, "active_symbols_count", tp_directory_active_count(dir));
+	tp_buf_json_key(b, "symbols_by_market", false);
+	tp_buf_putc(b, '{');
 	nm = tp_directory_market_count(dir);
 	for (size_t i = 0; i < nm; i++) {
 		size_t count = 0;
 		const char *m = tp_directory_market_at(dir, i, &count);
 
-		if (i)
-			tp_buf_putc(b, ',');
-		tp_buf_json_str(b, m);
-		tp_buf_printf(b, ":%zu", count);
+		tp_buf_json_key(b, m, i == 0);
+		tp_buf_json_uint(b, count);
 	}
-	tp_buf_printf(b, "},\"events_count\":%lld,\"latest_event_time\":",
-		      tp_directory_events_count(dir));
-	latest = tp_directory_latest_event_time(dir);
-	if (latest > 0)
-		tp_buf_json_num(b, latest);
-	else
-		tp_buf_puts(b, "null");
-	tp_buf_printf(b, ",\"database_status\":\"%s\",",
-		      tp_directory_is_stale(dir) ? "stale" : "connected");
+	tp_buf_putc(b, '}');
+	tp_buf_json_kv_int(b, "events_count", tp_directory_events_count(dir));
+	tp_buf_json_kv_time(b, "latest_event_time", tp_directory_latest_event_time(dir));
+	tp_buf_json_kv_str(b, "database_status",
+			   tp_directory_is_stale(dir) ? "stale" : "connected");
 	put_patterns(b, req->srv);
 	put_tail(b, req, dir);
 	tp_buf_putc(b, '}');

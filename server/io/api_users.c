@@ -27,6 +27,7 @@
 #include "api.h"
 #include "cluster.h"
 #include "directory.h"
+#include "io.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/push.h"
@@ -87,7 +88,7 @@ enum op_kind { OP_WL_LIST, OP_WL_GET, OP_WL_CREATE, OP_WL_UPDATE, OP_WL_DELETE,
 	       OP_PR_LIST, OP_PR_GET, OP_PR_CREATE, OP_PR_UPDATE, OP_PR_DELETE };
 
 struct op {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	enum op_kind kind;
 	char user_id[24];
@@ -116,38 +117,46 @@ static bool is_watchlist(enum op_kind k)
 
 /* ---- rendering ---- */
 
-static void put_epoch(struct tp_buf *b, const PGresult *res, int row, int col)
+/* {"id":...,"name":"..." - columns 0 and 1 (the id a bigint's text). */
+static void put_head(struct tp_buf *b, const PGresult *res, int row)
 {
-	if (PQgetisnull(res, row, col))
-		tp_buf_puts(b, "null");
-	else
-		tp_buf_json_num(b, strtod(PQgetvalue(res, row, col), NULL));
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "id", true);
+	tp_buf_puts(b, PQgetvalue(res, row, 0));
+	tp_buf_json_kv_str(b, "name", PQgetvalue(res, row, 1));
+}
+
+/* ,"created_at":...,"updated_at":... - epoch seconds in columns col and
+ * col + 1, null when NULL. */
+static void put_times(struct tp_buf *b, const PGresult *res, int row, int col)
+{
+	static const char *const keys[] = {"created_at", "updated_at"};
+
+	for (int i = 0; i < 2; i++) {
+		if (PQgetisnull(res, row, col + i))
+			tp_buf_json_kv_raw(b, keys[i], "null");
+		else
+			tp_buf_json_kv_num(b, keys[i], strtod(PQgetvalue(res, row, col + i), NULL));
+	}
 }
 
 static void render_watchlist(struct tp_buf *b, const PGresult *res, int row)
 {
-	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
-	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	put_head(b, res, row);
 	/* array_to_json of a text[]: already JSON. */
-	tp_buf_printf(b, ",\"symbols\":%s,\"created_at\":",
-		      PQgetisnull(res, row, 2) ? "[]" : PQgetvalue(res, row, 2));
-	put_epoch(b, res, row, 3);
-	tp_buf_puts(b, ",\"updated_at\":");
-	put_epoch(b, res, row, 4);
+	tp_buf_json_kv_raw(b, "symbols",
+			   PQgetisnull(res, row, 2) ? "[]" : PQgetvalue(res, row, 2));
+	put_times(b, res, row, 3);
 	tp_buf_putc(b, '}');
 }
 
 static void render_preset(struct tp_buf *b, const PGresult *res, int row)
 {
-	tp_buf_printf(b, "{\"id\":%s,\"name\":", PQgetvalue(res, row, 0));
-	tp_buf_json_str(b, PQgetvalue(res, row, 1));
+	put_head(b, res, row);
 	/* filters::text of a jsonb: already JSON. */
-	tp_buf_printf(b, ",\"filters\":%s,\"is_default\":%s,\"created_at\":",
-		      PQgetvalue(res, row, 2),
-		      PQgetvalue(res, row, 3)[0] == 't' ? "true" : "false");
-	put_epoch(b, res, row, 4);
-	tp_buf_puts(b, ",\"updated_at\":");
-	put_epoch(b, res, row, 5);
+	tp_buf_json_kv_raw(b, "filters", PQgetvalue(res, row, 2));
+	tp_buf_json_kv_bool(b, "is_default", PQgetvalue(res, row, 3)[0] == 't');
+	put_times(b, res, row, 4);
 	tp_buf_putc(b, '}');
 }
 
@@ -160,13 +169,17 @@ static void finish_rows(struct op *op, const PGresult *res, int status_ok,
 
 	tp_buf_init(&b, 0);
 	if (list) {
-		tp_buf_printf(&b, "{\"%s\":[", is_watchlist(op->kind) ? "watchlists" : "presets");
+		tp_buf_putc(&b, '{');
+		tp_buf_json_key(&b, is_watchlist(op->kind) ? "watchlists" : "presets", true);
+		tp_buf_putc(&b, '[');
 		for (int i = 0; i < PQntuples(res); i++) {
 			if (i)
 				tp_buf_putc(&b, ',');
 			render(&b, res, i);
 		}
-		tp_buf_printf(&b, "],\"count\":%d}", PQntuples(res));
+		tp_buf_putc(&b, ']');
+		tp_buf_json_kv_int(&b, "count", PQntuples(res));
+		tp_buf_putc(&b, '}');
 	} else {
 		render(&b, res, 0);
 	}
@@ -222,7 +235,7 @@ static void step_main(struct op *op);
 /* ---- live subscriptions follow their presets ---- */
 
 struct follow {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	long long user, preset;
 };
 
@@ -242,7 +255,7 @@ static void follow_resolved(int status, const struct tp_filter *filter,
 
 static void refollow(long long user, long long preset, void *ud)
 {
-	struct tp_server *srv = ud;
+	struct tp_io *srv = ud;
 	struct follow *f = tp_calloc(1, sizeof(*f));
 
 	if (!f)
@@ -254,7 +267,7 @@ static void refollow(long long user, long long preset, void *ud)
 		tp_free(f);
 }
 
-void tp_api_users_refollow(struct tp_server *srv, long long user)
+void tp_api_users_refollow(struct tp_io *srv, long long user)
 {
 	/* A deleted preset resolves to not found: its subscriptions end. */
 	if (srv->push && user > 0)
@@ -319,7 +332,12 @@ static void main_done(int status, const PGresult *res, void *ud)
 				struct tp_buf b;
 
 				tp_buf_init(&b, 0);
-				tp_buf_printf(&b, "{\"deleted\":true,\"id\":%s}", op->id);
+				tp_buf_putc(&b, '{');
+				tp_buf_json_key(&b, "deleted", true);
+				tp_buf_json_bool(&b, true);
+				/* op->id: the path's digits, checked. */
+				tp_buf_json_kv_raw(&b, "id", op->id);
+				tp_buf_putc(&b, '}');
 				tp_http_complete(op->srv, op->ticket, 200, &b);
 				tp_buf_cleanup(&b);
 				notify_change(op);
@@ -476,7 +494,7 @@ static const char *dir_lookup(void *ud, const char *sym)
 
 /* symbols: array of strings -> upper-cased, deduplicated JSON array; every
  * symbol must be in the directory (protocol/symlist.c). */
-static int validate_symbols(struct tp_server *srv, const cJSON *body,
+static int validate_symbols(struct tp_io *srv, const cJSON *body,
 			    bool required, char **out, struct tp_http_resp *resp)
 {
 	struct tp_errdetail err = {{0}, NULL};
@@ -498,7 +516,7 @@ static int validate_symbols(struct tp_server *srv, const cJSON *body,
 	return rc;
 }
 
-static int validate_filters(struct tp_server *srv, struct op *op,
+static int validate_filters(struct tp_io *srv, struct op *op,
 			    const cJSON *body, bool required,
 			    struct tp_http_resp *resp)
 {
@@ -582,7 +600,7 @@ static void op_dismiss(void *ud)
 static void start(const struct tp_http_req *req, struct tp_http_resp *resp,
 		  enum op_kind kind, const char *id)
 {
-	struct tp_server *srv = req->srv;
+	struct tp_io *srv = req->srv;
 	long long uid;
 	struct op *op = NULL;
 	cJSON *body = NULL;

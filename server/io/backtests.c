@@ -42,9 +42,11 @@
 
 #include "backtests.h"
 #include "cluster.h"
+#include "io.h"
 #include "redis.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/ingest.h"
 #include "tickpush/jobs.h"
 #include "tickpush/log.h"
@@ -73,7 +75,7 @@ struct waiter {
 };
 
 struct tp_backtests {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char prefix[96];
 	struct tp_jobs *jobs;     /* the ingest's job table (jobs.h), borrowed */
 	uv_timer_t timer;
@@ -468,7 +470,7 @@ static void tick(uv_timer_t *t)
 
 /* ---- lifecycle ---- */
 
-struct tp_backtests *tp_backtests_create(struct tp_server *srv)
+struct tp_backtests *tp_backtests_create(struct tp_io *srv)
 {
 	struct tp_backtests *bt = tp_calloc(1, sizeof(*bt));
 
@@ -579,6 +581,18 @@ static int new_job_id(struct tp_backtests *bt, char out[TP_JOB_ID_MAX + 1])
 	return TP_ERR_EXISTS;
 }
 
+/* {"type":...,"job_id":...,"user_id":... - the start of a message to the
+ * producer, left open for its other members. */
+static void put_message_head(struct tp_buf *b, const char *type, const char *job_id,
+			     long long user_id)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "type", true);
+	tp_buf_json_str(b, type);
+	tp_buf_json_kv_str(b, "job_id", job_id);
+	tp_buf_json_kv_int(b, "user_id", user_id);
+}
+
 int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 			const char *request_json, double now,
 			tp_backtests_cb *cb, void *ud)
@@ -605,16 +619,17 @@ int tp_backtests_submit(struct tp_backtests *bt, long long user_id,
 		return rc;
 	tp_buf_init(&payload, 0);
 	tp_buf_init(&value, 0);
-	tp_buf_puts(&payload, "{\"type\":\"backtest_job\",\"job_id\":");
-	tp_buf_json_str(&payload, id);
-	tp_buf_printf(&payload, ",\"user_id\":%lld,", user_id);
-	tp_buf_append(&payload, request_json + 1, rlen - 2);
-	tp_buf_puts(&payload, ",\"submitted_at\":");
-	tp_buf_json_num(&payload, now);
-	tp_buf_puts(&payload, ",\"source\":\"tickpush\"}");
-	tp_buf_printf(&value, "{\"user_id\":%lld,\"submitted_at\":", user_id);
-	tp_buf_json_num(&value, now);
-	tp_buf_printf(&value, ",\"request\":%s}", request_json);
+	put_message_head(&payload, "backtest_job", id, user_id);
+	tp_buf_json_kv_splice(&payload, request_json); /* checked above */
+	tp_buf_json_kv_num(&payload, "submitted_at", now);
+	tp_buf_json_kv_str(&payload, "source", "tickpush");
+	tp_buf_putc(&payload, '}');
+	tp_buf_putc(&value, '{');
+	tp_buf_json_key(&value, "user_id", true);
+	tp_buf_json_int(&value, user_id);
+	tp_buf_json_kv_num(&value, "submitted_at", now);
+	tp_buf_json_kv_raw(&value, "request", request_json);
+	tp_buf_putc(&value, '}');
 	rc = TP_ERR_NOMEM;
 	if (payload.oom || value.oom || !(req_copy = tp_strdup(request_json)) ||
 	    !(op = op_new(bt, OP_SUBMIT, id, cb, ud)))
@@ -700,9 +715,9 @@ int tp_backtests_cancel(struct tp_backtests *bt, const char *job_id,
 	if (!(j = known(bt, job_id)) || !j->confirmed)
 		return TP_ERR_NOTFOUND;
 	tp_buf_init(&payload, 0);
-	tp_buf_puts(&payload, "{\"type\":\"backtest_cancel\",\"job_id\":");
-	tp_buf_json_str(&payload, j->id);
-	tp_buf_printf(&payload, ",\"user_id\":%lld,\"source\":\"tickpush\"}", j->user_id);
+	put_message_head(&payload, "backtest_cancel", j->id, j->user_id);
+	tp_buf_json_kv_str(&payload, "source", "tickpush");
+	tp_buf_putc(&payload, '}');
 	snprintf(chan, sizeof(chan), "%s.jobs.cancel", bt->prefix);
 	const char *argv[3] = {"PUBLISH", chan, tp_buf_cstr(&payload)};
 

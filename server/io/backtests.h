@@ -18,9 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server.h"
 #include "tickpush/event.h"
 #include "tickpush/jobs.h"
+
+struct tp_io;
 
 #define TP_BACKTEST_TTL TP_JOBS_TTL             /* owner records live a week */
 #define TP_BACKTESTS_PER_USER TP_JOBS_PER_USER  /* jobs remembered per user */
@@ -34,7 +35,7 @@ struct tp_backtests;
 /* Creates the registry and starts loading the owner records from Redis
  * as soon as the cache connection is up (SCAN, never KEYS). Needs
  * srv->rcache. NULL on out of memory. */
-struct tp_backtests *tp_backtests_create(struct tp_server *srv);
+struct tp_backtests *tp_backtests_create(struct tp_io *srv);
 /* Stops loading, fails parked waiters, and frees the registry once every
  * Redis reply it waits for has come back (the loop must keep running).
  * NULL-safe. */

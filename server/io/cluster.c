@@ -50,17 +50,17 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "accounts.h"
-#include "backtests.h"
 #include "cluster.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
+#include "tickpush/jobs.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/push.h"
+#include "tickpush/ratelimit.h"
 
 #define STREAM_KEY "tickpush:stream"
 #define META_KEY "tickpush:stream:meta"
@@ -143,7 +143,7 @@ struct occ {
 };
 
 struct tp_cluster {
-	struct tp_server *srv;
+	struct tp_cluster_deps d;
 	struct tp_redis_conn *append, *read;
 	char sha[41];                  /* of APPEND_LUA */
 	char origin[13];               /* this process, random */
@@ -198,7 +198,7 @@ static void sha1_hex(const void *a, size_t alen, const void *b, size_t blen,
 /* The stream's bounds, as script arguments: the in-process history's. */
 static void bounds(const struct tp_cluster *cl, char maxlen[24], char age[24])
 {
-	const struct tp_config *cfg = cl->srv->cfg;
+	const struct tp_config *cfg = *cl->d.cfg;
 
 	snprintf(maxlen, 24, "%d", cfg->history_events > 0 ? cfg->history_events : 1);
 	snprintf(age, 24, "%.0f", cfg->history_seconds * 1000);
@@ -407,7 +407,7 @@ void tp_cluster_propose_event(struct tp_cluster *cl, enum tp_channel ch,
 
 void tp_cluster_sweep(struct tp_cluster *cl, double now)
 {
-	struct tp_patterns *ps = tp_ingest_patterns(cl->srv->ingest);
+	struct tp_patterns *ps = tp_ingest_patterns(cl->d.ingest);
 	double next = tp_patterns_next_expiry(ps);
 	double due = (double)(long long)now;
 	char key[48], data[32];
@@ -464,7 +464,7 @@ void tp_cluster_job(struct tp_cluster *cl, const char *job_id,
 }
 
 /* "<job id> <user id> <job JSON>" of a "j" entry, from another instance. */
-static void learn_job(struct tp_server *srv, const char *d, size_t len)
+static void learn_job(struct tp_cluster *cl, const char *d, size_t len)
 {
 	char job[TP_JOB_ID_MAX + 1]; /* %64s below */
 	long long user;
@@ -473,8 +473,8 @@ static void learn_job(struct tp_server *srv, const char *d, size_t len)
 	_Static_assert(TP_JOB_ID_MAX == 64, "the sscanf width");
 	if (sscanf(d, "%64s %lld %n", job, &user, &used) == 2 &&
 	    used > 0 && (size_t)used <= len)
-		tp_backtests_learn(srv->backtests, job, user, d + used,
-				   len - (size_t)used);
+		cl->d.job_learned(cl->d.ud, job, user, d + used,
+				  len - (size_t)used);
 }
 
 static void append_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
@@ -554,14 +554,12 @@ static void read_next(struct tp_cluster *cl);
  * replaced ours (Redis lost the stream). */
 static void adopt_epoch(struct tp_cluster *cl, const char *epoch)
 {
-	struct tp_server *srv = cl->srv;
-
-	if (srv->epoch[0] && strcmp(srv->epoch, epoch))
+	if (cl->d.epoch[0] && strcmp(cl->d.epoch, epoch))
 		TP_LOG(TP_LOG_NOTICE, "msg=\"cluster stream epoch\" old=%s new=%s",
-		       srv->epoch, epoch);
-	snprintf(srv->epoch, sizeof(srv->epoch), "%s", epoch);
-	tp_push_new_epoch(srv->push, epoch);
-	tp_ingest_reset_seq(srv->ingest, 0);
+		       cl->d.epoch, epoch);
+	snprintf(cl->d.epoch, cl->d.epoch_size, "%s", epoch);
+	tp_push_new_epoch(cl->d.push, epoch);
+	tp_ingest_reset_seq(cl->d.ingest, 0);
 	cl->applied = 0;
 	snprintf(cl->last_id, sizeof(cl->last_id), "0-0");
 }
@@ -578,7 +576,6 @@ static const redisReply *field(const redisReply *kv, const char *name)
 
 static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 {
-	struct tp_server *srv = cl->srv;
 	const redisReply *id, *kv, *e, *k, *d, *o;
 	unsigned long long ms, n;
 	double when;
@@ -595,9 +592,9 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 	k = field(kv, "k");
 	d = field(kv, "d");
 	o = field(kv, "o");
-	if (!e || !k || !d || e->len == 0 || e->len >= sizeof(srv->epoch))
+	if (!e || !k || !d || e->len == 0 || (size_t)e->len >= cl->d.epoch_size)
 		return;
-	if (strcmp(e->str, srv->epoch)) {
+	if (strcmp(e->str, cl->d.epoch)) {
 		adopt_epoch(cl, e->str);
 		snprintf(cl->last_id, sizeof(cl->last_id), "%s", id->str);
 	}
@@ -607,35 +604,35 @@ static void apply_entry(struct tp_cluster *cl, const redisReply *entry)
 	 * what we had read (a reader far behind, or one that starts after
 	 * the first entries went): positions before n cannot be resumed. */
 	if (n > cl->applied + 1)
-		tp_push_lost(srv->push, n * TP_INGEST_STRIDE - 1);
+		tp_push_lost(cl->d.push, n * TP_INGEST_STRIDE - 1);
 	cl->applied = n;
 	when = (double)ms / 1000;
-	tp_ingest_begin_entry(srv->ingest, n);
+	tp_ingest_begin_entry(cl->d.ingest, n);
 	switch (k->str[0]) {
 	case '0': case '1': case '2': case '3':
-		tp_ingest_message(srv->ingest, (enum tp_channel)(k->str[0] - '0'),
+		tp_ingest_message(cl->d.ingest, (enum tp_channel)(k->str[0] - '0'),
 				  d->str, d->len, when);
 		break;
 	case 'x':
-		tp_ingest_expire_max(srv->ingest, strtod(d->str, NULL), EXPIRE_MAX);
+		tp_ingest_expire_max(cl->d.ingest, strtod(d->str, NULL), EXPIRE_MAX);
 		break;
 	case 'u':
 		if (!o || strcmp(o->str, cl->origin))
-			tp_api_users_refollow(srv, strtoll(d->str, NULL, 10));
+			cl->d.user_changed(cl->d.ud, strtoll(d->str, NULL, 10));
 		break;
 	case 'j':
 		if (!o || strcmp(o->str, cl->origin))
-			learn_job(srv, d->str, d->len);
+			learn_job(cl, d->str, d->len);
 		break;
 	case 'f':
 		/* Another instance's failed login: its token, taken here too. */
 		if (!o || strcmp(o->str, cl->origin))
-			(void)tp_ratelimit_allow(tp_accounts_login_limit(srv), d->str, tp_now());
+			(void)tp_ratelimit_allow(cl->d.account_limit, d->str, tp_now());
 		break;
 	default:
 		break;
 	}
-	tp_ingest_end_entry(srv->ingest);
+	tp_ingest_end_entry(cl->d.ingest);
 }
 
 static void got_entries(redisAsyncContext *ac, void *r, void *privdata)
@@ -665,7 +662,7 @@ static void got_entries(redisAsyncContext *ac, void *r, void *privdata)
 	if (!cl->caught_up && n < (size_t)atoi(READ_COUNT)) {
 		cl->caught_up = true;
 		TP_LOG(TP_LOG_NOTICE, "msg=\"cluster stream caught up\" epoch=%s entry=%llu",
-		       cl->srv->epoch, (unsigned long long)cl->applied);
+		       cl->d.epoch, (unsigned long long)cl->applied);
 	}
 	read_next(cl);
 }
@@ -699,8 +696,8 @@ static void got_epoch(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	}
 	ep = reply->element[1];
-	if (ep->len && ep->len < sizeof(cl->srv->epoch) &&
-	    strcmp(ep->str, cl->srv->epoch))
+	if (ep->len && (size_t)ep->len < cl->d.epoch_size &&
+	    strcmp(ep->str, cl->d.epoch))
 		adopt_epoch(cl, ep->str);
 	read_next(cl);
 }
@@ -735,7 +732,7 @@ static void read_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 
 /* ---- lifecycle ---- */
 
-struct tp_cluster *tp_cluster_create(struct tp_server *srv)
+struct tp_cluster *tp_cluster_create(const struct tp_cluster_deps *d)
 {
 	static const struct tp_redis_conn_ops append_ops = {append_ready, append_lost};
 	static const struct tp_redis_conn_ops read_ops = {read_ready, read_lost};
@@ -743,17 +740,17 @@ struct tp_cluster *tp_cluster_create(struct tp_server *srv)
 
 	if (!cl)
 		return NULL;
-	cl->srv = srv;
+	cl->d = *d;
 	sha1_hex(APPEND_LUA, strlen(APPEND_LUA), NULL, 0, cl->sha);
 	random_hex(cl->origin, 6);
 	snprintf(cl->last_id, sizeof(cl->last_id), "0-0");
 	if (!(cl->occ = tp_dict_create()))
 		goto fail;
-	cl->append = tp_redis_conn_create(&srv->loop, srv->cfg, "cluster",
+	cl->append = tp_redis_conn_create(d->loop, *d->cfg, "cluster",
 					  &append_ops, cl);
 	if (!cl->append)
 		goto fail;
-	cl->read = tp_redis_conn_create(&srv->loop, srv->cfg, "stream",
+	cl->read = tp_redis_conn_create(d->loop, *d->cfg, "stream",
 					&read_ops, cl);
 	if (!cl->read)
 		goto fail;

@@ -14,12 +14,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server.h"
+#include <uv.h>
+
+#include "tickpush/config.h"
+#include "tickpush/event.h" /* enum tp_channel */
+#include "tickpush/ingest.h"
 
 struct tp_cluster;
+struct tp_push;
+struct tp_ratelimit;
+
+/* What the cluster works on, from the wiring. */
+struct tp_cluster_deps {
+	uv_loop_t *loop;
+	/* The wiring's slot for the configuration in force (a reload
+	 * replaces it): read on each use. */
+	const struct tp_config *const *cfg;
+	struct tp_ingest *ingest;       /* where stream entries are applied */
+	struct tp_push *push;           /* told of a new epoch and of lost entries */
+	char *epoch;                    /* the server's epoch: the stream's replaces it */
+	size_t epoch_size;
+	struct tp_ratelimit *account_limit; /* failed logins per account (accounts.c) */
+	/* Hooks for other instances' entries: user changed a preset or
+	 * watchlist (re-resolve what that user's subscriptions follow); a
+	 * backtest job was submitted (learn its owner). */
+	void (*user_changed)(void *ud, long long user);
+	void (*job_learned)(void *ud, const char *job_id, long long user,
+			    const char *job_json, size_t len);
+	void *ud;
+};
 
 /* Starts the two connections (append, read). NULL when out of memory. */
-struct tp_cluster *tp_cluster_create(struct tp_server *srv);
+struct tp_cluster *tp_cluster_create(const struct tp_cluster_deps *d);
 /* Stops reading and appending; what is still queued is dropped (the
  * other instances append it). NULL-safe. */
 void tp_cluster_close(struct tp_cluster *cl);
@@ -56,9 +82,5 @@ int tp_cluster_allow(struct tp_cluster *cl, const char *kind, const char *key,
 /* True once the reader has applied everything the stream held when it
  * connected (readiness). */
 bool tp_cluster_caught_up(const struct tp_cluster *cl);
-
-/* api_users.c: re-resolve every followed preset of user (another instance
- * changed one of their presets or watchlists). */
-void tp_api_users_refollow(struct tp_server *srv, long long user);
 
 #endif

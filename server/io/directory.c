@@ -49,6 +49,7 @@
 #include "pg.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 #include "tickpush/dict.h"
 #include "tickpush/err.h"
 #include "tickpush/log.h"

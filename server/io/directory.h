@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server.h"
+#include <uv.h>
 
 struct tp_pg;
 struct tp_directory;

@@ -72,13 +72,12 @@
 
 #include <libwebsockets.h>
 
-#include "api.h"
 #include "http.h"
+#include "io.h"
 #include "sniff.h"
-#include "sse.h"
-#include "stream.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
+#include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/httpconn.h"
 #include "tickpush/httphead.h"
@@ -104,6 +103,7 @@ struct pss {
 	char path[512];
 	double mono_start;
 	void *stream;                 /* SSE stream (sse.c) once started */
+	const struct tp_http_stream_ops *stream_ops; /* what it is called */
 	bool stream_due;              /* stream started: its headers go next */
 	void *ws;                     /* WebSocket session (ws.c) after the upgrade */
 	enum tp_cors cors;            /* Access-Control-Allow-Origin to send */
@@ -121,7 +121,7 @@ struct pss {
 /* Marks a wsi counted in the connections gauge (its opaque user data). */
 static char counted_mark;
 
-static struct tp_server *server_of(struct lws *wsi)
+static struct tp_io *server_of(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
 }
@@ -156,13 +156,12 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 {
 	resp->status = status;
 	tp_buf_reset(resp->body);
-	tp_buf_puts(resp->body, "{\"error\":");
+	tp_buf_putc(resp->body, '{');
+	tp_buf_json_key(resp->body, "error", true);
 	tp_buf_json_str(resp->body, msg);
-	if (field) {
-		tp_buf_puts(resp->body, ",\"field\":");
-		tp_buf_json_str(resp->body, field);
-	}
-	if (extra) {
+	if (field)
+		tp_buf_json_kv_str(resp->body, "field", field);
+	if (extra) { /* members rendered by the caller */
 		tp_buf_putc(resp->body, ',');
 		tp_buf_puts(resp->body, extra);
 	}
@@ -174,7 +173,7 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
  * (include/tickpush/netaddr.h). */
 static void client_addr(struct lws *wsi, char *out, size_t n)
 {
-	const struct tp_server *srv = server_of(wsi);
+	const struct tp_io *srv = server_of(wsi);
 	char peer[TP_ADDR_STRLEN], real[TP_ADDR_STRLEN];
 	char *xff = NULL;
 	int len;
@@ -231,18 +230,11 @@ static bool request_started(struct lws *wsi)
 	return false;
 }
 
-void tp_http_set_routes(struct tp_server *srv,
-			const struct tp_http_route *routes, size_t n)
-{
-	srv->routes = routes;
-	srv->routes_count = n;
-}
-
-static const struct tp_http_route *find_route(const struct tp_server *srv,
+static const struct tp_http_route *find_route(const struct tp_io *srv,
 					      const char *path)
 {
-	for (size_t i = 0; i < srv->routes_count; i++) {
-		const struct tp_http_route *r = &srv->routes[i];
+	for (size_t i = 0; i < srv->http_ops.routes_count; i++) {
+		const struct tp_http_route *r = &srv->http_ops.routes[i];
 
 		if (r->prefix ? !strncmp(path, r->path, strlen(r->path))
 			      : !strcmp(path, r->path))
@@ -369,12 +361,6 @@ static void token_name(enum lws_token_indexes t, char *out, size_t n)
 	size_t len = name ? strcspn((const char *)name, ": ") : 0;
 
 	snprintf(out, n, "%.*s", (int)len, name ? (const char *)name : "");
-}
-
-int tp_http_header_limit(const struct tp_config *cfg)
-{
-	/* lws counts the length of one header in 16 bits. */
-	return cfg->http_header_max < 65535 ? cfg->http_header_max : 65535;
 }
 
 static bool is_uri_token(int t)
@@ -706,7 +692,7 @@ uint64_t tp_http_defer(const struct tp_http_req *req,
 	return ticket;
 }
 
-bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete(struct tp_io *srv, uint64_t ticket, int status,
 		      struct tp_buf *body)
 {
 	struct tp_hc *hc = tp_hc_complete(&srv->http, ticket);
@@ -730,7 +716,7 @@ bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
 	return true;
 }
 
-bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete_error(struct tp_io *srv, uint64_t ticket, int status,
 			    const char *msg, const char *field)
 {
 	struct tp_buf b;
@@ -744,7 +730,8 @@ bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
 	return ok;
 }
 
-bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
+bool tp_http_stream_start(struct tp_io *srv, uint64_t ticket, void *conn,
+			  const struct tp_http_stream_ops *ops)
 {
 	struct tp_hc *hc = tp_hc_stream(&srv->http, ticket);
 	struct lws *wsi;
@@ -755,8 +742,9 @@ bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn)
 	wsi = hc->owner;
 	pss = lws_wsi_user(wsi);
 	pss->stream = conn;
+	pss->stream_ops = ops;
 	pss->stream_due = true;
-	tp_sse_attach(conn, wsi);
+	ops->attach(conn, wsi);
 	lws_rx_flow_control(wsi, 1);
 	lws_callback_on_writable(wsi);
 	return true;
@@ -888,7 +876,7 @@ bool tp_http_lws_log(const char *line)
 	return false;
 }
 
-static void dropped_error(const struct tp_server *srv, enum lws_complaint what,
+static void dropped_error(const struct tp_io *srv, enum lws_complaint what,
 			  struct tp_head_error *err)
 {
 	static char room[128];
@@ -931,7 +919,7 @@ static void dropped_error(const struct tp_server *srv, enum lws_complaint what,
 static void answer_dropped_head(struct lws *wsi)
 {
 	struct pss *pss = lws_wsi_user(wsi);
-	const struct tp_server *srv = server_of(wsi);
+	const struct tp_io *srv = server_of(wsi);
 	enum lws_complaint what = complaint;
 	struct tp_head_error err;
 	char junk[4096];
@@ -1050,7 +1038,7 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 {
 	static const char cache[] = "cache-control: no-cache\r\n";
 	static const char cache_close[] = "cache-control: no-cache\r\nconnection: close\r\n";
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	const char *dir = srv->cfg->web_demo_dir;
 	const char *extra;
 	char full[PATH_MAX];
@@ -1088,7 +1076,7 @@ static int preflight(struct lws *wsi, struct pss *pss)
 
 static int dispatch(struct lws *wsi, struct pss *pss)
 {
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	struct tp_http_resp resp = {200, NULL, &pss->out, NULL, 0};
 	struct tp_query query;
 	struct tp_errdetail err = {{0}, NULL};
@@ -1139,7 +1127,7 @@ static int dispatch(struct lws *wsi, struct pss *pss)
 		long long uid;
 
 		/* TICKPUSH_REQUIRE_AUTH: public reads need a token too. */
-		if (tp_http_require_user(&req, &resp, &uid)) {
+		if (srv->http_ops.require_user(&req, &resp, &uid)) {
 			tp_query_cleanup(&query);
 			return respond(wsi, pss, &resp);
 		}
@@ -1169,7 +1157,7 @@ static int act(struct lws *wsi, struct pss *pss, enum tp_hc_action a)
 
 /* The CORS decision for this request, made while lws still holds its
  * head (a deferred answer is written after lws may have let it go). */
-static void cors_of(struct lws *wsi, const struct tp_server *srv, struct pss *pss)
+static void cors_of(struct lws *wsi, const struct tp_io *srv, struct pss *pss)
 {
 	const char *list = tp_cors_list(srv->cfg->cors_origins, srv->cfg->allowed_origins);
 
@@ -1182,7 +1170,7 @@ static void cors_of(struct lws *wsi, const struct tp_server *srv, struct pss *ps
 
 static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 {
-	struct tp_server *srv = server_of(wsi);
+	struct tp_io *srv = server_of(wsi);
 	struct tp_hc_head head;
 	const char *field;
 	int status;
@@ -1254,14 +1242,14 @@ static bool lws_is_looping(struct lws *wsi, struct pss *pss)
 static void request_gone(struct pss *pss)
 {
 	if (pss->stream) {
-		tp_sse_closed(pss->stream);
+		pss->stream_ops->closed(pss->stream);
 		pss->stream = NULL;
 	}
 	tp_hc_closed(&pss->hc);
 	pss_release(pss);
 }
 
-bool tp_http_may_accept(struct tp_server *srv)
+bool tp_http_may_accept(struct tp_io *srv)
 {
 	static struct tp_log_ratelimit rl;
 	unsigned long skipped;
@@ -1276,6 +1264,14 @@ bool tp_http_may_accept(struct tp_server *srv)
 		TP_LOG(TP_LOG_WARN, "msg=\"connection refused: max_connections reached\" max=%d suppressed=%lu",
 		       srv->cfg->max_connections, skipped);
 	return false;
+}
+
+/* A WebSocket session's reasons go to ws.c (the wiring's hook). */
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       struct pss *pss, void *in, size_t len)
+{
+	return server_of(wsi)->http_ops.ws_callback(wsi, (int)reason, &pss->ws,
+						    in, len);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -1330,7 +1326,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pss->stream_due)
 			return send_stream_headers(wsi, pss);
 		if (pss->stream)
-			return tp_sse_writeable(pss->stream, wsi);
+			return pss->stream_ops->writeable(pss->stream, wsi);
 		if (pss->hc.state != TP_HC_SENDING || !pss->ans.status)
 			return 0; /* spurious, or lws is serving a file */
 		return write_answer(wsi, pss);
@@ -1354,16 +1350,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    (!tp_ascii_ieq(up, "websocket") && !tp_ascii_ieq(up, "h2c")))
 			return -1;
 		lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
-		return tp_ws_confirm_upgrade(wsi);
+		return server_of(wsi)->http_ops.ws_confirm_upgrade(wsi);
 	}
 	case LWS_CALLBACK_CLOSED:
 		/* An upgraded connection ends here, not in CLOSED_HTTP. */
-		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : 0;
+		return pss ? ws_callback(wsi, reason, pss, in, len) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return pss ? tp_ws_callback(wsi, (int)reason, &pss->ws, in, len) : -1;
+		return pss ? ws_callback(wsi, reason, pss, in, len) : -1;
 	default:
 		break;
 	}

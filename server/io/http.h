@@ -4,7 +4,11 @@
  * Handlers are plain functions from a parsed request to a response: no lws
  * types, no I/O of their own. They run on the loop and must not block.
  * http.c owns the connection, reads and bounds the body, writes the
- * response from WRITEABLE callbacks and records per-route metrics.
+ * response from WRITEABLE callbacks and records per-route metrics. It
+ * names no handler and no transport: the route table and the WebSocket
+ * entry points come from the wiring (io.h, struct tp_http_ops), a
+ * stream's from tp_http_stream_start (only that part sees an opaque
+ * struct lws).
  */
 #ifndef TICKPUSH_IO_HTTP_H
 #define TICKPUSH_IO_HTTP_H
@@ -13,15 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server.h"
 #include "tickpush/buf.h"
 #include "tickpush/metrics.h"
 #include "tickpush/query.h"
 
+struct tp_io;
+
 #define TP_HTTP_BODY_MAX (64 * 1024)
-/* Room in lws's header table beyond the largest header, so that a header
- * lws cut short still leaves space for the rest of the request head. */
-#define TP_HTTP_HEAD_SLACK 4096
 
 enum tp_http_method {
 	TP_HTTP_GET = 1u << 0,
@@ -33,7 +35,7 @@ enum tp_http_method {
 };
 
 struct tp_http_req {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	unsigned method;              /* one enum tp_http_method bit */
 	const char *path;             /* decoded path, starts with '/' */
 	const char *subpath;          /* what follows a prefix route's path */
@@ -57,7 +59,8 @@ struct tp_http_resp {
 typedef void tp_http_handler(const struct tp_http_req *req,
 			     struct tp_http_resp *resp);
 
-/* One REST route (the table is server/io/routes.c). */
+/* One REST route (the table is server/io/routes.c; the wiring hands it
+ * over in struct tp_http_ops, which http.c matches in order). */
 struct tp_http_route {
 	const char *path;
 	bool prefix;                  /* path is a prefix ending in '/' */
@@ -70,20 +73,14 @@ struct tp_http_route {
 	bool (*alt_auth)(const struct tp_http_req *req);
 };
 
-/* The routes http.c matches, in order (the wiring hands them over at
- * start; the table must outlive the server). */
-void tp_http_set_routes(struct tp_server *srv,
-			const struct tp_http_route *routes, size_t n);
-
-/* The longest header value or URL accepted (http_header_max, at most
- * 65535: lws counts one header's length in 16 bits); one that reaches it
- * gets 431 / 414. server.c makes lws keep no more of any header. */
-struct tp_config;
-int tp_http_header_limit(const struct tp_config *cfg);
+/* The lws protocol table (one protocol: HTTP, SSE and WebSocket), for
+ * the wiring's lws context. */
+struct lws_protocols;
+const struct lws_protocols *tp_http_protocols(void);
 /* May a new connection be accepted (max_connections)? Counts and logs a
  * refusal. lws's listener asks through FILTER_NETWORK_CONNECTION, a
  * worker's own listener (listener.c) directly. */
-bool tp_http_may_accept(struct tp_server *srv);
+bool tp_http_may_accept(struct tp_io *srv);
 /* One line of lws's log: true when it says why lws gave up on a request
  * head (http.c answers that head and logs it; the line is only debug). */
 bool tp_http_lws_log(const char *line);
@@ -113,16 +110,26 @@ uint64_t tp_http_defer(const struct tp_http_req *req,
 		       struct tp_http_resp *resp);
 /* Sends status + body (body is moved out of *body and *body reset). Returns
  * false when the connection is gone. */
-bool tp_http_complete(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete(struct tp_io *srv, uint64_t ticket, int status,
 		      struct tp_buf *body);
+/* What http.c calls on a stream's connection (sse.c): attach once it
+ * started, writeable on each WRITEABLE (lws's return value), closed when
+ * the connection goes. */
+struct lws;
+struct tp_http_stream_ops {
+	void (*attach)(void *conn, struct lws *wsi);
+	int (*writeable)(void *conn, struct lws *wsi);
+	void (*closed)(void *conn);
+};
 /* Turns a deferred request into a never-ending stream (SSE): headers go
- * out without a length, then conn's frames as tp_sse_writeable (sse.h)
- * produces them; when the connection closes, tp_sse_closed(conn) runs.
- * Returns false (and does nothing) when the client is gone. */
-bool tp_http_stream_start(struct tp_server *srv, uint64_t ticket, void *conn);
+ * out without a length, then conn's frames as ops->writeable produces
+ * them; when the connection closes, ops->closed(conn) runs. Returns
+ * false (and does nothing) when the client is gone. */
+bool tp_http_stream_start(struct tp_io *srv, uint64_t ticket, void *conn,
+			  const struct tp_http_stream_ops *ops);
 
 /* Convenience: complete with {"error": msg, "field"?: field}. */
-bool tp_http_complete_error(struct tp_server *srv, uint64_t ticket, int status,
+bool tp_http_complete_error(struct tp_io *srv, uint64_t ticket, int status,
 			    const char *msg, const char *field);
 
 #endif

@@ -24,17 +24,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
+#include <libwebsockets.h>
+
 #include "listener.h"
-#include "server.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 
 #define ACCEPTS_PER_WAKEUP 64   /* then let the loop serve the others */
 #define PAUSE_MS 100            /* after EMFILE/ENFILE */
 
 struct tp_listener {
-	struct tp_server *srv;
+	struct lws_vhost *vhost;
+	bool (*may_accept)(void *ud);
+	void *ud;
 	uv_poll_t poll;
 	uv_timer_t pause;
 	int fd;
@@ -63,7 +66,7 @@ static void adopt(struct tp_listener *l, int cfd)
 	lws_sock_file_fd_type fd;
 	int one = 1;
 
-	if (!tp_http_may_accept(l->srv)) {
+	if (!l->may_accept(l->ud)) {
 		close(cfd);
 		return;
 	}
@@ -72,7 +75,7 @@ static void adopt(struct tp_listener *l, int cfd)
 	fd.sockfd = cfd;
 	/* lws drops ALLOW_SSL itself when the vhost has no TLS; on failure
 	 * it has closed the socket. */
-	if (!lws_adopt_descriptor_vhost(l->srv->vhost,
+	if (!lws_adopt_descriptor_vhost(l->vhost,
 					LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP |
 						LWS_ADOPT_ALLOW_SSL,
 					fd, NULL, NULL))
@@ -109,20 +112,24 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-struct tp_listener *tp_listener_start(struct tp_server *srv, int fd)
+struct tp_listener *tp_listener_start(uv_loop_t *loop, struct lws_vhost *vhost,
+				      int fd, bool (*may_accept)(void *ud),
+				      void *ud)
 {
 	struct tp_listener *l = tp_calloc(1, sizeof(*l));
 
-	if (!l || uv_poll_init_socket(&srv->loop, &l->poll, fd)) {
+	if (!l || uv_poll_init_socket(loop, &l->poll, fd)) {
 		TP_LOG(TP_LOG_ERR, "msg=\"cannot poll the listening socket\" fd=%d", fd);
 		tp_free(l);
 		close(fd);
 		return NULL;
 	}
-	l->srv = srv;
+	l->vhost = vhost;
+	l->may_accept = may_accept;
+	l->ud = ud;
 	l->fd = fd;
 	l->poll.data = l;
-	uv_timer_init(&srv->loop, &l->pause);
+	uv_timer_init(loop, &l->pause);
 	l->pause.data = l;
 	l->open_handles = 2;
 	uv_poll_start(&l->poll, UV_READABLE, on_readable);

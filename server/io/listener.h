@@ -6,13 +6,21 @@
 #ifndef TICKPUSH_IO_LISTENER_H
 #define TICKPUSH_IO_LISTENER_H
 
-struct tp_server;
+#include <stdbool.h>
+
+#include <uv.h>
+
+struct lws_vhost;
 struct tp_listener;
 
 /* Starts accepting on fd (listening, any blocking mode) and hands each
- * connection to lws as an HTTP connection of srv->vhost. Takes fd: it is
- * closed by tp_listener_close, or here on failure. NULL on failure. */
-struct tp_listener *tp_listener_start(struct tp_server *srv, int fd);
+ * connection to lws as an HTTP connection of vhost, when may_accept(ud)
+ * says so (max_connections: the HTTP layer's; else it is closed). Takes
+ * fd: it is closed by tp_listener_close, or here on failure. NULL on
+ * failure. */
+struct tp_listener *tp_listener_start(uv_loop_t *loop, struct lws_vhost *vhost,
+				      int fd, bool (*may_accept)(void *ud),
+				      void *ud);
 
 /* Stops accepting and closes the socket (connections still queued on it
  * are reset by the kernel; the other workers' sockets take new ones).

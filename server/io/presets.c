@@ -15,12 +15,13 @@
 #include "accounts.h"
 #include "directory.h"
 #include "http.h"
+#include "io.h"
 #include "pg.h"
 #include "presets.h"
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
 
-void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
+void tp_preset_complete_error(struct tp_io *srv, uint64_t ticket,
 			      int status, const struct tp_errdetail *err,
 			      const char *extra)
 {
@@ -61,7 +62,7 @@ static const struct tp_pg_stmt q_watchlist = {"resolve_watchlist",
 	"WHERE u.id = $2", 2};
 
 struct resolve {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	tp_preset_resolved_cb *cb;
 	void *ud;
 	char user_id[24];
@@ -212,7 +213,7 @@ static void preset_loaded(int status, const PGresult *res, void *ud)
 	step_watchlist(r);
 }
 
-static struct resolve *resolve_new(struct tp_server *srv, long long user_id,
+static struct resolve *resolve_new(struct tp_io *srv, long long user_id,
 				   tp_preset_resolved_cb *cb, void *ud)
 {
 	struct resolve *r = tp_calloc(1, sizeof(*r));
@@ -230,7 +231,7 @@ static struct resolve *resolve_new(struct tp_server *srv, long long user_id,
 	return r;
 }
 
-int tp_preset_resolve(struct tp_server *srv, long long user_id,
+int tp_preset_resolve(struct tp_io *srv, long long user_id,
 		      long long preset_id, tp_preset_resolved_cb *cb, void *ud)
 {
 	struct resolve *r;
@@ -257,7 +258,7 @@ static void deferred_start(uv_timer_t *t)
 	step_watchlist(t->data);
 }
 
-int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
+int tp_presets_resolve_filter(struct tp_io *srv, long long user_id,
 			      struct tp_filter *filter, const struct tp_filter_refs *refs,
 			      tp_preset_resolved_cb *cb, void *ud)
 {

@@ -14,8 +14,9 @@
 #ifndef TICKPUSH_IO_PRESETS_H
 #define TICKPUSH_IO_PRESETS_H
 
-#include "server.h"
 #include "tickpush/filter.h"
+
+struct tp_io;
 
 /* status: TP_OK (filter valid during the call), TP_ERR_NOTFOUND (no such
  * preset for this user), TP_ERR_AUTH (the user's account was deleted: the
@@ -28,13 +29,13 @@ typedef void tp_preset_resolved_cb(int status, const struct tp_filter *filter,
 
 /* Loads and resolves preset preset_id of user_id. Returns an error (and
  * never calls cb) when it cannot start: no database, out of memory. */
-int tp_preset_resolve(struct tp_server *srv, long long user_id,
+int tp_preset_resolve(struct tp_io *srv, long long user_id,
 		      long long preset_id, tp_preset_resolved_cb *cb, void *ud);
 
 /* Resolves the references of an already parsed filter (taken: *filter is
  * moved into the resolver and reset). user_id <= 0 with a watchlist_id
  * fails with TP_ERR_AUTH at once. */
-int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
+int tp_presets_resolve_filter(struct tp_io *srv, long long user_id,
 			      struct tp_filter *filter, const struct tp_filter_refs *refs,
 			      tp_preset_resolved_cb *cb, void *ud);
 
@@ -42,7 +43,7 @@ int tp_presets_resolve_filter(struct tp_server *srv, long long user_id,
  * 404 (no such preset), 401 (account deleted), 409 (stored preset or
  * references no longer valid), 503 (database). extra: further JSON
  * members, or NULL. */
-void tp_preset_complete_error(struct tp_server *srv, uint64_t ticket,
+void tp_preset_complete_error(struct tp_io *srv, uint64_t ticket,
 			      int status, const struct tp_errdetail *err,
 			      const char *extra);
 

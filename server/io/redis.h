@@ -10,12 +10,22 @@
 #include <stddef.h>
 
 #include <hiredis/async.h>
+#include <uv.h>
 
-#include "server.h"
+#include "tickpush/config.h"
+#include "tickpush/ingest.h"
+#include "tickpush/patterns.h" /* enum tp_removal */
+
+struct tp_cluster;
 
 /* Pub/sub consumer: SUBSCRIBEs to the four channels of events.md on a
- * dedicated connection and feeds every message to tp_ingest_message. */
-struct tp_redis_sub *tp_redis_sub_create(struct tp_server *srv);
+ * dedicated connection and feeds every message to tp_ingest_message, or
+ * with a cluster (cluster = redis, else NULL) proposes it to the shared
+ * stream. cfg is read at creation only. */
+struct tp_redis_sub *tp_redis_sub_create(uv_loop_t *loop,
+					  const struct tp_config *cfg,
+					  struct tp_ingest *ingest,
+					  struct tp_cluster *cluster);
 void tp_redis_sub_close(struct tp_redis_sub *sub); /* NULL-safe */
 bool tp_redis_sub_is_subscribed(const struct tp_redis_sub *sub);
 unsigned long tp_redis_sub_reconnects(const struct tp_redis_sub *sub);
@@ -25,7 +35,18 @@ double tp_redis_sub_last_message(const struct tp_redis_sub *sub);
  * to the original Redis cache layout (pipelined, TTL from expires_at), the
  * warm start that reads that layout back at startup, and the producer
  * heartbeat check. */
-struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv);
+struct tp_redis_cache_deps {
+	uv_loop_t *loop;
+	/* The wiring's slot for the configuration in force (a reload
+	 * replaces it): read on each use. */
+	const struct tp_config *const *cfg;
+	struct tp_ingest *ingest;
+	/* The producer went online or offline (the heartbeat): the wiring
+	 * tells "health" subscribers. */
+	void (*producer_changed)(void *ud, bool online, double last_heartbeat);
+	void *ud;
+};
+struct tp_redis_cache *tp_redis_cache_create(const struct tp_redis_cache_deps *d);
 void tp_redis_cache_close(struct tp_redis_cache *rc); /* NULL-safe */
 void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 			      const struct tp_pattern *p);

@@ -46,6 +46,7 @@
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
@@ -62,7 +63,7 @@ struct gone {
 };
 
 struct tp_redis_cache {
-	struct tp_server *srv;
+	struct tp_redis_cache_deps d;
 	struct tp_redis_conn *conn;
 	char prefix[96];
 	size_t pending;           /* write-through replies outstanding */
@@ -82,6 +83,12 @@ struct tp_redis_cache {
 	char **resync_ids;        /* store ids still to write, or NULL */
 	size_t resync_n, resync_pos;
 };
+
+/* The configuration in force (a reload may replace it). */
+static const struct tp_config *cfg_of(const struct tp_redis_cache *rc)
+{
+	return *rc->d.cfg;
+}
 
 static void resync_continue(struct tp_redis_cache *rc);
 
@@ -137,11 +144,11 @@ void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 	char key[256], idx[160], member[256], score[64], ttl[32], now_s[32];
 	double now = tp_now();
 	double left = p->expires_at - now;
-	double max_ttl = rc->srv->cfg->pattern_cache_ttl;
+	double max_ttl = cfg_of(rc)->pattern_cache_ttl;
 	const char *argv[6];
 	size_t lens[6];
 
-	if (!rc || !rc->srv->cfg->redis_write_through)
+	if (!rc || !cfg_of(rc)->redis_write_through)
 		return;
 	if (!tp_redis_conn_is_ready(rc->conn)) {
 		rc->dirty = true; /* written back when the connection returns */
@@ -205,7 +212,7 @@ void tp_redis_cache_on_remove(struct tp_redis_cache *rc,
 	 * evicted one only left this process's bounded memory and stays in
 	 * the shared cache until its TTL. */
 	if (!rc || why == TP_REMOVED_REPLACED || why == TP_REMOVED_EVICTED ||
-	    !rc->srv->cfg->redis_write_through)
+	    !cfg_of(rc)->redis_write_through)
 		return;
 	if (!tp_redis_conn_is_ready(rc->conn)) {
 		remember_gone(rc, p);
@@ -288,7 +295,7 @@ static void collect_id(const struct tp_pattern *p, void *ud)
 /* Writes the next slice of the store; the last one ends the write-back. */
 static void resync_continue(struct tp_redis_cache *rc)
 {
-	struct tp_patterns *ps = tp_ingest_patterns(rc->srv->ingest);
+	struct tp_patterns *ps = tp_ingest_patterns(rc->d.ingest);
 
 	while (rc->resync_pos < rc->resync_n && rc->pending < MAX_PENDING / 2 &&
 	       tp_redis_conn_is_ready(rc->conn)) {
@@ -310,10 +317,10 @@ static void resync_continue(struct tp_redis_cache *rc)
  * everything the store holds. */
 static void write_back(struct tp_redis_cache *rc)
 {
-	struct tp_patterns *ps = tp_ingest_patterns(rc->srv->ingest);
+	struct tp_patterns *ps = tp_ingest_patterns(rc->d.ingest);
 	size_t n = tp_patterns_count(ps);
 
-	if (!rc->dirty || !rc->srv->cfg->redis_write_through)
+	if (!rc->dirty || !cfg_of(rc)->redis_write_through)
 		return;
 	rc->dirty = false;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"writing the cache back\" removals=%zu patterns=%zu",
@@ -338,7 +345,7 @@ static void warm_finish_if_done(struct tp_redis_cache *rc)
 	write_back(rc); /* what was ingested before the first connection */
 	TP_METRIC_ADD(redis_warm_loaded, rc->warm_loaded);
 	TP_LOG(TP_LOG_NOTICE, "msg=\"warm start finished\" loaded=%zu cached=%zu",
-	       rc->warm_loaded, tp_patterns_count(tp_ingest_patterns(rc->srv->ingest)));
+	       rc->warm_loaded, tp_patterns_count(tp_ingest_patterns(rc->d.ingest)));
 }
 
 static void warm_got_record(redisAsyncContext *ac, void *r, void *privdata)
@@ -353,7 +360,7 @@ static void warm_got_record(redisAsyncContext *ac, void *r, void *privdata)
 	if (reply && reply->type == REDIS_REPLY_STRING &&
 	    tp_pattern_from_json(reply->str, reply->len, &p, &err) ==
 		    TP_REJECT_NONE) {
-		if (tp_ingest_warm(rc->srv->ingest, &p, tp_now()) == TP_OK)
+		if (tp_ingest_warm(rc->d.ingest, &p, tp_now()) == TP_OK)
 			rc->warm_loaded++;
 		tp_pattern_cleanup(&p);
 	}
@@ -423,7 +430,7 @@ static void check_producer(struct tp_redis_cache *rc)
 	rc->producer_online = online;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"producer %s\" heartbeat=%.0f",
 	       online ? "online" : "offline", last);
-	tp_server_producer_changed(rc->srv, online, last);
+	rc->d.producer_changed(rc->d.ud, online, last);
 }
 
 static void heartbeat_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -456,10 +463,10 @@ static void heartbeat_tick(uv_timer_t *t)
 		return;
 	snprintf(key, sizeof(key), "%s:producer:heartbeat", rc->prefix);
 	redisAsyncCommand(ac, heartbeat_reply, rc, "GET %s", key);
-	if (!rc->srv->cfg->redis_write_through)
+	if (!cfg_of(rc)->redis_write_through)
 		return;
 	snprintf(max, sizeof(max), "(%.3f",
-		 tp_now() - rc->srv->cfg->pattern_cache_ttl);
+		 tp_now() - cfg_of(rc)->pattern_cache_ttl);
 	static const char *const by_time[] = {"time", "symbol", "pattern_type"};
 	for (size_t i = 0; i < TP_ARRAY_SIZE(by_time); i++) {
 		snprintf(idx, sizeof(idx), "%s:indexes:%s", rc->prefix, by_time[i]);
@@ -478,7 +485,7 @@ static void on_ready(struct tp_redis_conn *conn, redisAsyncContext *ac,
 	heartbeat_tick(&rc->heartbeat_timer);
 	if (!rc->warm_started) {
 		rc->warm_started = true;
-		if (rc->srv->cfg->redis_warm_start) {
+		if (cfg_of(rc)->redis_warm_start) {
 			warm_scan(rc, "0");
 		} else {
 			rc->scan_finished = true;
@@ -508,23 +515,24 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	TP_METRIC_INC(redis_cache_disconnects);
 }
 
-struct tp_redis_cache *tp_redis_cache_create(struct tp_server *srv)
+struct tp_redis_cache *tp_redis_cache_create(const struct tp_redis_cache_deps *d)
 {
 	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
 	struct tp_redis_cache *rc = tp_calloc(1, sizeof(*rc));
-	double every = srv->cfg->heartbeat_interval > 0 ? srv->cfg->heartbeat_interval : 10;
+	const struct tp_config *cfg = *d->cfg;
+	double every = cfg->heartbeat_interval > 0 ? cfg->heartbeat_interval : 10;
 
 	if (!rc)
 		return NULL;
-	rc->srv = srv;
-	snprintf(rc->prefix, sizeof(rc->prefix), "%s", srv->cfg->channel_prefix);
+	rc->d = *d;
+	snprintf(rc->prefix, sizeof(rc->prefix), "%s", cfg->channel_prefix);
 	tp_buf_init(&rc->scratch, 0);
-	rc->conn = tp_redis_conn_create(&srv->loop, srv->cfg, "cache", &ops, rc);
+	rc->conn = tp_redis_conn_create(d->loop, cfg, "cache", &ops, rc);
 	if (!rc->conn) {
 		tp_free(rc);
 		return NULL;
 	}
-	uv_timer_init(&srv->loop, &rc->heartbeat_timer);
+	uv_timer_init(d->loop, &rc->heartbeat_timer);
 	rc->heartbeat_timer.data = rc;
 	uv_timer_start(&rc->heartbeat_timer, heartbeat_tick,
 		       (uint64_t)(every * 1000), (uint64_t)(every * 1000));

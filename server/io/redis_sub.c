@@ -19,11 +19,14 @@
 #include "redis.h"
 #include "redis_conn.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 
 struct tp_redis_sub {
-	struct tp_server *srv;
+	struct tp_ingest *ingest;
+	struct tp_cluster *cluster; /* cluster = redis: messages go there */
+	char prefix[96];            /* channel_prefix (restart-only) */
 	struct tp_redis_conn *conn;
 	char channels[TP_CH__COUNT][128];
 	unsigned confirmed;   /* subscribe confirmations on this connection */
@@ -71,7 +74,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 			sub->subscribed = true;
 			TP_METRIC_SET(redis_connected, 1);
 			TP_LOG(TP_LOG_NOTICE, "msg=\"subscribed\" channels=%d prefix=%s",
-			       TP_CH__COUNT, sub->srv->cfg->channel_prefix);
+			       TP_CH__COUNT, sub->prefix);
 		}
 		return;
 	}
@@ -81,13 +84,13 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 	if (ch < 0)
 		return;
 	sub->last_message = tp_now();
-	if (sub->srv->cluster) {
+	if (sub->cluster) {
 		/* Applied when it comes back from the shared stream. */
-		tp_cluster_propose_event(sub->srv->cluster, (enum tp_channel)ch,
+		tp_cluster_propose_event(sub->cluster, (enum tp_channel)ch,
 					 payload->str, payload->len);
 		return;
 	}
-	tp_ingest_message(sub->srv->ingest, (enum tp_channel)ch, payload->str,
+	tp_ingest_message(sub->ingest, (enum tp_channel)ch, payload->str,
 			  payload->len, sub->last_message);
 }
 
@@ -123,18 +126,23 @@ static void on_lost(struct tp_redis_conn *conn, enum tp_redis_loss loss,
 	TP_METRIC_INC(redis_reconnects);
 }
 
-struct tp_redis_sub *tp_redis_sub_create(struct tp_server *srv)
+struct tp_redis_sub *tp_redis_sub_create(uv_loop_t *loop,
+					  const struct tp_config *cfg,
+					  struct tp_ingest *ingest,
+					  struct tp_cluster *cluster)
 {
 	static const struct tp_redis_conn_ops ops = {on_ready, on_lost};
 	struct tp_redis_sub *sub = tp_calloc(1, sizeof(*sub));
 
 	if (!sub)
 		return NULL;
-	sub->srv = srv;
+	sub->ingest = ingest;
+	sub->cluster = cluster;
+	snprintf(sub->prefix, sizeof(sub->prefix), "%s", cfg->channel_prefix);
 	for (int i = 0; i < TP_CH__COUNT; i++)
 		snprintf(sub->channels[i], sizeof(sub->channels[i]), "%s.%s",
-			 srv->cfg->channel_prefix, channel_suffix[i]);
-	sub->conn = tp_redis_conn_create(&srv->loop, srv->cfg, "pubsub", &ops, sub);
+			 cfg->channel_prefix, channel_suffix[i]);
+	sub->conn = tp_redis_conn_create(loop, cfg, "pubsub", &ops, sub);
 	if (!sub->conn) {
 		tp_free(sub);
 		return NULL;

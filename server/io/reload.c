@@ -32,12 +32,14 @@
 
 #include "accounts.h"
 #include "reload.h"
-#include "server.h"
+#include "io.h"
 #include "tls.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/netaddr.h"
+#include "tickpush/ratelimit.h"
 #include "tickpush/confdiff.h"
 
 extern char **environ;
@@ -66,7 +68,7 @@ static int refuse(const char *why)
 	return TP_ERR_INVAL;
 }
 
-static void set_jwt_key(struct tp_server *srv, const struct tp_config *cur)
+static void set_jwt_key(struct tp_io *srv, const struct tp_config *cur)
 {
 	unsigned char *prev = tp_malloc(srv->jwt_key_len);
 
@@ -87,7 +89,7 @@ static void set_jwt_key(struct tp_server *srv, const struct tp_config *cur)
 }
 
 /* Live options held outside srv->cfg. */
-static void apply(struct tp_server *srv, const struct tp_config *cur,
+static void apply(struct tp_io *srv, const struct tp_config *cur,
 		  const struct tp_confdiff_change *ch, size_t n)
 {
 	struct tp_ratelimit *per_account = tp_accounts_login_limit(srv);
@@ -132,7 +134,7 @@ static void log_changes(const struct tp_config *old, const char (*newv)[VALUE_LO
 }
 
 /* The certificate files, again (they may have been renewed in place). */
-static int reload_tls(struct tp_server *srv, const struct tp_config *cur)
+static int reload_tls(struct tp_io *srv, const struct tp_config *cur)
 {
 	char why[512], before[100], after[100];
 
@@ -151,7 +153,7 @@ static int reload_tls(struct tp_server *srv, const struct tp_config *cur)
 	return TP_OK;
 }
 
-int tp_reload_now(struct tp_server *srv)
+int tp_reload_now(struct tp_io *srv)
 {
 	struct tp_errdetail err = {{0}, NULL};
 	const struct tp_config *old = srv->cfg;
@@ -201,14 +203,14 @@ out:
 
 static void on_hup(uv_signal_t *s, int signum)
 {
-	struct tp_server *srv = s->data;
+	struct tp_io *srv = s->data;
 
 	TP_LOG(TP_LOG_NOTICE, "msg=\"signal received\" signal=%d action=reload", signum);
 	if (!srv->stopping)
 		(void)tp_reload_now(srv);
 }
 
-void tp_reload_init(struct tp_server *srv)
+void tp_reload_init(struct tp_io *srv)
 {
 	uv_signal_init(&srv->loop, &srv->sig_hup);
 	srv->sig_hup.data = srv;
@@ -222,13 +224,13 @@ static void handle_closed(uv_handle_t *h)
 	(void)h;
 }
 
-void tp_reload_close(struct tp_server *srv)
+void tp_reload_close(struct tp_io *srv)
 {
 	if (!uv_is_closing((uv_handle_t *)&srv->sig_hup))
 		uv_close((uv_handle_t *)&srv->sig_hup, handle_closed);
 }
 
-void tp_reload_cleanup(struct tp_server *srv)
+void tp_reload_cleanup(struct tp_io *srv)
 {
 	while (srv->reloaded) {
 		struct tp_reload_cfg *next = srv->reloaded->next;
@@ -244,7 +246,7 @@ void tp_reload_cleanup(struct tp_server *srv)
 	srv->jwt_prev_len = 0;
 }
 
-int tp_token_verify(struct tp_server *srv, const char *token, double now,
+int tp_token_verify(struct tp_io *srv, const char *token, double now,
 		    struct tp_jwt_claims *claims, struct tp_errdetail *err)
 {
 	size_t len = strlen(token);

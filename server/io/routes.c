@@ -4,7 +4,7 @@
  * an orchestrator calls), and an alternative credential (a check that, when
  * it passes, stands in for a user token: the /metrics bearer token).
  *
- * Data only; server.c hands it to http.c (tp_http_set_routes), which
+ * Data only; server.c hands it to http.c (struct tp_http_ops, io.h), which
  * matches paths in this order. tests/e2e/api/openapi.test.mjs reads this
  * table to check docs/openapi.json, so keep one entry per line.
  */

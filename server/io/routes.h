@@ -1,7 +1,7 @@
 /*
  * routes.h - the REST route table (server/io/routes.c), as data.
  *
- * The wiring (server.c) hands it to the HTTP layer (tp_http_set_routes),
+ * The wiring (server.c) hands it to the HTTP layer (tp_http_ops, io.h),
  * so http.c names no handler and decides nothing per handler: which
  * routes stay open under TICKPUSH_REQUIRE_AUTH is a flag in the table.
  */

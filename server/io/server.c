@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 
 #include "accounts.h"
+#include "api.h"
 #include "backtests.h"
 #include "cluster.h"
 #include "directory.h"
@@ -40,34 +41,61 @@
 #include "routes.h"
 #include "http.h"
 #include "listener.h"
+#include "loopwatch.h"
 #include "sniff.h"
 #include "sse.h"
 #include "netutil.h"
-#include "stream.h"
+#include "longpoll.h"
+#include "transport.h"
+#include "tickpush/clock.h"
 #include "tickpush/push.h"
+#include "io.h"
 #include "server.h"
 #include "tls.h"
 #include "writer.h"
+#include "ws.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/json.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
+#include "tickpush/ratelimit.h"
+
+/* The server: the context its modules share (io.h) and what only the
+ * wiring touches. */
+struct tp_server {
+	struct tp_io io;
+	int port;                     /* bound listen port */
+	struct tp_worker worker;      /* id 0: single process */
+	struct tp_listener *listener; /* worker's accept loop (listener.c) */
+	struct lws_token_limits http_token_limits; /* see create_lws */
+	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
+	uv_signal_t sig_term, sig_int;
+	uv_timer_t sweep_timer;       /* pattern expiry */
+	uv_timer_t drain_timer;       /* shutdown drain */
+	uv_check_t turn_check;        /* counts loop iterations (io.loop_turn) */
+	struct tp_loopwatch *loopwatch; /* busy time per loop turn (loopwatch.c) */
+	double shutdown_deadline;
+	/* Events/s over the last minute: accepted-event totals sampled once a
+	 * second by the sweep timer into a ring. */
+	unsigned long long rate_ring[61];
+	unsigned rate_pos;
+	int exit_code;
+};
 
 /* ---- ingest hooks ---- */
 
 static uint64_t current_seq(const struct tp_server *srv)
 {
-	return tp_ingest_stats(srv->ingest)->seq;
+	return tp_ingest_stats(srv->io.ingest)->seq;
 }
 
 static void hook_upsert(const struct tp_pattern *p, void *ud)
 {
 	struct tp_server *srv = ud;
 
-	tp_redis_cache_on_upsert(srv->rcache, p);
-	tp_push_pattern(srv->push, p, current_seq(srv), tp_now());
+	tp_redis_cache_on_upsert(srv->io.rcache, p);
+	tp_push_pattern(srv->io.push, p, current_seq(srv), tp_now());
 }
 
 static void hook_remove(const struct tp_pattern *p, enum tp_removal why,
@@ -75,9 +103,9 @@ static void hook_remove(const struct tp_pattern *p, enum tp_removal why,
 {
 	struct tp_server *srv = ud;
 
-	tp_redis_cache_on_remove(srv->rcache, p, why);
-	if (why != TP_REMOVED_REPLACED && srv->push)
-		tp_push_pattern_removed(srv->push, p, current_seq(srv), tp_now());
+	tp_redis_cache_on_remove(srv->io.rcache, p, why);
+	if (why != TP_REMOVED_REPLACED && srv->io.push)
+		tp_push_pattern_removed(srv->io.push, p, current_seq(srv), tp_now());
 }
 
 static void hook_other(const struct tp_event *ev, void *ud)
@@ -85,22 +113,23 @@ static void hook_other(const struct tp_event *ev, void *ud)
 	struct tp_server *srv = ud;
 
 	if (ev->kind == TP_EV_SYSTEM_HEALTH) {
-		tp_push_health(srv->push, ev->data_json ? ev->data_json : "{}",
+		tp_push_health(srv->io.push, ev->data_json ? ev->data_json : "{}",
 			       current_seq(srv), tp_now());
 		return;
 	}
 	/* Unknown jobs are kept in history but reach nobody (counted). */
-	tp_push_backtest(srv->push, ev,
-			 srv->backtests ? tp_backtests_on_event(srv->backtests, ev) : 0,
+	tp_push_backtest(srv->io.push, ev,
+			 srv->io.backtests ? tp_backtests_on_event(srv->io.backtests, ev) : 0,
 			 current_seq(srv), tp_now());
 }
 
-void tp_server_producer_changed(struct tp_server *srv, bool online,
-				double last_heartbeat)
+/* The producer went online or offline (redis_cache.c's hook). */
+static void producer_changed(void *ud, bool online, double last_heartbeat)
 {
+	struct tp_server *srv = ud;
 	struct tp_buf b;
 
-	if (!srv->push || !srv->ingest)
+	if (!srv->io.push || !srv->io.ingest)
 		return;
 	tp_buf_init(&b, 0);
 	tp_buf_printf(&b, "{\"status\":\"%s\",\"producer\":{\"online\":%s,\"last_heartbeat\":",
@@ -113,9 +142,9 @@ void tp_server_producer_changed(struct tp_server *srv, bool online,
 	tp_buf_puts(&b, "}}");
 	/* In cluster mode this notice is this instance's own: it may find no
 	 * position left before the next stream entry (then it is only logged). */
-	uint64_t seq = tp_ingest_bump_seq(srv->ingest);
+	uint64_t seq = tp_ingest_bump_seq(srv->io.ingest);
 	if (!b.oom && seq)
-		tp_push_health(srv->push, tp_buf_cstr(&b), seq, tp_now());
+		tp_push_health(srv->io.push, tp_buf_cstr(&b), seq, tp_now());
 	tp_buf_cleanup(&b);
 }
 
@@ -135,11 +164,40 @@ static void hook_reject(enum tp_channel ch, enum tp_reject why,
 	       suppressed);
 }
 
+/* The cluster stream's news from other instances (cluster.h hooks). */
+static void user_changed(void *ud, long long user)
+{
+	struct tp_server *srv = ud;
+
+	tp_api_users_refollow(&srv->io, user);
+}
+
+static void job_learned(void *ud, const char *job_id, long long user,
+			const char *job_json, size_t len)
+{
+	struct tp_server *srv = ud;
+
+	tp_backtests_learn(srv->io.backtests, job_id, user, job_json, len);
+}
+
+static struct tp_cluster *create_cluster(struct tp_server *srv)
+{
+	struct tp_cluster_deps d = {
+		.loop = &srv->io.loop, .cfg = &srv->io.cfg, .ingest = srv->io.ingest,
+		.push = srv->io.push, .epoch = srv->io.epoch,
+		.epoch_size = sizeof(srv->io.epoch),
+		.account_limit = tp_accounts_login_limit(&srv->io),
+		.user_changed = user_changed, .job_learned = job_learned, .ud = srv,
+	};
+
+	return tp_cluster_create(&d);
+}
+
 static const char *hook_sector_of(const char *symbol, void *ud)
 {
 	struct tp_server *srv = ud;
 
-	return srv->dir ? tp_directory_sector(srv->dir, symbol) : NULL;
+	return srv->io.dir ? tp_directory_sector(srv->io.dir, symbol) : NULL;
 }
 
 static void directory_loaded(struct tp_directory *dir, void *ud)
@@ -147,7 +205,7 @@ static void directory_loaded(struct tp_directory *dir, void *ud)
 	struct tp_server *srv = ud;
 
 	(void)dir;
-	tp_ingest_refresh_sectors(srv->ingest);
+	tp_ingest_refresh_sectors(srv->io.ingest);
 }
 
 /* ---- timers ---- */
@@ -156,7 +214,7 @@ static void sweep_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
 	size_t n = 0;
-	unsigned long long cur = tp_ingest_stats(srv->ingest)->events_processed;
+	unsigned long long cur = tp_ingest_stats(srv->io.ingest)->events_processed;
 	unsigned slots = TP_ARRAY_SIZE(srv->rate_ring);
 	unsigned oldest = (srv->rate_pos + 1) % slots;
 	unsigned filled = srv->rate_pos + 1 < slots ? srv->rate_pos + 1 : slots - 1;
@@ -164,24 +222,24 @@ static void sweep_tick(uv_timer_t *t)
 	/* In cluster mode expiry goes through the stream (a position shared
 	 * by every instance); while Redis is away it waits (scans skip
 	 * expired rows anyway). */
-	if (srv->cluster)
-		tp_cluster_sweep(srv->cluster, tp_now());
+	if (srv->io.cluster)
+		tp_cluster_sweep(srv->io.cluster, tp_now());
 	else
-		n = tp_ingest_expire(srv->ingest, tp_now());
+		n = tp_ingest_expire(srv->io.ingest, tp_now());
 
 	srv->rate_ring[srv->rate_pos % slots] = cur;
 	if (srv->rate_pos >= slots - 1)
-		srv->events_per_second = (double)(cur - srv->rate_ring[oldest]) / (slots - 1);
+		srv->io.events_per_second = (double)(cur - srv->rate_ring[oldest]) / (slots - 1);
 	else
-		srv->events_per_second = (double)(cur - srv->rate_ring[0]) / filled;
+		srv->io.events_per_second = (double)(cur - srv->rate_ring[0]) / filled;
 	srv->rate_pos++;
-	tp_ws_tick(srv, tp_now());
-	tp_sse_tick(srv, tp_mono());
-	tp_writer_tick(srv->writer);
-	if (srv->push) {
+	tp_ws_tick(&srv->io, tp_now());
+	tp_sse_tick(&srv->io, tp_mono());
+	tp_writer_tick(srv->io.writer);
+	if (srv->io.push) {
 		struct tp_push_stats ps;
 
-		tp_push_get_stats(srv->push, &ps);
+		tp_push_get_stats(srv->io.push, &ps);
 		TP_METRIC_SET(push_subscriptions, ps.subscriptions);
 		TP_METRIC_SET(push_filters, ps.distinct_filters);
 		TP_METRIC_SET(push_frames, ps.frames);
@@ -219,7 +277,15 @@ static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
  * lws repeats many times within one iteration is lws looping). */
 static void count_turn(uv_check_t *h)
 {
-	((struct tp_server *)h->data)->loop_turn++;
+	((struct tp_server *)h->data)->io.loop_turn++;
+}
+
+/* A worker's listener asks before it hands a connection to lws. */
+static bool may_accept(void *ud)
+{
+	struct tp_server *srv = ud;
+
+	return tp_http_may_accept(&srv->io);
 }
 
 /* ---- shutdown ---- */
@@ -233,41 +299,42 @@ static void finish_shutdown(struct tp_server *srv)
 {
 	/* Database users first: cancelled queries complete their deferred
 	 * HTTP requests while lws still exists (or find them gone). */
-	tp_directory_close(srv->dir);
-	srv->dir = NULL;
-	tp_pg_close(srv->pg);
-	srv->pg = NULL;
+	tp_directory_close(srv->io.dir);
+	srv->io.dir = NULL;
+	tp_pg_close(srv->io.pg);
+	srv->io.pg = NULL;
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
+	tp_loopwatch_close(srv->loopwatch);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
-	tp_reload_close(srv);
-	tp_writer_close(srv->writer);
+	tp_reload_close(&srv->io);
+	tp_writer_close(srv->io.writer);
 	/* With a foreign loop lws tears down in stages as its handles close;
-	 * info.pcontext clears srv->lws when that has finished, and
+	 * info.pcontext clears srv->io.lws when that has finished, and
 	 * tp_server_run completes it if the loop stops first. */
-	if (srv->lws)
-		lws_context_destroy(srv->lws);
-	tp_backtests_close(srv->backtests);
-	srv->backtests = NULL;
-	tp_redis_cache_close(srv->rcache);
-	srv->rcache = NULL;
+	if (srv->io.lws)
+		lws_context_destroy(srv->io.lws);
+	tp_backtests_close(srv->io.backtests);
+	srv->io.backtests = NULL;
+	tp_redis_cache_close(srv->io.rcache);
+	srv->io.rcache = NULL;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"stopped\"");
 }
 
 static void drain_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
-	bool drained = srv->http.inflight == 0 &&
-		       tp_redis_cache_pending(srv->rcache) == 0 &&
-		       tp_ws_count(srv) == 0;
+	bool drained = srv->io.http.inflight == 0 &&
+		       tp_redis_cache_pending(srv->io.rcache) == 0 &&
+		       tp_ws_count(&srv->io) == 0;
 
 	if (drained || tp_mono() >= srv->shutdown_deadline) {
 		if (!drained)
 			TP_LOG(TP_LOG_WARN, "msg=\"shutdown timeout, closing anyway\" http_inflight=%u redis_pending=%zu",
-			       srv->http.inflight, tp_redis_cache_pending(srv->rcache));
+			       srv->io.http.inflight, tp_redis_cache_pending(srv->io.rcache));
 		finish_shutdown(srv);
 	}
 }
@@ -281,25 +348,25 @@ static int deprecated_cb(void)
 
 void tp_server_stop(struct tp_server *srv)
 {
-	if (srv->stopping)
+	if (srv->io.stopping)
 		return;
-	srv->stopping = true;
+	srv->io.stopping = true;
 	TP_LOG(TP_LOG_NOTICE, "msg=\"shutting down\" timeout=%.1fs",
-	       srv->cfg->shutdown_timeout);
+	       srv->io.cfg->shutdown_timeout);
 	uv_timer_stop(&srv->sweep_timer);
 	tp_listener_close(srv->listener);
 	srv->listener = NULL;
-	tp_sniff_stop_all(srv);
-	if (srv->lws)
-		lws_context_deprecate(srv->lws, deprecated_cb);
-	tp_redis_sub_close(srv->sub);
-	srv->sub = NULL;
-	tp_cluster_close(srv->cluster);
-	srv->cluster = NULL;
+	tp_sniff_stop_all(&srv->io);
+	if (srv->io.lws)
+		lws_context_deprecate(srv->io.lws, deprecated_cb);
+	tp_redis_sub_close(srv->io.sub);
+	srv->io.sub = NULL;
+	tp_cluster_close(srv->io.cluster);
+	srv->io.cluster = NULL;
 	/* Close 1001 to every WebSocket session; long-polls answer now. */
-	tp_ws_close_all(srv);
-	tp_poll_answer_all(srv);
-	srv->shutdown_deadline = tp_mono() + srv->cfg->shutdown_timeout;
+	tp_ws_close_all(&srv->io);
+	tp_poll_answer_all(&srv->io);
+	srv->shutdown_deadline = tp_mono() + srv->io.cfg->shutdown_timeout;
 	uv_timer_start(&srv->drain_timer, drain_tick, 0, 50);
 }
 
@@ -309,6 +376,32 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	TP_LOG(TP_LOG_NOTICE, "msg=\"signal received\" signal=%d", signum);
 	tp_server_stop(srv);
+}
+
+/* Readiness (/readyz through the io hook): pub/sub subscribed and the
+ * warm start finished. */
+static bool server_ready(void *ud, const char **why)
+{
+	const struct tp_server *srv = ud;
+
+	if (srv->io.stopping) {
+		*why = "shutting down";
+		return false;
+	}
+	if (!tp_redis_sub_is_subscribed(srv->io.sub)) {
+		*why = "not subscribed to Redis";
+		return false;
+	}
+	if (!tp_redis_cache_warm_done(srv->io.rcache)) {
+		*why = "cache warm start not finished";
+		return false;
+	}
+	if (srv->io.cluster && !tp_cluster_caught_up(srv->io.cluster)) {
+		*why = "reading the cluster stream";
+		return false;
+	}
+	*why = "ready";
+	return true;
 }
 
 /* ---- lifecycle ---- */
@@ -367,8 +460,8 @@ static const struct lws_protocols *tuned_protocols(void)
 static int create_lws(struct tp_server *srv)
 {
 	struct lws_context_creation_info info;
-	void *loops[1] = {&srv->loop};
-	const struct tp_config *cfg = srv->cfg;
+	void *loops[1] = {&srv->io.loop};
+	const struct tp_config *cfg = srv->io.cfg;
 	int limit;
 
 	memset(&info, 0, sizeof(info));
@@ -388,7 +481,7 @@ static int create_lws(struct tp_server *srv)
 	info.port = srv->worker.id ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
 	info.iface = cfg->bind;
 	info.protocols = tuned_protocols();
-	info.user = srv;
+	info.user = &srv->io; /* what the modules get from a wsi */
 	/* Request heads. lws parses them into a header table ("ah") that a
 	 * connection holds while a request is on it: from accept for the
 	 * first one (lws 4.1.6 attaches a table when it accepts), from the
@@ -437,26 +530,26 @@ static int create_lws(struct tp_server *srv)
 	 * and enforces ws_idle_timeout from its 1 Hz tick instead. */
 	memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
 	info.retry_and_idle_policy = &srv->idle_policy;
-	info.pcontext = &srv->lws;
+	info.pcontext = &srv->io.lws;
 
-	srv->lws = lws_create_context(&info);
-	if (!srv->lws) {
+	srv->io.lws = lws_create_context(&info);
+	if (!srv->io.lws) {
 		TP_LOG(TP_LOG_ERR, "msg=\"cannot start the HTTP listener\" bind=%s port=%d",
 		       cfg->bind, cfg->port);
 		return TP_ERR_IO;
 	}
-	srv->vhost = lws_get_vhost_by_name(srv->lws, "default");
+	srv->io.vhost = lws_get_vhost_by_name(srv->io.lws, "default");
 	if (srv->worker.id)
 		srv->port = srv->worker.port; /* the supervisor resolved port 0 */
 	else
-		srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
-	return srv->vhost ? TP_OK : TP_ERR_IO;
+		srv->port = srv->io.vhost ? lws_get_vhost_listen_port(srv->io.vhost) : cfg->port;
+	return srv->io.vhost ? TP_OK : TP_ERR_IO;
 }
 
 /* A worker's supervisor has written it (supervisor.c). */
 static int write_port_file(const struct tp_server *srv)
 {
-	return srv->worker.id ? TP_OK : tp_port_file_write(srv->cfg->port_file, srv->port);
+	return srv->worker.id ? TP_OK : tp_port_file_write(srv->io.cfg->port_file, srv->port);
 }
 
 /* The HS256 key: the configured secret, or in dev mode a random one (tokens
@@ -464,68 +557,68 @@ static int write_port_file(const struct tp_server *srv)
  * no secret is needed. */
 static int setup_auth(struct tp_server *srv)
 {
-	const struct tp_config *cfg = srv->cfg;
+	const struct tp_config *cfg = srv->io.cfg;
 
 	if (cfg->jwt_secret && cfg->jwt_secret[0]) {
-		srv->jwt_key = (const unsigned char *)cfg->jwt_secret;
-		srv->jwt_key_len = strlen(cfg->jwt_secret);
+		srv->io.jwt_key = (const unsigned char *)cfg->jwt_secret;
+		srv->io.jwt_key_len = strlen(cfg->jwt_secret);
 	} else if (cfg->dev_mode) {
-		if (RAND_bytes(srv->jwt_dev_key, sizeof(srv->jwt_dev_key)) != 1)
+		if (RAND_bytes(srv->io.jwt_dev_key, sizeof(srv->io.jwt_dev_key)) != 1)
 			return TP_ERR_IO;
-		srv->jwt_key = srv->jwt_dev_key;
-		srv->jwt_key_len = sizeof(srv->jwt_dev_key);
+		srv->io.jwt_key = srv->io.jwt_dev_key;
+		srv->io.jwt_key_len = sizeof(srv->io.jwt_dev_key);
 		TP_LOG(TP_LOG_WARN, "msg=\"dev mode: generated a random JWT secret; tokens end with this process\"");
 	} else if (cfg->database_uri && cfg->database_uri[0]) {
 		TP_LOG(TP_LOG_ERR, "msg=\"TICKPUSH_JWT_SECRET is required with a database "
 		       "(at least 32 bytes; or TICKPUSH_DEV=true for a random one)\"");
 		return TP_ERR_INVAL;
 	}
-	if (tp_cidr_list_parse(cfg->trusted_proxies, &srv->trusted_proxies, NULL))
+	if (tp_cidr_list_parse(cfg->trusted_proxies, &srv->io.trusted_proxies, NULL))
 		return TP_ERR_INVAL; /* config.c validated it */
 	/* Per client address: login_burst attempts at once, then login_rate
 	 * per second; at most 10,000 addresses tracked. */
-	srv->login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
-	if (!srv->login_rl)
+	srv->io.login_rl = tp_ratelimit_create(cfg->login_rate, cfg->login_burst, 10000);
+	if (!srv->io.login_rl)
 		return TP_ERR_NOMEM;
 	/* Whether token accounts still exist; the login limit per account. */
-	return tp_accounts_create(srv);
+	return tp_accounts_create(&srv->io);
 }
 
 static int setup_push(struct tp_server *srv)
 {
-	const struct tp_config *cfg = srv->cfg;
+	const struct tp_config *cfg = srv->io.cfg;
 	struct tp_push_opts po;
 
 	memset(&po, 0, sizeof(po));
-	po.epoch = srv->epoch;
+	po.epoch = srv->io.epoch;
 	po.max_subs = (size_t)cfg->ws_max_subscriptions;
 	po.history_events = (size_t)cfg->history_events;
 	po.history_seconds = cfg->history_seconds;
 	/* Cluster: a position another instance gave out may be up to 1,000
 	 * stream entries ahead of ours (ingest.h: TP_INGEST_STRIDE seqs
 	 * each); events up to it are skipped for that subscription. */
-	if (tp_server_clustered(srv))
+	if (tp_io_clustered(&srv->io))
 		po.future_window = 1000ull * TP_INGEST_STRIDE;
 	po.ops.send = tp_stream_send;
-	if (!(srv->push = tp_push_create(&po)))
+	if (!(srv->io.push = tp_push_create(&po)))
 		return TP_ERR_NOMEM;
-	if (!(srv->writer = tp_writer_create(&srv->loop,
+	if (!(srv->io.writer = tp_writer_create(&srv->io.loop,
 					     (unsigned)cfg->ws_write_delay_ms)))
 		return TP_ERR_NOMEM;
-	return tp_ws_create(srv);
+	return tp_ws_create(&srv->io);
 }
 
 static void database_state(bool up, void *ud)
 {
 	struct tp_server *srv = ud;
 
-	if (srv->dir)
-		tp_directory_db_state(srv->dir, up);
+	if (srv->io.dir)
+		tp_directory_db_state(srv->io.dir, up);
 }
 
 static int setup_database(struct tp_server *srv)
 {
-	const struct tp_config *cfg = srv->cfg;
+	const struct tp_config *cfg = srv->io.cfg;
 	struct tp_pg_opts po;
 
 	if (!cfg->database_uri || !cfg->database_uri[0]) {
@@ -540,55 +633,68 @@ static int setup_database(struct tp_server *srv)
 	po.max_queued = 1000;
 	po.on_state = database_state;
 	po.state_ud = srv;
-	srv->pg = tp_pg_create(&srv->loop, &po);
-	if (!srv->pg)
+	srv->io.pg = tp_pg_create(&srv->io.loop, &po);
+	if (!srv->io.pg)
 		return TP_ERR_INVAL;
-	srv->dir = tp_directory_create(&srv->loop, srv->pg,
+	srv->io.dir = tp_directory_create(&srv->io.loop, srv->io.pg,
 				       cfg->symbols_refresh_interval,
 				       directory_loaded, srv);
-	return srv->dir ? TP_OK : TP_ERR_NOMEM;
+	return srv->io.dir ? TP_OK : TP_ERR_NOMEM;
 }
 
-int tp_server_init(struct tp_server *srv, const struct tp_config *cfg)
+int tp_server_init(struct tp_server **out, const struct tp_config *cfg)
 {
 	struct tp_worker single = {.listen_fd = -1};
 
-	return tp_server_init_worker(srv, cfg, &single);
+	return tp_server_init_worker(out, cfg, &single);
 }
 
-int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
+int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 			  const struct tp_worker *w)
 {
 	struct tp_ingest_opts io;
 	unsigned char rnd[4];
 	int listen_fd = w->listen_fd;
+	struct tp_server *srv = tp_calloc(1, sizeof(*srv));
 
-	memset(srv, 0, sizeof(*srv));
-	srv->cfg = cfg;
+	*out = srv;
+	if (!srv) {
+		if (listen_fd >= 0)
+			close(listen_fd);
+		return TP_ERR_NOMEM;
+	}
+	srv->io.cfg = cfg;
+	srv->io.hooks.ready = server_ready;
+	srv->io.hooks.ud = srv;
 	srv->worker = *w;
 	srv->worker.listen_fd = -1; /* the listener owns it from here */
 	TP_METRIC_SET(worker, w->id);
 	TP_METRIC_SET(worker_pid, getpid());
 	TP_METRIC_SET(worker_restarts, w->restarts);
-	srv->started_at = tp_now();
+	srv->io.started_at = tp_now();
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memcpy(rnd, &srv->started_at, sizeof(rnd));
-	snprintf(srv->epoch, sizeof(srv->epoch), "%02x%02x%02x%02x", rnd[0],
+		memcpy(rnd, &srv->io.started_at, sizeof(rnd));
+	snprintf(srv->io.epoch, sizeof(srv->io.epoch), "%02x%02x%02x%02x", rnd[0],
 		 rnd[1], rnd[2], rnd[3]);
 	signal(SIGPIPE, SIG_IGN);
 	tp_json_init();
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	lws_set_allocator(lws_realloc_hook);
 
-	if (uv_loop_init(&srv->loop)) {
+	if (uv_loop_init(&srv->io.loop)) {
 		if (listen_fd >= 0)
 			close(listen_fd);
 		return TP_ERR_IO;
 	}
-	if (tp_hc_hub_init(&srv->http, TP_HTTP_BODY_MAX) || setup_auth(srv))
+	if (!(srv->loopwatch = tp_loopwatch_start(&srv->io.loop)) ||
+	    tp_hc_hub_init(&srv->io.http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	/* The REST routes are ours to choose; http.c only matches them. */
-	tp_http_set_routes(srv, tp_routes, tp_routes_count);
+	srv->io.http_ops.routes = tp_routes;
+	srv->io.http_ops.routes_count = tp_routes_count;
+	srv->io.http_ops.require_user = tp_http_require_user;
+	srv->io.http_ops.ws_confirm_upgrade = tp_ws_confirm_upgrade;
+	srv->io.http_ops.ws_callback = tp_ws_callback;
 	memset(&io, 0, sizeof(io));
 	io.max_patterns = (size_t)cfg->max_patterns;
 	io.pattern_ttl = cfg->pattern_cache_ttl;
@@ -600,46 +706,51 @@ int tp_server_init_worker(struct tp_server *srv, const struct tp_config *cfg,
 	io.hooks.on_other = hook_other;
 	io.sector_of = hook_sector_of;
 	io.hooks.ud = srv;
-	srv->ingest = tp_ingest_create(&io);
-	if (!srv->ingest || setup_push(srv))
+	srv->io.ingest = tp_ingest_create(&io);
+	if (!srv->io.ingest || setup_push(srv))
 		goto fail;
 	if (create_lws(srv))
 		goto fail;
 	if (listen_fd >= 0) {
-		srv->listener = tp_listener_start(srv, listen_fd);
+		srv->listener = tp_listener_start(&srv->io.loop, srv->io.vhost,
+						  listen_fd, may_accept, srv);
 		listen_fd = -1;
 		if (!srv->listener)
 			goto fail;
 	}
 	TP_LOG(TP_LOG_NOTICE, "msg=\"listening\" url=%s://%s:%d/ epoch=%s",
-	       srv->tls_ctx ? "https" : "http",
-	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->epoch);
+	       srv->io.tls_ctx ? "https" : "http",
+	       strchr(cfg->bind, ':') ? "[::1]" : cfg->bind, srv->port, srv->io.epoch);
 	if (write_port_file(srv))
 		goto fail;
 
-	uv_timer_init(&srv->loop, &srv->sweep_timer);
+	uv_timer_init(&srv->io.loop, &srv->sweep_timer);
 	srv->sweep_timer.data = srv;
 	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
-	uv_timer_init(&srv->loop, &srv->drain_timer);
+	uv_timer_init(&srv->io.loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
-	uv_check_init(&srv->loop, &srv->turn_check);
+	uv_check_init(&srv->io.loop, &srv->turn_check);
 	srv->turn_check.data = srv;
 	uv_check_start(&srv->turn_check, count_turn);
 	uv_unref((uv_handle_t *)&srv->turn_check); /* never keeps the loop alive */
-	uv_signal_init(&srv->loop, &srv->sig_term);
+	uv_signal_init(&srv->io.loop, &srv->sig_term);
 	srv->sig_term.data = srv;
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-	uv_signal_init(&srv->loop, &srv->sig_int);
+	uv_signal_init(&srv->io.loop, &srv->sig_int);
 	srv->sig_int.data = srv;
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
-	tp_reload_init(srv); /* SIGHUP */
+	tp_reload_init(&srv->io); /* SIGHUP */
 
-	srv->rcache = tp_redis_cache_create(srv);
-	if (tp_server_clustered(srv) && !(srv->cluster = tp_cluster_create(srv)))
+	srv->io.rcache = tp_redis_cache_create(&(struct tp_redis_cache_deps){
+		.loop = &srv->io.loop, .cfg = &srv->io.cfg, .ingest = srv->io.ingest,
+		.producer_changed = producer_changed, .ud = srv,
+	});
+	if (tp_io_clustered(&srv->io) && !(srv->io.cluster = create_cluster(srv)))
 		goto fail_running;
-	srv->sub = tp_redis_sub_create(srv);
-	if (!srv->rcache || !srv->sub || setup_database(srv) ||
-	    !(srv->backtests = tp_backtests_create(srv)))
+	srv->io.sub = tp_redis_sub_create(&srv->io.loop, cfg, srv->io.ingest,
+					  srv->io.cluster);
+	if (!srv->io.rcache || !srv->io.sub || setup_database(srv) ||
+	    !(srv->io.backtests = tp_backtests_create(&srv->io)))
 		goto fail_running;
 	return TP_OK;
 
@@ -649,36 +760,38 @@ fail_running:
 	finish_shutdown(srv);
 	tp_server_run(srv);
 	tp_server_cleanup(srv);
+	*out = NULL;
 	return TP_ERR_NOMEM;
 fail:
 	if (listen_fd >= 0)
 		close(listen_fd);
 	tp_listener_close(srv->listener);
 	srv->listener = NULL;
-	if (srv->lws) {
-		lws_context_destroy(srv->lws);
-		uv_run(&srv->loop, UV_RUN_DEFAULT);
-		if (srv->lws)
-			lws_context_destroy(srv->lws);
-		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	if (srv->io.lws) {
+		lws_context_destroy(srv->io.lws);
+		uv_run(&srv->io.loop, UV_RUN_DEFAULT);
+		if (srv->io.lws)
+			lws_context_destroy(srv->io.lws);
+		uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	}
-	if (srv->writer) {
-		tp_writer_close(srv->writer);
-		uv_run(&srv->loop, UV_RUN_DEFAULT);
-	}
+	if (srv->io.writer)
+		tp_writer_close(srv->io.writer);
+	tp_loopwatch_close(srv->loopwatch);
+	uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	tp_server_cleanup(srv);
+	*out = NULL;
 	return TP_ERR_IO;
 }
 
 int tp_server_run(struct tp_server *srv)
 {
-	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	/* lws finishes destroying a context on a foreign loop only when
 	 * lws_context_destroy is called again after its handles closed (as
 	 * lws's own foreign-loop example does); then let it close the rest. */
-	if (srv->lws) {
-		lws_context_destroy(srv->lws);
-		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	if (srv->io.lws) {
+		lws_context_destroy(srv->io.lws);
+		uv_run(&srv->io.loop, UV_RUN_DEFAULT);
 	}
 	return srv->exit_code;
 }
@@ -688,49 +801,39 @@ int tp_server_cleanup(struct tp_server *srv)
 	int rc;
 
 	/* Every connection is gone (lws is destroyed): the sessions are too. */
-	tp_ws_destroy(srv);
-	tp_push_destroy(srv->push);
-	srv->push = NULL;
-	tp_writer_destroy(srv->writer);
-	srv->writer = NULL;
-	tp_ingest_destroy(srv->ingest);
-	srv->ingest = NULL;
-	tp_hc_hub_cleanup(&srv->http);
-	tp_ratelimit_destroy(srv->login_rl);
-	srv->login_rl = NULL;
-	tp_accounts_destroy(srv);
-	OPENSSL_cleanse(srv->jwt_dev_key, sizeof(srv->jwt_dev_key));
-	tp_reload_cleanup(srv);
-	rc = uv_loop_close(&srv->loop);
+	tp_ws_destroy(&srv->io);
+	tp_push_destroy(srv->io.push);
+	srv->io.push = NULL;
+	tp_writer_destroy(srv->io.writer);
+	srv->io.writer = NULL;
+	tp_ingest_destroy(srv->io.ingest);
+	srv->io.ingest = NULL;
+	tp_hc_hub_cleanup(&srv->io.http);
+	tp_ratelimit_destroy(srv->io.login_rl);
+	srv->io.login_rl = NULL;
+	tp_accounts_destroy(&srv->io);
+	OPENSSL_cleanse(srv->io.jwt_dev_key, sizeof(srv->io.jwt_dev_key));
+	tp_reload_cleanup(&srv->io);
+	rc = uv_loop_close(&srv->io.loop);
 	if (rc)
 		TP_LOG(TP_LOG_ERR, "msg=\"event loop closed with live handles\" err=%s",
 		       tp_log_q(uv_strerror(rc)));
+	tp_free(srv);
 	return rc ? TP_ERR_IO : TP_OK;
 }
 
-bool tp_server_clustered(const struct tp_server *srv)
+struct uv_loop_s *tp_server_loop(struct tp_server *srv)
 {
-	return srv->cfg->cluster && !strcmp(srv->cfg->cluster, "redis");
+	return &srv->io.loop;
 }
 
-bool tp_server_ready(const struct tp_server *srv, const char **why)
+struct lws_vhost *tp_server_vhost(struct tp_server *srv)
 {
-	if (srv->stopping) {
-		*why = "shutting down";
-		return false;
-	}
-	if (!tp_redis_sub_is_subscribed(srv->sub)) {
-		*why = "not subscribed to Redis";
-		return false;
-	}
-	if (!tp_redis_cache_warm_done(srv->rcache)) {
-		*why = "cache warm start not finished";
-		return false;
-	}
-	if (srv->cluster && !tp_cluster_caught_up(srv->cluster)) {
-		*why = "reading the cluster stream";
-		return false;
-	}
-	*why = "ready";
-	return true;
+	return srv->io.vhost;
 }
+
+unsigned tp_server_http_inflight(const struct tp_server *srv)
+{
+	return srv->io.http.inflight;
+}
+

@@ -37,11 +37,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "server.h"
+#include <libwebsockets.h>
+
+#include "io.h"
 #include "sniff.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/httphead.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
@@ -50,7 +52,7 @@
 #define RETRY_MAX_MS 64
 
 struct tp_sniff {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct lws *wsi;
 	uv_poll_t poll;
 	uv_timer_t timer;
@@ -64,7 +66,7 @@ struct tp_sniff {
 /* The peek buffer: one head at a time, on the loop thread. */
 static char peekbuf[65535 + TP_HTTP_HEAD_SLACK + 1];
 
-static void limits_of(const struct tp_server *srv, struct tp_head_limits *lim)
+static void limits_of(const struct tp_io *srv, struct tp_head_limits *lim)
 {
 	lim->url_max = (size_t)tp_http_header_limit(srv->cfg);
 	lim->head_max = lim->url_max + TP_HTTP_HEAD_SLACK;
@@ -104,7 +106,7 @@ static void refuse(struct lws *wsi, int fd, const struct tp_head_error *err)
 
 /* Peeks at fd: TP_HEAD_OK/BAD/MORE as the check says; *eof when the peer
  * closed or the socket failed (then lws shall see it for itself). */
-static enum tp_head_verdict peek(const struct tp_server *srv, int fd,
+static enum tp_head_verdict peek(const struct tp_io *srv, int fd,
 				 struct tp_head_error *err, bool *eof, size_t *got)
 {
 	struct tp_head_limits lim;
@@ -200,7 +202,7 @@ static void on_timer(uv_timer_t *t)
 	look(t->data);
 }
 
-int tp_sniff_accepted(struct tp_server *srv, struct lws *wsi)
+int tp_sniff_accepted(struct tp_io *srv, struct lws *wsi)
 {
 	int fd = lws_get_socket_fd(wsi);
 	struct tp_head_error err;
@@ -252,7 +254,7 @@ int tp_sniff_accepted(struct tp_server *srv, struct lws *wsi)
 	return 0;
 }
 
-bool tp_sniff_started(const struct tp_server *srv, const struct lws *wsi)
+bool tp_sniff_started(const struct tp_io *srv, const struct lws *wsi)
 {
 	for (const struct tp_sniff *s = srv->sniffs; s; s = s->next)
 		if (s->wsi == wsi)
@@ -260,7 +262,7 @@ bool tp_sniff_started(const struct tp_server *srv, const struct lws *wsi)
 	return false;
 }
 
-void tp_sniff_gone(struct tp_server *srv, struct lws *wsi)
+void tp_sniff_gone(struct tp_io *srv, struct lws *wsi)
 {
 	for (struct tp_sniff *s = srv->sniffs; s; s = s->next)
 		if (s->wsi == wsi) {
@@ -269,7 +271,7 @@ void tp_sniff_gone(struct tp_server *srv, struct lws *wsi)
 		}
 }
 
-void tp_sniff_stop_all(struct tp_server *srv)
+void tp_sniff_stop_all(struct tp_io *srv)
 {
 	/* Shutting down: lws takes them (and answers 503). */
 	while (srv->sniffs)

@@ -1,6 +1,6 @@
 /*
  * sse.c - the Server-Sent Events transport (GET /api/stream), one of the
- * two HTTP push fallbacks (the other is long-poll, poll.c; the request
+ * two HTTP push fallbacks (the other is long-poll, longpoll.c; the request
  * start they share is in stream.c).
  *
  * Both carry exactly the frames of the WebSocket protocol, with the same
@@ -32,10 +32,13 @@
 #include "accounts.h"
 #include "api.h"
 #include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "sse.h"
 #include "stream.h"
+#include "transport.h"
 #include "tickpush/alloc.h"
+#include "tickpush/clock.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
@@ -47,7 +50,7 @@
 
 struct sse_conn {
 	struct tp_stream_conn base;
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct tp_push_session *push;
 	void *wsi;                 /* struct lws *, NULL once closed */
 	struct tp_wconn out;       /* events not yet written (writer.h) */
@@ -96,7 +99,7 @@ static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
 	return TP_OK;
 }
 
-int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int sse_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct sse_conn *c = (struct sse_conn *)sc;
 	char pre[128];
@@ -114,7 +117,7 @@ int tp_sse_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *
 			f->seq == 0);
 }
 
-void tp_sse_attach(void *conn, struct lws *wsi)
+static void sse_attach(void *conn, struct lws *wsi)
 {
 	struct sse_conn *c = conn;
 
@@ -124,7 +127,7 @@ void tp_sse_attach(void *conn, struct lws *wsi)
 /* Called by http.c from HTTP_WRITEABLE of a streaming connection, once
  * the response headers are out: from then on the writer may write the
  * stream's events straight to the socket. */
-int tp_sse_writeable(void *conn, struct lws *wsi)
+static int sse_writeable(void *conn, struct lws *wsi)
 {
 	struct sse_conn *c = conn;
 
@@ -145,7 +148,7 @@ int tp_sse_writeable(void *conn, struct lws *wsi)
 	return 0;
 }
 
-void tp_sse_closed(void *conn)
+static void sse_closed(void *conn)
 {
 	struct sse_conn *c = conn;
 
@@ -171,7 +174,7 @@ static void sse_end_gone(struct sse_conn *c)
 	if (!b.oom) {
 		struct tp_push_frame f = {"error", 0, tp_buf_data(&b), b.len, NULL};
 
-		tp_sse_frame_enqueue(&c->base, &f);
+		sse_send(&c->base, &f);
 	}
 	tp_buf_cleanup(&b);
 	c->ending = true;
@@ -179,7 +182,7 @@ static void sse_end_gone(struct sse_conn *c)
 		lws_callback_on_writable(c->wsi);
 }
 
-void tp_sse_tick(struct tp_server *srv, double mono_now)
+void tp_sse_tick(struct tp_io *srv, double mono_now)
 {
 	static const char ka[] = ": keepalive\n\n";
 
@@ -234,19 +237,19 @@ static void sse_subscribe(struct sse_conn *c, const struct tp_stream_params *sp,
 			f.head = tp_buf_data(&b);
 			f.head_len = b.len;
 			if (!b.oom)
-				tp_sse_frame_enqueue(&c->base, &f);
+				sse_send(&c->base, &f);
 			tp_buf_cleanup(&b);
 		}
 	}
 }
 
-static struct sse_conn *sse_new(struct tp_server *srv, long long user)
+static struct sse_conn *sse_new(struct tp_io *srv, long long user)
 {
 	struct sse_conn *c = tp_calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	c->base.kind = TP_STREAM_SSE;
+	c->base.send = sse_send;
 	c->srv = srv;
 	c->user = user;
 	c->last_write = tp_mono();
@@ -263,6 +266,11 @@ static struct sse_conn *sse_new(struct tp_server *srv, long long user)
 	return c;
 }
 
+/* What http.c calls on a started stream. */
+static const struct tp_http_stream_ops sse_stream_ops = {
+	sse_attach, sse_writeable, sse_closed,
+};
+
 static void sse_resolved(int status, const struct tp_filter *filter,
 			 const struct tp_errdetail *err, void *ud)
 {
@@ -272,10 +280,10 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 	if (status != TP_OK) {
 		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
 	} else if ((c = sse_new(p->srv, p->user))) {
-		if (tp_http_stream_start(p->srv, p->ticket, c))
+		if (tp_http_stream_start(p->srv, p->ticket, c, &sse_stream_ops))
 			sse_subscribe(c, &p->sp, filter);
 		else
-			tp_sse_closed(c); /* the client went away */
+			sse_closed(c); /* the client went away */
 	} else {
 		tp_http_complete_error(p->srv, p->ticket, 503, "Out of memory", NULL);
 	}

@@ -1,38 +1,19 @@
 /*
- * stream.c - what the push transports share: tp_stream_send, the one
- * transport operation the push hub calls for every kind of connection
- * (WebSocket ws.c, SSE sse.c, long-poll poll.c), and the start of an SSE
- * or long-poll request (parameters, the token's account, the preset).
+ * stream.c - the start of an SSE or long-poll request, what the two HTTP
+ * push fallbacks share: parameters, the token's account, the preset.
  *
  * With a token, its account must still exist (accounts.h): checked before
  * the stream or poll starts (401 when deleted).
  */
 #include <stdbool.h>
-#include <string.h>
 
 #include "api.h"
 #include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "stream.h"
 #include "tickpush/alloc.h"
-#include "tickpush/push.h"
 #include "tickpush/streamparams.h"
-
-int tp_stream_send(void *transport, const struct tp_push_frame *f)
-{
-	struct tp_stream_conn *c = transport;
-
-	switch (c->kind) {
-	case TP_STREAM_WS: return tp_ws_frame_enqueue(c, f);
-	case TP_STREAM_SSE: return tp_sse_frame_enqueue(c, f);
-	case TP_STREAM_POLL:
-		/* Control frames (subscribed, snapshot) are not events. */
-		if (!strcmp(f->type, "subscribed") || !strcmp(f->type, "snapshot"))
-			return TP_OK;
-		return tp_poll_frame_collect(c, f);
-	}
-	return TP_ERR_INVAL;
-}
 
 /* The request while tp_stream_params_parse runs: its need_user hook. */
 struct stream_parse {

@@ -61,6 +61,8 @@
 
 #include "netutil.h"
 #include "supervisor.h"
+#include "tickpush/clock.h"
+#include "tickpush/config.h"
 #include "tickpush/log.h"
 #include "tickpush/supervise.h"
 

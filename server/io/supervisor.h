@@ -5,7 +5,16 @@
 #ifndef TICKPUSH_IO_SUPERVISOR_H
 #define TICKPUSH_IO_SUPERVISOR_H
 
-#include "server.h"
+struct tp_config;
+
+/* Which worker this process is and the listening socket it accepts on
+ * (the wiring, server.h, starts the server as one). */
+struct tp_worker {
+	unsigned id;        /* 1..N; 0 = a single process (lws listens) */
+	unsigned restarts;  /* earlier processes of this slot the supervisor replaced */
+	int listen_fd;      /* ours to accept on and close; -1 without */
+	int port;           /* the port it listens on (port 0 resolved) */
+};
 
 /* Returned in a worker process (by fork): run the server as *w. */
 #define TP_SUPERVISOR_WORKER (-1)

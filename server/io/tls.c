@@ -36,8 +36,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <libwebsockets.h>
+
 #include "reader.h"
-#include "server.h"
+#include "io.h"
 #include "tickpush/err.h"
 #include "tickpush/log.h"
 #include "tls.h"
@@ -193,7 +195,7 @@ static int set_policy(SSL_CTX *ctx)
 /* lws hands over the vhost's new SSL_CTX: policy, files, remember it. */
 static int vhost_ctx(struct lws *wsi, SSL_CTX *ctx)
 {
-	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_io *srv = lws_context_user(lws_get_context(wsi));
 	char why[512], fp[100];
 
 	if (set_policy(ctx)) {

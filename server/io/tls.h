@@ -22,7 +22,7 @@
 #include "tickpush/config.h"
 
 struct ssl_ctx_st;
-struct tp_server;
+struct tp_io;
 struct tp_rconn_source;
 
 /* Checks cfg's tls_cert / tls_key / tls_ca (when set): readable PEM, the

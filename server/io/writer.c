@@ -157,6 +157,7 @@ static void hand_rest(struct tp_wconn *c)
 			return;
 		}
 	}
+	c->lws_empty = false; /* lws may keep some of it */
 	c->w->queued -= tp_outq_pop(&c->q);
 	TP_METRIC_INC(push_partial_writes);
 }
@@ -239,9 +240,12 @@ static size_t flush(struct tp_wconn *c)
 	list_del(c);
 	if (!c->wsi || c->failed || c->asked || tp_outq_empty(&c->q))
 		return 0;
-	if (lws_partial_buffered(c->wsi)) {
-		ask(c); /* lws first sends what it holds */
-		return 0;
+	if (!c->lws_empty) {
+		if (lws_partial_buffered(c->wsi)) {
+			ask(c); /* lws first sends what it holds */
+			return 0;
+		}
+		c->lws_empty = c->lws_silent; /* stays so until hand_rest */
 	}
 	return c->tls ? write_out_tls(c) : write_out(c);
 }
@@ -395,6 +399,12 @@ void tp_wconn_flush(struct tp_wconn *c)
 void tp_wconn_want_writeable(struct tp_wconn *c)
 {
 	ask(c);
+}
+
+void tp_wconn_lws_silent(struct tp_wconn *c, bool silent)
+{
+	c->lws_silent = silent && !c->tls;
+	c->lws_empty = false; /* checked again at the next flush */
 }
 
 size_t tp_wconn_writeable(struct tp_wconn *c)

@@ -45,6 +45,8 @@ struct tp_wconn {
 	bool asked;                 /* WRITEABLE requested, not yet seen */
 	bool failed;                /* a write failed: the peer is gone */
 	bool tls;                   /* written through lws_write (writer.c) */
+	bool lws_silent;            /* lws reads nothing here, so writes nothing of its own */
+	bool lws_empty;             /* ... and holds nothing: checked since our last hand-off */
 };
 
 /* delay_ms: the write window (0 = write in the same loop turn). */
@@ -81,6 +83,13 @@ size_t tp_wconn_drop_unstarted(struct tp_wconn *c);
 void tp_wconn_flush(struct tp_wconn *c);
 /* Asks lws for the connection's WRITEABLE (once until it comes). */
 void tp_wconn_want_writeable(struct tp_wconn *c);
+
+/* Our reader took the socket over (plain connections: reader.h): lws no
+ * longer reads it, so it sends no pong or close echo of its own, and once
+ * seen empty it holds nothing until we hand it bytes. The writer then
+ * stops asking lws before each write (a cold cache line per frame).
+ * false when our reading ends (lws may act again). */
+void tp_wconn_lws_silent(struct tp_wconn *c, bool silent);
 /* From the connection's WRITEABLE callback: writes what it can; returns
  * the bytes written. The socket had been full, so bytes written now mean
  * the peer is reading (a keep-alive may count that as a sign of life). */

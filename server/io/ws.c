@@ -64,30 +64,32 @@
 #include <libwebsockets.h>
 
 #include "accounts.h"
-#include "api.h"
-#include "http.h"
+#include "io.h"
 #include "presets.h"
 #include "reader.h"
 #include "reload.h"
-#include "stream.h"
+#include "transport.h"
 #include "tls.h"
 #include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
+#include "tickpush/clock.h"
 #include "tickpush/cors.h"
 #include "tickpush/dict.h"
+#include "tickpush/jwt.h"
 #include "tickpush/log.h"
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
 #include "tickpush/tbucket.h"
+#include "tickpush/usercache.h"
 #include "tickpush/wsframe.h"
 #include "tickpush/wsrx.h"
 #include "writer.h"
+#include "ws.h"
 
 struct ws_conn {
 	struct tp_stream_conn base; /* first: the hub's transport pointer */
-	struct tp_server *srv;
+	struct tp_io *srv;
 	struct lws *wsi;
 	uint64_t id;
 	char id_str[24];
@@ -174,7 +176,7 @@ static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
 	return TP_OK;
 }
 
-int tp_ws_frame_enqueue(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int ws_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
 {
 	struct ws_conn *c = (struct ws_conn *)sc;
 
@@ -240,7 +242,7 @@ static void idle_check(struct ws_conn *c, double mono)
 
 /* ---- auth and origin ---- */
 
-static struct tp_ws *ws_of(struct tp_server *srv)
+static struct tp_ws *ws_of(struct tp_io *srv)
 {
 	return srv->ws;
 }
@@ -270,7 +272,7 @@ static void token_of(struct lws *wsi, char *out, size_t n)
 		memmove(out, v, strlen(v) + 1);
 }
 
-static int verify(struct tp_server *srv, const char *token, long long *user,
+static int verify(struct tp_io *srv, const char *token, long long *user,
 		  double *exp, const char **why)
 {
 	struct tp_jwt_claims claims;
@@ -289,7 +291,7 @@ static int verify(struct tp_server *srv, const char *token, long long *user,
 /* Origin allowed? No Origin (not a browser) is allowed; otherwise it must
  * be in allowed_origins, or, when that is empty, the same host the request
  * was sent to (plus any localhost origin in dev mode). */
-static bool origin_ok(struct tp_server *srv, struct lws *wsi)
+static bool origin_ok(struct tp_io *srv, struct lws *wsi)
 {
 	char origin[256], host[256];
 	const char *list = srv->cfg->allowed_origins, *hostpart;
@@ -313,24 +315,33 @@ static int reject(struct lws *wsi, int status, const char *msg)
 {
 	unsigned char buf[LWS_PRE + 512];
 	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	char body[256];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+	struct tp_buf body;
+	int rc = -1;
 
 	TP_METRIC_INC(ws_rejected);
-	if (lws_add_http_common_headers(wsi, (unsigned)status,
+	/* msg may quote a token check's reason: escaped by the writer. */
+	tp_buf_init(&body, 0);
+	tp_buf_putc(&body, '{');
+	tp_buf_json_key(&body, "error", true);
+	tp_buf_json_str(&body, msg);
+	tp_buf_putc(&body, '}');
+	if (body.oom || body.len > 256 ||
+	    lws_add_http_common_headers(wsi, (unsigned)status,
 					"application/json; charset=utf-8",
-					(lws_filepos_t)n, &p, end) ||
+					(lws_filepos_t)body.len, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	memcpy(start, body, (size_t)n);
-	if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
-		return -1;
-	return 1;
+		goto out;
+	memcpy(start, tp_buf_data(&body), body.len);
+	if (lws_write(wsi, start, body.len, LWS_WRITE_HTTP_FINAL) == (int)body.len)
+		rc = 1;
+out:
+	tp_buf_cleanup(&body);
+	return rc;
 }
 
 int tp_ws_confirm_upgrade(struct lws *wsi)
 {
-	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_io *srv = lws_context_user(lws_get_context(wsi));
 	char uri[64], token[TP_JWT_MAX_LEN + 1];
 	long long user;
 	double exp;
@@ -372,7 +383,7 @@ static struct tp_rconn *start_reader(struct ws_conn *c);
 
 static struct ws_conn *established(struct lws *wsi)
 {
-	struct tp_server *srv = lws_context_user(lws_get_context(wsi));
+	struct tp_io *srv = lws_context_user(lws_get_context(wsi));
 	struct tp_ws *ws = ws_of(srv);
 	struct ws_conn *c = tp_calloc(1, sizeof(*c));
 	char token[TP_JWT_MAX_LEN + 1];
@@ -380,7 +391,7 @@ static struct ws_conn *established(struct lws *wsi)
 
 	if (!c)
 		return NULL;
-	c->base.kind = TP_STREAM_WS;
+	c->base.send = ws_send;
 	c->srv = srv;
 	c->wsi = wsi;
 	c->id = ++ws->next_id;
@@ -431,7 +442,7 @@ static void closed(struct ws_conn *c)
 /* ---- ops ---- */
 
 struct pending_sub {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char conn_id[24];
 	char id[TP_SUB_ID_MAX + 1];
 	long long preset_id;
@@ -547,7 +558,7 @@ static void auth_done(struct ws_conn *c, long long user, double exp)
 }
 
 struct pending_auth {
-	struct tp_server *srv;
+	struct tp_io *srv;
 	char conn_id[24];
 	long long user;
 	double exp;
@@ -787,6 +798,7 @@ static void rx_end(void *ud, int err)
 
 	TP_LOG(TP_LOG_DEBUG, "msg=\"WebSocket peer gone\" sid=%s err=%s", c->id_str,
 	       tp_log_q(err ? strerror(err) : "end of stream"));
+	tp_wconn_lws_silent(&c->out, false);
 	if (!c->killed) {
 		c->killed = true;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -806,8 +818,11 @@ static void rx_switch(void *ud)
 {
 	struct ws_conn *c = ud;
 
-	if (lws_remaining_packet_payload(c->wsi))
+	if (lws_remaining_packet_payload(c->wsi)) {
 		early_data(c);
+		return;
+	}
+	tp_wconn_lws_silent(&c->out, true);
 }
 
 static struct tp_rconn *start_reader(struct ws_conn *c)
@@ -868,7 +883,7 @@ int tp_ws_callback(struct lws *wsi, int reason, void **slot, void *in,
 
 /* ---- module ---- */
 
-int tp_ws_create(struct tp_server *srv)
+int tp_ws_create(struct tp_io *srv)
 {
 	struct tp_ws *ws = tp_calloc(1, sizeof(*ws));
 
@@ -890,7 +905,7 @@ static bool close_visit(const char *key, void *value, void *ud)
 	return false;
 }
 
-size_t tp_ws_close_all(struct tp_server *srv)
+size_t tp_ws_close_all(struct tp_io *srv)
 {
 	if (!srv->ws)
 		return 0;
@@ -898,7 +913,7 @@ size_t tp_ws_close_all(struct tp_server *srv)
 	return tp_dict_size(srv->ws->conns);
 }
 
-void tp_ws_destroy(struct tp_server *srv)
+void tp_ws_destroy(struct tp_io *srv)
 {
 	if (!srv->ws)
 		return;
@@ -908,7 +923,7 @@ void tp_ws_destroy(struct tp_server *srv)
 	srv->ws = NULL;
 }
 
-size_t tp_ws_count(const struct tp_server *srv)
+size_t tp_ws_count(const struct tp_io *srv)
 {
 	return srv->ws ? tp_dict_size(srv->ws->conns) : 0;
 }
@@ -927,7 +942,7 @@ static bool tick_visit(const char *key, void *value, void *ud)
 	return false;
 }
 
-void tp_ws_tick(struct tp_server *srv, double now)
+void tp_ws_tick(struct tp_io *srv, double now)
 {
 	if (srv->ws)
 		tp_dict_foreach(srv->ws->conns, tick_visit, &now);

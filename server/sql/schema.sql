@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS users (
 	id            bigserial PRIMARY KEY,
 	username      text NOT NULL UNIQUE
 	              CHECK (username ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$'),
-	-- pbkdf2_sha256$<iterations>$<salt base64>$<hash base64> (auth.h)
+	-- pbkdf2_sha256$<iterations>$<salt base64>$<hash base64> (password.h)
 	password_hash text NOT NULL
 	              CHECK (password_hash ~ '^pbkdf2_sha256\$[1-9][0-9]{0,6}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$'),
 	created_at    timestamptz NOT NULL DEFAULT now()

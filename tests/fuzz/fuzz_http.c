@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "server.h"
 #include "tickpush/config.h"
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QUIET_TURNS 20
 #define MAX_TURNS 2000
 
-static struct tp_server srv;
+static struct tp_server *srv;
 static struct tp_config cfg;
 static bool started;
 static char out[MAX_OUT + 1];
@@ -64,9 +65,9 @@ static void stop_server(void)
 	if (!started)
 		return;
 	started = false;
-	tp_server_stop(&srv);
-	tp_server_run(&srv);
-	check(tp_server_cleanup(&srv) == TP_OK, "the loop closes cleanly");
+	tp_server_stop(srv);
+	tp_server_run(srv);
+	check(tp_server_cleanup(srv) == TP_OK, "the loop closes cleanly");
 	tp_config_cleanup(&cfg);
 }
 
@@ -93,7 +94,7 @@ static void start_server(void)
 
 static void turn(void)
 {
-	uv_run(&srv.loop, UV_RUN_NOWAIT);
+	uv_run(tp_server_loop(srv), UV_RUN_NOWAIT);
 }
 
 /* Reads what the server sent so far; returns the bytes read now. */
@@ -183,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	check(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
 	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-	wsi = lws_adopt_socket_vhost(srv.vhost, sv[0]);
+	wsi = lws_adopt_socket_vhost(tp_server_vhost(srv), sv[0]);
 	if (!wsi) {
 		close(sv[1]);
 		return 0;
@@ -217,6 +218,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 200 && TP_METRIC_GET(http_connections) > base; i++)
 		turn();
 	check(TP_METRIC_GET(http_connections) == base, "the connection is gone");
-	check(srv.http.inflight == 0, "nothing left in flight");
+	check(tp_server_http_inflight(srv) == 0, "nothing left in flight");
 	return 0;
 }

@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "tickpush/auth.h"
 #include "tickpush/b64.h"
+#include "tickpush/jwt.h"
 #include "tickpush/password.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

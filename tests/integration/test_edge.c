@@ -591,6 +591,12 @@ static void test_metrics_exposition(void **state)
 	assert_true(it_metric(env.port, "process_cpu_seconds_total") > 0);
 	/* Started within the last minutes (it is the wall clock, not uptime). */
 	assert_true(fabs(it_metric(env.port, "process_start_time_seconds") - (double)time(NULL)) < 600);
+	/* The loop's busy time: turns counted, and their work cannot exceed
+	 * the CPU the process was given plus what the machine took from it
+	 * (wall time): far below the seconds since start. */
+	assert_true(it_metric(env.port, "tickpush_loop_busy_seconds_count") > 10);
+	assert_true(it_metric(env.port, "tickpush_loop_busy_seconds_sum") <
+		    (double)time(NULL) - it_metric(env.port, "process_start_time_seconds") + 1);
 }
 
 #define METRICS_TOKEN "scrape-0123456789abcdef"

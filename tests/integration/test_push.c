@@ -21,10 +21,10 @@
 #include "it.h"
 #include "it_pg.h"
 #include "test_support.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
 #include "tickpush/event.h"
 #include "tickpush/filter.h"
+#include "tickpush/jwt.h"
 #include "ws_client.h"
 
 #define SECRET "push-test-secret-0123456789abcdefghij"

@@ -41,8 +41,8 @@
 #include "it.h"
 #include "it_pg.h"
 #include "test_support.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
+#include "tickpush/jwt.h"
 #include "ws_client.h"
 
 #define CHANNEL "tickstock.events.patterns"

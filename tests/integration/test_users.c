@@ -26,8 +26,8 @@
 #include "it.h"
 #include "it_pg.h"
 #include "test_support.h"
-#include "tickpush/auth.h"
 #include "tickpush/buf.h"
+#include "tickpush/jwt.h"
 
 #define SECRET "integration-test-secret-0123456789abcdef"
 

@@ -9,6 +9,10 @@
  * counting.
  */
 #include <float.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include "tickpush/err.h"
 #include "tickpush/log.h"
 #include "tickpush/lru.h"
+#include "tickpush/lrumap.h"
 #include "tickpush/tbucket.h"
 #include "tickpush/utf8.h"
 
@@ -146,6 +151,63 @@ static void test_json_numbers_round_trip(void **state)
 	tp_buf_cleanup(&b);
 }
 
+/* What tp_buf_json_num wrote before its shortcuts (snprintf only). */
+static void num_reference(double v, char *out, size_t n)
+{
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, n, "%.0f", v);
+		return;
+	}
+	snprintf(out, n, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		snprintf(out, n, "%.17g", v);
+}
+
+/* The hand-made digits (integers, short decimals) are snprintf's bytes. */
+static void test_json_numbers_as_printf(void **state)
+{
+	static const double fixed[] = {
+		0.0, -0.0, 1.0, -1.0, 0.6, 0.1, 0.001, 0.0015, 0.000999, 150.25,
+		-2.5, 999999999.999999, 1e9 - 0.5, 1e9, 1e15 - 1, 1e15, 0.123456,
+		0.1234567, 1.0 / 3, 0.85, 12.3, 99.99, 1725456789.123,
+	};
+	struct tp_buf b;
+	char want[64];
+	unsigned long long x = 0x2545f4914f6cdd1dull;
+	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	for (int i = 0; i < 60000; i++) {
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i < (int)(sizeof(fixed) / sizeof(fixed[0])))
+			v = fixed[i];
+		else if (i % 3 == 0) /* m / 10^k, up to 7 places, either sign */
+			v = (double)(long long)(x % 2000000000000ull - 1000000000000ull) /
+			    pow10[(x >> 45) % 8];
+		else if (i % 3 == 1) /* short decimals of all magnitudes */
+			v = (double)(x % 100000) / pow10[(x >> 40) % 8] *
+			    pow10[(x >> 50) % 8] / pow10[(x >> 55) % 8];
+		else
+			memcpy(&v, &x, sizeof(v));
+		if (!isfinite(v))
+			continue;
+		tp_buf_reset(&b);
+		tp_buf_json_num(&b, v);
+		num_reference(v, want, sizeof(want));
+		if (strcmp(tp_buf_cstr(&b), want))
+			fail_msg("%.17g: %s, printf %s", v, tp_buf_cstr(&b), want);
+	}
+	tp_buf_reset(&b);
+	tp_buf_put_u64(&b, 0);
+	tp_buf_putc(&b, ',');
+	tp_buf_put_u64(&b, 18446744073709551615ull);
+	assert_string_equal(tp_buf_cstr(&b), "0,18446744073709551615");
+	tp_buf_cleanup(&b);
+}
+
 static void test_json_writer_members(void **state)
 {
 	struct tp_buf b;
@@ -161,6 +223,43 @@ static void test_json_writer_members(void **state)
 	tp_buf_putc(&b, '}');
 	assert_string_equal(tp_buf_cstr(&b),
 		"{\"id\":\"A:B\",\"we\\\"ird\":\"line\\nbreak\",\"n\":0.5,\"bad\":null}");
+	tp_buf_cleanup(&b);
+}
+
+static void test_json_writer_values(void **state)
+{
+	struct tp_buf b;
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "t", true);
+	tp_buf_json_bool(&b, true);
+	tp_buf_json_kv_bool(&b, "f", false);
+	tp_buf_json_kv_int(&b, "min", LLONG_MIN);
+	tp_buf_json_kv_int(&b, "big", 9007199254740993LL);
+	tp_buf_json_kv_uint(&b, "max", ULLONG_MAX);
+	tp_buf_json_kv_fixed(&b, "ms", 1.5, 3);
+	tp_buf_json_kv_fixed(&b, "neg", -0.0004, 3);
+	tp_buf_json_kv_fixed(&b, "nan", NAN, 3);
+	tp_buf_json_kv_str_or_null(&b, "s", "x\"y");
+	tp_buf_json_kv_str_or_null(&b, "empty", "");
+	tp_buf_json_kv_str_or_null(&b, "none", NULL);
+	tp_buf_json_kv_time(&b, "at", 1700000000.25);
+	tp_buf_json_kv_time(&b, "zero", 0);
+	tp_buf_json_kv_time(&b, "nat", NAN);
+	tp_buf_json_kv_raw(&b, "raw", "{\"a\":[1]}");
+	assert_true(tp_buf_json_kv_splice(&b, "{\"x\":1,\"y\":{}}"));
+	assert_false(tp_buf_json_kv_splice(&b, "{}"));
+	assert_false(tp_buf_json_kv_splice(&b, "[1]"));
+	assert_false(tp_buf_json_kv_splice(&b, NULL));
+	tp_buf_putc(&b, '}');
+	assert_string_equal(tp_buf_cstr(&b),
+		"{\"t\":true,\"f\":false,\"min\":-9223372036854775808,"
+		"\"big\":9007199254740993,\"max\":18446744073709551615,"
+		"\"ms\":1.500,\"neg\":-0.000,\"nan\":null,\"s\":\"x\\\"y\","
+		"\"empty\":null,\"none\":null,\"at\":1700000000.25,\"zero\":null,"
+		"\"nat\":null,\"raw\":{\"a\":[1]},\"x\":1,\"y\":{}}");
 	tp_buf_cleanup(&b);
 }
 
@@ -351,6 +450,75 @@ static void test_log_ratelimit(void **state)
 	assert_false(tp_log_ratelimit_allow(&rl, 3.2, 1.0, NULL));
 	assert_true(tp_log_ratelimit_allow(&rl, 4.0, 1.0, &suppressed));
 	assert_int_equal(suppressed, 1);
+}
+
+/* ---- bounded LRU map -------------------------------------------------- */
+
+struct lm_value {
+	double d;
+	int n;
+};
+
+static void test_lrumap(void **state)
+{
+	struct tp_lrumap m;
+	struct lm_value *a, *b, *c;
+
+	(void)state;
+	assert_int_equal(tp_lrumap_init(&m, 0, sizeof(*a)), TP_ERR_INVAL);
+	tp_lrumap_cleanup(&m);
+	assert_int_equal(tp_lrumap_init(&m, 3, sizeof(*a)), TP_OK);
+	assert_null(tp_lrumap_touch(&m, "a"));
+	a = tp_lrumap_add(&m, "a");
+	b = tp_lrumap_add(&m, "b");
+	c = tp_lrumap_add(&m, "c");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	/* Zeroed, aligned for any type, distinct. */
+	assert_true(a->d == 0 && a->n == 0);
+	assert_int_equal((uintptr_t)b % alignof(max_align_t), 0);
+	a->n = 1;
+	b->n = 2;
+	c->n = 3;
+	assert_ptr_equal(tp_lrumap_touch(&m, "a"), a); /* order: a c b */
+	assert_ptr_equal(tp_lrumap_peek(&m, "b"), b);  /* peeking keeps b last */
+	assert_non_null(tp_lrumap_add(&m, "d"));       /* full: b goes */
+	assert_int_equal(tp_lrumap_size(&m), 3);
+	assert_null(tp_lrumap_peek(&m, "b"));
+	assert_int_equal(((struct lm_value *)tp_lrumap_peek(&m, "a"))->n, 1);
+	tp_lrumap_del(&m, c);
+	assert_null(tp_lrumap_peek(&m, "c"));
+	assert_int_equal(tp_lrumap_size(&m), 2);
+	/* A key too long for any fixed buffer is copied whole. */
+	{
+		char long_key[300];
+
+		memset(long_key, 'k', sizeof(long_key) - 1);
+		long_key[sizeof(long_key) - 1] = '\0';
+		assert_non_null(tp_lrumap_add(&m, long_key));
+		assert_non_null(tp_lrumap_touch(&m, long_key));
+	}
+	tp_lrumap_cleanup(&m); /* frees the rest: the leak check sees it */
+}
+
+static void test_lrumap_oom(void **state)
+{
+	struct tp_lrumap m;
+
+	(void)state;
+	assert_int_equal(tp_lrumap_init(&m, 8, sizeof(int)), TP_OK);
+	assert_non_null(tp_lrumap_add(&m, "kept"));
+	/* The entry, then the dict's key copy or growth: nothing is added. */
+	for (size_t fail = 1; fail <= 2; fail++) {
+		tp_alloc_fail_at(fail);
+		assert_null(tp_lrumap_add(&m, "new"));
+		tp_alloc_fail_at(0);
+		assert_null(tp_lrumap_peek(&m, "new"));
+		assert_int_equal(tp_lrumap_size(&m), 1);
+	}
+	assert_non_null(tp_lrumap_add(&m, "new"));
+	tp_lrumap_cleanup(&m);
 }
 
 /* ---- LRU list -------------------------------------------------------- */
@@ -551,13 +719,17 @@ int main(void)
 		TP_TEST(test_json_escapes_every_control_char),
 		TP_TEST(test_json_keeps_utf8),
 		TP_TEST(test_json_numbers_round_trip),
+		TP_TEST(test_json_numbers_as_printf),
 		TP_TEST(test_json_writer_members),
+		TP_TEST(test_json_writer_values),
 		TP_TEST(test_buf_oom_is_sticky),
 		TP_TEST(test_dict_growth_and_deletion),
 		TP_TEST(test_dict_oom_changes_nothing),
 		TP_TEST(test_tbucket),
 		TP_TEST(test_log_ratelimit),
 		TP_TEST(test_lru),
+		TP_TEST(test_lrumap),
+		TP_TEST(test_lrumap_oom),
 		TP_TEST(test_dates),
 		TP_TEST(test_ascii),
 		TP_TEST(test_utf8),

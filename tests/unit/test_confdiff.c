@@ -8,8 +8,8 @@
 
 #include "test_support.h"
 #include "tickpush/alloc.h"
-#include "tickpush/auth.h"
 #include "tickpush/confdiff.h"
+#include "tickpush/ratelimit.h"
 
 static void load(struct tp_config *cfg, const char *text)
 {

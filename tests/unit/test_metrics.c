@@ -424,6 +424,29 @@ static void test_histogram(void **state)
 	free(p.text);
 }
 
+/* The loop's histogram has no label: its _sum and _count carry no braces,
+ * and the strict parser above accepts the page. */
+static void test_loop_turn_histogram(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	tp_metrics_observe_loop_turn(0.0002);
+	tp_metrics_observe_loop_turn(0.03);
+	tp_metrics_observe_loop_turn(4.0);
+	tp_metrics_observe_loop_turn(NAN); /* ignored */
+	assert_int_equal(tp_metrics_loop_turns(), 3);
+	render(&p);
+	assert_non_null(strstr(p.text, "# TYPE tickpush_loop_busy_seconds histogram\n"));
+	assert_true(value(&p, "tickpush_loop_busy_seconds_bucket{le=\"0.00025\"}") == 1);
+	assert_true(value(&p, "tickpush_loop_busy_seconds_bucket{le=\"0.05\"}") == 2);
+	assert_true(value(&p, "tickpush_loop_busy_seconds_bucket{le=\"2.5\"}") == 2);
+	assert_true(value(&p, "tickpush_loop_busy_seconds_bucket{le=\"+Inf\"}") == 3);
+	assert_true(value(&p, "tickpush_loop_busy_seconds_count") == 3);
+	assert_true(fabs(value(&p, "tickpush_loop_busy_seconds_sum") - 4.0302) < 1e-12);
+	free(p.text);
+}
+
 static void test_quantiles(void **state)
 {
 	(void)state;
@@ -483,6 +506,7 @@ int main(void)
 		TEST(test_rejects),
 		TEST(test_ws_protocol_errors),
 		TEST(test_histogram),
+		TEST(test_loop_turn_histogram),
 		TEST(test_quantiles),
 		TEST(test_route_names),
 		TEST(test_render_oom),

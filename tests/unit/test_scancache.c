@@ -1,28 +1,35 @@
 /*
  * test_scancache.c - a scan through the response cache (core/scancache.c):
  * a miss is cached, a hit only while every cached row is live, a change
- * of a matching pattern or its expiry makes the next answer fresh.
+ * of a matching pattern or its expiry makes the next answer fresh; the
+ * memo of a hit's rendering gives the bytes of a fresh rendering.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "test_support.h"
+#include "tickpush/buf.h"
 #include "tickpush/filter.h"
 #include "tickpush/scancache.h"
 
 #define NOW 1760000000.0
 
-static struct tp_ingest *make(void)
+static struct tp_ingest *make_with(size_t respcache_entries)
 {
 	struct tp_ingest_opts o;
 
 	memset(&o, 0, sizeof(o));
 	o.max_patterns = 100;
 	o.pattern_ttl = 3600;
-	o.respcache_entries = 64;
+	o.respcache_entries = respcache_entries;
 	o.respcache_ttl = 30;
 	return tp_ingest_create(&o);
+}
+
+static struct tp_ingest *make(void)
+{
+	return make_with(64);
 }
 
 static void feed(struct tp_ingest *ing, const char *sym, const char *type, double ts)
@@ -30,7 +37,7 @@ static void feed(struct tp_ingest *ing, const char *sym, const char *type, doubl
 	char ev[256];
 
 	snprintf(ev, sizeof(ev), "{\"event_type\":\"pattern_detected\",\"data\":{\"symbol\":\"%s\","
-		 "\"pattern\":\"%s\",\"confidence\":0.8,\"timestamp\":%.0f}}", sym, type, ts);
+		 "\"pattern\":\"%s\",\"confidence\":0.8,\"timestamp\":%.3f}}", sym, type, ts);
 	assert_int_equal(tp_ingest_message(ing, TP_CH_PATTERNS, ev, strlen(ev), ts), TP_REJECT_NONE);
 }
 
@@ -82,10 +89,69 @@ static void test_scancache(void **state)
 	tp_ingest_destroy(ing);
 }
 
+/* The rows and pagination of the default query at now into b; true if
+ * they came from the memo. */
+static bool render(struct tp_ingest *ing, double now, struct tp_buf *b)
+{
+	struct tp_scan_query q;
+	struct tp_scan_answer a;
+	bool memo;
+
+	tp_scan_query_init(&q);
+	q.filter.confidence_min = 0;
+	tp_buf_reset(b);
+	assert_int_equal(tp_scancache_answer(ing, &q, now, &a), TP_OK);
+	memo = a.memo != NULL;
+	tp_scancache_render(&a, &q, now, b);
+	assert_false(b->oom);
+	tp_scancache_done(&a);
+	tp_scan_query_cleanup(&q);
+	return memo;
+}
+
+/* A cached store and one without a response cache get the same events;
+ * at instants that cross second, minute and hour boundaries of the rows'
+ * ages and times left (and their expiries), the memo's bytes are always
+ * the fresh rendering's. */
+static void test_memo(void **state)
+{
+	struct tp_ingest *cached = make(), *fresh = make_with(0);
+	struct tp_buf a, b;
+	unsigned seed = 7, memos = 0;
+	double now = NOW;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		char sym[16];
+		double ts = NOW - 3590 + i * 91.37;
+
+		snprintf(sym, sizeof(sym), "S%02d", i);
+		feed(cached, sym, "Doji", ts);
+		feed(fresh, sym, "Doji", ts);
+	}
+	tp_buf_init(&a, 0);
+	tp_buf_init(&b, 0);
+	while (now < NOW + 300) {
+		memos += render(cached, now, &a);
+		assert_false(render(fresh, now, &b));
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(tp_buf_data(&a), tp_buf_data(&b), a.len);
+		seed = seed * 1103515245u + 12345u;
+		now += (double)(seed >> 16 & 0x3ff) / 1024.0 * 0.7;
+	}
+	/* Most answers within a second of each other reuse it. */
+	assert_true(memos > 100);
+	tp_buf_cleanup(&a);
+	tp_buf_cleanup(&b);
+	tp_ingest_destroy(cached);
+	tp_ingest_destroy(fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TP_TEST(test_scancache),
+		TP_TEST(test_memo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

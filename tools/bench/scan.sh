@@ -16,7 +16,8 @@
 # Everything runs on loopback and stops by itself; results go to stdout in
 # the form docs/benchmarks.md records. TP_BENCH_PERF="MIX..." records a
 # perf profile of the server during those mixes (cached, uncached,
-# selective) into ./perf-scan-MIX.data.
+# selective) into ./perf-scan-MIX.data; TP_BENCH_PERF_GRAPH=dwarf records
+# call stacks through libraries built without frame pointers.
 #
 # Needs (Debian 12): wrk, nginx (any flavour: only its binary is used, no
 # system service is started or touched), redis-server, curl, util-linux
@@ -34,6 +35,7 @@ scpu=${TP_BENCH_SERVER_CPU:-0}
 ccpu=${TP_BENCH_CLIENT_CPU:-1}
 nginx_port=${TP_BENCH_NGINX_PORT:-21500}
 perf_mix=${TP_BENCH_PERF:-}
+perf_graph=${TP_BENCH_PERF_GRAPH:-fp} # dwarf: call stacks through code without frame pointers
 
 have_tools() {
 	local tool
@@ -154,7 +156,7 @@ run() {
 		pids=$tp_pid
 	fi
 	if [[ " $perf_mix " == *" $mix "* && $mix != nginx ]]; then
-		perf record -g -F 999 -p "$tp_pid" -o "$PWD/perf-scan-$mix.data" >/dev/null 2>&1 &
+		perf record --call-graph "$perf_graph" -F 999 -p "$tp_pid" -o "$PWD/perf-scan-$mix.data" >/dev/null 2>&1 &
 		perf_pid=$!
 		sleep 0.5
 	fi

@@ -1,5 +1,5 @@
 /*
- * poll.c - the long-poll transport (GET /api/patterns/poll), the second
+ * longpoll.c - the long-poll transport (GET /api/patterns/poll), the second
  * HTTP push fallback (sse.c is the first; the request start they share,
  * parameters, the token's account and the preset, is in stream.c).
  *
@@ -12,21 +12,26 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uv.h>
 
 #include "api.h"
 #include "http.h"
+#include "io.h"
+#include "longpoll.h"
 #include "presets.h"
 #include "stream.h"
+#include "transport.h"
 #include "tickpush/alloc.h"
 #include "tickpush/buf.h"
+#include "tickpush/clock.h"
 #include "tickpush/metrics.h"
 #include "tickpush/push.h"
 
 struct poll_conn {
 	struct tp_stream_conn base;
-	struct tp_server *srv;
+	struct tp_io *srv;
 	uint64_t ticket;
 	struct tp_push_session *push;
 	struct tp_buf events;      /* comma-joined frames */
@@ -58,13 +63,16 @@ static void poll_answer(struct poll_conn *c, bool gap)
 	if (c->next)
 		c->next->prev = c->prev;
 	tp_buf_init(&b, 0);
-	tp_buf_puts(&b, "{\"events\":[");
-	if (c->events.len)
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "events", true);
+	tp_buf_putc(&b, '[');
+	if (c->events.len) /* rendered events, comma-separated */
 		tp_buf_append(&b, tp_buf_data(&c->events), c->events.len);
-	tp_buf_printf(&b, "],\"seq\":%llu,\"epoch\":",
-		      (unsigned long long)tp_ingest_stats(c->srv->ingest)->seq);
-	tp_buf_json_str(&b, c->srv->epoch);
-	tp_buf_printf(&b, ",\"gap\":%s}", gap ? "true" : "false");
+	tp_buf_putc(&b, ']');
+	tp_buf_json_kv_uint(&b, "seq", tp_ingest_stats(c->srv->ingest)->seq);
+	tp_buf_json_kv_str(&b, "epoch", c->srv->epoch);
+	tp_buf_json_kv_bool(&b, "gap", gap);
+	tp_buf_putc(&b, '}');
 	tp_http_complete(c->srv, c->ticket, 200, &b);
 	tp_buf_cleanup(&b);
 	/* Not inside a hub callback here (timer), so the session can go. */
@@ -79,7 +87,7 @@ static void poll_fire(uv_timer_t *t)
 	poll_answer(t->data, false);
 }
 
-void tp_poll_answer_all(struct tp_server *srv)
+void tp_poll_answer_all(struct tp_io *srv)
 {
 	while (srv->polls) {
 		uv_timer_stop(&srv->polls->timer);
@@ -87,10 +95,8 @@ void tp_poll_answer_all(struct tp_server *srv)
 	}
 }
 
-int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+static int poll_collect(struct poll_conn *c, const struct tp_push_frame *f)
 {
-	struct poll_conn *c = (struct poll_conn *)sc;
-
 	if (c->answered)
 		return TP_OK;
 	if (c->n_events++)
@@ -106,6 +112,15 @@ int tp_poll_frame_collect(struct tp_stream_conn *sc, const struct tp_push_frame 
 	return TP_OK;
 }
 
+/* The hub's frames: control frames (subscribed, snapshot) are not
+ * events. */
+static int poll_send(struct tp_stream_conn *sc, const struct tp_push_frame *f)
+{
+	if (!strcmp(f->type, "subscribed") || !strcmp(f->type, "snapshot"))
+		return TP_OK;
+	return poll_collect((struct poll_conn *)sc, f);
+}
+
 static void replay_collect(const char *type, uint64_t seq, const char *frame,
 			   size_t len, void *ud)
 {
@@ -113,12 +128,12 @@ static void replay_collect(const char *type, uint64_t seq, const char *frame,
 		.type = type, .seq = seq, .head = frame, .head_len = len,
 	};
 
-	tp_poll_frame_collect(ud, &f);
+	poll_collect(ud, &f);
 }
 
 static void poll_start(struct tp_stream_pending *p, const struct tp_filter *filter)
 {
-	struct tp_server *srv = p->srv;
+	struct tp_io *srv = p->srv;
 	struct poll_conn *c = tp_calloc(1, sizeof(*c));
 	uint64_t since = p->sp.has_since ? p->sp.since : tp_ingest_stats(srv->ingest)->seq;
 	struct tp_push_sub_req req = {
@@ -132,7 +147,7 @@ static void poll_start(struct tp_stream_pending *p, const struct tp_filter *filt
 		tp_http_complete_error(srv, p->ticket, 503, "Out of memory", NULL);
 		return;
 	}
-	c->base.kind = TP_STREAM_POLL;
+	c->base.send = poll_send;
 	c->srv = srv;
 	c->ticket = p->ticket;
 	tp_buf_init(&c->events, 0);

@@ -1,6 +1,6 @@
 /*
- * auth.c - JWT HS256, the login rate limiter and the cache of accounts
- * known to exist (see auth.h).
+ * jwt.c - JWT (RFC 7519) signed and verified with HS256 (RFC 7515): the
+ * session tokens of the REST API and the push transports (see jwt.h).
  *
  * Design:
  * - Everything that decides "who is this" is strict and fails closed: the
@@ -11,18 +11,12 @@
  *   payload. The MAC comparison is constant time (CRYPTO_memcmp). A token is
  *   bounded (TP_JWT_MAX_LEN) before it is read, so every decode below fits
  *   in fixed stack buffers.
- * - The rate limiter (a tp_tbucket per key) and the user cache (an
- *   account state and its expiry per user id) share one bounded map: a
- *   tp_dict plus a tp_lru list threaded through the entries, so forgetting
- *   the least recently used key when the map is full is O(1).
  *
- * Ownership: callers own every buffer; the rate limiter and the user cache
- * own their entries. MACs are wiped from the stack after use.
+ * Ownership: callers own every buffer. MACs are wiped from the stack after
+ * use.
  */
-#include <ctype.h>
 #include <limits.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,24 +25,15 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "tickpush/alloc.h"
 #include "tickpush/ascii.h"
-#include "tickpush/auth.h"
 #include "tickpush/b64.h"
-#include "tickpush/dict.h"
-#include "tickpush/lru.h"
-#include "tickpush/tbucket.h"
+#include "tickpush/jwt.h"
 
-bool tp_ct_equal(const void *a, const void *b, size_t n)
-{
-	return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-/* ---- JWT ---------------------------------------------------------------- */
 
 #define MAC_LEN 32                                /* HMAC-SHA256 */
 #define PART_MAX (TP_JWT_MAX_LEN / 4 * 3 + 3)     /* decoded bytes of any part */
 
+/* Fixed bytes: every token we sign has this exact header. */
 static const char jwt_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
 static bool hmac_sha256(const unsigned char *key, size_t keylen,
@@ -67,16 +52,19 @@ int tp_jwt_sign(const unsigned char *key, size_t keylen, long long sub,
 {
 	struct tp_buf payload;
 	unsigned char mac[MAC_LEN];
+	char subtext[24]; /* sub is a string claim (StringOrURI) */
 	size_t start = out->len;
 	int rc = TP_ERR_NOMEM;
 
 	if (!key || !keylen || sub <= 0 || !isfinite(iat) || !isfinite(exp))
 		return TP_ERR_INVAL;
 	tp_buf_init(&payload, 0);
-	tp_buf_printf(&payload, "{\"sub\":\"%lld\",\"iat\":", sub);
-	tp_buf_json_num(&payload, iat);
-	tp_buf_puts(&payload, ",\"exp\":");
-	tp_buf_json_num(&payload, exp);
+	snprintf(subtext, sizeof(subtext), "%lld", sub);
+	tp_buf_putc(&payload, '{');
+	tp_buf_json_key(&payload, "sub", true);
+	tp_buf_json_str(&payload, subtext);
+	tp_buf_json_kv_num(&payload, "iat", iat);
+	tp_buf_json_kv_num(&payload, "exp", exp);
 	tp_buf_putc(&payload, '}');
 	if (payload.oom)
 		goto fail;
@@ -210,9 +198,9 @@ static int jws_verify(const unsigned char *key, size_t keylen,
 	return TP_OK;
 }
 
-int tp_jws_hs256_verify(const unsigned char *key, size_t keylen,
-			const char *token, size_t len, struct tp_buf *payload,
-			struct tp_errdetail *err)
+int tp_jwt_verify_signature(const unsigned char *key, size_t keylen,
+			    const char *token, size_t len, struct tp_buf *payload,
+			    struct tp_errdetail *err)
 {
 	unsigned char pl[PART_MAX];
 	size_t n;
@@ -313,236 +301,4 @@ int tp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 		out->exp = exp;
 	}
 	return TP_OK;
-}
-
-/* ---- bounded LRU map (rate limiter, user cache) -------------------------- */
-
-/* One entry per key; the owner's numbers live in the union. Entries are
- * on a tp_lru list, so forgetting the least recently used one when the map
- * is full is O(1). */
-struct lru_entry {
-	struct tp_lru_node link;
-	union {
-		struct tp_tbucket bucket;                      /* tp_ratelimit */
-		struct { double until; int state; } account;   /* tp_usercache */
-	} u;
-	char key[];
-};
-
-struct lru {
-	struct tp_dict *map; /* key -> struct lru_entry */
-	struct tp_lru list;
-	size_t max;
-};
-
-static struct lru_entry *entry_of(struct tp_lru_node *n)
-{
-	return n ? tp_lru_entry(n, struct lru_entry, link) : NULL;
-}
-
-static int lru_init(struct lru *l, size_t max)
-{
-	memset(l, 0, sizeof(*l));
-	l->max = max;
-	return (l->map = tp_dict_create()) ? TP_OK : TP_ERR_NOMEM;
-}
-
-static void lru_cleanup(struct lru *l)
-{
-	struct lru_entry *e, *next;
-
-	for (e = entry_of(l->list.head); e; e = next) {
-		next = entry_of(e->link.next);
-		tp_free(e);
-	}
-	tp_dict_destroy(l->map);
-	memset(l, 0, sizeof(*l));
-}
-
-static void lru_del(struct lru *l, struct lru_entry *e)
-{
-	tp_lru_unlink(&l->list, &e->link);
-	tp_dict_del(l->map, e->key);
-	tp_free(e);
-}
-
-/* The entry of key made the most recent, or NULL. */
-static struct lru_entry *lru_touch(struct lru *l, const char *key)
-{
-	struct lru_entry *e = tp_dict_get(l->map, key);
-
-	if (e)
-		tp_lru_touch(&l->list, &e->link);
-	return e;
-}
-
-/* A new, zeroed entry for key (not in the map), the most recent; the
- * least recent one goes when the map is full. NULL when out of memory. */
-static struct lru_entry *lru_add(struct lru *l, const char *key)
-{
-	size_t klen = strlen(key);
-	struct lru_entry *e;
-
-	if (tp_dict_size(l->map) >= l->max)
-		lru_del(l, entry_of(l->list.tail));
-	if (!(e = tp_calloc(1, sizeof(*e) + klen + 1)))
-		return NULL;
-	memcpy(e->key, key, klen + 1);
-	if (tp_dict_set(l->map, key, e, NULL)) {
-		tp_free(e);
-		return NULL;
-	}
-	tp_lru_push(&l->list, &e->link);
-	return e;
-}
-
-/* ---- rate limiter ------------------------------------------------------- */
-
-struct tp_ratelimit {
-	struct lru keys;
-	double rate, burst;
-};
-
-struct tp_ratelimit *tp_ratelimit_create(double rate, double burst,
-					 size_t max_entries)
-{
-	struct tp_ratelimit *rl;
-
-	if (!(rate > 0) || !isfinite(rate) || !(burst >= 1) ||
-	    !isfinite(burst) || !max_entries)
-		return NULL;
-	if (!(rl = tp_calloc(1, sizeof(*rl))))
-		return NULL;
-	if (lru_init(&rl->keys, max_entries)) {
-		tp_free(rl);
-		return NULL;
-	}
-	rl->rate = rate;
-	rl->burst = burst;
-	return rl;
-}
-
-int tp_ratelimit_set(struct tp_ratelimit *rl, double rate, double burst)
-{
-	if (!(rate > 0) || !isfinite(rate) || !(burst >= 1) || !isfinite(burst))
-		return TP_ERR_INVAL;
-	/* Buckets above the new burst are cut down when next used. */
-	rl->rate = rate;
-	rl->burst = burst;
-	return TP_OK;
-}
-
-void tp_ratelimit_destroy(struct tp_ratelimit *rl)
-{
-	if (!rl)
-		return;
-	lru_cleanup(&rl->keys);
-	tp_free(rl);
-}
-
-bool tp_ratelimit_allow(struct tp_ratelimit *rl, const char *key, double now)
-{
-	struct lru_entry *e;
-
-	if (!rl || !key)
-		return false;
-	if (!(e = lru_touch(&rl->keys, key))) {
-		if (!(e = lru_add(&rl->keys, key)))
-			return false;
-		e->u.bucket.last = now; /* a zeroed bucket is full */
-	}
-	return tp_tbucket_take(&e->u.bucket, rl->rate, rl->burst, now);
-}
-
-void tp_ratelimit_refund(struct tp_ratelimit *rl, const char *key)
-{
-	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
-
-	if (e)
-		tp_tbucket_refund(&e->u.bucket);
-}
-
-double tp_ratelimit_retry_after(const struct tp_ratelimit *rl, const char *key,
-				double now)
-{
-	struct lru_entry *e = rl && key ? tp_dict_get(rl->keys.map, key) : NULL;
-
-	return e ? tp_tbucket_wait(&e->u.bucket, rl->rate, rl->burst, now) : 0;
-}
-
-size_t tp_ratelimit_size(const struct tp_ratelimit *rl)
-{
-	return rl ? tp_dict_size(rl->keys.map) : 0;
-}
-
-/* ---- accounts known to exist -------------------------------------------- */
-
-struct tp_usercache {
-	struct lru users; /* decimal user id -> account state, until */
-};
-
-struct tp_usercache *tp_usercache_create(size_t max_entries)
-{
-	struct tp_usercache *uc;
-
-	if (!max_entries || !(uc = tp_calloc(1, sizeof(*uc))))
-		return NULL;
-	if (lru_init(&uc->users, max_entries)) {
-		tp_free(uc);
-		return NULL;
-	}
-	return uc;
-}
-
-void tp_usercache_destroy(struct tp_usercache *uc)
-{
-	if (!uc)
-		return;
-	lru_cleanup(&uc->users);
-	tp_free(uc);
-}
-
-enum tp_account_state tp_usercache_get(struct tp_usercache *uc, long long user,
-				       double now)
-{
-	char key[24];
-	struct lru_entry *e;
-
-	if (!uc)
-		return TP_ACCOUNT_UNKNOWN;
-	snprintf(key, sizeof(key), "%lld", user);
-	if (!(e = lru_touch(&uc->users, key)))
-		return TP_ACCOUNT_UNKNOWN;
-	if (!(now < e->u.account.until)) { /* expired (or a NaN clock) */
-		lru_del(&uc->users, e);
-		return TP_ACCOUNT_UNKNOWN;
-	}
-	return (enum tp_account_state)e->u.account.state;
-}
-
-int tp_usercache_set(struct tp_usercache *uc, long long user,
-		     enum tp_account_state state, double until)
-{
-	char key[24];
-	struct lru_entry *e;
-
-	if (!uc)
-		return TP_ERR_INVAL;
-	snprintf(key, sizeof(key), "%lld", user);
-	e = lru_touch(&uc->users, key);
-	if (state == TP_ACCOUNT_UNKNOWN) {
-		if (e)
-			lru_del(&uc->users, e);
-		return TP_OK;
-	}
-	if (!e && !(e = lru_add(&uc->users, key)))
-		return TP_ERR_NOMEM;
-	e->u.account.state = (int)state;
-	e->u.account.until = until;
-	return TP_OK;
-}
-
-size_t tp_usercache_size(const struct tp_usercache *uc)
-{
-	return uc ? tp_dict_size(uc->users.map) : 0;
 }
