@@ -536,7 +536,7 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	ps->snapshot = f->snapshot;
 	ps->limit = f->limit;
 	if (f->preset_id)
-		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
+		rc = tp_presets_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
 	else
 		rc = tp_presets_resolve_filter(c->srv, c->user, &f->filter, &f->refs,
 					       sub_resolved, ps);
