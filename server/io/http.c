@@ -82,6 +82,7 @@
 #include "tickpush/httpconn.h"
 #include "tickpush/httphead.h"
 #include "tickpush/log.h"
+#include "tickpush/render.h"
 
 /* The answer being written: set when it is ready (now or by ticket). */
 struct answer {
@@ -156,16 +157,7 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 {
 	resp->status = status;
 	tp_buf_reset(resp->body);
-	tp_buf_putc(resp->body, '{');
-	tp_buf_json_key(resp->body, "error", true);
-	tp_buf_json_str(resp->body, msg);
-	if (field)
-		tp_buf_json_kv_str(resp->body, "field", field);
-	if (extra) { /* members rendered by the caller */
-		tp_buf_putc(resp->body, ',');
-		tp_buf_puts(resp->body, extra);
-	}
-	tp_buf_putc(resp->body, '}');
+	tp_render_error(resp->body, msg, field, extra);
 }
 
 /* The client's address (rate limits, logs): the TCP peer, or, when that
