@@ -2,7 +2,7 @@
  * stream.h - the start of an SSE or long-poll request (server/io/stream.c),
  * what the two HTTP push fallbacks (sse.c, longpoll.c) share: the query, the
  * token's account, the preset. The transports themselves are ws.h,
- * sse.h, poll.h; their common header and the hub's send, transport.h.
+ * sse.h, longpoll.h; their common header and the hub's send, transport.h.
  */
 #ifndef TICKPUSH_IO_STREAM_H
 #define TICKPUSH_IO_STREAM_H
