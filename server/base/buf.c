@@ -234,16 +234,14 @@ void tp_buf_json_bool(struct tp_buf *b, bool v)
 
 void tp_buf_json_int(struct tp_buf *b, long long v)
 {
-	char tmp[24];
-
-	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", v));
+	if (v < 0)
+		tp_buf_putc(b, '-');
+	tp_buf_put_u64(b, v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v);
 }
 
 void tp_buf_json_uint(struct tp_buf *b, unsigned long long v)
 {
-	char tmp[24];
-
-	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%llu", v));
+	tp_buf_put_u64(b, v);
 }
 
 void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals)
