@@ -271,8 +271,11 @@ static void conn_close(struct conn *c)
 /* Reads until the server closes or MAX_READ bytes arrived; or, once `want`
  * complete answers are in, until nothing more came for QUIET s (anything
  * more would be a bug); or until wait_s passed (a busy machine may take
- * seconds for a deferred answer: generous). *closed says whether the
- * server closed the connection. */
+ * seconds for a deferred answer: generous). When the last of them says
+ * "Connection: close", the close it announces is waited for up to wait_s
+ * too (a server paused between answer and close is slow, not wrong; data
+ * after the answers still shows). *closed says whether the server closed
+ * the connection. */
 #define QUIET 1.0
 static char *conn_read_answers(struct conn *c, int want, double wait_s, size_t *len,
 			       bool *closed)
@@ -286,9 +289,12 @@ static char *conn_read_answers(struct conn *c, int want, double wait_s, size_t *
 	while (n < MAX_READ) {
 		double left = deadline - it_now();
 		ssize_t r;
+		int got;
 
 		buf[n] = '\0';
-		if (parse_responses(buf, n, scratch, want + 4) >= want)
+		got = parse_responses(buf, n, scratch, want + 4);
+		if (got >= want && got > 0 &&
+		    !find_nocase(scratch[got - 1].headers, "\r\nconnection: close"))
 			left = QUIET;
 		if (left <= 0 || !conn_readable(c, left))
 			break;
