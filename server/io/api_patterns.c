@@ -106,7 +106,7 @@ static void preset_resolved(int status, const struct tp_filter *filter,
 	struct tp_buf b;
 
 	if (status != TP_OK) {
-		tp_preset_complete_error(ps->srv, ps->ticket, status, err, scan_empty_shape);
+		tp_presets_complete_error(ps->srv, ps->ticket, status, err, scan_empty_shape);
 		goto out;
 	}
 	/* Explicit request parameters override the preset's. */
@@ -155,7 +155,7 @@ static void scan_with_preset(const struct tp_http_req *req,
 	ps->q = *q; /* takes ownership of the query's filter */
 	ps->mono_start = req->mono_start;
 	ps->ticket = tp_http_defer(req, resp);
-	if (!ps->ticket || tp_preset_resolve(srv, uid, q->preset_id, preset_resolved, ps)) {
+	if (!ps->ticket || tp_presets_resolve(srv, uid, q->preset_id, preset_resolved, ps)) {
 		if (ps->ticket)
 			preset_scan_error(ps, 503, "Database unavailable", NULL);
 		tp_scan_query_cleanup(&ps->q);

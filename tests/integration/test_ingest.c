@@ -41,6 +41,9 @@ struct count_ctx {
 	double want;
 };
 
+/* Generous: only ever waited for; a loaded (ASan, CI) box is slow. */
+#define WAIT_S 20
+
 static bool member_equals(void *ud)
 {
 	struct count_ctx *c = ud;
@@ -52,7 +55,7 @@ static void wait_member(const char *path, const char *member, double want)
 {
 	struct count_ctx c = {path, member, want};
 
-	if (!it_wait(member_equals, &c, 5)) {
+	if (!it_wait(member_equals, &c, WAIT_S)) {
 		it_dump_logs(&env);
 		fail_msg("%s %s: got %g, want %g", path, member,
 			 it_json_number(env.port, path, member), want);
@@ -78,6 +81,13 @@ static cJSON *find_row(cJSON *root, const char *id)
 			return row;
 	}
 	return NULL;
+}
+
+static bool indexes_hold_4(void *ud)
+{
+	(void)ud;
+	return it_redis(&env, NULL, 0, "ZCARD tickstock:indexes:confidence") == 4 &&
+	       it_redis(&env, NULL, 0, "ZCARD tickstock:indexes:symbol") == 4;
 }
 
 static void test_every_shape_is_ingested(void **state)
@@ -148,9 +158,12 @@ static void test_every_shape_is_ingested(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "patterns")), 1);
 	cJSON_Delete(root);
 
-	/* Write-through: the hash, its TTL and the indexes. */
+	/* Write-through: the hash, its TTL and the indexes. The writes go out
+	 * after the store took the events, with no reply awaited: wait for
+	 * them rather than assume they are in by now. */
 	char key[200], data[4096];
 	snprintf(key, sizeof(key), "tickstock:patterns:AAPL:Weekly_Breakout:%lld", (long long)now);
+	assert_true(it_wait(indexes_hold_4, NULL, WAIT_S));
 	assert_true(it_redis(&env, data, sizeof(data), "HGET %s data", key) > 0);
 	assert_non_null(strstr(data, "\"symbol\":\"AAPL\""));
 	long long ttl = it_redis(&env, NULL, 0, "TTL %s", key);
@@ -175,7 +188,7 @@ static void test_update_and_expire(void **state)
 	it_publish(&env, "tickstock.events.patterns", ev);
 	snprintf(path, sizeof(path), "/api/patterns/scan?symbols=AMD&confidence_min=0.9");
 	struct count_ctx c = {path, "pagination.total", 1};
-	assert_true(it_wait(member_equals, &c, 5));
+	assert_true(it_wait(member_equals, &c, WAIT_S));
 	root = it_get_json(env.port, path, 200);
 	row = find_row(root, id);
 	assert_non_null(row);
@@ -186,7 +199,7 @@ static void test_update_and_expire(void **state)
 		 "\"pattern\":\"Hammer\",\"timestamp\":%.0f}}", now);
 	it_publish(&env, "tickstock.events.patterns", ev);
 	c.want = 0;
-	assert_true(it_wait(member_equals, &c, 5));
+	assert_true(it_wait(member_equals, &c, WAIT_S));
 	char key[200];
 	snprintf(key, sizeof(key), "EXISTS tickstock:patterns:%s", id);
 	assert_int_equal(it_redis(&env, NULL, 0, key), 0);
@@ -256,7 +269,7 @@ static void test_response_cache_coherence(void **state)
 		 "\"pattern\":\"Doji\",\"confidence\":0.8,\"timestamp\":%.0f}}", now);
 	it_publish(&env, "tickstock.events.patterns", ev);
 	struct count_ctx c = {"/api/patterns/scan?symbols=QCOM&confidence_min=0", "pagination.total", 1};
-	assert_true(it_wait(member_equals, &c, 5));
+	assert_true(it_wait(member_equals, &c, WAIT_S));
 	root = scan("?symbols=ORCL&confidence_min=0", 200);
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(root, "cache_info"), "cached")));
@@ -266,7 +279,7 @@ static void test_response_cache_coherence(void **state)
 		 "\"pattern\":\"Doji\",\"confidence\":0.8,\"timestamp\":%.0f}}", now);
 	it_publish(&env, "tickstock.events.patterns", ev);
 	struct count_ctx c2 = {"/api/patterns/scan?symbols=ORCL&confidence_min=0", "pagination.total", 1};
-	assert_true(it_wait(member_equals, &c2, 5));
+	assert_true(it_wait(member_equals, &c2, WAIT_S));
 }
 
 int main(void)

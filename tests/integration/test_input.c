@@ -346,15 +346,15 @@ static void test_query_and_frame_text(void **state)
 	/* A text frame that is not UTF-8 fails the connection (RFC 6455:
 	 * 1007, enforced by libwebsockets before our parser). */
 	assert_int_equal(it_ws_connect(&ws, env.port, "/ws", NULL, 0), 0);
-	cJSON_Delete(it_ws_wait_type(&ws, "hello", 5));
+	cJSON_Delete(it_ws_wait_type(&ws, "hello", 20));
 	assert_int_equal(it_ws_send_text(&ws, "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":"
 					 "\"patterns\",\"filter\":{\"sectors\":[\"\xff\"]}}"), 0);
-	assert_int_equal(it_ws_wait_close(&ws, 5), 1007);
+	assert_int_equal(it_ws_wait_close(&ws, 20), 1007);
 	it_ws_close(&ws);
 	/* Valid UTF-8 that would cut a string: an error frame naming the
 	 * member, and the session goes on. */
 	assert_int_equal(it_ws_connect(&ws, env.port, "/ws", NULL, 0), 0);
-	cJSON_Delete(it_ws_wait_type(&ws, "hello", 5));
+	cJSON_Delete(it_ws_wait_type(&ws, "hello", 20));
 	for (int i = 0; i < 2; i++) {
 		const char *frame = i ? "{\"op\":\"subscribe\",\"id\":\"s\",\"channel\":\"patterns\","
 					"\"filter\":{\"universe\":\"x\\u0000\"}}"
@@ -363,7 +363,7 @@ static void test_query_and_frame_text(void **state)
 		const char *member = i ? "filter.universe" : "filter.sectors";
 
 		assert_int_equal(it_ws_send_text(&ws, frame), 0);
-		j = it_ws_wait_type(&ws, "error", 5);
+		j = it_ws_wait_type(&ws, "error", 20);
 		assert_non_null(j);
 		assert_string_equal(it_json_str(j, "code"), "bad_request");
 		if (!strstr(it_json_str(j, "message"), member))
@@ -371,7 +371,7 @@ static void test_query_and_frame_text(void **state)
 		cJSON_Delete(j);
 	}
 	assert_int_equal(it_ws_send_text(&ws, "{\"op\":\"ping\"}"), 0);
-	j = it_ws_wait_type(&ws, "pong", 5);
+	j = it_ws_wait_type(&ws, "pong", 20);
 	assert_non_null(j);
 	cJSON_Delete(j);
 	it_ws_close(&ws);
@@ -505,9 +505,9 @@ static void test_deleted_user_token(void **state)
 	cJSON_Delete(j);
 	snprintf(path, sizeof(path), "/ws?token=%s", token);
 	assert_int_equal(it_ws_connect(&live, env.port, path, NULL, 0), 0);
-	cJSON_Delete(it_ws_wait_type(&live, "hello", 5));
+	cJSON_Delete(it_ws_wait_type(&live, "hello", 20));
 	assert_int_equal(it_ws_connect(&anon, env.port, "/ws", NULL, 0), 0);
-	cJSON_Delete(it_ws_wait_type(&anon, "hello", 5));
+	cJSON_Delete(it_ws_wait_type(&anon, "hello", 20));
 	sse = sse_open(token);
 
 	delete_user("ghost");
@@ -540,7 +540,7 @@ static void test_deleted_user_token(void **state)
 	assert_int_equal(again.http_status, 401);
 	snprintf(path, sizeof(path), "{\"op\":\"auth\",\"token\":\"%s\"}", token);
 	assert_int_equal(it_ws_send_text(&anon, path), 0);
-	j = it_ws_wait_type(&anon, "error", 5);
+	j = it_ws_wait_type(&anon, "error", 20);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(j, "code"), "unauthorized");
 	cJSON_Delete(j);
@@ -575,11 +575,11 @@ static void test_deletion_found_by_preset_query(void **state)
 	cJSON_Delete(j);
 	snprintf(path, sizeof(path), "/ws?token=%s", token);
 	assert_int_equal(it_ws_connect(&ws, e2.port, path, NULL, 0), 0);
-	cJSON_Delete(it_ws_wait_type(&ws, "hello", 5));
+	cJSON_Delete(it_ws_wait_type(&ws, "hello", 20));
 	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"a\",\"channel\":"
 		 "\"patterns\",\"preset_id\":%.0f}", preset);
 	assert_int_equal(it_ws_send_text(&ws, frame), 0);
-	j = it_ws_wait_type(&ws, "subscribed", 5);
+	j = it_ws_wait_type(&ws, "subscribed", 20);
 	assert_non_null(j);
 	cJSON_Delete(j);
 
@@ -587,12 +587,12 @@ static void test_deletion_found_by_preset_query(void **state)
 	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"b\",\"channel\":"
 		 "\"patterns\",\"preset_id\":%.0f}", preset);
 	assert_int_equal(it_ws_send_text(&ws, frame), 0);
-	j = it_ws_wait_type(&ws, "error", 5);
+	j = it_ws_wait_type(&ws, "error", 20);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(j, "code"), "unauthorized");
 	assert_string_equal(it_json_str(j, "id"), "b");
 	cJSON_Delete(j);
-	assert_int_equal(it_ws_wait_close(&ws, 5), 4001);
+	assert_int_equal(it_ws_wait_close(&ws, 20), 4001);
 	it_ws_close(&ws);
 	expect_401(e2.port, "GET", "/api/users/watchlists", token, NULL, true);
 	assert_int_equal(it_finish(&e2), 0);

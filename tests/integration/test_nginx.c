@@ -1,13 +1,13 @@
 /*
  * test_nginx.c - tickpush behind nginx with exactly the configuration of
  * docs/deploy.md "Behind nginx": the test reads it from the page and
- * changes only the listen ports (21200 for 443, 21201 for 80), the
- * upstream port and the certificate paths (a certificate made here with
+ * changes only the listen ports (two free ones from 21500 up, for 443
+ * and 80), the upstream port and the certificate paths (a certificate made here with
  * the openssl tool). nginx runs as a private instance (its own prefix,
  * config, logs and pid under the test's folder, `daemon off`).
  *
  * The clients speak plain HTTP to a small TLS bridge (a forked child of
- * this test on 21202) that opens a TLS connection to nginx for each one,
+ * this test on a port the kernel picks) that opens a TLS connection to nginx for each one,
  * verifying nginx's certificate, from the same source address the client
  * used (127.0.0.x), so nginx sees several clients. Through it: REST, a
  * WebSocket session that gets a pushed event, an SSE stream that gets it
@@ -36,9 +36,10 @@
 #include "test_support.h"
 #include "ws_client.h"
 
-#define HTTPS_PORT 21200
-#define HTTP_PORT 21201
-#define BRIDGE_PORT 21202
+/* Chosen at setup: free ports, not fixed ones, so two runs of this test
+ * on one machine (two checkouts, two CI jobs) neither collide nor, worse,
+ * talk to each other's nginx. */
+static int https_port, http_port, bridge_port;
 
 static struct it_env env;
 static pid_t nginx_pid = -1, bridge_pid = -1;
@@ -92,9 +93,9 @@ static char *config_from_docs(void)
 	assert_non_null(end);
 	conf = strndup(begin, (size_t)(end - begin));
 	free(doc);
-	snprintf(line, sizeof(line), "listen 127.0.0.1:%d ssl;", HTTPS_PORT);
+	snprintf(line, sizeof(line), "listen 127.0.0.1:%d ssl;", https_port);
 	conf = replace(conf, "listen 443 ssl;", line);
-	snprintf(line, sizeof(line), "listen 127.0.0.1:%d;", HTTP_PORT);
+	snprintf(line, sizeof(line), "listen 127.0.0.1:%d;", http_port);
 	conf = replace(conf, "listen 80;", line);
 	snprintf(port, sizeof(port), "server 127.0.0.1:%d;", env.port);
 	conf = replace(conf, "server 127.0.0.1:8080;", port);
@@ -123,12 +124,46 @@ static bool port_open(void *ud)
 	return true;
 }
 
+static bool port_free(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	bool ok;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Two free ports for nginx: 443 and 80. */
+static void pick_ports(void)
+{
+	for (https_port = 21500; https_port < 21600; https_port += 2)
+		if (port_free(https_port) && port_free(https_port + 1))
+			break;
+	if (https_port >= 21600)
+		fail_msg("no two free ports in 21500..21599");
+	http_port = https_port + 1;
+}
+
+/* Our nginx listens (not merely someone on the port): its pid file is
+ * written only once it has bound its ports. */
+static bool nginx_listening(void *ud)
+{
+	char pid[400];
+
+	snprintf(pid, sizeof(pid), "%s/nginx.pid", env.dir);
+	return access(pid, F_OK) == 0 && port_open(ud);
+}
+
 static void start_nginx(void)
 {
 	char path[400], conf[4096], errlog[400], prefix[400];
 	int n;
 	char *site = config_from_docs();
-	int port = HTTPS_PORT;
+	int port = https_port;
 
 	snprintf(path, sizeof(path), "%s/tickpush.conf", env.dir);
 	write_file(path, site);
@@ -164,10 +199,10 @@ static void start_nginx(void)
 		       "daemon off;", (char *)NULL);
 		_exit(127);
 	}
-	if (!it_wait(port_open, &port, 15)) {
+	if (!it_wait(nginx_listening, &port, 15)) {
 		char *log = slurp(errlog);
 
-		fail_msg("nginx did not listen on %d: %s", HTTPS_PORT, log);
+		fail_msg("nginx did not listen on %d: %s", https_port, log);
 	}
 }
 
@@ -216,7 +251,7 @@ static void bridge_one(int plain, SSL_CTX *ctx)
 	getpeername(plain, (struct sockaddr *)&src, &sl);
 	src.sin_port = 0;
 	dst.sin_family = AF_INET;
-	dst.sin_port = htons(HTTPS_PORT);
+	dst.sin_port = htons(https_port);
 	dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) ||
 	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)))
@@ -235,14 +270,16 @@ static void bridge_one(int plain, SSL_CTX *ctx)
 static void start_bridge(void)
 {
 	struct sockaddr_in a = {0};
-	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0), port = BRIDGE_PORT;
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), port;
 
 	a.sin_family = AF_INET;
-	a.sin_port = htons(BRIDGE_PORT);
+	a.sin_port = 0; /* any free one */
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 64))
-		fail_msg("bridge: cannot listen on %d: %s", BRIDGE_PORT, strerror(errno));
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 64) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen))
+		fail_msg("bridge: cannot listen: %s", strerror(errno));
+	port = bridge_port = ntohs(a.sin_port);
 	bridge_pid = fork();
 	assert_true(bridge_pid >= 0);
 	if (bridge_pid == 0) {
@@ -292,6 +329,7 @@ static int setup(void **state)
 		 "-addext subjectAltName=DNS:localhost -keyout '%s' -out '%s' 2>/dev/null",
 		 key, cert);
 	assert_int_equal(system(cmd), 0);
+	pick_ports();
 	start_nginx();
 	start_bridge();
 	return 0;
@@ -328,7 +366,7 @@ static int teardown(void **state)
 static int call(const char *src, const char *method, const char *path,
 		const char *headers, const char *body, struct it_http_resp *r)
 {
-	if (it_http_from(src, BRIDGE_PORT, method, path, headers, body,
+	if (it_http_from(src, bridge_port, method, path, headers, body,
 			 body ? strlen(body) : 0, r))
 		fail_msg("%s %s through nginx: transport error", method, path);
 	return r->status;
@@ -352,7 +390,7 @@ static void test_rest(void **state)
 	assert_non_null(strstr(r.body, "\"error\""));
 	it_http_free(&r);
 	/* Plain HTTP on "80" is sent to https. */
-	assert_int_equal(it_http(HTTP_PORT, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+	assert_int_equal(it_http(http_port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 301);
 	assert_non_null(strstr(r.headers, "https://"));
 	it_http_free(&r);
@@ -375,7 +413,7 @@ static void test_websocket_push(void **state)
 	cJSON *j;
 
 	(void)state;
-	if (it_ws_follow(&ws, BRIDGE_PORT, "NGXW", 0))
+	if (it_ws_follow(&ws, bridge_port, "NGXW", 0))
 		fail_msg("WebSocket through nginx: %d %s", ws.http_status, ws.http_body);
 	assert_true(it_publish(&env, "tickstock.events.patterns", event_for("NGXW")) >= 1);
 	j = it_ws_wait_type(&ws, "pattern", 10);
@@ -414,7 +452,7 @@ static void test_sse_unbuffered(void **state)
 				  "Host: localhost\r\nAccept: text/event-stream\r\n\r\n";
 	char buf[16384] = "";
 	size_t len = 0;
-	int fd = it_connect(BRIDGE_PORT);
+	int fd = it_connect(bridge_port);
 
 	(void)state;
 	assert_true(fd >= 0);
@@ -425,8 +463,10 @@ static void test_sse_unbuffered(void **state)
 	assert_non_null(strstr(buf, "HTTP/1.1 200"));
 	assert_non_null(strstr(buf, "text/event-stream"));
 	assert_true(it_publish(&env, "tickstock.events.patterns", event_for("NGXS")) >= 1);
-	/* Unbuffered: the event arrives while the stream stays open. */
-	if (!read_until(fd, buf, sizeof(buf), &len, "event: pattern", 5))
+	/* Unbuffered: the event arrives while the stream stays open (a
+	 * buffering proxy holds it until the stream ends, which it never
+	 * does here: a generous wait still tells). */
+	if (!read_until(fd, buf, sizeof(buf), &len, "event: pattern", 20))
 		fail_msg("the pattern did not come through nginx at once: %s", buf);
 	assert_non_null(strstr(buf, "NGXS"));
 	close(fd);

@@ -28,6 +28,9 @@
 #include "ws_client.h"
 
 #define SECRET "push-test-secret-0123456789abcdefghij"
+/* A deadline for what only waits for a condition: generous, so a slow,
+ * loaded (ASan, CI) machine is not mistaken for a broken server. */
+#define WAIT_S 20
 
 static struct it_env env;
 static char uri_env[600], demo_token[1024], analyst_token[1024];
@@ -113,7 +116,7 @@ static struct it_ws *ws_open(const char *token)
 	snprintf(path, sizeof(path), token ? "/ws?token=%s" : "/ws", token);
 	if (it_ws_connect(ws, env.port, path, NULL, 0))
 		fail_msg("ws connect: %d %s", ws->http_status, ws->http_body);
-	hello = it_ws_wait_type(ws, "hello", 5);
+	hello = it_ws_wait_type(ws, "hello", WAIT_S);
 	assert_non_null(hello);
 	assert_int_equal(it_json_num(hello, "protocol"), 1);
 	cJSON_Delete(hello);
@@ -131,26 +134,55 @@ static void subscribe(struct it_ws *ws, const char *frame)
 	cJSON *j;
 
 	assert_int_equal(it_ws_send_text(ws, frame), 0);
-	j = it_ws_recv_json(ws, 5);
+	j = it_ws_recv_json(ws, WAIT_S);
 	if (!j || strcmp(it_json_str(j, "type"), "subscribed"))
 		fail_msg("subscribe %s: got %s", frame, j ? cJSON_PrintUnformatted(j) : "nothing");
 	cJSON_Delete(j);
 }
 
-/* Collects pattern frames' ids until `quiet` seconds pass with nothing. */
+/* Collects pattern frames' ids until at least `want` came (or WAIT_S
+ * passed) and then `quiet` seconds pass with nothing: a pause of the
+ * server before the expected ones is not the end, one after them is. */
 static size_t collect_ids(struct it_ws *ws, char ids[][TP_PATTERN_ID_MAX + 1], size_t max,
-			  double quiet)
+			  size_t want, double quiet)
 {
+	double limit = it_now() + WAIT_S;
 	size_t n = 0;
 	cJSON *j;
 
-	while ((j = it_ws_recv_json(ws, quiet))) {
+	while ((j = it_ws_recv_json(ws, n < want ? limit - it_now() : quiet))) {
 		if (!strcmp(it_json_str(j, "type"), "pattern") && n < max)
 			snprintf(ids[n++], TP_PATTERN_ID_MAX + 1, "%s",
 				 it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"));
 		cJSON_Delete(j);
+		if (n < want && it_now() >= limit)
+			break;
 	}
 	return n;
+}
+
+struct scan_total {
+	const char *sym;
+	double total;
+};
+
+static bool scan_total_is(void *ud)
+{
+	const struct scan_total *w = ud;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/api/patterns/scan?symbols=%s&confidence_min=0", w->sym);
+	return it_json_number(env.port, path, "pagination.total") == w->total;
+}
+
+/* Waits until the scan of sym counts total patterns (the events published
+ * before are ingested). */
+static void wait_scan_total(const char *sym, double total)
+{
+	struct scan_total w = {sym, total};
+
+	if (!it_wait(scan_total_is, &w, WAIT_S))
+		fail_msg("the scan of %s never counted %g", sym, total);
 }
 
 /* ---- tests ---- */
@@ -162,7 +194,7 @@ static void test_hello_and_ping(void **state)
 
 	(void)state;
 	it_ws_send_text(ws, "{\"op\":\"ping\",\"t\":{\"n\":42}}");
-	j = it_ws_wait_type(ws, "pong", 5);
+	j = it_ws_wait_type(ws, "pong", WAIT_S);
 	assert_non_null(j);
 	assert_int_equal(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "t"), "n"), 42);
 	cJSON_Delete(j);
@@ -181,7 +213,7 @@ static void test_inline_filter_delivery(void **state)
 	publish("MSFT", "Doji", 0.9, 1, NULL, 0, NULL);
 	publish("AAPL", "Doji", 0.5, 1, NULL, 0, NULL);  /* below confidence_min */
 	publish("AAPL", "Hammer", 0.8, 1, NULL, 0, id);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "pattern"), "Hammer");
@@ -233,7 +265,8 @@ static void test_many_clients_match_brute_force(void **state)
 		publish(syms[rand_r(&seed) % 8], types[rand_r(&seed) % 5],
 			(rand_r(&seed) % 100) / 100.0, 1, events[e], sizeof(events[e]), ids[e]);
 	for (int c = 0; c < CLIENTS; c++) {
-		size_t n = collect_ids(ws[c], got, 512, 1.0), want = 0, k = 0;
+		static bool match[EVENTS];
+		size_t n, want = 0, k = 0;
 		struct tp_event_opts eo = {(double)time(NULL), 3600};
 
 		for (int e = 0; e < EVENTS; e++) {
@@ -241,15 +274,19 @@ static void test_many_clients_match_brute_force(void **state)
 
 			assert_int_equal(tp_event_parse(TP_CH_PATTERNS, events[e], strlen(events[e]),
 							&eo, &ev, NULL), TP_REJECT_NONE);
-			if (tp_filter_match(&filters[c], &ev.pattern)) {
-				/* Same order as published. */
-				if (k >= n || strcmp(got[k], ids[e]))
-					fail_msg("client %d: expected %s at %zu, got %s", c, ids[e], k,
-						 k < n ? got[k] : "(nothing)");
-				k++;
-				want++;
-			}
+			match[e] = tp_filter_match(&filters[c], &ev.pattern);
+			want += match[e];
 			tp_event_cleanup(&ev);
+		}
+		n = collect_ids(ws[c], got, 512, want, 1.0);
+		for (int e = 0; e < EVENTS; e++) {
+			if (!match[e])
+				continue;
+			/* Same order as published. */
+			if (k >= n || strcmp(got[k], ids[e]))
+				fail_msg("client %d: expected %s at %zu, got %s", c, ids[e], k,
+					 k < n ? got[k] : "(nothing)");
+			k++;
 		}
 		if (n != want)
 			fail_msg("client %d: received %zu events, expected %zu", c, n, want);
@@ -268,7 +305,7 @@ static void test_one_frame_lists_every_matching_sub(void **state)
 	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"b\",\"channel\":\"patterns\",\"filter\":{\"pattern_types\":[\"Doji\"],\"confidence_min\":0}}");
 	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"c\",\"channel\":\"patterns\",\"filter\":{\"symbols\":[\"PEP\"],\"confidence_min\":0}}");
 	publish("KO", "Doji", 0.7, 1, NULL, 0, NULL);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	assert_non_null(j);
 	subs = cJSON_GetObjectItemCaseSensitive(j, "subs");
 	assert_int_equal(cJSON_GetArraySize(subs), 2);
@@ -276,7 +313,7 @@ static void test_one_frame_lists_every_matching_sub(void **state)
 	assert_null(it_ws_recv_json(ws, 0.5)); /* one frame, not two */
 	it_ws_send_text(ws, "{\"op\":\"unsubscribe\",\"id\":\"a\"}");
 	publish("KO", "Doji", 0.7, 1, NULL, 0, NULL);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	subs = cJSON_GetObjectItemCaseSensitive(j, "subs");
 	assert_int_equal(cJSON_GetArraySize(subs), 1);
 	assert_string_equal(cJSON_GetArrayItem(subs, 0)->valuestring, "b");
@@ -317,6 +354,33 @@ static int http_with_token(const char *method, const char *path, const char *tok
 	return st;
 }
 
+/* After a preset edit the live subscription re-resolves it (a query that
+ * ends after the REST answer; a fixed pause may be too short): publishes
+ * events of sym, which the old filter drops, until one arrives, then reads
+ * on to the last one published (events are pushed in order). */
+static void wait_follows(struct it_ws *ws, const char *sym)
+{
+	char id[TP_PATTERN_ID_MAX + 1];
+	double limit = it_now() + WAIT_S;
+	cJSON *j;
+
+	do {
+		publish(sym, "Doji", 0.7, 1, NULL, 0, id);
+		j = it_ws_wait_type(ws, "pattern", 0.5);
+	} while (!j && it_now() < limit);
+	while (j) {
+		cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+		bool last = !strcmp(it_json_str(data, "id"), id);
+
+		assert_string_equal(it_json_str(data, "symbol"), sym);
+		cJSON_Delete(j);
+		if (last)
+			return;
+		j = it_ws_wait_type(ws, "pattern", WAIT_S);
+	}
+	fail_msg("the subscription never followed the preset to %s", sym);
+}
+
 static void test_preset_follows_edits(void **state)
 {
 	double pid = create_preset(demo_token, "{\"name\":\"push follow\",\"filters\":{"
@@ -330,23 +394,23 @@ static void test_preset_follows_edits(void **state)
 		 "\"preset_id\":%.0f}", pid);
 	subscribe(ws, frame);
 	publish("CAT", "Doji", 0.7, 1, NULL, 0, id);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	assert_non_null(j);
 	cJSON_Delete(j);
 	/* Edit the preset over REST: the live subscription follows at once. */
 	snprintf(path, sizeof(path), "/api/users/filter-presets/%.0f", pid);
 	assert_int_equal(http_with_token("PUT", path, demo_token,
 					 "{\"filters\":{\"symbols\":[\"DE\"],\"confidence_min\":0}}"), 200);
-	usleep(300 * 1000);
+	wait_follows(ws, "DE");
 	publish("CAT", "Doji", 0.7, 1, NULL, 0, NULL);
 	publish("DE", "Doji", 0.7, 1, NULL, 0, id);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"), id);
 	cJSON_Delete(j);
 	/* Deleting it ends the subscription with an error frame. */
 	assert_int_equal(http_with_token("DELETE", path, demo_token, NULL), 200);
-	j = it_ws_wait_type(ws, "error", 5);
+	j = it_ws_wait_type(ws, "error", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(j, "code"), "not_found");
 	assert_string_equal(it_json_str(j, "id"), "p");
@@ -358,7 +422,7 @@ static void test_preset_follows_edits(void **state)
 	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"q\",\"channel\":\"patterns\","
 		 "\"preset_id\":%.0f}", pid);
 	it_ws_send_text(ws, frame);
-	j = it_ws_wait_type(ws, "error", 5);
+	j = it_ws_wait_type(ws, "error", WAIT_S);
 	assert_string_equal(it_json_str(j, "code"), "not_found");
 	cJSON_Delete(j);
 	ws_free(ws);
@@ -377,7 +441,7 @@ static void test_resume_since_loses_nothing(void **state)
 	(void)state;
 	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"r\",\"channel\":\"patterns\",\"filter\":{\"symbols\":[\"HD\"],\"confidence_min\":0}}");
 	publish("HD", "Doji", 0.7, 1, NULL, 0, NULL);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	seq = it_json_num(j, "seq");
 	cJSON_Delete(j);
 	j = it_get_json(env.port, "/api/patterns/scan?per_page=1", 200);
@@ -393,22 +457,22 @@ static void test_resume_since_loses_nothing(void **state)
 		 "\"filter\":{\"symbols\":[\"HD\"],\"confidence_min\":0},\"since\":{\"epoch\":\"%s\",\"seq\":%.0f}}",
 		 epoch, seq);
 	it_ws_send_text(ws, frame);
-	j = it_ws_recv_json(ws, 5);
+	j = it_ws_recv_json(ws, WAIT_S);
 	assert_string_equal(it_json_str(j, "type"), "subscribed");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "recovered")));
 	cJSON_Delete(j);
 	publish("HD", "Gap_Fill", 0.7, 1, NULL, 0, want[w++]); /* live after replay */
-	n = collect_ids(ws, got, 32, 1.0);
+	n = collect_ids(ws, got, 32, (size_t)w, 1.0);
 	assert_int_equal(n, (size_t)w);
 	for (int i = 0; i < w; i++)
 		assert_string_equal(got[i], want[i]);
 	/* A position from another epoch: gap. */
 	it_ws_send_text(ws, "{\"op\":\"subscribe\",\"id\":\"g\",\"channel\":\"patterns\","
 			    "\"since\":{\"epoch\":\"not-this-one\",\"seq\":1}}");
-	j = it_ws_recv_json(ws, 5);
+	j = it_ws_recv_json(ws, WAIT_S);
 	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "recovered")));
 	cJSON_Delete(j);
-	j = it_ws_wait_type(ws, "gap", 5);
+	j = it_ws_wait_type(ws, "gap", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(j, "id"), "g");
 	cJSON_Delete(j);
@@ -425,7 +489,8 @@ static void test_scan_position_joins_the_stream(void **state)
 
 	(void)state;
 	publish("NKE", "Doji", 0.7, 1, NULL, 0, NULL); /* part of the initial load */
-	usleep(200 * 1000);
+	/* Once ingested (a fixed pause may be too short on a loaded box). */
+	wait_scan_total("NKE", 1);
 	j = it_get_json(env.port, "/api/patterns/scan?symbols=NKE&confidence_min=0", 200);
 	stream = cJSON_GetObjectItemCaseSensitive(j, "stream");
 	assert_int_equal(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "pagination"), "total"), 1);
@@ -438,7 +503,7 @@ static void test_scan_position_joins_the_stream(void **state)
 		 "\"since\":{\"epoch\":\"%s\",\"seq\":%.0f}}", it_json_str(stream, "epoch"), it_json_num(stream, "seq"));
 	cJSON_Delete(j);
 	subscribe(ws, frame);
-	n = collect_ids(ws, got, 16, 1.0);
+	n = collect_ids(ws, got, 16, 3, 1.0);
 	/* Exactly what came after the initial load: no gap, no duplicate. */
 	assert_int_equal(n, 3);
 	for (int i = 0; i < 3; i++)
@@ -456,10 +521,10 @@ static void test_snapshot(void **state)
 	publish("MMM", "Doji", 0.61, 1, NULL, 0, NULL);
 	publish("MMM", "Hammer", 0.93, 1, NULL, 0, NULL);
 	publish("MMM", "Gap_Fill", 0.75, 1, NULL, 0, NULL);
-	usleep(300 * 1000);
+	wait_scan_total("MMM", 3); /* all three in the store the snapshot reads */
 	it_ws_send_text(ws, "{\"op\":\"subscribe\",\"id\":\"m\",\"channel\":\"patterns\","
 			    "\"filter\":{\"symbols\":[\"MMM\"],\"confidence_min\":0},\"snapshot\":true,\"limit\":2}");
-	j = it_ws_wait_type(ws, "snapshot", 5);
+	j = it_ws_wait_type(ws, "snapshot", WAIT_S);
 	assert_non_null(j);
 	rows = cJSON_GetObjectItemCaseSensitive(j, "patterns");
 	assert_int_equal(cJSON_GetArraySize(rows), 2);
@@ -479,7 +544,7 @@ static void expect_error_code(struct it_ws *ws, const char *frame, const char *c
 	cJSON *j;
 
 	it_ws_send_text(ws, frame);
-	j = it_ws_wait_type(ws, "error", 5);
+	j = it_ws_wait_type(ws, "error", WAIT_S);
 	if (!j || strcmp(it_json_str(j, "code"), code))
 		fail_msg("%s: want error %s", frame, code);
 	assert_true(strlen(it_json_str(j, "message")) > 0);
@@ -502,12 +567,12 @@ static void test_bad_frames(void **state)
 	expect_error_code(ws, "{\"op\":\"unsubscribe\",\"id\":\"nope\"}", "not_found");
 	/* The session is still fine. */
 	it_ws_send_text(ws, "{\"op\":\"ping\"}");
-	j = it_ws_wait_type(ws, "pong", 5);
+	j = it_ws_wait_type(ws, "pong", WAIT_S);
 	assert_non_null(j);
 	cJSON_Delete(j);
 	/* Binary: 1003. */
 	it_ws_send(ws, 2, "\x01\x02", 2, true);
-	assert_int_equal(it_ws_wait_close(ws, 5), 1003);
+	assert_int_equal(it_ws_wait_close(ws, WAIT_S), 1003);
 	ws_free(ws);
 	/* Over 64 KiB, even in fragments: 1009. */
 	ws = ws_open(NULL);
@@ -515,7 +580,7 @@ static void test_bad_frames(void **state)
 	memset(big, 'x', 70000);
 	it_ws_send(ws, 1, big, 40000, false);
 	it_ws_send(ws, 0, big, 30000, true);
-	assert_int_equal(it_ws_wait_close(ws, 5), 1009);
+	assert_int_equal(it_ws_wait_close(ws, WAIT_S), 1009);
 	free(big);
 	ws_free(ws);
 }
@@ -583,7 +648,7 @@ static void test_rate_limit(void **state)
 	for (int i = 0; i < 400; i++)
 		if (it_ws_send_text(ws, "{\"op\":\"ping\"}"))
 			break;
-	code = it_ws_wait_close(ws, 5);
+	code = it_ws_wait_close(ws, WAIT_S);
 	assert_int_equal(code, 4029);
 	ws_free(ws);
 }
@@ -642,7 +707,7 @@ static void test_health_channel(void **state)
 	it_publish(&env, "tickstock.health.status", "{\"test\":\"health_check\",\"timestamp\":1}");
 	it_publish(&env, "tickstock.health.status", "{\"event_type\":\"system_health\",\"status\":\"healthy\","
 		   "\"metrics\":{\"cpu_usage\":0.25}}");
-	j = it_ws_wait_type(ws, "system_health", 5);
+	j = it_ws_wait_type(ws, "system_health", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "healthy");
 	cJSON_Delete(j);
@@ -660,7 +725,7 @@ static void test_producer_online_offline_on_health(void **state)
 	subscribe(ws, "{\"op\":\"subscribe\",\"id\":\"h\",\"channel\":\"health\"}");
 	snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL));
 	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
-	j = it_ws_wait_type(ws, "system_health", 5);
+	j = it_ws_wait_type(ws, "system_health", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_online");
 	cJSON_Delete(j);
@@ -671,7 +736,7 @@ static void test_producer_online_offline_on_health(void **state)
 	/* A heartbeat older than 60 s: offline. */
 	snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL) - 120);
 	it_redis(&env, NULL, 0, "SET tickstock:producer:heartbeat %s", now_s);
-	j = it_ws_wait_type(ws, "system_health", 5);
+	j = it_ws_wait_type(ws, "system_health", WAIT_S);
 	assert_non_null(j);
 	assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "status"), "producer_offline");
 	cJSON_Delete(j);
@@ -692,7 +757,7 @@ static void test_token_expiry_closes_4001(void **state)
 	snprintf(path, sizeof(path), "/ws?token=%s", tp_buf_cstr(&tok));
 	tp_buf_cleanup(&tok);
 	assert_int_equal(it_ws_connect(&ws, env.port, path, NULL, 0), 0);
-	assert_int_equal(it_ws_wait_close(&ws, 8), 4001);
+	assert_int_equal(it_ws_wait_close(&ws, WAIT_S), 4001);
 	it_ws_close(&ws);
 }
 
@@ -718,7 +783,7 @@ static void test_backtests_reach_only_their_owner(void **state)
 	cJSON_Delete(j);
 	it_http_free(&r);
 	it_publish(&env, "tickstock.events.backtesting.progress", ev);
-	j = it_ws_wait_type(demo, "backtest_progress", 5);
+	j = it_ws_wait_type(demo, "backtest_progress", WAIT_S);
 	assert_non_null(j);
 	assert_true(it_json_num(cJSON_GetObjectItemCaseSensitive(j, "data"), "progress") == 0.5);
 	cJSON_Delete(j);
@@ -748,14 +813,16 @@ static void test_sse_and_poll_carry_the_same_sequence(void **state)
 		      "\"filter\":{\"symbols\":[\"ORCL\"],\"confidence_min\":0}}");
 	assert_true(fd >= 0);
 	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
-	usleep(300 * 1000);
+	/* The head is out once the stream is subscribed: from then on it gets
+	 * every event (a fixed pause may end before that on a loaded box). */
+	assert_int_equal(it_read_head(fd, WAIT_S), 200);
 	j = it_get_json(env.port, "/api/patterns/scan?per_page=1", 200);
 	seq0 = it_json_num(cJSON_GetObjectItemCaseSensitive(j, "stream"), "seq");
 	cJSON_Delete(j);
 	for (int i = 0; i < 8; i++)
 		publish(i % 2 ? "ORCL" : "SAP", "Doji", 0.7, 1, NULL, 0, i % 2 ? want[i / 2] : NULL);
-	assert_int_equal(collect_ids(ws, ws_ids, 16, 1.0), 4);
-	assert_int_equal(it_sse_pattern_ids(fd, sse_ids[0], sizeof(sse_ids[0]), 16, 1.0, NULL), 4);
+	assert_int_equal(collect_ids(ws, ws_ids, 16, 4, 1.0), 4);
+	assert_int_equal(it_sse_pattern_ids(fd, sse_ids[0], sizeof(sse_ids[0]), 16, 4, 1.0, NULL), 4);
 	close(fd);
 	for (int i = 0; i < 4; i++) {
 		assert_string_equal(ws_ids[i], want[i]);
@@ -793,10 +860,10 @@ static void test_expiry_pushes_removal(void **state)
 		 "\"pattern\":\"Doji\",\"confidence\":0.7,\"timestamp\":%.0f,\"expires_at\":%.0f}}",
 		 now - 10, now + 2);
 	it_publish(&env, "tickstock.events.patterns", ev);
-	j = it_ws_wait_type(ws, "pattern", 5);
+	j = it_ws_wait_type(ws, "pattern", WAIT_S);
 	assert_non_null(j);
 	cJSON_Delete(j);
-	j = it_ws_wait_type(ws, "pattern_removed", 6);
+	j = it_ws_wait_type(ws, "pattern_removed", WAIT_S);
 	assert_non_null(j);
 	assert_non_null(strstr(it_json_str(j, "id"), "TGT:Doji:"));
 	cJSON_Delete(j);
@@ -840,7 +907,7 @@ static void test_connection_count_follows_sessions(void **state)
 	assert_true(connections_gauge() >= 5 + 1); /* five sessions and this request */
 	for (int i = 0; i < 5; i++)
 		ws_free(ws[i]);
-	if (!it_wait(connections_back_to_baseline, NULL, 5))
+	if (!it_wait(connections_back_to_baseline, NULL, WAIT_S))
 		fail_msg("connections: %g, expected %g", connections_gauge(), baseline);
 }
 
@@ -860,7 +927,7 @@ static void test_restart_gives_gap(void **state)
 	snprintf(frame, sizeof(frame), "{\"op\":\"subscribe\",\"id\":\"r\",\"channel\":\"patterns\","
 		 "\"since\":{\"epoch\":\"%s\",\"seq\":1}}", epoch);
 	it_ws_send_text(ws, frame);
-	j = it_ws_wait_type(ws, "gap", 5);
+	j = it_ws_wait_type(ws, "gap", WAIT_S);
 	assert_non_null(j);
 	assert_string_not_equal(it_json_str(j, "epoch"), epoch);
 	cJSON_Delete(j);

@@ -69,7 +69,9 @@ static int setup(void **state)
 	snprintf(uri_env, sizeof(uri_env), "DATABASE_URI=%s", uri);
 	extra[0] = uri_env;
 	extra[1] = "TICKPUSH_JWT_SECRET=" SECRET;
-	extra[2] = "TICKPUSH_DB_QUERY_TIMEOUT=1";
+	/* Long enough that the stuck login is surely still waiting while
+	 * two other requests are answered, even on a loaded box. */
+	extra[2] = "TICKPUSH_DB_QUERY_TIMEOUT=3";
 	extra[3] = "TICKPUSH_SYMBOLS_REFRESH=1";
 	/* Every request comes from 127.0.0.1: the login rate limit has its own
 	 * test (test_http.c). */
@@ -378,7 +380,7 @@ static void test_scan_with_preset_and_sectors(void **state)
 		it_publish(&env, "tickstock.events.patterns", ev);
 	}
 	struct want_total w = {"/api/patterns/scan?pattern_types=Hammer&confidence_min=0", 4};
-	assert_true(it_wait(total_is, &w, 5));
+	assert_true(it_wait(total_is, &w, 20));
 	/* Sectors come from the symbols table. */
 	assert_int_equal(total_of("/api/patterns/scan?pattern_types=Hammer&confidence_min=0"
 				  "&sectors=Information%20Technology", NULL), 2);
@@ -421,6 +423,17 @@ static void test_readonly_role(void **state)
 				    "SET name = name WHERE false"), 0);
 }
 
+static bool users_locked(void *ud)
+{
+	char n[16];
+
+	(void)ud;
+	return it_pg_value(&env, NULL, "SELECT count(*) FROM pg_locks l JOIN pg_class c "
+			   "ON c.oid = l.relation WHERE c.relname = 'users' "
+			   "AND l.mode = 'AccessExclusiveLock' AND l.granted", 0, NULL, n,
+			   sizeof(n)) == 0 && !strcmp(n, "1");
+}
+
 static void test_stuck_query_times_out_without_blocking(void **state)
 {
 	char req[512], buf[4096];
@@ -431,12 +444,15 @@ static void test_stuck_query_times_out_without_blocking(void **state)
 	cJSON *j;
 
 	(void)state;
-	/* Hold an exclusive lock on users for 4 s from another session. */
+	/* Hold an exclusive lock on users from another session until this
+	 * test ends it; the login starts once the lock is granted (a fixed
+	 * pause may end before that on a loaded box). */
 	locker = fork();
 	if (locker == 0)
 		_exit(it_pg_exec(&env, NULL, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; "
-				 "SELECT pg_sleep(4); COMMIT") ? 1 : 0);
-	usleep(500 * 1000);
+				 "SELECT pg_sleep(60); COMMIT") ? 1 : 0);
+	if (!it_wait(users_locked, NULL, 20))
+		fail_msg("the lock on users was never granted");
 	fd = it_connect(env.port);
 	assert_true(fd >= 0);
 	snprintf(req, sizeof(req), "POST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
@@ -449,7 +465,7 @@ static void test_stuck_query_times_out_without_blocking(void **state)
 	cJSON_Delete(it_get_json(env.port, "/api/patterns/stats", 200));
 	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-	/* The login's query times out (1 s): 503, as JSON. Headers and body
+	/* The login's query times out (3 s): 503, as JSON. Headers and body
 	 * may arrive in separate segments: read until the body is there. */
 	size_t got = 0;
 	while (got < sizeof(buf) - 1) {
@@ -466,6 +482,10 @@ static void test_stuck_query_times_out_without_blocking(void **state)
 	assert_non_null(strstr(buf, " 503 "));
 	assert_non_null(strstr(buf, "\"error\""));
 	close(fd);
+	/* Done with the lock: end its session (its exit status says so). */
+	assert_int_equal(it_pg_exec(&env, NULL, "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+				    "JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'users' "
+				    "AND l.mode = 'AccessExclusiveLock' AND l.granted"), 0);
 	waitpid(locker, &status, 0);
 	/* And the pool recovers: logins work again. */
 	assert_int_equal(call("POST", "/api/auth/login", NULL, body, &j), 200);

@@ -630,18 +630,36 @@ int it_finish(struct it_env *e)
 	return rc == 0 ? 0 : -1;
 }
 
+static size_t count_str(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
 size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
-			  double quiet, int *gaps)
+			  size_t want, double quiet, int *gaps)
 {
 	static char buf[1 << 20];
 	size_t len = 0, n = 0;
-	double end = it_now() + quiet;
+	double now = it_now(), end = now + quiet, limit = now + IT_SSE_WAIT_MAX;
 	struct timeval tv = {0, 100000};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (it_now() < end && len < sizeof(buf) - 1) {
-		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+	while (len < sizeof(buf) - 1) {
+		ssize_t r;
 
+		if (it_now() >= end) {
+			/* Quiet, but a slow server may still be on its way to
+			 * the events expected: only a hard limit ends that. */
+			buf[len] = '\0';
+			if (count_str(buf, "event: pattern\n") >= want || it_now() >= limit)
+				break;
+			end = it_now() + quiet;
+		}
+		r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
 		if (r > 0) {
 			len += (size_t)r;
 			end = it_now() + quiet;
@@ -650,11 +668,8 @@ size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
 		}
 	}
 	buf[len] = '\0';
-	if (gaps) {
-		*gaps = 0;
-		for (const char *p = buf; (p = strstr(p, "event: gap\n")); p++)
-			(*gaps)++;
-	}
+	if (gaps)
+		*gaps = (int)count_str(buf, "event: gap\n");
 	for (char *p = buf; (p = strstr(p, "event: pattern\ndata: ")); ) {
 		char *data = p + 21, *nl = strchr(data, '\n');
 		cJSON *j;
@@ -670,4 +685,28 @@ size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
 		p = nl + 1;
 	}
 	return n;
+}
+
+int it_read_head(int fd, double timeout_s)
+{
+	char head[8192];
+	size_t len = 0;
+	double end = it_now() + timeout_s;
+	struct timeval tv = {0, 100000};
+	int status;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* A byte at a time: what follows the head stays in the socket. */
+	while (len < sizeof(head) - 1 && it_now() < end) {
+		ssize_t r = recv(fd, head + len, 1, 0);
+
+		if (r == 0)
+			return -1;
+		if (r < 0)
+			continue;
+		head[++len] = '\0';
+		if (len >= 4 && !memcmp(head + len - 4, "\r\n\r\n", 4))
+			return sscanf(head, "HTTP/1.%*d %d", &status) == 1 ? status : -1;
+	}
+	return -1;
 }

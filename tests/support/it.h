@@ -108,12 +108,20 @@ typedef char *it_event_fn(unsigned i, void *ud);
 int it_publish_burst(const struct it_env *e, const char *channel, unsigned n,
 		     it_event_fn *make, void *ud);
 
-/* Reads an SSE stream on fd until quiet seconds pass without data (or it
- * ends) and stores the data.id of each "event: pattern" message in order:
- * the i-th at ids + i * id_size (at most max). *gaps (may be NULL)
- * receives the number of "event: gap" messages. Returns the count. */
+/* Reads an SSE stream on fd until at least want "event: pattern"
+ * messages came (or IT_SSE_WAIT_MAX seconds passed: a slow server is not
+ * a wrong one) and then quiet seconds pass without data (or it ends), and
+ * stores the data.id of each pattern message in order: the i-th at
+ * ids + i * id_size (at most max). *gaps (may be NULL) receives the number
+ * of "event: gap" messages. Returns the count. */
+#define IT_SSE_WAIT_MAX 20.0
 size_t it_sse_pattern_ids(int fd, char *ids, size_t id_size, size_t max,
-			  double quiet, int *gaps);
+			  size_t want, double quiet, int *gaps);
+/* Reads the response head of a request sent on fd (up to the blank line,
+ * nothing after it) within timeout_s; returns the status, -1 on failure.
+ * After it, the server has the stream registered: events published from
+ * then on reach it. */
+int it_read_head(int fd, double timeout_s);
 
 /* Polls cond(ud) every 20 ms until true or timeout; returns the result. */
 bool it_wait(bool (*cond)(void *ud), void *ud, double timeout_s);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,16 +244,26 @@ static int upgrade(struct it_ws *ws, int port, const char *path,
 	tp_b64_encode(sha, sizeof(sha), &accept_b64);
 	if (send_all(ws, req, (size_t)n))
 		goto fail;
+	/* Generous: an upgrade with a token may wait on a database query. */
 	while (!(ws->buf && (hdr_end = find_crlf2(ws->buf, ws->len))))
-		if (fill(ws, 5) <= 0)
+		if (fill(ws, 20) <= 0)
 			goto fail;
 	if (sscanf((char *)ws->buf, "HTTP/1.%*d %d", &ws->http_status) != 1)
 		goto fail;
 	if (ws->http_status != 101) {
 		size_t hl = (size_t)(hdr_end + 4 - (char *)ws->buf);
+		size_t want = 0;
 
-		/* Collect whatever body came (until close or a short wait). */
-		while (fill(ws, 0.5) > 0)
+		for (const char *p = (char *)ws->buf; p < hdr_end; p++)
+			if (!strncasecmp(p, "\r\ncontent-length:", 17)) {
+				want = hl + strtoul(p + 17, NULL, 10);
+				break;
+			}
+
+		/* Collect the body: up to its Content-Length (it may come in a
+		 * later write than the head), else until close or a short
+		 * wait. */
+		while ((!want || ws->len < want) && fill(ws, want ? 20 : 0.5) > 0)
 			;
 		snprintf(ws->http_body, sizeof(ws->http_body), "%.*s",
 			 (int)(ws->len - hl), (char *)ws->buf + hl);

@@ -253,8 +253,15 @@ export class Services {
 		return old.exitInfo;
 	}
 
+	/* Its log: named after the run too when the run is not the default
+	 * one, so test files run side by side do not write the same file. */
+	logPath(name) {
+		const base = this.runName === 'e2e-run' ? name : `${this.runName}-${name}`;
+		return path.join(OUTPUT, `${base}.log`);
+	}
+
 	spawn(name, bin, args, env = {}) {
-		const log = fs.openSync(path.join(OUTPUT, `${name}.log`), 'w');
+		const log = fs.openSync(this.logPath(name), 'w');
 		/* tickpush refuses TICKPUSH_* variables that are not its options
 		 * (typos fail loudly), and scripts/test exports TICKPUSH_BIN and
 		 * TICKPUSH_SIM_BIN for this harness: pass on only what we set. */
@@ -274,7 +281,7 @@ export class Services {
 	checkAlive() {
 		for (const c of this.procs) {
 			if (c.exitInfo && !c.stopping)
-				throw new Error(`${c.tpName} exited (${JSON.stringify(c.exitInfo)}); see ${path.join(OUTPUT, c.tpName + '.log')}`);
+				throw new Error(`${c.tpName} exited (${JSON.stringify(c.exitInfo)}); see ${this.logPath(c.tpName)}`);
 		}
 	}
 
