@@ -6,7 +6,8 @@
  * that REST and every push transport send, so all clients see the same
  * text; tp_pattern_abbrev makes the short "pattern" name and
  * tp_pattern_expand reads it back, so whatever a page shows can be typed
- * into a filter. The display strings (time, exp) depend on the clock, which is
+ * into a filter; tp_render_error writes the error body of every JSON error
+ * answer. The display strings (time, exp) depend on the clock, which is
  * passed in: a cached row is re-rendered at answer time, never stored.
  *
  * Rounding choices: "conf" is the confidence rounded to 2 decimals (half
@@ -272,4 +273,19 @@ void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
 	tp_render_row_head(b, p);
 	tp_render_row_times(b, p, now);
 	tp_render_row_tail(b, p);
+}
+
+void tp_render_error(struct tp_buf *b, const char *msg, const char *field,
+		     const char *extra)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "error", true);
+	tp_buf_json_str(b, msg);
+	if (field)
+		tp_buf_json_kv_str(b, "field", field);
+	if (extra) {
+		tp_buf_putc(b, ',');
+		tp_buf_puts(b, extra);
+	}
+	tp_buf_putc(b, '}');
 }

@@ -41,8 +41,6 @@ void tp_buf_json_str(struct tp_buf *b, const char *s);
 void tp_buf_json_strn(struct tp_buf *b, const char *s, size_t n);
 /* Appends a JSON number: shortest round-trip repr, "null" for NaN/inf. */
 void tp_buf_json_num(struct tp_buf *b, double v);
-/* Appends v in decimal ("%llu" without printf). */
-void tp_buf_put_u64(struct tp_buf *b, unsigned long long v);
 
 /* Appends true or false. */
 void tp_buf_json_bool(struct tp_buf *b, bool v);

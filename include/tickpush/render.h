@@ -25,6 +25,13 @@ void tp_render_row_times(struct tp_buf *b, const struct tp_pattern *p,
 			 double now);
 void tp_render_row_tail(struct tp_buf *b, const struct tp_pattern *p);
 
+/* The error body of docs/rest.md: {"error":"<msg>","field":"<field>"}
+ * (field NULL: no "field"), extra (NULL: none) being more members already
+ * rendered ("symbols":[],"count":0) placed last. Every JSON error answer
+ * is written by this one function. */
+void tp_render_error(struct tp_buf *b, const char *msg, const char *field,
+		     const char *extra);
+
 /* Age as "Ns"/"Nm"/"Nh"/"Nd" (floor; negative ages count as 0s). */
 void tp_format_age(char *out, size_t n, double seconds);
 /* Time left as "Nm"/"Nh"/"Nd" (floor), "Expired" when <= 0. */

@@ -155,13 +155,6 @@ static size_t put_digits(char *p, unsigned long long v)
 	return n;
 }
 
-void tp_buf_put_u64(struct tp_buf *b, unsigned long long v)
-{
-	char tmp[24];
-
-	tp_buf_append(b, tmp, put_digits(tmp, v));
-}
-
 /*
  * What "%.15g" writes for 1e-3 <= |v| < 1e9 when v is the double nearest
  * to a decimal of at most 6 places, m / 10^k: that decimal, in fixed
@@ -215,7 +208,7 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 		/* "%.0f" by hand (exact: |v| < 1e15), "-0" included. */
 		if (signbit(v))
 			tp_buf_putc(b, '-');
-		tp_buf_put_u64(b, (unsigned long long)fabs(v));
+		tp_buf_json_uint(b, (unsigned long long)fabs(v));
 		return;
 	}
 	if (!short_decimal(v, tmp, sizeof(tmp))) {
@@ -234,23 +227,61 @@ void tp_buf_json_bool(struct tp_buf *b, bool v)
 
 void tp_buf_json_int(struct tp_buf *b, long long v)
 {
-	char tmp[24];
-
-	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", v));
+	if (v < 0)
+		tp_buf_putc(b, '-');
+	tp_buf_json_uint(b, v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v);
 }
 
+/* Digits by hand: integers are in every answer (pages, totals, seq). */
 void tp_buf_json_uint(struct tp_buf *b, unsigned long long v)
 {
 	char tmp[24];
 
-	tp_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%llu", v));
+	tp_buf_append(b, tmp, put_digits(tmp, v));
+}
+
+/*
+ * "%.*f" by hand for 1..6 decimals and |v| * 10^decimals < 1e12, the
+ * usual milliseconds and prices: x = v * 10^d is then within 1.2e-4 of
+ * the exact product, so unless x's fraction is within 1e-3 of one half
+ * (a near tie, left to printf) rounding x to the nearest integer gives
+ * printf's digits.
+ */
+static bool fixed_by_hand(struct tp_buf *b, double v, int decimals)
+{
+	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+	char frac[8];
+	double x, r;
+	unsigned long long u, p;
+
+	if (decimals < 1 || decimals > 6)
+		return false;
+	x = fabs(v) * pow10[decimals];
+	if (!(x < 1e12) || fabs(x - floor(x) - 0.5) < 1e-3)
+		return false;
+	r = floor(x + 0.5);
+	u = (unsigned long long)r;
+	p = (unsigned long long)pow10[decimals];
+	if (signbit(v) && u)
+		tp_buf_putc(b, '-');
+	else if (signbit(v))
+		return false; /* printf writes "-0.000": leave it that */
+	tp_buf_json_uint(b, u / p);
+	frac[0] = '.';
+	u %= p;
+	for (int d = decimals; d >= 1; d--) {
+		frac[d] = (char)('0' + u % 10);
+		u /= 10;
+	}
+	tp_buf_append(b, frac, (size_t)decimals + 1);
+	return true;
 }
 
 void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals)
 {
 	if (!isfinite(v))
 		tp_buf_puts(b, "null");
-	else
+	else if (!fixed_by_hand(b, v, decimals))
 		tp_buf_printf(b, "%.*f", decimals, v);
 }
 

@@ -14,6 +14,7 @@
 #include "tickpush/ascii.h"
 #include "tickpush/buf.h"
 #include "tickpush/httphead.h"
+#include "tickpush/render.h"
 
 static const char *const methods[] = {
 	"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD",
@@ -133,12 +134,7 @@ void tp_http_head_refusal(const struct tp_head_error *err, struct tp_buf *out)
 	struct tp_buf body;
 
 	tp_buf_init(&body, 0);
-	tp_buf_putc(&body, '{');
-	tp_buf_json_key(&body, "error", true);
-	tp_buf_json_str(&body, err->error);
-	if (err->field)
-		tp_buf_json_kv_str(&body, "field", err->field);
-	tp_buf_putc(&body, '}');
+	tp_render_error(&body, err->error, err->field, NULL);
 	tp_buf_printf(out, "HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
 		      "content-length: %zu\r\ncache-control: no-store\r\n"
 		      "x-content-type-options: nosniff\r\nconnection: close\r\n\r\n",

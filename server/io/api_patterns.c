@@ -42,7 +42,7 @@ static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 	tp_buf_puts(b, "\"stream\":{\"epoch\":");
 	tp_buf_json_str(b, srv->epoch);
 	tp_buf_puts(b, ",\"seq\":");
-	tp_buf_put_u64(b, tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_json_uint(b, tp_ingest_stats(srv->ingest)->seq);
 	tp_buf_putc(b, '}');
 }
 
@@ -65,9 +65,12 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 	query_ms = (tp_mono() - t0) * 1000.0;
 
 	tp_scancache_render(&ans, q, now, b);
-	tp_buf_printf(b, "\"cache_info\":{\"cached\":%s,\"query_time_ms\":%.3f},"
-			 "\"performance\":{\"api_response_time_ms\":%.3f,\"source\":\"cache\"},",
-		      cached ? "true" : "false", query_ms, (tp_mono() - mono_start) * 1000.0);
+	tp_buf_puts(b, cached ? "\"cache_info\":{\"cached\":true,\"query_time_ms\":"
+			      : "\"cache_info\":{\"cached\":false,\"query_time_ms\":");
+	tp_buf_json_fixed(b, query_ms, 3);
+	tp_buf_puts(b, "},\"performance\":{\"api_response_time_ms\":");
+	tp_buf_json_fixed(b, (tp_mono() - mono_start) * 1000.0, 3);
+	tp_buf_puts(b, ",\"source\":\"cache\"},");
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
 	tp_scancache_done(&ans);
@@ -103,7 +106,7 @@ static void preset_resolved(int status, const struct tp_filter *filter,
 	struct tp_buf b;
 
 	if (status != TP_OK) {
-		tp_preset_complete_error(ps->srv, ps->ticket, status, err, scan_empty_shape);
+		tp_presets_complete_error(ps->srv, ps->ticket, status, err, scan_empty_shape);
 		goto out;
 	}
 	/* Explicit request parameters override the preset's. */
@@ -152,7 +155,7 @@ static void scan_with_preset(const struct tp_http_req *req,
 	ps->q = *q; /* takes ownership of the query's filter */
 	ps->mono_start = req->mono_start;
 	ps->ticket = tp_http_defer(req, resp);
-	if (!ps->ticket || tp_preset_resolve(srv, uid, q->preset_id, preset_resolved, ps)) {
+	if (!ps->ticket || tp_presets_resolve(srv, uid, q->preset_id, preset_resolved, ps)) {
 		if (ps->ticket)
 			preset_scan_error(ps, 503, "Database unavailable", NULL);
 		tp_scan_query_cleanup(&ps->q);

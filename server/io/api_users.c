@@ -263,7 +263,7 @@ static void refollow(long long user, long long preset, void *ud)
 	f->srv = srv;
 	f->user = user;
 	f->preset = preset;
-	if (tp_preset_resolve(srv, user, preset, follow_resolved, f))
+	if (tp_presets_resolve(srv, user, preset, follow_resolved, f))
 		tp_free(f);
 }
 

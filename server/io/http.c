@@ -82,6 +82,7 @@
 #include "tickpush/httpconn.h"
 #include "tickpush/httphead.h"
 #include "tickpush/log.h"
+#include "tickpush/render.h"
 
 /* The answer being written: set when it is ready (now or by ticket). */
 struct answer {
@@ -156,16 +157,7 @@ void tp_http_error(struct tp_http_resp *resp, int status, const char *msg,
 {
 	resp->status = status;
 	tp_buf_reset(resp->body);
-	tp_buf_putc(resp->body, '{');
-	tp_buf_json_key(resp->body, "error", true);
-	tp_buf_json_str(resp->body, msg);
-	if (field)
-		tp_buf_json_kv_str(resp->body, "field", field);
-	if (extra) { /* members rendered by the caller */
-		tp_buf_putc(resp->body, ',');
-		tp_buf_puts(resp->body, extra);
-	}
-	tp_buf_putc(resp->body, '}');
+	tp_render_error(resp->body, msg, field, extra);
 }
 
 /* The client's address (rate limits, logs): the TCP peer, or, when that
@@ -986,14 +978,16 @@ int lws_return_http_status(struct lws *wsi, unsigned int code, const char *html_
 			  : status == 416 ? "Range not satisfiable"
 			  : status == 503 ? "Service unavailable"
 					  : "Request refused";
-	char body[160], len[16];
-	int blen, llen, n;
+	struct tp_buf body;
+	char len[24];
+	int llen, n, rc = 1;
 
 	(void)html_body;
 	lws_answers(wsi);
-	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
-	llen = snprintf(len, sizeof(len), "%d", blen);
-	if (lws_add_http_header_status(wsi, status, &p, end) ||
+	tp_buf_init(&body, 0);
+	tp_render_error(&body, msg, NULL, NULL);
+	llen = snprintf(len, sizeof(len), "%zu", body.len);
+	if (body.oom || lws_add_http_header_status(wsi, status, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
 					 (const unsigned char *)"application/json; charset=utf-8",
 					 31, &p, end) ||
@@ -1003,13 +997,16 @@ int lws_return_http_status(struct lws *wsi, unsigned int code, const char *html_
 					(const unsigned char *)"no-store", 8, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
 					(const unsigned char *)"nosniff", 7, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end) || end - p < blen)
-		return 1;
-	memcpy(p, body, (size_t)blen);
-	p += blen;
+	    lws_finalize_http_header(wsi, &p, end) || end - p < (ptrdiff_t)body.len)
+		goto out;
+	memcpy(p, tp_buf_data(&body), body.len);
+	p += body.len;
 	n = (int)(p - start);
 	tp_metrics_http_response((int)status);
-	return lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n;
+	rc = lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n;
+out:
+	tp_buf_cleanup(&body);
+	return rc;
 }
 
 /* The regular file that path names under the web-demo folder, with every

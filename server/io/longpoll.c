@@ -190,7 +190,7 @@ static void poll_resolved(int status, const struct tp_filter *filter,
 	if (status == TP_OK)
 		poll_start(p, filter);
 	else
-		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
+		tp_presets_complete_error(p->srv, p->ticket, status, err, NULL);
 	tp_stream_pending_free(p);
 }
 

@@ -18,13 +18,31 @@
 
 #define LOOPWATCH_SLOW_S 0.1 /* a turn this busy is logged */
 
+/* What a turn did, from counters kept anyway: a slow turn's log line
+ * says whether it was a burst of events, of frames or of requests, or
+ * none of them (a timer's sweep, a large answer). */
+struct turn_work {
+	uint64_t events, frames, writes, requests;
+};
+
 struct tp_loopwatch {
 	uv_check_t check;
 	uint64_t last_ns;      /* uv_hrtime at the previous check */
 	uint64_t last_idle_ns; /* uv_metrics_idle_time then */
 	double last_cpu;       /* the thread's CPU seconds then */
+	struct turn_work last; /* the counters then */
 	struct tp_log_ratelimit slow_log;
 };
+
+static struct turn_work work_now(void)
+{
+	return (struct turn_work){
+		.events = TP_METRIC_GET(events_received),
+		.frames = TP_METRIC_GET(ws_frames_sent),
+		.writes = TP_METRIC_GET(push_writes),
+		.requests = TP_METRIC_GET(http_requests),
+	};
+}
 
 static double thread_cpu(void)
 {
@@ -40,6 +58,7 @@ static void on_check(uv_check_t *h)
 	struct tp_loopwatch *lw = h->data;
 	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(h->loop);
 	double cpu = thread_cpu(), busy, turn_cpu;
+	struct turn_work work = work_now();
 	unsigned long suppressed;
 
 	if (!lw->last_ns)
@@ -53,9 +72,16 @@ static void on_check(uv_check_t *h)
 	if (busy >= LOOPWATCH_SLOW_S &&
 	    tp_log_ratelimit_allow(&lw->slow_log, tp_mono(), 1, &suppressed))
 		TP_LOG(TP_LOG_WARN, "msg=\"slow loop turn: everything waited\" "
-		       "busy_ms=%.1f cpu_ms=%.1f earlier_not_logged=%lu",
-		       busy * 1e3, turn_cpu * 1e3, suppressed);
+		       "busy_ms=%.1f cpu_ms=%.1f events=%llu frames=%llu writes=%llu "
+		       "requests=%llu earlier_not_logged=%lu",
+		       busy * 1e3, turn_cpu * 1e3,
+		       (unsigned long long)(work.events - lw->last.events),
+		       (unsigned long long)(work.frames - lw->last.frames),
+		       (unsigned long long)(work.writes - lw->last.writes),
+		       (unsigned long long)(work.requests - lw->last.requests),
+		       suppressed);
 remember:
+	lw->last = work;
 	lw->last_ns = now;
 	lw->last_idle_ns = idle;
 	lw->last_cpu = cpu;

@@ -21,9 +21,9 @@
 #include "tickpush/alloc.h"
 #include "tickpush/log.h"
 
-void tp_preset_complete_error(struct tp_io *srv, uint64_t ticket,
-			      int status, const struct tp_errdetail *err,
-			      const char *extra)
+void tp_presets_complete_error(struct tp_io *srv, uint64_t ticket,
+			       int status, const struct tp_errdetail *err,
+			       const char *extra)
 {
 	struct tp_buf b;
 	struct tp_http_resp resp = {503, NULL, &b, NULL, 0};
@@ -63,7 +63,7 @@ static const struct tp_pg_stmt q_watchlist = {"resolve_watchlist",
 
 struct resolve {
 	struct tp_io *srv;
-	tp_preset_resolved_cb *cb;
+	tp_presets_resolved_cb *cb;
 	void *ud;
 	char user_id[24];
 	struct tp_filter filter;
@@ -214,7 +214,7 @@ static void preset_loaded(int status, const PGresult *res, void *ud)
 }
 
 static struct resolve *resolve_new(struct tp_io *srv, long long user_id,
-				   tp_preset_resolved_cb *cb, void *ud)
+				   tp_presets_resolved_cb *cb, void *ud)
 {
 	struct resolve *r = tp_calloc(1, sizeof(*r));
 
@@ -231,8 +231,8 @@ static struct resolve *resolve_new(struct tp_io *srv, long long user_id,
 	return r;
 }
 
-int tp_preset_resolve(struct tp_io *srv, long long user_id,
-		      long long preset_id, tp_preset_resolved_cb *cb, void *ud)
+int tp_presets_resolve(struct tp_io *srv, long long user_id,
+		       long long preset_id, tp_presets_resolved_cb *cb, void *ud)
 {
 	struct resolve *r;
 	char pid[24];
@@ -260,7 +260,7 @@ static void deferred_start(uv_timer_t *t)
 
 int tp_presets_resolve_filter(struct tp_io *srv, long long user_id,
 			      struct tp_filter *filter, const struct tp_filter_refs *refs,
-			      tp_preset_resolved_cb *cb, void *ud)
+			      tp_presets_resolved_cb *cb, void *ud)
 {
 	struct resolve *r;
 

@@ -24,27 +24,27 @@ struct tp_io;
  * (references that do not resolve; err says which), TP_ERR_UPSTREAM /
  * TP_ERR_TIMEOUT (database), NOMEM.
  * Runs exactly once, never inside the resolve call itself. */
-typedef void tp_preset_resolved_cb(int status, const struct tp_filter *filter,
-				   const struct tp_errdetail *err, void *ud);
+typedef void tp_presets_resolved_cb(int status, const struct tp_filter *filter,
+				    const struct tp_errdetail *err, void *ud);
 
 /* Loads and resolves preset preset_id of user_id. Returns an error (and
  * never calls cb) when it cannot start: no database, out of memory. */
-int tp_preset_resolve(struct tp_io *srv, long long user_id,
-		      long long preset_id, tp_preset_resolved_cb *cb, void *ud);
+int tp_presets_resolve(struct tp_io *srv, long long user_id,
+		       long long preset_id, tp_presets_resolved_cb *cb, void *ud);
 
 /* Resolves the references of an already parsed filter (taken: *filter is
  * moved into the resolver and reset). user_id <= 0 with a watchlist_id
  * fails with TP_ERR_AUTH at once. */
 int tp_presets_resolve_filter(struct tp_io *srv, long long user_id,
 			      struct tp_filter *filter, const struct tp_filter_refs *refs,
-			      tp_preset_resolved_cb *cb, void *ud);
+			      tp_presets_resolved_cb *cb, void *ud);
 
 /* Answers a deferred HTTP request whose resolution failed with status:
  * 404 (no such preset), 401 (account deleted), 409 (stored preset or
  * references no longer valid), 503 (database). extra: further JSON
  * members, or NULL. */
-void tp_preset_complete_error(struct tp_io *srv, uint64_t ticket,
-			      int status, const struct tp_errdetail *err,
-			      const char *extra);
+void tp_presets_complete_error(struct tp_io *srv, uint64_t ticket,
+			       int status, const struct tp_errdetail *err,
+			       const char *extra);
 
 #endif

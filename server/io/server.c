@@ -132,14 +132,16 @@ static void producer_changed(void *ud, bool online, double last_heartbeat)
 	if (!srv->io.push || !srv->io.ingest)
 		return;
 	tp_buf_init(&b, 0);
-	tp_buf_printf(&b, "{\"status\":\"%s\",\"producer\":{\"online\":%s,\"last_heartbeat\":",
-		      online ? "producer_online" : "producer_offline",
-		      online ? "true" : "false");
-	if (last_heartbeat > 0)
-		tp_buf_json_num(&b, last_heartbeat);
-	else
-		tp_buf_puts(&b, "null");
-	tp_buf_puts(&b, "}}");
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "status", true);
+	tp_buf_json_str(&b, online ? "producer_online" : "producer_offline");
+	tp_buf_json_key(&b, "producer", false);
+	tp_buf_putc(&b, '{');
+	tp_buf_json_key(&b, "online", true);
+	tp_buf_json_bool(&b, online);
+	tp_buf_json_kv_time(&b, "last_heartbeat", last_heartbeat);
+	tp_buf_putc(&b, '}');
+	tp_buf_putc(&b, '}');
 	/* In cluster mode this notice is this instance's own: it may find no
 	 * position left before the next stream entry (then it is only logged). */
 	uint64_t seq = tp_ingest_bump_seq(srv->io.ingest);

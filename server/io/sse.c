@@ -278,7 +278,7 @@ static void sse_resolved(int status, const struct tp_filter *filter,
 	struct sse_conn *c;
 
 	if (status != TP_OK) {
-		tp_preset_complete_error(p->srv, p->ticket, status, err, NULL);
+		tp_presets_complete_error(p->srv, p->ticket, status, err, NULL);
 	} else if ((c = sse_new(p->srv, p->user))) {
 		if (tp_http_stream_start(p->srv, p->ticket, c, &sse_stream_ops))
 			sse_subscribe(c, &p->sp, filter);

@@ -74,7 +74,7 @@ static void pending_begin(void *ud)
 		p->resolved(TP_OK, &p->sp.q.filter, NULL, p);
 		return;
 	}
-	if (tp_preset_resolve(p->srv, p->user, p->sp.q.preset_id, p->resolved, p)) {
+	if (tp_presets_resolve(p->srv, p->user, p->sp.q.preset_id, p->resolved, p)) {
 		tp_http_complete_error(p->srv, p->ticket, 503, "Database unavailable", NULL);
 		tp_stream_pending_free(p);
 	}
@@ -97,7 +97,7 @@ static void pending_start(const struct tp_http_req *req,
 }
 
 void tp_stream_request(const struct tp_http_req *req, struct tp_http_resp *resp,
-		       bool sse, tp_preset_resolved_cb *resolved)
+		       bool sse, tp_presets_resolved_cb *resolved)
 {
 	struct tp_stream_pending *p = tp_calloc(1, sizeof(*p));
 

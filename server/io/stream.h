@@ -23,14 +23,14 @@ struct tp_stream_pending {
 	uint64_t ticket;
 	struct tp_stream_params sp;
 	long long user;                   /* the token's user, 0 = anonymous */
-	tp_preset_resolved_cb *resolved;  /* the transport's start */
+	tp_presets_resolved_cb *resolved;  /* the transport's start */
 };
 
 /* Validates the query and token (400/401 into resp), defers the request,
  * confirms the token's account, resolves any preset, then calls resolved
  * with the pending request, which it must free (tp_stream_pending_free). */
 void tp_stream_request(const struct tp_http_req *req, struct tp_http_resp *resp,
-		       bool sse, tp_preset_resolved_cb *resolved);
+		       bool sse, tp_presets_resolved_cb *resolved);
 void tp_stream_pending_free(struct tp_stream_pending *p);
 
 #endif

@@ -80,6 +80,7 @@
 #include "tickpush/metrics.h"
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
+#include "tickpush/render.h"
 #include "tickpush/tbucket.h"
 #include "tickpush/usercache.h"
 #include "tickpush/wsframe.h"
@@ -321,10 +322,7 @@ static int reject(struct lws *wsi, int status, const char *msg)
 	TP_METRIC_INC(ws_rejected);
 	/* msg may quote a token check's reason: escaped by the writer. */
 	tp_buf_init(&body, 0);
-	tp_buf_putc(&body, '{');
-	tp_buf_json_key(&body, "error", true);
-	tp_buf_json_str(&body, msg);
-	tp_buf_putc(&body, '}');
+	tp_render_error(&body, msg, NULL, NULL);
 	if (body.oom || body.len > 256 ||
 	    lws_add_http_common_headers(wsi, (unsigned)status,
 					"application/json; charset=utf-8",
@@ -536,7 +534,7 @@ static void op_subscribe(struct ws_conn *c, struct tp_client_frame *f)
 	ps->snapshot = f->snapshot;
 	ps->limit = f->limit;
 	if (f->preset_id)
-		rc = tp_preset_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
+		rc = tp_presets_resolve(c->srv, c->user, f->preset_id, sub_resolved, ps);
 	else
 		rc = tp_presets_resolve_filter(c->srv, c->user, &f->filter, &f->refs,
 					       sub_resolved, ps);

@@ -682,12 +682,14 @@ static void test_malformed_keepalive_request_gets_json(void **state)
 /*
  * Heads lws 4.1.6's parser gives up on without a word when they are not a
  * connection's first (sniff.c checks only that one, and no TLS one): a
- * NUL byte in the URL, headers with no request line before them, and a
- * head larger than lws's header table (http_header_max + 4 KiB, here
- * 12 KiB, in lines each within http_header_max). Each gets our JSON error
+ * NUL byte in the URL (raw or %00), headers with no request line before
+ * them, a head larger than lws's header table (http_header_max + 4 KiB,
+ * here 12 KiB, in lines each within http_header_max), more header lines
+ * than lws has slots for, a second request line. Each gets our JSON error
  * saying what was wrong, with Connection: close, then the close; whether
  * it comes in the packet of the request before it (pipelined) or after
- * that request was answered, on plain and TLS connections.
+ * that request was answered, on plain and TLS connections. What lws
+ * answers itself (%zz) is answered once.
  */
 struct bad_head {
 	const char *bytes;
@@ -773,15 +775,28 @@ static void expect_later_refusals(bool tls)
 	static const char nul[] = "GET /api/sym\0bols HTTP/1.1\r\nHost: x\r\n\r\n";
 	static const char no_line[] = "Host: x\r\nAccept: */*\r\n\r\n";
 	static const char bad_pct[] = "GET /healthz%zz HTTP/1.1\r\nHost: x\r\n\r\n";
-	size_t big_len;
+	static const char pct00[] = "GET /api/symbols/A%00B HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char two_lines[] = "GET / HTTP/1.1\r\nHost: x\r\nGET / HTTP/1.1\r\n\r\n";
+	char many_lines[4096];
+	size_t big_len, n;
 	char *big = padded_head(10, 1500, &big_len);
-	const struct bad_head bad[] = {
+	struct bad_head bad[] = {
 		{nul, sizeof(nul) - 1, 400, "url", "NUL", false},
 		{no_line, strlen(no_line), 400, NULL, "request line", false},
 		{big, big_len, 431, NULL, "header table", false},
 		{bad_pct, strlen(bad_pct), 400, NULL, "Malformed request", true},
+		{pct00, strlen(pct00), 400, "url", "NUL", false},
+		{two_lines, strlen(two_lines), 400, "header", "second request line", false},
+		{many_lines, 0, 431, NULL, "header lines", false},
 	};
 	double b400 = answers_with(400), b431 = answers_with(431);
+
+	/* 100 header lines: more than lws's fragment slots. */
+	n = (size_t)sprintf(many_lines, "GET /healthz HTTP/1.1\r\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)sprintf(many_lines + n, "Accept: x/%d\r\n", i);
+	n += (size_t)sprintf(many_lines + n, "\r\n");
+	bad[6].len = n;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		expect_later_refusal(tls, true, &bad[i]);
@@ -789,8 +804,8 @@ static void expect_later_refusals(bool tls)
 	}
 	free(big);
 	/* Counted with the other refusals, by status. */
-	assert_true(answers_with(400) == b400 + 6);
-	assert_true(answers_with(431) == b431 + 2);
+	assert_true(answers_with(400) == b400 + 10);
+	assert_true(answers_with(431) == b431 + 4);
 }
 
 static void test_later_malformed_requests_get_json(void **state)
@@ -958,9 +973,16 @@ static void test_oversized_header_is_431(void **state)
 	char *pkt = padded("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ", 'c', 15000,
 			   "\r\n\r\n");
 
+	size_t len;
+	char *lines = padded_head(10, 1500, &len);
+
 	(void)state;
 	expect_refusal(pkt, 431, "cookie");
 	free(pkt);
+	/* Lines each within the limit, together beyond lws's header table,
+	 * as a connection's first head (too long for sniff.c to judge). */
+	expect_refusal(lines, 431, NULL);
+	free(lines);
 }
 
 static void test_oversized_url_is_414(void **state)

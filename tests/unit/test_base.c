@@ -163,7 +163,8 @@ static void num_reference(double v, char *out, size_t n)
 		snprintf(out, n, "%.17g", v);
 }
 
-/* The hand-made digits (integers, short decimals) are snprintf's bytes. */
+/* The hand-made digits (integers, short decimals, fixed decimals) are
+ * snprintf's bytes. */
 static void test_json_numbers_as_printf(void **state)
 {
 	static const double fixed[] = {
@@ -200,11 +201,37 @@ static void test_json_numbers_as_printf(void **state)
 		if (strcmp(tp_buf_cstr(&b), want))
 			fail_msg("%.17g: %s, printf %s", v, tp_buf_cstr(&b), want);
 	}
+	/* Fixed decimals: near ties, halves, negatives, -0, big values. */
+	for (int i = 0; i < 60000; i++) {
+		static const double fixed3[] = {0.0005, 0.0015, 0.0025, 1.0005,
+			-0.0001, -0.0, 2.675, 1e11, 1e12, 999999.9995, 0.1 + 0.2};
+		int d = i % 7;
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i < (int)(sizeof(fixed3) / sizeof(fixed3[0])))
+			v = fixed3[i], d = 3;
+		else if (i % 2)
+			v = (double)(long long)(x % 20000000ull - 10000000ull) / 2000.0;
+		else
+			v = (double)(x % 1000000000ull) / 1e3 * ((x >> 40) % 2 ? -1 : 1) /
+			    pow10[(x >> 50) % 8];
+		tp_buf_reset(&b);
+		tp_buf_json_fixed(&b, v, d);
+		snprintf(want, sizeof(want), "%.*f", d, v);
+		if (strcmp(tp_buf_cstr(&b), want))
+			fail_msg("%.17g %d: %s, printf %s", v, d, tp_buf_cstr(&b), want);
+	}
 	tp_buf_reset(&b);
-	tp_buf_put_u64(&b, 0);
+	tp_buf_json_uint(&b, 0);
 	tp_buf_putc(&b, ',');
-	tp_buf_put_u64(&b, 18446744073709551615ull);
-	assert_string_equal(tp_buf_cstr(&b), "0,18446744073709551615");
+	tp_buf_json_uint(&b, 18446744073709551615ull);
+	tp_buf_putc(&b, ',');
+	tp_buf_json_int(&b, -9223372036854775807ll - 1);
+	tp_buf_putc(&b, ',');
+	tp_buf_json_int(&b, -7);
+	assert_string_equal(tp_buf_cstr(&b),
+			    "0,18446744073709551615,-9223372036854775808,-7");
 	tp_buf_cleanup(&b);
 }
 

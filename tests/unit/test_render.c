@@ -351,6 +351,23 @@ static void test_expand_every_known_type(void **state)
 	assert_null(tp_pattern_known(i));
 }
 
+static void test_error_body(void **state)
+{
+	struct tp_buf b;
+
+	(void)state;
+	tp_buf_init(&b, 0);
+	tp_render_error(&b, "Not found", NULL, NULL);
+	assert_string_equal(tp_buf_cstr(&b), "{\"error\":\"Not found\"}");
+	tp_buf_reset(&b);
+	/* The message and field are escaped; extra members come last. */
+	tp_render_error(&b, "bad \"x\"\n", "limit", "\"symbols\":[],\"count\":0");
+	assert_string_equal(tp_buf_cstr(&b),
+		"{\"error\":\"bad \\\"x\\\"\\n\",\"field\":\"limit\","
+		"\"symbols\":[],\"count\":0}");
+	tp_buf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +380,7 @@ int main(void)
 		TP_TEST(test_abbrev),
 		TP_TEST(test_expand),
 		TP_TEST(test_expand_every_known_type),
+		TP_TEST(test_error_body),
 	};
 
 	/* cJSON trees in these tests go through tp_malloc like everywhere. */
