@@ -284,18 +284,15 @@ int tp_scan_query_from_params(const struct tp_query *q,
 
 void tp_scan_query_canonical(const struct tp_scan_query *q, struct tp_buf *out)
 {
-	tp_buf_puts(out, "{\"filter\":");
+	/* Built for every scan, cached ones included: the writer's integers
+	 * and keys cost no printf. */
+	tp_buf_putc(out, '{');
+	tp_buf_json_key(out, "filter", true);
 	tp_filter_canonical(&q->filter, out);
-	/* The bytes of ",\"preset_id\":%lld,\"page\":%u,..." without printf:
-	 * this key is built for every scan, cached ones included. */
-	tp_buf_puts(out, ",\"preset_id\":");
-	tp_buf_json_int(out, q->preset_id);
-	tp_buf_puts(out, ",\"page\":");
-	tp_buf_json_uint(out, q->page);
-	tp_buf_puts(out, ",\"per_page\":");
-	tp_buf_json_uint(out, q->per_page);
-	tp_buf_puts(out, ",\"sort_by\":\"");
-	tp_buf_puts(out, tp_sort_key_name(q->sort_by));
-	tp_buf_puts(out, q->ascending ? "\",\"sort_order\":\"asc\"}"
-				      : "\",\"sort_order\":\"desc\"}");
+	tp_buf_json_kv_int(out, "preset_id", q->preset_id);
+	tp_buf_json_kv_uint(out, "page", q->page);
+	tp_buf_json_kv_uint(out, "per_page", q->per_page);
+	tp_buf_json_kv_str(out, "sort_by", tp_sort_key_name(q->sort_by));
+	tp_buf_json_kv_str(out, "sort_order", q->ascending ? "asc" : "desc");
+	tp_buf_putc(out, '}');
 }

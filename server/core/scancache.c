@@ -172,15 +172,23 @@ void tp_scancache_render(struct tp_scan_answer *a,
 	 * doubling series of them. */
 	tp_buf_reserve(b, 512 + a->n_rows * 512);
 	tp_patterns_prefetch_rows(a->rows, a->n_rows);
-	tp_buf_puts(b, "{\"patterns\":[");
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "patterns", true);
+	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < a->n_rows; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
 		tp_patterns_render_row(a->rows[i], now, b);
 	}
-	tp_buf_printf(b, "],\"pagination\":{\"page\":%u,\"per_page\":%u,\"total\":%zu,\"pages\":%zu},",
-		      q->page, q->per_page, a->total,
-		      (a->total + q->per_page - 1) / q->per_page);
+	tp_buf_putc(b, ']');
+	tp_buf_json_key(b, "pagination", false);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "page", true);
+	tp_buf_json_uint(b, q->page);
+	tp_buf_json_kv_uint(b, "per_page", q->per_page);
+	tp_buf_json_kv_uint(b, "total", a->total);
+	tp_buf_json_kv_uint(b, "pages", (a->total + q->per_page - 1) / q->per_page);
+	tp_buf_puts(b, "},"); /* the caller's members follow (api_patterns.c) */
 	if (a->hit && !b->oom && memo_window(a->rows, a->n_rows, now, &until))
 		tp_respcache_memo_set(a->rc, a->hit, tp_buf_data(b) + start,
 				      b->len - start, now, until);

@@ -26,23 +26,24 @@ static const char scan_empty_shape[] =
 	"\"patterns\":[],\"pagination\":{\"page\":1,\"per_page\":30,\"total\":0,\"pages\":0}";
 
 /* ,"performance":{"api_response_time_ms":...,"source":...} */
-static void put_performance(struct tp_buf *b, const struct tp_http_req *req,
+static void put_performance(struct tp_buf *b, double elapsed_ms,
 			    const char *source)
 {
 	tp_buf_json_key(b, "performance", false);
 	tp_buf_putc(b, '{');
 	tp_buf_json_key(b, "api_response_time_ms", true);
-	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
+	tp_buf_json_fixed(b, elapsed_ms, 3);
 	tp_buf_json_kv_str(b, "source", source);
 	tp_buf_putc(b, '}');
 }
 
 static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 {
-	tp_buf_puts(b, "\"stream\":{\"epoch\":");
+	tp_buf_json_key(b, "stream", true);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "epoch", true);
 	tp_buf_json_str(b, srv->epoch);
-	tp_buf_puts(b, ",\"seq\":");
-	tp_buf_json_uint(b, tp_ingest_stats(srv->ingest)->seq);
+	tp_buf_json_kv_uint(b, "seq", tp_ingest_stats(srv->ingest)->seq);
 	tp_buf_putc(b, '}');
 }
 
@@ -65,12 +66,15 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 	query_ms = (tp_mono() - t0) * 1000.0;
 
 	tp_scancache_render(&ans, q, now, b);
-	tp_buf_puts(b, cached ? "\"cache_info\":{\"cached\":true,\"query_time_ms\":"
-			      : "\"cache_info\":{\"cached\":false,\"query_time_ms\":");
-	tp_buf_json_fixed(b, query_ms, 3);
-	tp_buf_puts(b, "},\"performance\":{\"api_response_time_ms\":");
-	tp_buf_json_fixed(b, (tp_mono() - mono_start) * 1000.0, 3);
-	tp_buf_puts(b, ",\"source\":\"cache\"},");
+	/* The rendered body ends inside the outer object, after a comma. */
+	tp_buf_json_key(b, "cache_info", true);
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, "cached", true);
+	tp_buf_json_bool(b, cached);
+	tp_buf_json_kv_fixed(b, "query_time_ms", query_ms, 3);
+	tp_buf_putc(b, '}');
+	put_performance(b, (tp_mono() - mono_start) * 1000.0, "cache");
+	tp_buf_putc(b, ',');
 	put_stream(b, srv);
 	tp_buf_putc(b, '}');
 	tp_scancache_done(&ans);
@@ -374,7 +378,7 @@ void tp_api_patterns_summary(const struct tp_http_req *req,
 			    tp_patterns_count(tp_ingest_patterns(srv->ingest)));
 	tp_buf_json_kv_time(b, "last_event_time", st->last_event_time);
 	tp_buf_putc(b, '}');
-	put_performance(b, req, "cache");
+	put_performance(b, tp_http_elapsed_ms(req), "cache");
 	tp_buf_putc(b, '}');
 out:
 	if (s.types) {
