@@ -154,7 +154,9 @@ void it_redis_start(struct it_env *e)
 	snprintf(dir, sizeof(dir), "%s", e->dir);
 	snprintf(log, sizeof(log), "%s/redis.log", e->dir);
 	e->redis_pid = it_spawn(argv, environ, log);
-	if (!it_wait(redis_up, e, 10)) {
+	/* Deadlines for process start and stop: generous, for ASan builds on
+	 * a loaded CI machine; a pass does not wait them out. */
+	if (!it_wait(redis_up, e, 30)) {
 		it_dump_logs(e);
 		fail_msg("redis-server did not start");
 	}
@@ -254,7 +256,7 @@ void it_server_start_args(struct it_env *e, const char *const *extra_env,
 	e->server_pid = it_spawn(argv, envp, log);
 
 	struct ready_ctx c = {e, port_file, wait_ready};
-	if (!it_wait(server_up, &c, 15)) {
+	if (!it_wait(server_up, &c, 30)) {
 		it_dump_logs(e);
 		fail_msg("tickpush did not become %s", wait_ready ? "ready" : "live");
 	}
@@ -622,7 +624,7 @@ int it_call(int port, const char *method, const char *path, const char *token,
 
 int it_finish(struct it_env *e)
 {
-	int rc = it_server_stop(e, SIGTERM, 10);
+	int rc = it_server_stop(e, SIGTERM, 30);
 
 	if (rc != 0)
 		it_dump_logs(e);

@@ -279,7 +279,7 @@ const char *it_pg_tickpush_uri(const struct it_env *e, char *out, size_t outlen)
 
 int it_finish_pg(struct it_env *e)
 {
-	int rc = it_server_stop(e, SIGTERM, 10);
+	int rc = it_server_stop(e, SIGTERM, 30);
 
 	if (rc != 0)
 		it_dump_logs(e);
