@@ -39,19 +39,6 @@ static char nginx_dir[300];
 static pid_t nginx_pid;
 static int nginx_port;
 
-static bool port_free(int port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	bool ok;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 static const char *nginx_bin(void)
 {
 	return access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
@@ -136,7 +123,7 @@ static void start_nginx(void)
 
 	snprintf(nginx_dir, sizeof(nginx_dir), "%s/nginx", inst[0].dir);
 	mkdir(nginx_dir, 0700);
-	for (nginx_port = 21400; nginx_port < 21500 && !port_free(nginx_port); nginx_port++)
+	for (nginx_port = 21400; nginx_port < 21500 && !it_port_free(nginx_port); nginx_port++)
 		;
 	if (nginx_port == 21500)
 		fail_msg("no free port in 21400..21499");

@@ -124,24 +124,11 @@ static bool port_open(void *ud)
 	return true;
 }
 
-static bool port_free(int port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	bool ok;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* Two free ports for nginx: 443 and 80. */
 static void pick_ports(void)
 {
 	for (https_port = 21500; https_port < 21600; https_port += 2)
-		if (port_free(https_port) && port_free(https_port + 1))
+		if (it_port_free(https_port) && it_port_free(https_port + 1))
 			break;
 	if (https_port >= 21600)
 		fail_msg("no two free ports in 21500..21599");

@@ -85,6 +85,9 @@ void it_http_free(struct it_http_resp *r);
 struct cJSON *it_get_json(int port, const char *path, int expect_status);
 
 /* Raw TCP connection to the server (for trickling and abusive clients). */
+/* Can a listener bind 127.0.0.1:port now (for helpers that need a fixed
+ * port, such as nginx's)? */
+bool it_port_free(int port);
 int it_connect(int port);
 /* The same from source address src (see it_http_from); -1 on failure. */
 int it_connect_from(int port, const char *src);
