@@ -839,12 +839,6 @@ static struct {
 	uint64_t turn;                /* ...in this loop turn */
 } lws_answered;
 
-static void lws_answers(struct lws *wsi)
-{
-	lws_answered.wsi = wsi;
-	lws_answered.turn = server_of(wsi)->loop_turn;
-}
-
 enum lws_complaint {
 	LWS_SAID_NOTHING,
 	LWS_NO_ROOM,                  /* the header table is full */
@@ -853,7 +847,18 @@ enum lws_complaint {
 	LWS_TWO_METHODS,              /* a second request line */
 };
 
-static enum lws_complaint complaint; /* since the last bail */
+/* Since the last bail, or the last head lws answered or handed to us: lws
+ * logs "Missing URI" about an Upgrade head it then still asks us to
+ * confirm, and a complaint left over from that would become the reason
+ * given for some other connection's dropped head. */
+static enum lws_complaint complaint;
+
+static void lws_answers(struct lws *wsi)
+{
+	lws_answered.wsi = wsi;
+	lws_answered.turn = server_of(wsi)->loop_turn;
+	complaint = LWS_SAID_NOTHING; /* it was about this head */
+}
 
 bool tp_http_lws_log(const char *line)
 {
@@ -1183,6 +1188,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 
 	lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL); /* the idle timer */
 	pss->head_seen = true;
+	complaint = LWS_SAID_NOTHING; /* whatever lws said, this head is ours */
 	tp_hc_attach(&pss->hc, &srv->http, wsi);
 	pss->mono_start = tp_mono();
 	pss->method = method_of(wsi);

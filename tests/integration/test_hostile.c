@@ -830,6 +830,34 @@ static void test_later_malformed_requests_get_json(void **state)
 	free(p);
 }
 
+/* What lws says in its log about a head it gives up on is the reason
+ * http.c gives for that head only: a complaint lws logged about a head it
+ * then handed to us (here an Upgrade head without a request line: lws
+ * logs "Missing URI", then asks us to confirm the upgrade, and we answer
+ * 404) must not become the reason given for another client's dropped
+ * head. */
+static void test_lws_complaint_stays_with_its_head(void **state)
+{
+	static const char upgrade[] = "Host: x\r\nUpgrade: websocket\r\n"
+				      "Connection: Upgrade\r\n\r\n";
+	static const char nul[] = "GET /api/sym\0bols HTTP/1.1\r\nHost: x\r\n\r\n";
+	const struct bad_head bad = {nul, sizeof(nul) - 1, 400, "url", "NUL", false};
+	struct conn c;
+	size_t len;
+	bool closed;
+	char *buf;
+
+	(void)state;
+	conn_open(&c, false);
+	conn_send(&c, get_healthz, strlen(get_healthz));
+	free(conn_read_answers(&c, 1, 10, &len, &closed));
+	conn_send(&c, upgrade, strlen(upgrade));
+	buf = conn_read_answers(&c, 1, 10, &len, &closed);
+	conn_close(&c);
+	free(buf);
+	expect_later_refusal(false, false, &bad);
+}
+
 static void test_later_malformed_requests_get_json_tls(void **state)
 {
 	(void)state;
@@ -1150,6 +1178,7 @@ int main(void)
 		SCENARIO(test_malformed_keepalive_request_gets_json),
 		SCENARIO(test_later_malformed_requests_get_json),
 		SCENARIO_TLS(test_later_malformed_requests_get_json_tls),
+		SCENARIO(test_lws_complaint_stays_with_its_head),
 		SCENARIO_TLS(test_big_head_over_tls_is_served),
 		SCENARIO(test_idle_connections_do_not_lock_out),
 		SCENARIO(test_started_request_outlives_idle_timeout),
