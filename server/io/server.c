@@ -686,6 +686,8 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	if (uv_loop_init(&srv->io.loop)) {
 		if (listen_fd >= 0)
 			close(listen_fd);
+		tp_free(srv); /* nothing else exists yet */
+		*out = NULL;
 		return TP_ERR_IO;
 	}
 	if (!(srv->loopwatch = tp_loopwatch_start(&srv->io.loop)) ||
