@@ -93,7 +93,7 @@ struct tp_io {
 	double started_at;
 	bool stopping;                /* a graceful shutdown has begun */
 	double events_per_second;     /* over the last minute (server.c samples it) */
-	uint64_t loop_turn;           /* loop iterations (http.c tells lws's loops from turns) */
+	uint64_t loop_turn;           /* loop iterations, counted by loopwatch.c (http.c tells lws's loops from turns) */
 	struct tp_io_hooks hooks;
 
 	/* The modules. */

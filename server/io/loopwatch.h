@@ -14,13 +14,17 @@
 #ifndef TICKPUSH_IO_LOOPWATCH_H
 #define TICKPUSH_IO_LOOPWATCH_H
 
+#include <stdint.h>
+
 #include <uv.h>
 
 struct tp_loopwatch;
 
 /* Starts watching (the loop must not have run yet: it is configured to
- * account its idle time). NULL when out of memory. */
-struct tp_loopwatch *tp_loopwatch_start(uv_loop_t *loop);
+ * account its idle time); *turns is incremented once per turn (the turn
+ * number http.c tells lws's nested loops from turns by). NULL when out of
+ * memory. */
+struct tp_loopwatch *tp_loopwatch_start(uv_loop_t *loop, uint64_t *turns);
 
 /* Closes the handle; the watch is freed when the loop has closed it. */
 void tp_loopwatch_close(struct tp_loopwatch *lw); /* NULL-safe */

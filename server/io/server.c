@@ -73,8 +73,7 @@ struct tp_server {
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
 	uv_timer_t drain_timer;       /* shutdown drain */
-	uv_check_t turn_check;        /* counts loop iterations (io.loop_turn) */
-	struct tp_loopwatch *loopwatch; /* busy time per loop turn (loopwatch.c) */
+	struct tp_loopwatch *loopwatch; /* counts turns (io.loop_turn), their busy time */
 	double shutdown_deadline;
 	/* Events/s over the last minute: accepted-event totals sampled once a
 	 * second by the sweep timer into a ring. */
@@ -277,11 +276,6 @@ static void *lws_realloc_hook(void *ptr, size_t size, const char *reason)
 
 /* Once per loop iteration, after I/O callbacks (http.c: a callback that
  * lws repeats many times within one iteration is lws looping). */
-static void count_turn(uv_check_t *h)
-{
-	((struct tp_server *)h->data)->io.loop_turn++;
-}
-
 /* A worker's listener asks before it hands a connection to lws. */
 static bool may_accept(void *ud)
 {
@@ -308,7 +302,6 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
-	uv_close((uv_handle_t *)&srv->turn_check, handle_closed);
 	tp_loopwatch_close(srv->loopwatch);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
@@ -690,7 +683,7 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 		*out = NULL;
 		return TP_ERR_IO;
 	}
-	if (!(srv->loopwatch = tp_loopwatch_start(&srv->io.loop)) ||
+	if (!(srv->loopwatch = tp_loopwatch_start(&srv->io.loop, &srv->io.loop_turn)) ||
 	    tp_hc_hub_init(&srv->io.http, TP_HTTP_BODY_MAX) || setup_auth(srv))
 		goto fail;
 	/* The REST routes are ours to choose; http.c only matches them. */
@@ -733,10 +726,6 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
 	uv_timer_init(&srv->io.loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
-	uv_check_init(&srv->io.loop, &srv->turn_check);
-	srv->turn_check.data = srv;
-	uv_check_start(&srv->turn_check, count_turn);
-	uv_unref((uv_handle_t *)&srv->turn_check); /* never keeps the loop alive */
 	uv_signal_init(&srv->io.loop, &srv->sig_term);
 	srv->sig_term.data = srv;
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
