@@ -341,8 +341,7 @@ static bool indicator_known(const char *key)
  * it). */
 static void put_indicators_head(struct tp_buf *b, const struct tp_pattern *p)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "relative_strength", true);
+	tp_buf_json_open(b, "relative_strength");
 	tp_buf_json_num(b, p->rs);
 	tp_buf_json_kv_num(b, "relative_volume", p->rvol);
 	tp_buf_json_kv_num(b, "rsi", p->rsi);
@@ -997,8 +996,7 @@ void tp_pattern_indicators_json(struct tp_buf *b, const struct tp_pattern *p)
 
 void tp_pattern_to_json(struct tp_buf *b, const struct tp_pattern *p)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "id", true);
+	tp_buf_json_open(b, "id");
 	tp_buf_json_str(b, p->id);
 	tp_buf_json_kv_str(b, "symbol", p->symbol);
 	tp_buf_json_kv_str(b, "pattern_type", p->pattern_type);

@@ -511,8 +511,7 @@ fail:
 /* {"type":"<type>" - the start of every server frame. */
 static void put_type(struct tp_buf *out, const char *type)
 {
-	tp_buf_putc(out, '{');
-	tp_buf_json_key(out, "type", true);
+	tp_buf_json_open(out, "type");
 	tp_buf_json_str(out, type);
 }
 

@@ -226,8 +226,7 @@ void tp_render_row_head(struct tp_buf *b, const struct tp_pattern *p)
 	char abbr[TP_ABBREV_MAX];
 	char tmp[FMT_MAX];
 
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "id", true);
+	tp_buf_json_open(b, "id");
 	tp_buf_json_str(b, p->id);
 	tp_buf_json_kv_str(b, "symbol", p->symbol);
 	tp_pattern_abbrev(p->pattern_type, abbr);
@@ -278,8 +277,7 @@ void tp_render_row(struct tp_buf *b, const struct tp_pattern *p, double now)
 void tp_render_error(struct tp_buf *b, const char *msg, const char *field,
 		     const char *extra)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "error", true);
+	tp_buf_json_open(b, "error");
 	tp_buf_json_str(b, msg);
 	if (field)
 		tp_buf_json_kv_str(b, "field", field);

@@ -63,6 +63,9 @@ void tp_buf_json_time(struct tp_buf *b, double t);
  * the same name. tp_buf_json_kv_raw takes a value already rendered as JSON
  * (a nested object we printed, "null", a stored JSON text). */
 void tp_buf_json_key(struct tp_buf *b, const char *key, bool first);
+/* Opens an object at its first member: appends {"key": (the '{' and the
+ * comma rule in one call, so an object's start cannot get a comma). */
+void tp_buf_json_open(struct tp_buf *b, const char *key);
 void tp_buf_json_kv_str(struct tp_buf *b, const char *key, const char *v);
 void tp_buf_json_kv_num(struct tp_buf *b, const char *key, double v);
 void tp_buf_json_kv_bool(struct tp_buf *b, const char *key, bool v);

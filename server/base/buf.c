@@ -309,6 +309,12 @@ void tp_buf_json_key(struct tp_buf *b, const char *key, bool first)
 	tp_buf_putc(b, ':');
 }
 
+void tp_buf_json_open(struct tp_buf *b, const char *key)
+{
+	tp_buf_putc(b, '{');
+	tp_buf_json_key(b, key, true);
+}
+
 void tp_buf_json_kv_str(struct tp_buf *b, const char *key, const char *v)
 {
 	tp_buf_json_key(b, key, false);

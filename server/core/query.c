@@ -286,8 +286,7 @@ void tp_scan_query_canonical(const struct tp_scan_query *q, struct tp_buf *out)
 {
 	/* Built for every scan, cached ones included: the writer's integers
 	 * and keys cost no printf. */
-	tp_buf_putc(out, '{');
-	tp_buf_json_key(out, "filter", true);
+	tp_buf_json_open(out, "filter");
 	tp_filter_canonical(&q->filter, out);
 	tp_buf_json_kv_int(out, "preset_id", q->preset_id);
 	tp_buf_json_kv_uint(out, "page", q->page);

@@ -172,8 +172,7 @@ void tp_scancache_render(struct tp_scan_answer *a,
 	 * doubling series of them. */
 	tp_buf_reserve(b, 512 + a->n_rows * 512);
 	tp_patterns_prefetch_rows(a->rows, a->n_rows);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "patterns", true);
+	tp_buf_json_open(b, "patterns");
 	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < a->n_rows; i++) {
 		if (i)
@@ -182,8 +181,7 @@ void tp_scancache_render(struct tp_scan_answer *a,
 	}
 	tp_buf_putc(b, ']');
 	tp_buf_json_key(b, "pagination", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "page", true);
+	tp_buf_json_open(b, "page");
 	tp_buf_json_uint(b, q->page);
 	tp_buf_json_kv_uint(b, "per_page", q->per_page);
 	tp_buf_json_kv_uint(b, "total", a->total);

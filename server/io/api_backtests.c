@@ -85,8 +85,7 @@ static void render_job(struct tp_buf *b, const struct tp_backtest_job *j,
 	/* A cancellation shows until the producer reports an end. */
 	if (j->cancel_requested && !results && !is_terminal(s))
 		s = "cancel_requested";
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "job_id", true);
+	tp_buf_json_open(b, "job_id");
 	tp_buf_json_str(b, j->id);
 	tp_buf_json_kv_str(b, "status", s);
 	tp_buf_json_key(b, "progress", false);
@@ -125,8 +124,7 @@ static void render_list(struct tp_buf *b, struct tp_io *srv,
 		b->oom = true;
 		return;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "jobs", true);
+	tp_buf_json_open(b, "jobs");
 	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i)

@@ -53,8 +53,7 @@ static const char *database_status(const struct tp_io *srv)
 static void put_tail(struct tp_buf *b, const struct tp_http_req *req)
 {
 	tp_buf_json_key(b, "performance", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "response_time_ms", true);
+	tp_buf_json_open(b, "response_time_ms");
 	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
 	tp_buf_putc(b, '}');
 	tp_buf_json_kv_num(b, "last_check", req->now);
@@ -66,8 +65,7 @@ static void open_component(struct tp_buf *b, const char *name, bool first,
 			   const char *status)
 {
 	tp_buf_json_key(b, name, first);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "status", true);
+	tp_buf_json_open(b, "status");
 	tp_buf_json_str(b, status);
 }
 
@@ -82,13 +80,11 @@ void tp_api_health(const struct tp_http_req *req, struct tp_http_resp *resp)
 	struct tp_buf *b = resp->body;
 
 	resp->status = strcmp(status, "error") ? 200 : 503;
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "status", true);
+	tp_buf_json_open(b, "status");
 	tp_buf_json_str(b, status);
 	tp_buf_json_kv_bool(b, "healthy", redis_ok);
 	tp_buf_json_key(b, "services", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "database", true);
+	tp_buf_json_open(b, "database");
 	tp_buf_json_str(b, database_status(srv));
 	tp_buf_json_kv_str(b, "redis", redis_ok ? "connected" : "disconnected");
 	tp_buf_json_kv_str(b, "cache", cached ? "healthy" : "empty");
@@ -112,8 +108,7 @@ void tp_api_discovery_health(const struct tp_http_req *req,
 	struct tp_buf *b = resp->body;
 
 	resp->status = subscribed ? 200 : 503;
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "status", true);
+	tp_buf_json_open(b, "status");
 	tp_buf_json_str(b, status);
 	tp_buf_json_kv_bool(b, "healthy", subscribed);
 	tp_buf_json_key(b, "components", false);
@@ -155,15 +150,13 @@ void tp_api_discovery_performance(const struct tp_http_req *req,
 	struct tp_buf *b = resp->body;
 	double uptime = req->now - srv->started_at;
 
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "routes", true);
+	tp_buf_json_open(b, "routes");
 	tp_buf_putc(b, '{');
 	for (int r = 0; r < TP_ROUTE__COUNT; r++) {
 		enum tp_route route = (enum tp_route)r;
 
 		tp_buf_json_key(b, tp_route_name(route), r == 0);
-		tp_buf_putc(b, '{');
-		tp_buf_json_key(b, "count", true);
+		tp_buf_json_open(b, "count");
 		tp_buf_json_uint(b, tp_metrics_route_count(route));
 		tp_buf_json_kv_num(b, "p50_ms", tp_metrics_route_quantile(route, 0.5) * 1000);
 		tp_buf_json_kv_num(b, "p95_ms", tp_metrics_route_quantile(route, 0.95) * 1000);
@@ -177,8 +170,7 @@ void tp_api_discovery_performance(const struct tp_http_req *req,
 	tp_buf_json_kv_uint(b, "connections", TP_METRIC_GET(http_connections));
 	tp_buf_json_kv_num(b, "uptime_seconds", uptime);
 	tp_buf_json_key(b, "targets", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_open(b, "api_response_time_ms");
 	tp_buf_json_int(b, 50);
 	tp_buf_json_kv_int(b, "websocket_latency_ms", 100);
 	tp_buf_json_kv_num(b, "cache_hit_ratio", 0.7);
@@ -302,8 +294,7 @@ void tp_api_readyz(const struct tp_http_req *req, struct tp_http_resp *resp)
 	bool ready = req->srv->hooks.ready(req->srv->hooks.ud, &why);
 
 	resp->status = ready ? 200 : 503;
-	tp_buf_putc(resp->body, '{');
-	tp_buf_json_key(resp->body, "status", true);
+	tp_buf_json_open(resp->body, "status");
 	tp_buf_json_str(resp->body, ready ? "ready" : "not_ready");
 	tp_buf_json_kv_str(resp->body, "reason", why);
 	tp_buf_putc(resp->body, '}');

@@ -30,8 +30,7 @@ static void put_performance(struct tp_buf *b, double elapsed_ms,
 			    const char *source)
 {
 	tp_buf_json_key(b, "performance", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_open(b, "api_response_time_ms");
 	tp_buf_json_fixed(b, elapsed_ms, 3);
 	tp_buf_json_kv_str(b, "source", source);
 	tp_buf_putc(b, '}');
@@ -40,8 +39,7 @@ static void put_performance(struct tp_buf *b, double elapsed_ms,
 static void put_stream(struct tp_buf *b, const struct tp_io *srv)
 {
 	tp_buf_json_key(b, "stream", true);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "epoch", true);
+	tp_buf_json_open(b, "epoch");
 	tp_buf_json_str(b, srv->epoch);
 	tp_buf_json_kv_uint(b, "seq", tp_ingest_stats(srv->ingest)->seq);
 	tp_buf_putc(b, '}');
@@ -68,8 +66,7 @@ static int scan_render(struct tp_io *srv, const struct tp_scan_query *q,
 	tp_scancache_render(&ans, q, now, b);
 	/* The rendered body ends inside the outer object, after a comma. */
 	tp_buf_json_key(b, "cache_info", true);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "cached", true);
+	tp_buf_json_open(b, "cached");
 	tp_buf_json_bool(b, cached);
 	tp_buf_json_kv_fixed(b, "query_time_ms", query_ms, 3);
 	tp_buf_putc(b, '}');
@@ -196,10 +193,8 @@ void tp_api_patterns_stats(const struct tp_http_req *req,
 	size_t cached = tp_patterns_count(tp_ingest_patterns(srv->ingest));
 	struct tp_buf *b = resp->body;
 
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "stats", true);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "cached_patterns", true);
+	tp_buf_json_open(b, "stats");
+	tp_buf_json_open(b, "cached_patterns");
 	tp_buf_json_uint(b, cached);
 	tp_buf_json_kv_uint(b, "cache_hits", tp_respcache_hits(rc));
 	tp_buf_json_kv_uint(b, "cache_misses", tp_respcache_misses(rc));
@@ -324,8 +319,7 @@ static void put_top(struct tp_buf *b, struct tp_dict *d, size_t max,
 	for (size_t i = 0; i < t.n; i++) {
 		if (i)
 			tp_buf_putc(b, ',');
-		tp_buf_putc(b, '{');
-		tp_buf_json_key(b, label, true);
+		tp_buf_json_open(b, label);
 		tp_buf_json_str(b, t.top[i]->name);
 		tp_buf_json_kv_uint(b, "count", t.top[i]->count);
 		tp_buf_putc(b, '}');
@@ -350,13 +344,11 @@ void tp_api_patterns_summary(const struct tp_http_req *req,
 		tp_http_error(resp, 503, "Out of memory", NULL, NULL);
 		goto out;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "total_patterns", true);
+	tp_buf_json_open(b, "total_patterns");
 	tp_buf_json_uint(b, s.total);
 	tp_buf_json_kv_uint(b, "high_confidence_patterns", s.high);
 	tp_buf_json_key(b, "pattern_types", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "distribution", true);
+	tp_buf_json_open(b, "distribution");
 	tp_buf_putc(b, '{');
 	tp_dict_foreach(s.types, distribution_visit, &dist);
 	tp_buf_putc(b, '}');
@@ -364,15 +356,13 @@ void tp_api_patterns_summary(const struct tp_http_req *req,
 	put_top(b, s.types, 5, "pattern");
 	tp_buf_putc(b, '}');
 	tp_buf_json_key(b, "symbols", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "active_symbols", true);
+	tp_buf_json_open(b, "active_symbols");
 	tp_buf_json_uint(b, tp_dict_size(s.symbols));
 	tp_buf_json_key(b, "top_symbols", false);
 	put_top(b, s.symbols, 10, "symbol");
 	tp_buf_putc(b, '}');
 	tp_buf_json_key(b, "cache_performance", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "hit_ratio", true);
+	tp_buf_json_open(b, "hit_ratio");
 	tp_buf_json_num(b, tp_respcache_hit_ratio(tp_ingest_respcache(srv->ingest)));
 	tp_buf_json_kv_uint(b, "cached_patterns",
 			    tp_patterns_count(tp_ingest_patterns(srv->ingest)));
@@ -415,14 +405,12 @@ void tp_api_patterns_health(const struct tp_http_req *req,
 		status = "healthy", message = "Pattern cache is serving", healthy = true;
 	}
 	resp->status = healthy ? 200 : 503;
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "status", true);
+	tp_buf_json_open(b, "status");
 	tp_buf_json_str(b, status);
 	tp_buf_json_kv_bool(b, "healthy", healthy);
 	tp_buf_json_kv_str(b, "message", message);
 	tp_buf_json_key(b, "metrics", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "cached_patterns", true);
+	tp_buf_json_open(b, "cached_patterns");
 	tp_buf_json_uint(b, cached);
 	tp_buf_json_kv_num(b, "cache_hit_ratio", ratio);
 	tp_buf_json_kv_uint(b, "events_processed", st->events_processed);

@@ -57,8 +57,7 @@ static void put_tail(struct tp_buf *b, const struct tp_http_req *req,
 	double loaded = tp_directory_loaded_at(dir);
 
 	tp_buf_json_key(b, "performance", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "api_response_time_ms", true);
+	tp_buf_json_open(b, "api_response_time_ms");
 	tp_buf_json_fixed(b, tp_http_elapsed_ms(req), 3);
 	tp_buf_json_kv_str(b, "source", "database");
 	tp_buf_json_kv_num(b, "loaded_at", loaded);
@@ -110,8 +109,7 @@ static bool parse_limit(const char *s, unsigned *out)
  * {"symbol","name","exchange","market" ... then "type","active","sector". */
 static void put_row_head(struct tp_buf *b, const struct tp_symbol_row *r)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "symbol", true);
+	tp_buf_json_open(b, "symbol");
 	tp_buf_json_str(b, r->symbol);
 	tp_buf_json_kv_str(b, "name", r->name);
 	tp_buf_json_kv_str_or_null(b, "exchange", r->exchange);
@@ -161,8 +159,7 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 		needle[nlen] = '\0';
 	}
 	n = tp_directory_symbol_count(dir);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "symbols", true);
+	tp_buf_json_open(b, "symbols");
 	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n && count < limit; i++) {
 		const struct tp_symbol_row *r = tp_directory_symbol_at(dir, i);
@@ -181,8 +178,7 @@ void tp_api_symbols(const struct tp_http_req *req, struct tp_http_resp *resp)
 	tp_buf_putc(b, ']');
 	tp_buf_json_kv_uint(b, "count", count);
 	tp_buf_json_key(b, "filters", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "market", true);
+	tp_buf_json_open(b, "market");
 	tp_buf_json_str_or_null(b, market);
 	tp_buf_json_kv_str_or_null(b, "search", search);
 	tp_buf_json_kv_uint(b, "limit", limit);
@@ -262,16 +258,14 @@ void tp_api_universes(const struct tp_http_req *req, struct tp_http_resp *resp)
 		return;
 	}
 	n = tp_directory_universe_count(dir);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "universes", true);
+	tp_buf_json_open(b, "universes");
 	tp_buf_putc(b, '[');
 	for (size_t i = 0; i < n; i++) {
 		const struct tp_universe *u = tp_directory_universe_at(dir, i);
 
 		if (i)
 			tp_buf_putc(b, ',');
-		tp_buf_putc(b, '{');
-		tp_buf_json_key(b, "key", true);
+		tp_buf_json_open(b, "key");
 		tp_buf_json_str(b, u->key);
 		tp_buf_json_kv_str(b, "description", u->description);
 		tp_buf_json_kv_str(b, "criteria", u->criteria);
@@ -319,8 +313,7 @@ void tp_api_universe(const struct tp_http_req *req, struct tp_http_resp *resp)
 		tp_http_error(resp, 404, msg, NULL, universe_empty);
 		return;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "universe_key", true);
+	tp_buf_json_open(b, "universe_key");
 	tp_buf_json_str(b, u->key);
 	tp_buf_json_key(b, "tickers", false);
 	tp_buf_putc(b, '[');
@@ -347,8 +340,7 @@ static void put_patterns(struct tp_buf *b, const struct tp_io *srv)
 		last = tp_ingest_stats(srv->ingest)->last_event_time;
 	}
 	tp_buf_json_key(b, "patterns", false);
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "cached", true);
+	tp_buf_json_open(b, "cached");
 	tp_buf_json_uint(b, cached);
 	tp_buf_json_kv_time(b, "last_event_time", last);
 	tp_buf_putc(b, '}');
@@ -376,8 +368,7 @@ void tp_api_dashboard_stats(const struct tp_http_req *req,
 		tp_buf_cleanup(&extra);
 		return;
 	}
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "symbols_count", true);
+	tp_buf_json_open(b, "symbols_count");
 	tp_buf_json_uint(b, tp_directory_symbol_count(dir));
 	tp_buf_json_kv_uint(b, "active_symbols_count", tp_directory_active_count(dir));
 	tp_buf_json_key(b, "symbols_by_market", false);

@@ -120,8 +120,7 @@ static bool is_watchlist(enum op_kind k)
 /* {"id":...,"name":"..." - columns 0 and 1 (the id a bigint's text). */
 static void put_head(struct tp_buf *b, const PGresult *res, int row)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "id", true);
+	tp_buf_json_open(b, "id");
 	tp_buf_puts(b, PQgetvalue(res, row, 0));
 	tp_buf_json_kv_str(b, "name", PQgetvalue(res, row, 1));
 }

@@ -586,8 +586,7 @@ static int new_job_id(struct tp_backtests *bt, char out[TP_JOB_ID_MAX + 1])
 static void put_message_head(struct tp_buf *b, const char *type, const char *job_id,
 			     long long user_id)
 {
-	tp_buf_putc(b, '{');
-	tp_buf_json_key(b, "type", true);
+	tp_buf_json_open(b, "type");
 	tp_buf_json_str(b, type);
 	tp_buf_json_kv_str(b, "job_id", job_id);
 	tp_buf_json_kv_int(b, "user_id", user_id);

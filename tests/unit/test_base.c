@@ -251,6 +251,19 @@ static void test_json_writer_members(void **state)
 	assert_string_equal(tp_buf_cstr(&b),
 		"{\"id\":\"A:B\",\"we\\\"ird\":\"line\\nbreak\",\"n\":0.5,\"bad\":null}");
 	tp_buf_cleanup(&b);
+
+	/* An object opened at its first member, nested in another's member:
+	 * no comma after either '{', the key escaped like any other. */
+	tp_buf_init(&b, 0);
+	tp_buf_json_open(&b, "a\"b");
+	tp_buf_json_uint(&b, 1);
+	tp_buf_json_key(&b, "in", false);
+	tp_buf_json_open(&b, "x");
+	tp_buf_json_bool(&b, true);
+	tp_buf_putc(&b, '}');
+	tp_buf_putc(&b, '}');
+	assert_string_equal(tp_buf_cstr(&b), "{\"a\\\"b\":1,\"in\":{\"x\":true}}");
+	tp_buf_cleanup(&b);
 }
 
 static void test_json_writer_values(void **state)
