@@ -344,7 +344,9 @@ test('demo page end to end', { timeout: 300000 }, async (t) => {
 		await page.waitForFunction(() => /Connection lost/.test(document.querySelector('#announce').textContent),
 			null, { timeout: 10000 });
 		wsState.blocked = false;
-		await waitOpen(page, 'ws');
+		/* The client's next try may be a whole backoff step away: up to
+		 * its cap (15 s) after the attempts that failed while blocked. */
+		await waitOpen(page, 'ws', 35000);
 		await waitRow(during, page, 15000);
 		await page.waitForFunction(() => /Live again via WebSocket/.test(document.querySelector('#announce').textContent),
 			null, { timeout: 10000 });
