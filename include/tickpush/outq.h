@@ -9,6 +9,10 @@
  *   tail   : bytes shared by every connection that gets the same event
  *            (a tp_shbuf: one reference per queued frame, no copy);
  *   suffix : static bytes, never copied (SSE's blank line).
+ * or, queued with tp_outq_push_shared, one shbuf holding the whole frame,
+ * framing included, shared by every connection that sends the same bytes
+ * (a reference, no copy, and no node of its own: such frames are packed
+ * several to a node).
  *
  * Writing: tp_outq_iov() describes the unwritten bytes from the front as
  * an iovec array (several frames per write), tp_outq_consume() records
@@ -36,15 +40,15 @@
 #include "tickpush/shbuf.h"
 
 struct tp_outq_pool;
-struct tp_outq_frame;
+struct tp_outq_node;
 
 struct tp_outq {
 	struct tp_outq_pool *pool;
-	struct tp_outq_frame *head, *tail;
-	struct tp_outq_frame *ctl_last; /* last control frame ahead of data */
+	struct tp_outq_node *head, *tail;
+	struct tp_outq_node *ctl_last;  /* last control frame ahead of data */
 	size_t bytes;                   /* unwritten bytes, every frame */
 	size_t frames;
-	size_t off;                     /* bytes of the head already written */
+	size_t off;                     /* bytes of the current frame written */
 };
 
 /* What one frame is made of (see above). pre and head are copied, in
@@ -76,7 +80,11 @@ size_t tp_outq_cleanup(struct tp_outq *q);
 /* Appends a data frame. TP_OK, TP_ERR_NOMEM, TP_ERR_INVAL (a part too
  * large). Nothing is queued and no reference taken on error. */
 int tp_outq_push(struct tp_outq *q, const struct tp_outq_parts *p);
-/* Queues a control frame ahead of the data frames not yet started. */
+/* Appends a data frame made of frame's bytes alone (one more reference,
+ * no copy). TP_OK, TP_ERR_NOMEM, TP_ERR_INVAL (frame NULL). */
+int tp_outq_push_shared(struct tp_outq *q, struct tp_shbuf *frame);
+/* Queues a control frame ahead of the data frames not yet started.
+ * TP_OK, TP_ERR_NOMEM, TP_ERR_INVAL. */
 int tp_outq_push_control(struct tp_outq *q, const struct tp_outq_parts *p);
 /* Drops every frame that has not started; returns the bytes dropped. */
 size_t tp_outq_drop_unstarted(struct tp_outq *q);
@@ -86,7 +94,7 @@ static inline bool tp_outq_empty(const struct tp_outq *q)
 	return !q->head;
 }
 
-/* The head frame is partly written. */
+/* The current (first) frame is partly written. */
 static inline bool tp_outq_started(const struct tp_outq *q)
 {
 	return q->head && q->off > 0;
@@ -100,10 +108,11 @@ int tp_outq_iov(const struct tp_outq *q, struct iovec *iov, int max_iov,
 /* n (<= q->bytes) bytes from the front were written: completed frames
  * are released. Returns how many frames completed. */
 size_t tp_outq_consume(struct tp_outq *q, size_t n);
-/* The unwritten slices of the head frame (at most 3); returns the count
- * (0 when empty). */
+/* The unwritten slices of the current frame (at most 3); returns the
+ * count (0 when empty). */
 int tp_outq_rest(const struct tp_outq *q, struct iovec iov[3]);
-/* Releases the head frame, written or not; returns its unwritten bytes. */
+/* Releases the current frame, written or not; returns its unwritten
+ * bytes. */
 size_t tp_outq_pop(struct tp_outq *q);
 
 #endif

@@ -22,6 +22,9 @@ struct tp_shbuf {
 /* A copy of data[0..len) with one reference; NULL when out of memory or
  * len does not fit 32 bits. */
 struct tp_shbuf *tp_shbuf_create(const void *data, size_t len);
+/* len bytes, uninitialised, with one reference: the creator fills them
+ * before sharing. NULL as above. */
+struct tp_shbuf *tp_shbuf_alloc(size_t len);
 /* Another reference to s (returned for chaining). */
 struct tp_shbuf *tp_shbuf_acquire(struct tp_shbuf *s);
 /* Drops one reference; the last frees. NULL-safe. */

@@ -7,7 +7,7 @@
 #include "tickpush/err.h"
 #include "tickpush/shbuf.h"
 
-struct tp_shbuf *tp_shbuf_create(const void *data, size_t len)
+struct tp_shbuf *tp_shbuf_alloc(size_t len)
 {
 	struct tp_shbuf *s;
 
@@ -18,9 +18,16 @@ struct tp_shbuf *tp_shbuf_create(const void *data, size_t len)
 		return NULL;
 	s->refs = 1;
 	s->len = (uint32_t)len;
-	if (len)
-		memcpy(s->data, data, len);
 	s->data[len] = '\0';
+	return s;
+}
+
+struct tp_shbuf *tp_shbuf_create(const void *data, size_t len)
+{
+	struct tp_shbuf *s = tp_shbuf_alloc(len);
+
+	if (s && len)
+		memcpy(s->data, data, len);
 	return s;
 }
 

@@ -31,6 +31,7 @@
 #include "tickpush/httpconn.h"
 #include "tickpush/ingest.h"
 #include "tickpush/netaddr.h"
+#include "tickpush/sharedframe.h"
 
 struct lws;
 struct lws_context;
@@ -111,6 +112,7 @@ struct tp_io {
 	struct tp_ws *ws;             /* WebSocket sessions: ws.c's */
 	struct tp_writer *writer;     /* push write path (writer.c) */
 	struct sse_conn *sse;         /* open SSE streams: sse.c's */
+	struct tp_sharedframe sse_last; /* sse.c: the last event, for sharing */
 	struct poll_conn *polls;      /* waiting long-polls: longpoll.c's */
 
 	/* HTTP: requests in flight and deferred answers by ticket (http.c

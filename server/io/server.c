@@ -795,6 +795,7 @@ int tp_server_cleanup(struct tp_server *srv)
 
 	/* Every connection is gone (lws is destroyed): the sessions are too. */
 	tp_ws_destroy(&srv->io);
+	tp_sharedframe_reset(&srv->io.sse_last);
 	tp_push_destroy(srv->io.push);
 	srv->io.push = NULL;
 	tp_writer_destroy(srv->io.writer);

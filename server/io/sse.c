@@ -71,7 +71,8 @@ static void sse_cut(struct sse_conn *c)
 }
 
 /* Queues one event: pre (its id:/event:/data: lines) and head copied,
- * tail shared, then the blank line that ends it. */
+ * tail shared, then the blank line that ends it; or, when the previous
+ * stream got the same bytes, one reference to them whole. */
 static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
 		    const char *head, size_t head_len, struct tp_shbuf *tail,
 		    bool bounded, bool urgent)
@@ -82,6 +83,7 @@ static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
 		.tail_len = tail ? tail->len : 0,
 	};
 	size_t len = pre_len + head_len + p.tail_len;
+	struct tp_shbuf *whole;
 
 	if (c->slow)
 		return TP_ERR_LIMIT;
@@ -90,8 +92,14 @@ static int sse_push(struct sse_conn *c, const char *pre, size_t pre_len,
 		p.suffix_len = 2;
 		len += 2;
 	}
-	if ((bounded && c->out.q.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) ||
-	    tp_wconn_push(&c->out, &p, urgent)) {
+	if (bounded && c->out.q.bytes + len > (size_t)c->srv->cfg->ws_queue_max_bytes) {
+		sse_cut(c);
+		return TP_ERR_LIMIT;
+	}
+	whole = tp_sharedframe_get(&c->srv->sse_last, pre, pre_len, head,
+				   head_len, tail, p.suffix, p.suffix_len);
+	if (whole ? tp_wconn_push_shared(&c->out, whole, urgent)
+		  : tp_wconn_push(&c->out, &p, urgent)) {
 		sse_cut(c);
 		return TP_ERR_LIMIT;
 	}

@@ -357,13 +357,9 @@ size_t tp_wconn_cleanup(struct tp_wconn *c)
 	return bytes;
 }
 
-static int push(struct tp_wconn *c, const struct tp_outq_parts *p,
-		bool control, bool urgent)
+/* The queue grew from before bytes (rc TP_OK): account and schedule. */
+static int pushed(struct tp_wconn *c, int rc, size_t before, bool urgent)
 {
-	size_t before = c->q.bytes;
-	int rc = control ? tp_outq_push_control(&c->q, p)
-			 : tp_outq_push(&c->q, p);
-
 	if (rc != TP_OK)
 		return rc;
 	c->w->queued += c->q.bytes - before;
@@ -375,12 +371,24 @@ static int push(struct tp_wconn *c, const struct tp_outq_parts *p,
 int tp_wconn_push(struct tp_wconn *c, const struct tp_outq_parts *p,
 		  bool urgent)
 {
-	return push(c, p, false, urgent);
+	size_t before = c->q.bytes;
+
+	return pushed(c, tp_outq_push(&c->q, p), before, urgent);
 }
 
 int tp_wconn_push_control(struct tp_wconn *c, const struct tp_outq_parts *p)
 {
-	return push(c, p, true, true);
+	size_t before = c->q.bytes;
+
+	return pushed(c, tp_outq_push_control(&c->q, p), before, true);
+}
+
+int tp_wconn_push_shared(struct tp_wconn *c, struct tp_shbuf *frame,
+			 bool urgent)
+{
+	size_t before = c->q.bytes;
+
+	return pushed(c, tp_outq_push_shared(&c->q, frame), before, urgent);
 }
 
 size_t tp_wconn_drop_unstarted(struct tp_wconn *c)

@@ -77,6 +77,10 @@ size_t tp_wconn_cleanup(struct tp_wconn *c);
 int tp_wconn_push(struct tp_wconn *c, const struct tp_outq_parts *p,
 		  bool urgent);
 int tp_wconn_push_control(struct tp_wconn *c, const struct tp_outq_parts *p);
+/* Queue a data frame that is frame's bytes alone, shared with other
+ * connections (tp_outq_push_shared). */
+int tp_wconn_push_shared(struct tp_wconn *c, struct tp_shbuf *frame,
+			 bool urgent);
 /* Drops the frames that have not started (outq.h); returns the bytes. */
 size_t tp_wconn_drop_unstarted(struct tp_wconn *c);
 /* Write now rather than at the end of the loop turn. */

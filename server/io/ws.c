@@ -12,7 +12,9 @@
  * Per session: a queue of outgoing frames bounded in bytes
  * (ws_queue_max_bytes), written by the push write path (writer.c): we
  * frame them ourselves (wsframe.h) and they leave in the loop turn that
- * queued them, several per write. The push hub enqueues through
+ * queued them, several per write; sessions that get the same event with
+ * the same head share one copy of the whole frame (sharedframe.h). The
+ * push hub enqueues through
  * tp_stream_send; a full queue means a slow consumer: the hub stops
  * sending and the session is closed with 4008, after which the client
  * resumes with `since`.
@@ -81,6 +83,7 @@
 #include "tickpush/proto.h"
 #include "tickpush/push.h"
 #include "tickpush/render.h"
+#include "tickpush/sharedframe.h"
 #include "tickpush/tbucket.h"
 #include "tickpush/usercache.h"
 #include "tickpush/wsframe.h"
@@ -117,6 +120,7 @@ struct ws_conn {
 struct tp_ws {
 	struct tp_dict *conns;     /* id_str -> struct ws_conn */
 	uint64_t next_id;
+	struct tp_sharedframe last; /* the last event frame, for sharing */
 };
 
 /* ---- queue ---- */
@@ -161,6 +165,8 @@ static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
 		.pre = hdr, .head = head, .head_len = head_len,
 		.tail = tail, .tail_len = tail ? tail->len : 0,
 	};
+	struct tp_shbuf *whole;
+	int rc;
 
 	if (c->close_code)
 		return TP_OK; /* closing: nothing more goes out */
@@ -170,7 +176,13 @@ static int enqueue(struct ws_conn *c, const char *head, size_t head_len,
 		return TP_ERR_LIMIT;
 	}
 	p.pre_len = tp_ws_header(hdr, TP_WS_OP_TEXT, len);
-	if (tp_wconn_push(&c->out, &p, urgent)) {
+	whole = tp_sharedframe_get(&c->srv->ws->last, hdr, p.pre_len, head,
+				   head_len, tail, NULL, 0);
+	if (whole)
+		rc = tp_wconn_push_shared(&c->out, whole, urgent);
+	else
+		rc = tp_wconn_push(&c->out, &p, urgent);
+	if (rc) {
 		close_async(c, 1011, "out of memory");
 		return TP_ERR_LIMIT;
 	}
@@ -917,6 +929,7 @@ void tp_ws_destroy(struct tp_io *srv)
 		return;
 	/* lws closed every connection (CLOSED ran for each) before this. */
 	tp_dict_destroy(srv->ws->conns);
+	tp_sharedframe_reset(&srv->ws->last);
 	tp_free(srv->ws);
 	srv->ws = NULL;
 }

@@ -4,7 +4,10 @@
  * partial writes; a started frame's rest is exactly what was not
  * written; control frames go ahead of unstarted data and never inside a
  * frame; closing keeps only a started frame; references to shared tails
- * are released; nodes are recycled by the pool; bad parts and OOM are
+ * are released; whole shared frames are packed several to a node and
+ * behave like any other frame through partial writes, controls and
+ * closes; the last frame is shared from its second sight in a row
+ * (sharedframe.h); nodes are recycled by the pool; bad parts and OOM are
  * refused without side effects. A randomized run drives the queue as the
  * writer does (random partial writes, the rest of a cut frame handed
  * away, pings and closes queued at random moments) and checks the byte
@@ -19,6 +22,7 @@
 #include "tickpush/alloc.h"
 #include "tickpush/err.h"
 #include "tickpush/outq.h"
+#include "tickpush/sharedframe.h"
 #include "tickpush/shbuf.h"
 
 /* ------------------------------------------------------------------ */
@@ -64,6 +68,21 @@ static void push_data(struct tp_outq *q, const char *pre, const char *head,
 	};
 
 	assert_int_equal(tp_outq_push(q, &p), TP_OK);
+}
+
+/* A whole frame of its own shbuf; the queue keeps the only reference
+ * unless keep is given (then the caller gets one too). */
+static void push_whole(struct tp_outq *q, const char *bytes,
+		       struct tp_shbuf **keep)
+{
+	struct tp_shbuf *b = tp_shbuf_create(bytes, strlen(bytes));
+
+	assert_non_null(b);
+	assert_int_equal(tp_outq_push_shared(q, b), TP_OK);
+	if (keep)
+		*keep = b;
+	else
+		tp_shbuf_release(b);
 }
 
 static void push_ctl(struct tp_outq *q, const char *bytes)
@@ -297,6 +316,176 @@ static void test_drop_unstarted(void **state)
 	tp_outq_pool_destroy(pool);
 }
 
+/* Shared whole frames: byte-exact and in order among other frames, one
+ * reference each, packed several to a node (not a node per frame). */
+static void test_shared_frames(void **state)
+{
+	struct tp_outq_pool *pool = tp_outq_pool_create();
+	struct tp_shbuf *ev = tp_shbuf_create("[ev]", 4);
+	struct tp_outq q, q2;
+	struct sink s = { .len = 0 }, s2 = { .len = 0 };
+	char want[512] = "";
+	size_t blocks;
+
+	(void)state;
+	tp_outq_init(&q, pool);
+	tp_outq_init(&q2, pool);
+	push_data(&q, "<1", "h|", NULL, NULL);
+	blocks = tp_alloc_blocks();
+	for (int i = 0; i < 40; i++) { /* the same frame in two queues */
+		assert_int_equal(tp_outq_push_shared(&q, ev), TP_OK);
+		assert_int_equal(tp_outq_push_shared(&q2, ev), TP_OK);
+	}
+	/* 80 frames in a handful of nodes (the exact size is the node's). */
+	assert_true(tp_alloc_blocks() - blocks <= 8);
+	assert_int_equal(ev->refs, 1 + 80);
+	push_data(&q, "<2", "h|", NULL, NULL);
+	push_whole(&q, "[w]", NULL);
+	assert_int_equal(q.frames, 43);
+	assert_int_equal(q.bytes, 4 + 160 + 4 + 3);
+	assert_int_equal(tp_outq_push_shared(&q, NULL), TP_ERR_INVAL);
+	drain(&q, &s);
+	strcat(want, "<1h|");
+	for (int i = 0; i < 40; i++)
+		strcat(want, "[ev]");
+	strcat(want, "<2h|[w]");
+	assert_string_equal(s.buf, want);
+	assert_int_equal(ev->refs, 1 + 40);
+	/* Partial writes through a batch: offsets within and across frames. */
+	for (size_t k = 1; !tp_outq_empty(&q2); k = k % 7 + 1)
+		write_some(&q2, &s2, k, 5, (size_t)-1);
+	s2.buf[s2.len] = '\0';
+	assert_int_equal(s2.len, 160);
+	assert_memory_equal(s2.buf, want + 4, 160);
+	assert_int_equal(ev->refs, 1);
+	assert_int_equal(q2.bytes, 0);
+	assert_int_equal(q2.frames, 0);
+	tp_shbuf_release(ev);
+	tp_outq_cleanup(&q);
+	tp_outq_cleanup(&q2);
+	tp_outq_pool_destroy(pool);
+}
+
+/* A control frame queued while a shared frame in the middle of a batch is
+ * started goes right after that frame, before the batch's later frames;
+ * closing keeps only the started frame; the rest of a started shared
+ * frame is exactly its unwritten bytes. */
+static void test_shared_started_batch(void **state)
+{
+	struct tp_outq_pool *pool = tp_outq_pool_create();
+	struct tp_outq q;
+	struct sink s = { .len = 0 };
+	struct iovec rest[3];
+
+	(void)state;
+	tp_outq_init(&q, pool);
+	push_whole(&q, "[a1]", NULL);
+	push_whole(&q, "[a2]", NULL);
+	push_whole(&q, "[a3]", NULL);
+	push_whole(&q, "[a4]", NULL);
+	write_some(&q, &s, 6, 64, (size_t)-1); /* "[a1][a" */
+	assert_true(tp_outq_started(&q));
+	assert_int_equal(tp_outq_rest(&q, rest), 1);
+	assert_int_equal(rest[0].iov_len, 2);
+	assert_memory_equal(rest[0].iov_base, "2]", 2);
+	push_ctl(&q, "(c1)");
+	push_whole(&q, "[a5]", NULL);
+	push_ctl(&q, "(c2)");
+	drain(&q, &s);
+	assert_string_equal(s.buf, "[a1][a2](c1)(c2)[a3][a4][a5]");
+
+	/* Out of memory for the split: refused, nothing changed. */
+	s.len = 0;
+	push_whole(&q, "[b1]", NULL);
+	push_whole(&q, "[b2]", NULL);
+	write_some(&q, &s, 1, 64, (size_t)-1);
+	tp_outq_pool_trim(pool, 0); /* the split must allocate */
+	tp_alloc_fail_at(1);
+	{
+		struct tp_outq_parts p = { .pre = "(x)", .pre_len = 3 };
+
+		assert_int_equal(tp_outq_push_control(&q, &p), TP_ERR_NOMEM);
+	}
+	assert_int_equal(q.frames, 2);
+	assert_int_equal(q.bytes, 7);
+
+	/* Closing inside a batch: the started frame stays, then the close. */
+	push_whole(&q, "[b3]", NULL);
+	assert_int_equal(tp_outq_drop_unstarted(&q), 8);
+	assert_int_equal(q.frames, 1);
+	push_ctl(&q, "(close)");
+	drain(&q, &s);
+	assert_string_equal(s.buf, "[b1](close)");
+
+	/* Nothing started: everything goes, the close alone is left. */
+	s.len = 0;
+	push_whole(&q, "[c1]", NULL);
+	push_data(&q, "[c2]", NULL, NULL, NULL);
+	push_whole(&q, "[c3]", NULL);
+	assert_int_equal(tp_outq_drop_unstarted(&q), 12);
+	push_ctl(&q, "(close)");
+	drain(&q, &s);
+	assert_string_equal(s.buf, "(close)");
+	tp_outq_cleanup(&q);
+	tp_outq_pool_destroy(pool);
+}
+
+/* The last frame asked for is shared from its second sight in a row:
+ * exactly pre, head, tail and suffix; a different head, tail (even with
+ * the same bytes), pre or suffix starts over; too long or out of memory:
+ * NULL (queue in parts), never a wrong frame. */
+static void test_sharedframe(void **state)
+{
+	struct tp_sharedframe m = { .tail = NULL };
+	struct tp_shbuf *t1 = tp_shbuf_create("TAIL1", 5);
+	struct tp_shbuf *t2 = tp_shbuf_create("TAIL1", 5);
+	struct tp_shbuf *f;
+	char big[TP_SHAREDFRAME_KEY_MAX + 1];
+
+	(void)state;
+	assert_null(tp_sharedframe_get(&m, "P", 1, "h1", 2, t1, "\n", 1));
+	assert_int_equal(t1->refs, 2); /* held while remembered */
+	f = tp_sharedframe_get(&m, "P", 1, "h1", 2, t1, "\n", 1);
+	assert_non_null(f);
+	assert_int_equal(f->len, 9);
+	assert_memory_equal(f->data, "Ph1TAIL1\n", 9);
+	assert_ptr_equal(tp_sharedframe_get(&m, "P", 1, "h1", 2, t1, "\n", 1), f);
+	/* Each difference starts over. */
+	assert_null(tp_sharedframe_get(&m, "P", 1, "h2", 2, t1, "\n", 1));
+	assert_null(tp_sharedframe_get(&m, "P", 1, "h2", 2, t2, "\n", 1));
+	assert_int_equal(t1->refs, 1);
+	assert_null(tp_sharedframe_get(&m, "Q", 1, "h2", 2, t2, "\n", 1));
+	assert_null(tp_sharedframe_get(&m, "Q", 1, "h2", 2, t2, NULL, 0));
+	assert_null(tp_sharedframe_get(&m, "Q", 1, "h", 1, t2, NULL, 0));
+	assert_null(tp_sharedframe_get(&m, "Qh", 2, "", 0, t2, NULL, 0));
+	f = tp_sharedframe_get(&m, "Qh", 2, NULL, 0, t2, NULL, 0);
+	assert_non_null(f);
+	assert_memory_equal(f->data, "QhTAIL1", 7);
+	/* No tail, or pre and head too long: never shared. */
+	assert_null(tp_sharedframe_get(&m, "Qh", 2, NULL, 0, NULL, NULL, 0));
+	memset(big, 'b', sizeof(big));
+	assert_null(tp_sharedframe_get(&m, big, sizeof(big), NULL, 0, t1, NULL, 0));
+	assert_null(tp_sharedframe_get(&m, big, sizeof(big), NULL, 0, t1, NULL, 0));
+	assert_null(tp_sharedframe_get(&m, "x", 1, big, sizeof(big) - 1, t1, NULL, 0));
+	/* Out of memory for the frame: parts now, shared once it can be. */
+	assert_null(tp_sharedframe_get(&m, "P", 1, NULL, 0, t1, NULL, 0));
+	tp_alloc_fail_at(1);
+	assert_null(tp_sharedframe_get(&m, "P", 1, NULL, 0, t1, NULL, 0));
+	f = tp_sharedframe_get(&m, "P", 1, NULL, 0, t1, NULL, 0);
+	assert_non_null(f);
+	assert_memory_equal(f->data, "PTAIL1", 6);
+	/* A queue's reference outlives the reset. */
+	tp_shbuf_acquire(f);
+	tp_sharedframe_reset(&m);
+	tp_sharedframe_reset(&m);
+	assert_int_equal(f->refs, 1);
+	assert_int_equal(t1->refs, 1);
+	assert_int_equal(t2->refs, 1);
+	tp_shbuf_release(f);
+	tp_shbuf_release(t1);
+	tp_shbuf_release(t2);
+}
+
 static void test_pool_recycles(void **state)
 {
 	struct tp_outq_pool *pool = tp_outq_pool_create();
@@ -471,8 +660,17 @@ static void random_run(unsigned long long seed)
 		if (closed && tp_outq_empty(&q))
 			break;
 		if (op < 45 && !closed) {
+			struct tp_shbuf *t = tails[rnd(4)];
+
 			snprintf(name, sizeof(name), "<D%04u:", n_data++);
-			push_data(&q, NULL, name, tails[rnd(4)], NULL);
+			if (rnd(2)) {
+				push_data(&q, NULL, name, t, NULL);
+			} else { /* the same bytes, framed whole */
+				char whole[256];
+
+				snprintf(whole, sizeof(whole), "%s%s", name, t->data);
+				push_whole(&q, whole, NULL);
+			}
 		} else if (op < 55 && !closed) {
 			snprintf(name, sizeof(name), "<C%04u>", n_ctl);
 			ctl_after[n_ctl++] = (int)w->data_begun;
@@ -558,6 +756,9 @@ int main(void)
 		TP_TEST(test_iov_limits),
 		TP_TEST(test_control_frames),
 		TP_TEST(test_drop_unstarted),
+		TP_TEST(test_shared_frames),
+		TP_TEST(test_shared_started_batch),
+		TP_TEST(test_sharedframe),
 		TP_TEST(test_pool_recycles),
 		TP_TEST(test_bad_parts_and_oom),
 		TP_TEST(test_random_writer_never_splits),
