@@ -846,6 +846,117 @@ static void test_sse_and_poll_carry_the_same_sequence(void **state)
 	ws_free(ws);
 }
 
+/* Sessions that get the same event with the same head share one copy of
+ * the whole frame (sharedframe.h): every session still gets exactly its
+ * events, in order, byte for byte what the others with the same
+ * subscription id got, and with its own "subs". Mixed ids make the
+ * shared frame start over between sessions; two SSE streams with the
+ * same filter share too. */
+#define SHARED_WS 8
+#define SHARED_EVENTS 30
+static void test_shared_frames_exact_per_session(void **state)
+{
+	/* Clients 0-3 "same", 4-5 "alt", 6 both (two matching subs), 7 "same"
+	 * with a filter that matches only half of the events. */
+	static const char *const subs_want[SHARED_WS] = {
+		"[\"same\"]", "[\"same\"]", "[\"same\"]", "[\"same\"]",
+		"[\"alt\"]", "[\"alt\"]", "[\"same\",\"alt\"]", "[\"same\"]",
+	};
+	static char ids[SHARED_EVENTS][TP_PATTERN_ID_MAX + 1];
+	static char sse_ids[2][SHARED_EVENTS][TP_PATTERN_ID_MAX + 1];
+	char *first_raw[2][SHARED_EVENTS] = {{NULL}};
+	struct it_ws *ws[SHARED_WS];
+	const char *req = "GET /api/stream?channels=patterns&symbols=KO&confidence_min=0 HTTP/1.1\r\n"
+			  "Host: x\r\nAccept: text/event-stream\r\n\r\n";
+	int sse[2];
+
+	(void)state;
+	for (int c = 0; c < SHARED_WS; c++) {
+		const char *f = "{\"symbols\":[\"KO\"],\"confidence_min\":0}";
+
+		ws[c] = ws_open(NULL);
+		if (c < 4 || c == 6 || c == 7) {
+			char frame[256];
+
+			snprintf(frame, sizeof(frame),
+				 "{\"op\":\"subscribe\",\"id\":\"same\",\"channel\":\"patterns\",\"filter\":%s}",
+				 c == 7 ? "{\"symbols\":[\"KO\"],\"confidence_min\":0.5}" : f);
+			subscribe(ws[c], frame);
+		}
+		if (c == 4 || c == 5 || c == 6) {
+			char frame[256];
+
+			snprintf(frame, sizeof(frame),
+				 "{\"op\":\"subscribe\",\"id\":\"alt\",\"channel\":\"patterns\",\"filter\":%s}", f);
+			subscribe(ws[c], frame);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		sse[k] = it_connect(env.port);
+		assert_true(sse[k] >= 0);
+		assert_int_equal(send(sse[k], req, strlen(req), 0), (ssize_t)strlen(req));
+		assert_int_equal(it_read_head(sse[k], WAIT_S), 200);
+	}
+	for (int e = 0; e < SHARED_EVENTS; e++) /* odd ones at 0.9, even at 0.2 */
+		publish("KO", "Doji", e % 2 ? 0.9 : 0.2, 1, NULL, 0, ids[e]);
+	for (int c = 0; c < SHARED_WS; c++) {
+		/* Which raw frames must be equal: same subs, same events. */
+		int group = c < 4 ? 0 : c < 6 ? 1 : -1;
+		int e = c == 7 ? 1 : 0;
+
+		for (; e < SHARED_EVENTS; e += c == 7 ? 2 : 1) {
+			char *msg = NULL;
+			size_t len;
+			cJSON *j;
+
+			if (it_ws_recv(ws[c], WAIT_S, &msg, &len) != 1)
+				fail_msg("client %d: event %d never came", c, e);
+			j = cJSON_ParseWithLength(msg, len);
+			assert_non_null(j);
+			assert_string_equal(it_json_str(j, "type"), "pattern");
+			assert_string_equal(it_json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "id"),
+					    ids[e]);
+			{
+				char *subs = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "subs"));
+
+				if (strcmp(subs, subs_want[c]))
+					fail_msg("client %d event %d: subs %s, want %s", c, e, subs,
+						 subs_want[c]);
+				cJSON_free(subs);
+			}
+			cJSON_Delete(j);
+			if (group >= 0 && !first_raw[group][e]) {
+				first_raw[group][e] = msg;
+				continue;
+			}
+			if (group >= 0 && strcmp(first_raw[group][e], msg))
+				fail_msg("client %d event %d differs from its group's:\n%s\n%s", c, e,
+					 msg, first_raw[group][e]);
+			free(msg);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(it_sse_pattern_ids(sse[k], sse_ids[k][0], sizeof(sse_ids[k][0]),
+						    SHARED_EVENTS, SHARED_EVENTS, 0.5, NULL),
+				 SHARED_EVENTS);
+		close(sse[k]);
+		for (int e = 0; e < SHARED_EVENTS; e++)
+			assert_string_equal(sse_ids[k][e], ids[e]);
+	}
+	/* Nothing more for anyone (no duplicates). */
+	for (int c = 0; c < SHARED_WS; c++) {
+		char *msg = NULL;
+		size_t len;
+
+		if (it_ws_recv(ws[c], 0.3, &msg, &len) == 1)
+			fail_msg("client %d: unexpected %.*s", c, (int)len, msg);
+		ws_free(ws[c]);
+	}
+	for (int g = 0; g < 2; g++)
+		for (int e = 0; e < SHARED_EVENTS; e++)
+			free(first_raw[g][e]);
+}
+
 static void test_expiry_pushes_removal(void **state)
 {
 	struct it_ws *ws = ws_open(NULL);
@@ -955,6 +1066,7 @@ int main(void)
 		cmocka_unit_test(test_token_expiry_closes_4001),
 		cmocka_unit_test(test_backtests_reach_only_their_owner),
 		cmocka_unit_test(test_sse_and_poll_carry_the_same_sequence),
+		cmocka_unit_test(test_shared_frames_exact_per_session),
 		cmocka_unit_test(test_expiry_pushes_removal),
 		cmocka_unit_test(test_connection_count_follows_sessions),
 		cmocka_unit_test(test_restart_gives_gap),
