@@ -72,6 +72,7 @@ struct tp_server {
 	lws_retry_bo_t idle_policy;   /* all zero: lws's validity timer off */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t sweep_timer;       /* pattern expiry */
+	uv_timer_t ws_round_timer;    /* the WebSocket round, in steps */
 	uv_timer_t drain_timer;       /* shutdown drain */
 	struct tp_loopwatch *loopwatch; /* counts turns (io.loop_turn), their busy time */
 	double shutdown_deadline;
@@ -211,6 +212,18 @@ static void directory_loaded(struct tp_directory *dir, void *ud)
 
 /* ---- timers ---- */
 
+/* Sessions per step of the WebSocket round: ~0.5 µs each, so a step
+ * holds the loop for ~0.1 ms. */
+#define WS_ROUND_STEP 256
+
+static void ws_round_step(uv_timer_t *t)
+{
+	struct tp_server *srv = t->data;
+
+	if (!tp_ws_tick_step(&srv->io, WS_ROUND_STEP))
+		uv_timer_stop(t);
+}
+
 static void sweep_tick(uv_timer_t *t)
 {
 	struct tp_server *srv = t->data;
@@ -234,7 +247,9 @@ static void sweep_tick(uv_timer_t *t)
 	else
 		srv->io.events_per_second = (double)(cur - srv->rate_ring[0]) / filled;
 	srv->rate_pos++;
-	tp_ws_tick(&srv->io, tp_now());
+	tp_ws_tick_start(&srv->io, tp_now());
+	if (tp_ws_tick_step(&srv->io, WS_ROUND_STEP))
+		uv_timer_start(&srv->ws_round_timer, ws_round_step, 1, 1);
 	tp_sse_tick(&srv->io, tp_mono());
 	tp_writer_tick(srv->io.writer);
 	if (srv->io.push) {
@@ -302,6 +317,7 @@ static void finish_shutdown(struct tp_server *srv)
 	uv_timer_stop(&srv->drain_timer);
 	uv_close((uv_handle_t *)&srv->drain_timer, handle_closed);
 	uv_close((uv_handle_t *)&srv->sweep_timer, handle_closed);
+	uv_close((uv_handle_t *)&srv->ws_round_timer, handle_closed);
 	tp_loopwatch_close(srv->loopwatch);
 	uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 	uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
@@ -349,6 +365,7 @@ void tp_server_stop(struct tp_server *srv)
 	TP_LOG(TP_LOG_NOTICE, "msg=\"shutting down\" timeout=%.1fs",
 	       srv->io.cfg->shutdown_timeout);
 	uv_timer_stop(&srv->sweep_timer);
+	uv_timer_stop(&srv->ws_round_timer);
 	tp_listener_close(srv->listener);
 	srv->listener = NULL;
 	tp_sniff_stop_all(&srv->io);
@@ -724,6 +741,8 @@ int tp_server_init_worker(struct tp_server **out, const struct tp_config *cfg,
 	uv_timer_init(&srv->io.loop, &srv->sweep_timer);
 	srv->sweep_timer.data = srv;
 	uv_timer_start(&srv->sweep_timer, sweep_tick, 1000, 1000);
+	uv_timer_init(&srv->io.loop, &srv->ws_round_timer);
+	srv->ws_round_timer.data = srv;
 	uv_timer_init(&srv->io.loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
 	uv_signal_init(&srv->io.loop, &srv->sig_term);

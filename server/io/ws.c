@@ -115,12 +115,17 @@ struct ws_conn {
 	struct tp_tbucket bucket;  /* client frame rate limit */
 	unsigned strikes;          /* consecutive rate-limit violations */
 	bool auth_pending;         /* an auth frame waits for its account check */
+	struct ws_conn *all_prev, *all_next; /* tp_ws.all, for the tick */
 };
 
 struct tp_ws {
 	struct tp_dict *conns;     /* id_str -> struct ws_conn */
 	uint64_t next_id;
 	struct tp_sharedframe last; /* the last event frame, for sharing */
+	/* Every session, newest first, and the housekeeping round's place
+	 * in it: the next session to visit (NULL: no round under way). */
+	struct ws_conn *all, *cursor;
+	double round_now;          /* wall time of the round's start */
 };
 
 /* ---- queue ---- */
@@ -429,6 +434,10 @@ static struct ws_conn *established(struct lws *wsi)
 		tp_free(c);
 		return NULL;
 	}
+	c->all_next = ws->all;
+	if (ws->all)
+		ws->all->all_prev = c;
+	ws->all = c;
 	TP_METRIC_INC(ws_sessions);
 	TP_METRIC_INC(ws_connections_total);
 	hello(c);
@@ -440,6 +449,14 @@ static void closed(struct ws_conn *c)
 	struct tp_ws *ws = ws_of(c->srv);
 
 	tp_dict_del(ws->conns, c->id_str);
+	if (ws->cursor == c)
+		ws->cursor = c->all_next;
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		ws->all = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
 	tp_rconn_close(c->reader); /* before lws closes the socket */
 	tp_push_session_destroy(c->push);
 	tp_wconn_cleanup(&c->out);
@@ -939,24 +956,39 @@ size_t tp_ws_count(const struct tp_io *srv)
 	return srv->ws ? tp_dict_size(srv->ws->conns) : 0;
 }
 
-static bool tick_visit(const char *key, void *value, void *ud)
+static void tick_visit(struct ws_conn *c, double now, double mono)
 {
-	struct ws_conn *c = value;
-	double now = *(double *)ud;
-
-	(void)key;
 	if (c->token_exp > 0 && now >= c->token_exp)
 		close_async(c, 4001, "token expired");
 	else if (c->user > 0 && !c->close_code && tp_user_gone(c->srv, c->user))
 		close_async(c, 4001, "account no longer exists");
-	idle_check(c, tp_mono());
-	return false;
+	idle_check(c, mono);
 }
 
-void tp_ws_tick(struct tp_io *srv, double now)
+void tp_ws_tick_start(struct tp_io *srv, double now)
 {
-	if (srv->ws)
-		tp_dict_foreach(srv->ws->conns, tick_visit, &now);
+	if (!srv->ws)
+		return;
+	srv->ws->cursor = srv->ws->all;
+	srv->ws->round_now = now;
+}
+
+bool tp_ws_tick_step(struct tp_io *srv, size_t max)
+{
+	struct tp_ws *ws = srv->ws;
+	double mono = tp_mono();
+
+	if (!ws)
+		return false;
+	/* Nothing visited closes a connection synchronously (close_async
+	 * only queues), so the cursor stays valid; closed() moves it. */
+	for (size_t i = 0; i < max && ws->cursor; i++) {
+		struct ws_conn *c = ws->cursor;
+
+		ws->cursor = c->all_next;
+		tick_visit(c, ws->round_now, mono);
+	}
 	/* Users whose answers expired were queued above: one query. */
 	tp_user_check_flush(srv);
+	return ws->cursor != NULL;
 }

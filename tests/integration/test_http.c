@@ -325,6 +325,77 @@ static void test_idle_websocket_dropped(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* The keep-alive round visits every session, in steps of a few hundred
+ * per loop turn (server.c WS_ROUND_STEP): 600 clients that never answer
+ * are all dropped, while one that answers its pings stays. */
+#define ROUND_CLIENTS 600
+static void test_idle_round_reaches_every_session(void **state)
+{
+	const char *extra[] = {"TICKPUSH_WS_IDLE_TIMEOUT=4", NULL};
+	struct it_env e2;
+	struct it_ws *ws = calloc(ROUND_CLIENTS, sizeof(*ws)), live;
+	static bool gone[ROUND_CLIENTS];
+	double deadline;
+	size_t dropped = 0;
+	int rc;
+
+	(void)state;
+	assert_non_null(ws);
+	it_setup(&e2, "http-round");
+	snprintf(e2.redis_sock, sizeof(e2.redis_sock), "%s", env.redis_sock);
+	it_server_start(&e2, extra, true);
+	assert_int_equal(it_ws_connect(&live, e2.port, "/ws", NULL, 0), 0);
+	for (int i = 0; i < ROUND_CLIENTS; i++)
+		if (it_ws_connect(&ws[i], e2.port, "/ws", NULL, 0))
+			fail_msg("connect %d failed", i);
+	/* Ping after 2 s of silence, drop 4 s after that: every one within
+	 * a few rounds (the live one has 4 s to answer, even on a loaded
+	 * box). The silent ones are read raw (their pings must go
+	 * unanswered) until the server ends them; the live client reads
+	 * through the helper, which answers its pings. */
+	deadline = it_now() + 30;
+	while (dropped < ROUND_CLIENTS && it_now() < deadline) {
+		char *msg, junk[512];
+		size_t len;
+		int r;
+
+		for (int i = 0; i < ROUND_CLIENTS; i++) {
+			ssize_t k;
+
+			if (gone[i])
+				continue;
+			while ((k = recv(ws[i].fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+				;
+			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+				gone[i] = true;
+				dropped++;
+			}
+		}
+		while ((r = it_ws_recv(&live, 0.05, &msg, &len)) == 1)
+			free(msg);
+		assert_int_equal(r, 0); /* the live one is never dropped */
+	}
+	assert_int_equal(dropped, ROUND_CLIENTS);
+	/* The live one is still served: a ping of ours is answered. */
+	{
+		cJSON *j;
+
+		assert_int_equal(it_ws_send_text(&live, "{\"op\":\"ping\",\"t\":1}"), 0);
+		j = it_ws_wait_type(&live, "pong", 10);
+		assert_non_null(j);
+		cJSON_Delete(j);
+	}
+	it_ws_close(&live);
+	for (int i = 0; i < ROUND_CLIENTS; i++)
+		it_ws_close(&ws[i]);
+	free(ws);
+	rc = it_server_stop(&e2, SIGTERM, 10);
+	if (rc)
+		it_dump_logs(&e2);
+	it_teardown(&e2);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_login_rate_limited_per_address),
 		cmocka_unit_test(test_require_auth_everywhere),
 		cmocka_unit_test(test_idle_websocket_dropped),
+		cmocka_unit_test(test_idle_round_reaches_every_session),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
