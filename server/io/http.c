@@ -1043,14 +1043,16 @@ out:
 /*
  * The keep-alive POLLOUT round, and poll restarts that change nothing.
  * After each keep-alive answer lws 4.1.6 (lws_http_transaction_completed)
- * parks the connection in a state that reads nothing until the socket
- * reports writable, and asks for that (lws_callback_on_writable); when
- * POLLOUT comes it turns POLLOUT off again, twice, before it reads the
- * next request. Its libuv glue (elops_io_uv) hands every such change to
- * uv_poll_start, and libuv 1.44 implements each call as a stop (an
- * EPOLL_CTL_DEL at once) and a start (an ADD at the next poll), even when
- * the events stay the same, so one answer cost four uv_poll_start, six
- * epoll_ctl and an extra trip through epoll_wait.
+ * parks the connection (LRS_DEFERRING_ACTION) in a state that reads
+ * nothing until the socket reports writable, and asks for that
+ * (lws_callback_on_writable); when POLLOUT comes it turns POLLOUT off
+ * again, twice (lws_h1_server_socket_service), and when the next request
+ * arrives it enables the POLLIN it already has (lws_header_table_attach).
+ * Its libuv glue (elops_io_uv) hands every such change to uv_poll_start,
+ * and libuv 1.44 implements each call as a stop (an EPOLL_CTL_DEL at
+ * once) and a start (an ADD at the next poll), even when the events stay
+ * the same: per request four uv_poll_start, six epoll_ctl and a second
+ * epoll_wait.
  *
  * Calls to uv_poll_start from lws's libuv plugin bind to this definition
  * (interposition, as for lws_close_free_wsi; our own calls do too):
