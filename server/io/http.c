@@ -64,6 +64,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -71,6 +72,7 @@
 #include <sys/uio.h>
 
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "http.h"
 #include "io.h"
@@ -599,17 +601,30 @@ static int send_headers(struct lws *wsi, struct pss *pss)
 	return lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;
 }
 
-/* The answer is out: close, or let lws read the next request. Nothing may
- * touch pss after lws_http_transaction_completed: lws frees it when it
- * binds our protocol afresh for the next request. */
-static int finish(struct lws *wsi, struct pss *pss)
+/* The connection whose answer our writev sent whole, while finish() has
+ * lws complete its transaction (see uv_poll_start below); fd -1: none. */
+static struct {
+	int fd;
+	const struct lws *wsi;
+} completing = {-1, NULL};
+
+/* The answer is out (`whole`: all of it by our writev): close, or let lws
+ * read the next request. Nothing may touch pss after
+ * lws_http_transaction_completed: lws frees it when it binds our protocol
+ * afresh for the next request. */
+static int finish(struct lws *wsi, struct pss *pss, bool whole)
 {
 	enum tp_hc_action next = tp_hc_sent(&pss->hc);
+	int rc;
 
 	pss_release(pss);
 	if (next != TP_HC_NEXT)
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	completing.fd = whole ? lws_get_socket_fd(wsi) : -1;
+	completing.wsi = wsi;
+	rc = lws_http_transaction_completed(wsi);
+	completing.fd = -1;
+	return rc ? -1 : 0;
 }
 
 /*
@@ -628,6 +643,7 @@ static int write_answer(struct lws *wsi, struct pss *pss)
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
 	unsigned char *body = (unsigned char *)tp_buf_data(&pss->out);
 	size_t hlen, blen = pss->out.len, done = 0;
+	bool whole;
 
 	if (pss->ans.headers_sent)
 		return 0;
@@ -646,6 +662,7 @@ static int write_answer(struct lws *wsi, struct pss *pss)
 			return -1; /* the peer is gone */
 		done = r > 0 ? (size_t)r : 0;
 	}
+	whole = done == hlen + blen;
 	if (done < hlen &&
 	    lws_write(wsi, start + done, hlen - done, LWS_WRITE_HTTP_HEADERS) != (int)(hlen - done))
 		return -1;
@@ -656,7 +673,7 @@ static int write_answer(struct lws *wsi, struct pss *pss)
 	    lws_write(wsi, body + done, blen - done, LWS_WRITE_HTTP_FINAL) != (int)(blen - done))
 		return -1;
 	pss->ans.sent = blen;
-	return finish(wsi, pss);
+	return finish(wsi, pss, whole);
 }
 
 /* Writes a ready answer at once (not from WRITEABLE), for the one case
@@ -1023,6 +1040,149 @@ out:
 	return rc;
 }
 
+/*
+ * The keep-alive POLLOUT round, and poll restarts that change nothing.
+ * After each keep-alive answer lws 4.1.6 (lws_http_transaction_completed)
+ * parks the connection (LRS_DEFERRING_ACTION) in a state that reads
+ * nothing until the socket reports writable, and asks for that
+ * (lws_callback_on_writable); when POLLOUT comes it turns POLLOUT off
+ * again, twice (lws_h1_server_socket_service), and when the next request
+ * arrives it enables the POLLIN it already has (lws_header_table_attach).
+ * Its libuv glue (elops_io_uv) hands every such change to uv_poll_start,
+ * and libuv 1.44 implements each call as a stop (an EPOLL_CTL_DEL at
+ * once) and a start (an ADD at the next poll), even when the events stay
+ * the same: per request four uv_poll_start, six epoll_ctl and a second
+ * epoll_wait.
+ *
+ * Calls to uv_poll_start from lws's libuv plugin bind to this definition
+ * (interposition, as for lws_close_free_wsi; our own calls do too):
+ *  - a start with the very events, callback and state the handle already
+ *    has is not passed on (libuv would only drop and re-add the fd);
+ *  - the POLLOUT lws asks for inside finish(), for a connection whose
+ *    answer our writev sent whole, is not asked of the kernel: lws wants
+ *    it only to leave that parked state (it writes nothing then, as
+ *    nothing is left to write), so it is handed to lws's own poll
+ *    callback from an idle handle, at the start of the next loop turn,
+ *    exactly as libuv would have reported it. A change lws makes to that
+ *    handle meanwhile (POLLOUT off, reading paused) cancels it; a handle
+ *    closed or stopped by then gets nothing; WSI_DESTROY drops it.
+ * So a keep-alive request costs its read and its writev, and no epoll_ctl.
+ */
+typedef int uv_poll_start_fn(uv_poll_t *h, int events, uv_poll_cb cb);
+
+#define TP_WRITABLE_DUE_MAX 256
+
+struct writable_due {
+	uv_poll_t *h;
+	uv_poll_cb cb;
+	const struct lws *wsi;
+};
+
+static struct {
+	struct writable_due at[TP_WRITABLE_DUE_MAX];
+	unsigned n;
+	uv_idle_t *idle;              /* delivers them; closed once it has */
+} due;
+
+static int due_find(const uv_poll_t *h)
+{
+	for (unsigned i = 0; i < due.n; i++)
+		if (due.at[i].h == h)
+			return (int)i;
+	return -1;
+}
+
+static void due_drop(unsigned i)
+{
+	due.at[i] = due.at[--due.n];
+}
+
+/* The connection is being freed: its handle goes with it. */
+static void due_forget(const struct lws *wsi)
+{
+	for (unsigned i = due.n; i-- > 0;)
+		if (due.at[i].wsi == wsi)
+			due_drop(i);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+	tp_free(h);
+}
+
+static void due_deliver(uv_idle_t *idle)
+{
+	struct writable_due at[TP_WRITABLE_DUE_MAX];
+	unsigned n = due.n;
+
+	memcpy(at, due.at, n * sizeof(at[0]));
+	due.n = 0;
+	due.idle = NULL;
+	uv_close((uv_handle_t *)idle, idle_closed);
+	/* A handle closed meanwhile is still memory until the loop's closing
+	 * phase, which comes after this one. */
+	for (unsigned i = 0; i < n; i++)
+		if (uv_is_active((uv_handle_t *)at[i].h) &&
+		    !uv_is_closing((uv_handle_t *)at[i].h))
+			at[i].cb(at[i].h, 0, UV_WRITABLE);
+}
+
+static bool due_add(uv_poll_t *h, uv_poll_cb cb)
+{
+	if (due.n == TP_WRITABLE_DUE_MAX)
+		return false;
+	if (!due.idle) {
+		uv_idle_t *idle = tp_malloc(sizeof(*idle));
+
+		if (!idle)
+			return false;
+		uv_idle_init(h->loop, idle);
+		uv_idle_start(idle, due_deliver);
+		due.idle = idle;
+	}
+	due.at[due.n++] = (struct writable_due){h, cb, completing.wsi};
+	return true;
+}
+
+/* Would uv_poll_start(h, events, cb) leave h as it is? */
+static bool poll_unchanged(const uv_poll_t *h, int events, uv_poll_cb cb)
+{
+	unsigned want = (events & UV_READABLE ? POLLIN : 0u) |
+			(events & UV_WRITABLE ? POLLOUT : 0u);
+
+	return !(events & ~(UV_READABLE | UV_WRITABLE)) &&
+	       uv_is_active((const uv_handle_t *)h) &&
+	       !uv_is_closing((const uv_handle_t *)h) && h->poll_cb == cb &&
+	       h->io_watcher.pevents == want;
+}
+
+int uv_poll_start(uv_poll_t *h, int events, uv_poll_cb cb)
+{
+	static uv_poll_start_fn *uv_own;
+	int i = due_find(h);
+
+	if (!uv_own) {
+		void *sym = dlsym(RTLD_NEXT, "uv_poll_start");
+
+		if (!sym)
+			abort(); /* cannot be: libuv is linked */
+		memcpy(&uv_own, &sym, sizeof(uv_own));
+	}
+	if (i >= 0) {
+		if ((events & UV_WRITABLE) && poll_unchanged(h, events & ~UV_WRITABLE, cb))
+			return 0; /* POLLOUT is still due from us */
+		due_drop((unsigned)i);
+	} else if (completing.fd >= 0 && h->io_watcher.fd == completing.fd &&
+		   events == (UV_READABLE | UV_WRITABLE) &&
+		   poll_unchanged(h, UV_READABLE, cb) && due_add(h, cb)) {
+		completing.fd = -1;
+		return 0;
+	}
+	if (poll_unchanged(h, events, cb))
+		return 0;
+	return uv_own(h, events, cb);
+}
+
 /* The regular file that path names under the web-demo folder, with every
  * symlink resolved, in out; false when there is none or it resolves to
  * anything outside the folder (a link to /etc/passwd is not served). */
@@ -1064,7 +1224,7 @@ static int try_static(struct lws *wsi, struct pss *pss, int *ret)
 	extra = tp_hc_closing(&pss->hc) ? cache_close : cache;
 	n = lws_serve_http_file(wsi, full, mime_of(full), extra, (int)strlen(extra));
 	/* > 0: lws sent it all at once; else FILE_COMPLETION follows. */
-	*ret = n < 0 ? -1 : n > 0 ? finish(wsi, pss) : 0;
+	*ret = n < 0 ? -1 : n > 0 ? finish(wsi, pss, false) : 0;
 	return 1;
 }
 
@@ -1314,6 +1474,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 * first): a ticket must never outlive its pss. */
 		if (pss)
 			request_gone(pss);
+		due_forget(wsi);
 		if (lws_get_opaque_user_data(wsi) == &counted_mark) {
 			tp_sniff_gone(server_of(wsi), wsi);
 			lws_set_opaque_user_data(wsi, NULL);
@@ -1343,7 +1504,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return 0; /* spurious, or lws is serving a file */
 		return write_answer(wsi, pss);
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-		return pss ? finish(wsi, pss) : -1;
+		return pss ? finish(wsi, pss, false) : -1;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pss)
