@@ -195,7 +195,7 @@ TP_DEB_PACKAGES=(
 	libcjson-dev libcmocka-dev libssl-dev libpq-dev
 	redis-server redis-tools postgresql postgresql-client nginx
 	clang libclang-rt-14-dev
-	curl ca-certificates openssl systemd procps groff-base python3 nginx
+	curl ca-certificates openssl systemd procps groff-base python3 strace
 )
 
 # tp_pkg_installed PKG : true if dpkg says PKG is installed.
