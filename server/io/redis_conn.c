@@ -91,10 +91,29 @@ struct tp_redis_conn {
 
 /* ---- libuv adapter for hiredis ---- */
 
+/*
+ * Writes. hiredis asks for write interest (addWrite) after every command
+ * it appends to its output buffer, and drops it (delWrite) once the buffer
+ * is out. Passing that to the poll would cost, per loop turn with a
+ * command, a uv_poll_start both ways (libuv 1.44 stops a poll before it
+ * starts it again: an epoll_ctl DEL, then an ADD at the next poll), a
+ * loop turn to learn the obvious (an idle socket is writable) and a
+ * sleep before the reply. So on a connected context a write request only
+ * starts an idle handle: early in the next loop turn, before the push
+ * writer's flush and before the loop can wait, `ev_flush` writes
+ * everything the turn's commands appended, in one write(), and the reply
+ * is usually back by the time the loop polls. Only when the kernel takes
+ * part of it (hiredis asks again from inside the flush) or while the
+ * connect is in progress (hiredis learns of the connect by writability)
+ * does the poll watch for POLLOUT.
+ */
 struct uv_events {
 	redisAsyncContext *ac;
 	uv_poll_t poll;
-	int events;
+	uv_idle_t flush;
+	int events;         /* what the poll watches */
+	bool flushing;      /* inside ev_flush: a write request needs POLLOUT */
+	int open_handles;   /* freed when both handles are closed */
 };
 
 static void note_rx(struct tp_redis_conn *rc);
@@ -117,9 +136,7 @@ static void ev_poll_cb(uv_poll_t *h, int status, int events)
 
 static void ev_update(struct uv_events *e, int events)
 {
-	/* hiredis asks for write interest once per command: re-arming an
-	 * unchanged poll (libuv 1.44's uv_poll_start stops it first, an
-	 * epoll_ctl each way) cost ~4 % of the CPU at 1,000 events/s. */
+	/* Re-arming an unchanged poll would stop and start it (see above). */
 	if (events == e->events && uv_is_active((uv_handle_t *)&e->poll) == !!events)
 		return;
 	e->events = events;
@@ -127,6 +144,18 @@ static void ev_update(struct uv_events *e, int events)
 		uv_poll_start(&e->poll, e->events, ev_poll_cb);
 	else
 		uv_poll_stop(&e->poll);
+}
+
+static void ev_flush(uv_idle_t *h)
+{
+	struct uv_events *e = h->data;
+
+	uv_idle_stop(h);
+	if (!e->ac)
+		return;
+	e->flushing = true;
+	redisAsyncHandleWrite(e->ac); /* may free the context: e stays */
+	e->flushing = false;
 }
 
 static void ev_add_read(void *p)
@@ -147,19 +176,28 @@ static void ev_add_write(void *p)
 {
 	struct uv_events *e = p;
 
-	ev_update(e, e->events | UV_WRITABLE);
+	if (e->flushing || !e->ac || !(e->ac->c.flags & REDIS_CONNECTED)) {
+		ev_update(e, e->events | UV_WRITABLE);
+		return;
+	}
+	if (!(e->events & UV_WRITABLE)) /* else the poll will say when */
+		uv_idle_start(&e->flush, ev_flush);
 }
 
 static void ev_del_write(void *p)
 {
 	struct uv_events *e = p;
 
+	uv_idle_stop(&e->flush);
 	ev_update(e, e->events & ~UV_WRITABLE);
 }
 
 static void ev_closed(uv_handle_t *h)
 {
-	tp_free(h->data);
+	struct uv_events *e = h->data;
+
+	if (--e->open_handles == 0)
+		tp_free(e);
 }
 
 static void ev_cleanup(void *p)
@@ -168,6 +206,7 @@ static void ev_cleanup(void *p)
 
 	e->ac = NULL;
 	uv_close((uv_handle_t *)&e->poll, ev_closed);
+	uv_close((uv_handle_t *)&e->flush, ev_closed);
 }
 
 static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
@@ -180,7 +219,10 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 		tp_free(e);
 		return REDIS_ERR;
 	}
+	uv_idle_init(loop, &e->flush);
 	e->poll.data = e;
+	e->flush.data = e;
+	e->open_handles = 2;
 	e->ac = ac;
 	ac->ev.data = e;
 	ac->ev.addRead = ev_add_read;

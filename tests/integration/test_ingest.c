@@ -5,13 +5,15 @@
  * normalised fields; pattern_updated replaces, pattern_expired removes;
  * malformed events are counted per reason and change nothing else; the
  * write-through lands in the Redis cache layout with a TTL; the response
- * cache is invalidated by a matching event and kept by a non-matching one.
+ * cache is invalidated by a matching event and kept by a non-matching one;
+ * the write-through changes no poll (strace).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -282,6 +284,64 @@ static void test_response_cache_coherence(void **state)
 	assert_true(it_wait(member_equals, &c2, WAIT_S));
 }
 
+struct key_ctx {
+	char key[128];
+};
+
+static bool key_exists(void *ud)
+{
+	struct key_ctx *k = ud;
+
+	return it_redis(&env, NULL, 0, "EXISTS %s", k->key) == 1;
+}
+
+/*
+ * The write-through costs no poll change. Each event's commands (HSET,
+ * EXPIRE, the index ZADDs) leave in one write early in the next loop turn;
+ * before, hiredis's write interest went to the poll, and libuv 1.44 makes
+ * every uv_poll_start an EPOLL_CTL_DEL and an ADD: four epoll_ctl per
+ * event (redis_conn.c, "Writes"). Events are published one at a time, so
+ * each is its own loop turn. Skipped where strace is missing or may not
+ * attach.
+ */
+#define WT_EVENTS 100
+
+static void test_write_through_costs_no_epoll_ctl(void **state)
+{
+	long long now = (long long)time(NULL);
+	struct count_ctx c = {"/api/patterns/scan?symbols=EPCT&confidence_min=0",
+			      "pagination.total", WT_EVENTS};
+	struct key_ctx last;
+	char ev[512];
+	long calls;
+	pid_t sp;
+
+	(void)state;
+	if ((sp = it_strace_start(&env, "epoll_ctl", "writethrough")) < 0)
+		skip();
+	for (int i = 0; i < WT_EVENTS; i++) {
+		snprintf(ev, sizeof(ev), "{\"event_type\":\"pattern_detected\",\"data\":"
+			 "{\"symbol\":\"EPCT\",\"pattern\":\"Doji\",\"confidence\":0.8,"
+			 "\"timestamp\":%lld}}", now - i);
+		assert_int_equal(it_publish(&env, "tickstock.events.patterns", ev), 1);
+		usleep(2000);
+	}
+	if (!it_wait(member_equals, &c, WAIT_S))
+		fail_msg("not all %d events were ingested", WT_EVENTS);
+	/* One connection, commands in order: the last hash there means all. */
+	snprintf(last.key, sizeof(last.key), "tickstock:patterns:EPCT:Doji:%lld",
+		 now - (WT_EVENTS - 1));
+	if (!it_wait(key_exists, &last, WAIT_S))
+		fail_msg("%s never reached Redis", last.key);
+	calls = it_strace_calls(&env, sp, "writethrough", "epoll_ctl");
+	print_message("epoll_ctl during %d events: %ld\n", WT_EVENTS, calls);
+	assert_true(calls >= 0);
+	/* Before: ~400. What remains is the rest of the server (the clients
+	 * of this test's HTTP checks), hence the margin. */
+	if (calls >= WT_EVENTS)
+		fail_msg("%ld epoll_ctl for %d events", calls, WT_EVENTS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_update_and_expire),
 		cmocka_unit_test(test_malformed_events_change_nothing),
 		cmocka_unit_test(test_response_cache_coherence),
+		cmocka_unit_test(test_write_through_costs_no_epoll_ctl),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

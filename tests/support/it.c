@@ -115,6 +115,82 @@ pid_t it_spawn(char *const argv[], char *const envp[], const char *log)
 	return pid;
 }
 
+/* Is pid traced (strace has attached)? */
+static bool traced(pid_t pid)
+{
+	char path[64], line[128];
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TracerPid:", 10))
+			yes = atoi(line + 10) != 0;
+	fclose(f);
+	return yes;
+}
+
+static void strace_paths(const struct it_env *e, const char *name,
+			 char *out, char *log, size_t size)
+{
+	snprintf(out, size, "%s/%s.strace", e->dir, name);
+	snprintf(log, size, "%s/%s.strace.log", e->dir, name);
+}
+
+pid_t it_strace_start(const struct it_env *e, const char *syscalls,
+		      const char *name)
+{
+	char out[400], log[400], trace[128], pid[16];
+	char a0[] = "/usr/bin/strace", a1[] = "-f", a2[] = "-qq", a3[] = "-c",
+	     a4[] = "-e", a6[] = "-o", a8[] = "-p";
+	char *const argv[] = {a0, a1, a2, a3, a4, trace, a6, out, a8, pid, NULL};
+	pid_t sp;
+	double until;
+
+	if (access(a0, X_OK))
+		return -1;
+	strace_paths(e, name, out, log, sizeof(out));
+	snprintf(trace, sizeof(trace), "trace=%s", syscalls);
+	snprintf(pid, sizeof(pid), "%d", (int)e->server_pid);
+	sp = it_spawn(argv, environ, log);
+	for (until = it_now() + 5; !traced(e->server_pid) && it_now() < until;)
+		usleep(20000);
+	if (!traced(e->server_pid)) {
+		kill(sp, SIGKILL);
+		waitpid(sp, NULL, 0);
+		return -1; /* no ptrace here */
+	}
+	return sp;
+}
+
+long it_strace_calls(const struct it_env *e, pid_t sp, const char *name,
+		     const char *syscall)
+{
+	char out[400], log[400], line[256], sc[64];
+	long calls = 0, c;
+	FILE *f;
+
+	kill(sp, SIGINT);
+	if (waitpid(sp, NULL, 0) != sp)
+		return -1;
+	strace_paths(e, name, out, log, sizeof(out));
+	if (!(f = fopen(out, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* "% time seconds usecs/call calls [errors] syscall" */
+		char *last = strrchr(line, ' ');
+
+		if (!last || sscanf(last + 1, "%63s", sc) != 1 || strcmp(sc, syscall))
+			continue;
+		if (sscanf(line, "%*f %*f %*d %ld", &c) == 1)
+			calls = c;
+	}
+	fclose(f);
+	return calls;
+}
+
 static int wait_exit(pid_t pid, double timeout_s)
 {
 	double end = it_now() + timeout_s;

@@ -41,6 +41,17 @@ void it_redis_stop(struct it_env *e, int sig);
  * stderr appended to log; returns the pid (aborts if fork fails). */
 pid_t it_spawn(char *const argv[], char *const envp[], const char *log);
 
+/* Counting a server's system calls: it_strace_start attaches
+ * `strace -f -c -e trace=<syscalls>` to e's server, its summary going to
+ * e->dir/<name>.strace, and returns strace's pid once it is attached, or
+ * -1 where strace is missing or may not attach (the caller skips).
+ * it_strace_calls stops it and returns how many calls of syscall it
+ * counted (0 when it counted none). */
+pid_t it_strace_start(const struct it_env *e, const char *syscalls,
+		      const char *name);
+long it_strace_calls(const struct it_env *e, pid_t sp, const char *name,
+		     const char *syscall);
+
 /* Starts tickpush (TICKPUSH_BIN) with the Redis socket, port 0 and any
  * extra "NAME=value" environment entries (NULL-terminated, may be NULL);
  * waits until it listens and, if wait_ready, until /readyz says ready. */
