@@ -197,22 +197,54 @@ void tp_format_expiry(char *out, size_t n, double seconds_left)
 		put_count(out, n, seconds_left / 86400, 'd');
 }
 
+/* The three below are snprintf's "%.1fx", "$%.2f" and "%+.1f%%", the
+ * number through tp_fmt_fixed (no printf for the usual values). */
 void tp_format_ratio(char *out, size_t n, double v)
 {
-	if (n)
+	size_t len;
+
+	if (n < 2) {
+		if (n)
+			out[0] = '\0';
+		return;
+	}
+	len = tp_fmt_fixed(out, n - 1, v, 1);
+	if (len + 2 <= n) {
+		out[len] = 'x';
+		out[len + 1] = '\0';
+	} else {
 		snprintf(out, n, "%.1fx", v);
+	}
 }
 
 void tp_format_price(char *out, size_t n, double v)
 {
-	if (n)
-		snprintf(out, n, "$%.2f", v);
+	if (n < 2) {
+		if (n)
+			out[0] = '\0';
+		return;
+	}
+	out[0] = '$';
+	tp_fmt_fixed(out + 1, n - 1, v, 2);
 }
 
 void tp_format_change(char *out, size_t n, double v)
 {
-	if (n)
+	size_t len;
+
+	if (n < 4 || !isfinite(v) || signbit(v)) {
+		if (n)
+			snprintf(out, n, "%+.1f%%", v);
+		return;
+	}
+	out[0] = '+';
+	len = 1 + tp_fmt_fixed(out + 1, n - 2, v, 1);
+	if (len + 2 <= n) {
+		out[len] = '%';
+		out[len + 1] = '\0';
+	} else {
 		snprintf(out, n, "%+.1f%%", v);
+	}
 }
 
 /* Enough for "%.2f" of DBL_MAX (309 digits) plus sign and decorations. */

@@ -50,6 +50,10 @@ void tp_buf_json_uint(struct tp_buf *b, unsigned long long v);
 /* Appends v with exactly `decimals` digits after the point ("%.*f"): for
  * figures read by people, such as milliseconds; "null" for NaN/inf. */
 void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals);
+/* snprintf(out, n, "%.*f", decimals, v), the same bytes and return value,
+ * without printf for the usual values (prices, ratios, times): those are
+ * most of what formatting an event costs. */
+size_t tp_fmt_fixed(char *out, size_t n, double v, int decimals);
 /* Appends s as a JSON string, or null when s is NULL or "" (an optional
  * text column). */
 void tp_buf_json_str_or_null(struct tp_buf *b, const char *s);

@@ -156,12 +156,13 @@ static size_t put_digits(char *p, unsigned long long v)
 }
 
 /*
- * What "%.15g" writes for 1e-3 <= |v| < 1e9 when v is the double nearest
- * to a decimal of at most 6 places, m / 10^k: that decimal, in fixed
- * notation without trailing zeros. (v is within half an ulp of m / 10^k,
- * far less than half a unit of the 15th digit, and m has at most 15
- * digits; the smallest k gives a last digit that is not 0.) Such values
- * (0.6, 150.25, prices, ratios) are most of what we print, and printing
+ * What "%.15g" writes for 1e-3 <= |v| < 1e15 when v is the double nearest
+ * to a decimal of at most 6 places and 15 digits, m / 10^k: that decimal,
+ * in fixed notation without trailing zeros. (v is within half an ulp of
+ * m / 10^k, less than half a unit of the 15th digit; the exponent is
+ * below 15, so %g does not switch to e-notation; the smallest k gives a
+ * last digit that is not 0.) Such values (0.6, 150.25, prices, ratios,
+ * Unix times with milliseconds) are most of what we print, and printing
  * them by hand skips snprintf and the strtod check. false: not such a
  * value, the caller formats it.
  */
@@ -169,10 +170,13 @@ static bool short_decimal(double v, char *out, size_t n)
 {
 	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
 	double a = fabs(v);
+	int int_digits = 0;
 
-	if (!(a >= 1e-3 && a < 1e9) || n < 32)
+	if (!(a >= 1e-3 && a < 1e15) || n < 32)
 		return false;
-	for (int k = 1; k <= 6; k++) {
+	for (double t = 1; t <= a; t *= 10)
+		int_digits++;
+	for (int k = 1; k <= 6 && int_digits + k <= 15; k++) {
 		double m = nearbyint(a * pow10[k]);
 		unsigned long long u, ip, fp;
 		char *p = out;
@@ -206,6 +210,15 @@ void tp_buf_json_num(struct tp_buf *b, double v)
 	}
 	if (v == floor(v) && fabs(v) < 1e15) {
 		/* "%.0f" by hand (exact: |v| < 1e15), "-0" included. */
+		if (signbit(v))
+			tp_buf_putc(b, '-');
+		tp_buf_json_uint(b, (unsigned long long)fabs(v));
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 9007199254740992.0 /* 2^53 */ &&
+	    (unsigned long long)fabs(v) % 10) {
+		/* 16 digits, the last not 0 (microsecond stamps): %.15g
+		 * cannot round-trip, %.17g writes them all. */
 		if (signbit(v))
 			tp_buf_putc(b, '-');
 		tp_buf_json_uint(b, (unsigned long long)fabs(v));
@@ -245,43 +258,69 @@ void tp_buf_json_uint(struct tp_buf *b, unsigned long long v)
  * usual milliseconds and prices: x = v * 10^d is then within 1.2e-4 of
  * the exact product, so unless x's fraction is within 1e-3 of one half
  * (a near tie, left to printf) rounding x to the nearest integer gives
- * printf's digits.
+ * printf's digits. Writes into out (at least TP_FIXED_FAST_MAX bytes,
+ * not terminated) and returns the length; 0: the caller uses printf.
  */
-static bool fixed_by_hand(struct tp_buf *b, double v, int decimals)
+#define TP_FIXED_FAST_MAX 24 /* "-" 12 digits "." 6 digits */
+
+static size_t fixed_by_hand(char *out, double v, int decimals)
 {
 	static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
-	char frac[8];
 	double x, r;
 	unsigned long long u, p;
+	size_t len = 0;
 
 	if (decimals < 1 || decimals > 6)
-		return false;
+		return 0;
 	x = fabs(v) * pow10[decimals];
 	if (!(x < 1e12) || fabs(x - floor(x) - 0.5) < 1e-3)
-		return false;
+		return 0;
 	r = floor(x + 0.5);
 	u = (unsigned long long)r;
 	p = (unsigned long long)pow10[decimals];
 	if (signbit(v) && u)
-		tp_buf_putc(b, '-');
+		out[len++] = '-';
 	else if (signbit(v))
-		return false; /* printf writes "-0.000": leave it that */
-	tp_buf_json_uint(b, u / p);
-	frac[0] = '.';
+		return 0; /* printf writes "-0.000": leave it that */
+	len += put_digits(out + len, u / p);
+	out[len] = '.';
 	u %= p;
 	for (int d = decimals; d >= 1; d--) {
-		frac[d] = (char)('0' + u % 10);
+		out[len + (size_t)d] = (char)('0' + u % 10);
 		u /= 10;
 	}
-	tp_buf_append(b, frac, (size_t)decimals + 1);
-	return true;
+	return len + (size_t)decimals + 1;
+}
+
+size_t tp_fmt_fixed(char *out, size_t n, double v, int decimals)
+{
+	char tmp[TP_FIXED_FAST_MAX];
+	size_t len = isfinite(v) ? fixed_by_hand(tmp, v, decimals) : 0;
+	int w;
+
+	if (!len) {
+		w = snprintf(out, n, "%.*f", decimals, v);
+		return w < 0 ? 0 : (size_t)w;
+	}
+	if (n) {
+		size_t k = len < n ? len : n - 1; /* snprintf's truncation */
+
+		memcpy(out, tmp, k);
+		out[k] = '\0';
+	}
+	return len;
 }
 
 void tp_buf_json_fixed(struct tp_buf *b, double v, int decimals)
 {
+	char tmp[TP_FIXED_FAST_MAX];
+	size_t len;
+
 	if (!isfinite(v))
 		tp_buf_puts(b, "null");
-	else if (!fixed_by_hand(b, v, decimals))
+	else if ((len = fixed_by_hand(tmp, v, decimals)))
+		tp_buf_append(b, tmp, len);
+	else
 		tp_buf_printf(b, "%.*f", decimals, v);
 }
 

@@ -163,7 +163,7 @@ void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 	tp_pattern_to_json(&rc->scratch, p);
 	if (rc->scratch.oom)
 		return;
-	snprintf(now_s, sizeof(now_s), "%.3f", now);
+	tp_fmt_fixed(now_s, sizeof(now_s), now, 3);
 	argv[0] = "HSET"; argv[1] = key; argv[2] = "data";
 	argv[3] = tp_buf_data(&rc->scratch); argv[4] = "cached_at"; argv[5] = now_s;
 	for (int i = 0; i < 6; i++)
@@ -173,13 +173,13 @@ void tp_redis_cache_on_upsert(struct tp_redis_cache *rc,
 	send_fmt(rc, "EXPIRE", key, ttl, NULL);
 
 	snprintf(idx, sizeof(idx), "%s:indexes:confidence", rc->prefix);
-	snprintf(score, sizeof(score), "%.6f", p->confidence);
+	tp_fmt_fixed(score, sizeof(score), p->confidence, 6);
 	argv[0] = "ZADD"; argv[1] = idx; argv[2] = score; argv[3] = p->id;
 	for (int i = 0; i < 4; i++)
 		lens[i] = strlen(argv[i]);
 	send_cmd(rc, 4, argv, lens);
 
-	snprintf(score, sizeof(score), "%.3f", p->detected_at);
+	tp_fmt_fixed(score, sizeof(score), p->detected_at, 3);
 	snprintf(idx, sizeof(idx), "%s:indexes:time", rc->prefix);
 	argv[1] = idx; argv[2] = score; argv[3] = p->id;
 	for (int i = 0; i < 4; i++)

@@ -171,6 +171,10 @@ static void test_json_numbers_as_printf(void **state)
 		0.0, -0.0, 1.0, -1.0, 0.6, 0.1, 0.001, 0.0015, 0.000999, 150.25,
 		-2.5, 999999999.999999, 1e9 - 0.5, 1e9, 1e15 - 1, 1e15, 0.123456,
 		0.1234567, 1.0 / 3, 0.85, 12.3, 99.99, 1725456789.123,
+		1733212345.5, -1725456789.123, 1733212345.123456, 123456789012.345,
+		99999999999999.9, 999999999999999.0, 1764912345678901.0,
+		1764912345678900.0, 9007199254740991.0, 9007199254740992.0,
+		-1764912345678901.0, 0.999999, 1e14 + 0.5,
 	};
 	struct tp_buf b;
 	char want[64];
@@ -185,6 +189,10 @@ static void test_json_numbers_as_printf(void **state)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		if (i < (int)(sizeof(fixed) / sizeof(fixed[0])))
 			v = fixed[i];
+		else if (i % 5 == 0) /* Unix times: s with a fraction, or us */
+			v = i % 2 ? 1.7e9 + (double)(x % 100000000ull) +
+					    (double)((x >> 30) % 1000000) / pow10[(x >> 50) % 7]
+				  : 1.7e15 + (double)(x % 100000000000000ull);
 		else if (i % 3 == 0) /* m / 10^k, up to 7 places, either sign */
 			v = (double)(long long)(x % 2000000000000ull - 1000000000000ull) /
 			    pow10[(x >> 45) % 8];

@@ -219,6 +219,55 @@ static void test_number_formats(void **state)
 	assert_string_equal(out, "+0.0%");
 }
 
+/* The formats are snprintf's bytes for any double, at any buffer size
+ * (they skip printf for the usual values). */
+static void test_number_formats_as_printf(void **state)
+{
+	static const double fixed[] = {
+		0.0, -0.0, 0.05, -0.05, 0.25, 0.125, 2.675, 1.45, -1.45, 9.995,
+		1e11, 1e12, 1e300, -1e300, 1e-300, 123456789.125, 0.1 + 0.2,
+	};
+	unsigned long long x = 0x9e3779b97f4a7c15ull;
+	char got[400], want[400];
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		size_t n = i % 5 ? sizeof(got) : (size_t)(i / 5 % 12);
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i < (int)TP_ARRAY_SIZE(fixed))
+			v = fixed[i];
+		else if (i % 7 == 0)
+			v = i % 2 ? (double)NAN : (i % 3 ? (double)INFINITY : -(double)INFINITY);
+		else if (i % 3 == 0) /* whole cents and tenths, either sign */
+			v = (double)(long long)(x % 2000000ull - 1000000ull) / (i % 2 ? 100.0 : 10.0);
+		else if (i % 3 == 1)
+			v = (double)(x % 100000000ull) / 1e3 * ((x >> 40) % 2 ? -1 : 1);
+		else
+			memcpy(&v, &x, sizeof(v));
+		memset(got, 'Z', sizeof(got));
+		tp_format_ratio(got, n, v);
+		snprintf(want, n, "%.1fx", v);
+		if (n && strcmp(got, want))
+			fail_msg("ratio %.17g n=%zu: %s, printf %s", v, n, got, want);
+		tp_format_price(got, n, v);
+		snprintf(want, n, "$%.2f", v);
+		if (n && strcmp(got, want))
+			fail_msg("price %.17g n=%zu: %s, printf %s", v, n, got, want);
+		tp_format_change(got, n, v);
+		snprintf(want, n, "%+.1f%%", v);
+		if (n && strcmp(got, want))
+			fail_msg("change %.17g n=%zu: %s, printf %s", v, n, got, want);
+		for (int d = 1; d <= 7; d += 2) {
+			int w = snprintf(want, n, "%.*f", d, v);
+
+			if (tp_fmt_fixed(got, n, v, d) != (size_t)w || (n && strcmp(got, want)))
+				fail_msg("fixed %.17g %d n=%zu: %s, printf %s", v, d, n, got, want);
+		}
+	}
+}
+
 static void test_abbrev(void **state)
 {
 	static const struct {
@@ -377,6 +426,7 @@ int main(void)
 		TP_TEST(test_age),
 		TP_TEST(test_expiry),
 		TP_TEST(test_number_formats),
+		TP_TEST(test_number_formats_as_printf),
 		TP_TEST(test_abbrev),
 		TP_TEST(test_expand),
 		TP_TEST(test_expand_every_known_type),
