@@ -311,7 +311,8 @@ static const struct tp_config_option options[] = {
 	    "--http-keepalive-timeout", "30", 1, 3600,
 	    "Idle keep-alive connections are closed after this many seconds"),
 	INT(max_connections, "TICKPUSH_MAX_CONNECTIONS", "--max-connections",
-	    "10000", 1, 1000000, "Most open client connections"),
+	    "10000", 1, 1000000,
+	    "Most open client connections (16 more may only probe and scrape)"),
 	DBL(shutdown_timeout, "TICKPUSH_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
 	    "4", 0, 600, "Seconds to drain clients on shutdown before exiting"),
 	/* Processes. */

@@ -122,8 +122,17 @@ struct pss {
 	unsigned completions;         /* how many in that turn */
 };
 
-/* Marks a wsi counted in the connections gauge (its opaque user data). */
-static char counted_mark;
+/* A client connection's opaque user data: counted in the connections
+ * gauge, and accepted into the operators' reserve (over max_connections,
+ * tp_http_may_accept) or not. */
+static char counted_mark, reserve_mark;
+
+static bool counted(struct lws *wsi)
+{
+	void *mark = lws_get_opaque_user_data(wsi);
+
+	return mark == &counted_mark || mark == &reserve_mark;
+}
 
 static struct tp_io *server_of(struct lws *wsi)
 {
@@ -949,8 +958,7 @@ static void answer_dropped_head(struct lws *wsi)
 	struct tp_buf b;
 
 	complaint = LWS_SAID_NOTHING;
-	if (lws_get_opaque_user_data(wsi) != &counted_mark ||
-	    (pss && (pss->head_seen || pss->ws)) ||
+	if (!counted(wsi) || (pss && (pss->head_seen || pss->ws)) ||
 	    (lws_answered.wsi == wsi && lws_answered.turn == srv->loop_turn))
 		return;
 	dropped_error(srv, what, &err);
@@ -1339,6 +1347,12 @@ static void cors_of(struct lws *wsi, const struct tp_io *srv, struct pss *pss)
 	pss->preflight = false;
 }
 
+/* The probes and /metrics: what a full server still serves. */
+static bool ops_route(const struct tp_http_route *r)
+{
+	return r && (r->metric == TP_ROUTE_probes || r->metric == TP_ROUTE_metrics);
+}
+
 static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 {
 	struct tp_io *srv = server_of(wsi);
@@ -1370,6 +1384,10 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	} else if (srv->stopping) {
 		head.refuse_status = 503;
 		head.refuse_error = "Server is shutting down";
+	} else if (!ops_route(pss->route) && tp_http_ops_only(wsi)) {
+		TP_METRIC_INC(connections_refused);
+		head.refuse_status = 503;
+		head.refuse_error = TP_HTTP_FULL_MSG;
 	}
 	/* A request without a body is answered from here, in one write. */
 	pss->answer_now = true;
@@ -1421,15 +1439,28 @@ static void request_gone(struct pss *pss)
 	pss_release(pss);
 }
 
+bool tp_http_ops_only(struct lws *wsi)
+{
+	if (lws_get_opaque_user_data(wsi) != &reserve_mark)
+		return false;
+	if (TP_METRIC_GET(http_connections) <=
+	    (uint64_t)server_of(wsi)->cfg->max_connections) {
+		lws_set_opaque_user_data(wsi, &counted_mark); /* room again */
+		return false;
+	}
+	return true;
+}
+
 bool tp_http_may_accept(struct tp_io *srv)
 {
 	static struct tp_log_ratelimit rl;
 	unsigned long skipped;
 
-	/* max_connections: refuse at accept. The gauge counts every client
-	 * connection from accept to close: idle, HTTP (SSE included) and
-	 * WebSocket. */
-	if (TP_METRIC_GET(http_connections) < (uint64_t)srv->cfg->max_connections)
+	/* max_connections and the reserve: refuse at accept. The gauge
+	 * counts every client connection from accept to close: idle, HTTP
+	 * (SSE included) and WebSocket. */
+	if (TP_METRIC_GET(http_connections) <
+	    (uint64_t)srv->cfg->max_connections + TP_HTTP_OPS_RESERVE)
 		return true;
 	TP_METRIC_INC(connections_refused);
 	if (tp_log_ratelimit_allow(&rl, tp_mono(), 1.0, &skipped))
@@ -1455,7 +1486,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return tp_http_may_accept(server_of(wsi)) ? 0 : 1;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-		lws_set_opaque_user_data(wsi, &counted_mark);
+		lws_set_opaque_user_data(wsi, TP_METRIC_GET(http_connections) <
+						 (uint64_t)server_of(wsi)->cfg->max_connections
+					 ? &counted_mark : &reserve_mark);
 		TP_METRIC_INC(http_connections);
 		/* A connection that starts no request is closed (TIMER). */
 		lws_set_timer_usecs(wsi, (lws_usec_t)server_of(wsi)->cfg->http_idle_timeout *
@@ -1475,7 +1508,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pss)
 			request_gone(pss);
 		due_forget(wsi);
-		if (lws_get_opaque_user_data(wsi) == &counted_mark) {
+		if (counted(wsi)) {
 			tp_sniff_gone(server_of(wsi), wsi);
 			lws_set_opaque_user_data(wsi, NULL);
 			TP_METRIC_SET(http_connections, TP_METRIC_GET(http_connections) - 1);

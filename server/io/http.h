@@ -77,10 +77,22 @@ struct tp_http_route {
  * the wiring's lws context. */
 struct lws_protocols;
 const struct lws_protocols *tp_http_protocols(void);
-/* May a new connection be accepted (max_connections)? Counts and logs a
- * refusal. lws's listener asks through FILTER_NETWORK_CONNECTION, a
- * worker's own listener (listener.c) directly. */
+/* May a new connection be accepted? Up to max_connections for anyone,
+ * then TP_HTTP_OPS_RESERVE more for operators: on those only the probes
+ * and /metrics are served, anything else (REST, files, SSE, WebSocket)
+ * gets a 503 that says the server is full, so a full server can still be
+ * probed and scraped. Counts and logs a refusal. lws's listener asks
+ * through FILTER_NETWORK_CONNECTION, a worker's own listener
+ * (listener.c) directly. */
+#define TP_HTTP_OPS_RESERVE 16
 bool tp_http_may_accept(struct tp_io *srv);
+/* Is wsi's connection one of the operators' reserve while the server is
+ * still full (then it may only probe and scrape; one whose request
+ * finds room again becomes an ordinary connection)? */
+struct lws;
+bool tp_http_ops_only(struct lws *wsi);
+/* The 503 message for requests refused because of max_connections. */
+#define TP_HTTP_FULL_MSG "Server full: max_connections reached, try again later"
 /* One line of lws's log: true when it says why lws gave up on a request
  * head (http.c answers that head and logs it; the line is only debug). */
 bool tp_http_lws_log(const char *line);

@@ -514,7 +514,8 @@ static int create_lws(struct tp_server *srv)
 		srv->http_token_limits.token_limit[i] = (unsigned short)limit;
 	info.token_limits = &srv->http_token_limits;
 	info.max_http_header_data2 = (unsigned)limit + TP_HTTP_HEAD_SLACK;
-	info.max_http_header_pool2 = (unsigned)cfg->max_connections + 16;
+	info.max_http_header_pool2 = (unsigned)cfg->max_connections +
+				     TP_HTTP_OPS_RESERVE + 16;
 	info.timeout_secs = (unsigned)cfg->http_timeout;
 	info.timeout_secs_ah_idle = (unsigned)cfg->http_timeout;
 	info.keepalive_timeout = cfg->http_keepalive_timeout;
@@ -523,7 +524,8 @@ static int create_lws(struct tp_server *srv)
 	 * per socket event (24 % of the server's time at 10k sessions,
 	 * docs/benchmarks.md). So the table spans the whole fd limit, and
 	 * max_connections is enforced at accept (http.c). */
-	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections + 64);
+	info.fd_limit_per_thread = (unsigned)fd_limit(cfg->max_connections +
+						      TP_HTTP_OPS_RESERVE + 64);
 	info.server_string = "tickpush";
 	/* lws reads a request in pieces of this size. Over TLS, a piece that
 	 * fills it leaves the rest of the TLS record decrypted inside OpenSSL,

@@ -66,6 +66,7 @@
 #include <libwebsockets.h>
 
 #include "accounts.h"
+#include "http.h"
 #include "io.h"
 #include "presets.h"
 #include "reader.h"
@@ -344,6 +345,9 @@ static int reject(struct lws *wsi, int status, const char *msg)
 	    lws_add_http_common_headers(wsi, (unsigned)status,
 					"application/json; charset=utf-8",
 					(lws_filepos_t)body.len, &p, end) ||
+	    (status == 503 && /* shutting down, full: come back soon */
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+					 (const unsigned char *)"1", 1, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		goto out;
 	memcpy(start, tp_buf_data(&body), body.len);
@@ -367,6 +371,10 @@ int tp_ws_confirm_upgrade(struct lws *wsi)
 		return reject(wsi, 404, "Not found");
 	if (srv->stopping)
 		return reject(wsi, 503, "Server is shutting down");
+	if (tp_http_ops_only(wsi)) {
+		TP_METRIC_INC(connections_refused);
+		return reject(wsi, 503, TP_HTTP_FULL_MSG);
+	}
 	if (!origin_ok(srv, wsi))
 		return reject(wsi, 403, "Origin not allowed");
 	token_of(wsi, token, sizeof(token));

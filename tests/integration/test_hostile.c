@@ -117,13 +117,15 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int start(bool tls)
+/* Starts the server for a scenario; `more` is one extra NAME=value or
+ * NULL, idle_timeout TICKPUSH_HTTP_IDLE_TIMEOUT. */
+static int start_with(bool tls, int idle_timeout, const char *more)
 {
 	static char idle_env[64], shutdown_env[64], cert_env[340], key_env[340];
-	const char *extra[10];
+	const char *extra[12];
 	size_t n = 0;
 
-	snprintf(idle_env, sizeof(idle_env), "TICKPUSH_HTTP_IDLE_TIMEOUT=%d", IDLE_TIMEOUT);
+	snprintf(idle_env, sizeof(idle_env), "TICKPUSH_HTTP_IDLE_TIMEOUT=%d", idle_timeout);
 	snprintf(shutdown_env, sizeof(shutdown_env), "TICKPUSH_SHUTDOWN_TIMEOUT=%d",
 		 SHUTDOWN_TIMEOUT);
 	extra[n++] = uri_env;
@@ -140,6 +142,8 @@ static int start(bool tls)
 		extra[n++] = key_env;
 		env.tls_ca = tls_cert;
 	}
+	if (more)
+		extra[n++] = more;
 	extra[n] = NULL;
 	it_server_start(&env, extra, true);
 	/* Ready means Redis; logins also need the database connected (the
@@ -151,10 +155,25 @@ static int start(bool tls)
 	return 0;
 }
 
+static int start(bool tls)
+{
+	return start_with(tls, IDLE_TIMEOUT, NULL);
+}
+
 static int server_start(void **state)
 {
 	(void)state;
 	return start(false);
+}
+
+/* max_connections 4, and idle connections that stay. */
+#define FULL_MAX 4
+#define OPS_RESERVE 16 /* server/io/http.h TP_HTTP_OPS_RESERVE */
+
+static int server_start_small(void **state)
+{
+	(void)state;
+	return start_with(false, 60, "TICKPUSH_MAX_CONNECTIONS=4");
 }
 
 /* The same server speaking TLS (https and wss) on its port. */
@@ -1236,6 +1255,117 @@ static void test_keepalive_answers_cost_no_epoll_ctl(void **state)
 	conn_close(&c);
 }
 
+/* n connections that send nothing (counted from accept). */
+static void open_idle(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = it_connect(env.port);
+		assert_true(fds[i] >= 0);
+	}
+}
+
+static bool connections_reach(void *ud)
+{
+	return metric("tickpush_http_connections") >= *(const double *)ud;
+}
+
+static bool healthz_answers(void *ud)
+{
+	char body[256];
+
+	(void)ud;
+	return get("/healthz", body, sizeof(body)) == 200;
+}
+
+/* One request on a fresh connection: a single 503 naming the limit, with
+ * Retry-After, then the close. */
+static void expect_full(const char *request)
+{
+	static const int st[] = {503};
+	struct parsed *p;
+	bool closed = false;
+
+	p = exchange(request, 1, st, 10, &closed);
+	expect_json_error(&p[0], NULL);
+	if (!strstr(p[0].body, "max_connections"))
+		fail_msg("the 503 does not name max_connections: %s", p[0].body);
+	assert_non_null(find_nocase(p[0].headers, "\r\nretry-after: 1"));
+	assert_true(closed);
+	free(p);
+}
+
+/*
+ * A full server can still be probed and scraped. With max_connections
+ * (4 here) taken, the next connections go to a reserve of 16 where
+ * /healthz and /metrics are served and anything else (REST, a file, a
+ * WebSocket handshake) gets a 503 naming the limit; past the reserve a
+ * connection is refused at accept. Every refusal is counted. A reserve
+ * connection whose request finds room again is served as usual.
+ */
+static void test_full_server_still_probed(void **state)
+{
+	int idle[FULL_MAX + OPS_RESERVE], late, probe;
+	double want = FULL_MAX + 1, refused0, refused;
+	char buf[256];
+	struct parsed *p;
+	bool closed = false;
+	static const int ok[] = {200};
+
+	(void)state;
+	open_idle(idle, FULL_MAX);
+	/* The scrape that sees them is itself on a reserve connection. */
+	if (!it_wait(connections_reach, &want, 20))
+		fail_msg("the server never counted %d connections", FULL_MAX);
+	assert_int_equal(get("/healthz", buf, sizeof(buf)), 200);
+	refused0 = metric("tickpush_connections_refused_total");
+	expect_full("GET /api/patterns/scan HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_full("GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_full("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+		    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+		    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		    "Sec-WebSocket-Protocol: tickpush.v1\r\n\r\n");
+	refused = metric("tickpush_connections_refused_total");
+	if (refused != refused0 + 3)
+		fail_msg("connections_refused went %g -> %g, want +3", refused0, refused);
+	/* Opened while full: a reserve connection, kept for later. */
+	late = it_connect(env.port);
+	assert_true(late >= 0);
+	/* Fill the reserve; the connection after them is not served. */
+	open_idle(idle + FULL_MAX, OPS_RESERVE - 1);
+	probe = it_connect(env.port);
+	assert_true(probe >= 0);
+	/* Closed at accept: the send may already fail. */
+	(void)!send(probe, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34, MSG_NOSIGNAL);
+	if (it_read_head(probe, 10) > 0)
+		fail_msg("a connection past the reserve was answered");
+	close(probe);
+	/* Room again: all but 2 of the first ones leave, and `late` (a
+	 * reserve connection) gets an ordinary answer. */
+	for (int i = 2; i < FULL_MAX + OPS_RESERVE - 1; i++)
+		close(idle[i]);
+	if (!it_wait(healthz_answers, NULL, 20))
+		fail_msg("no room came back after the clients left");
+	refused = metric("tickpush_connections_refused_total");
+	if (refused < refused0 + 4)
+		fail_msg("the refusal at accept was not counted (%g -> %g)", refused0, refused);
+	{
+		static const char scan[] = "GET /api/patterns/scan HTTP/1.1\r\nHost: t\r\n\r\n";
+
+		assert_int_equal(send(late, scan, strlen(scan), MSG_NOSIGNAL),
+				 (ssize_t)strlen(scan));
+	}
+	{
+		size_t len;
+		char *answers = read_answers(late, 1, 10, &len, &closed);
+
+		p = expect_answers(answers, len, 1, ok);
+		free(p);
+	}
+	close(late);
+	close(idle[0]);
+	close(idle[1]);
+}
+
 /* The same requests over TLS (lws writes those answers, not our writev). */
 static void test_keepalive_answers_over_tls(void **state)
 {
@@ -1265,6 +1395,8 @@ int main(void)
 		SCENARIO(test_get_with_body_then_get),
 		SCENARIO(test_hundred_pipelined_gets),
 		SCENARIO(test_keepalive_answers_cost_no_epoll_ctl),
+		cmocka_unit_test_setup_teardown(test_full_server_still_probed,
+						server_start_small, server_check_and_stop),
 		SCENARIO_TLS(test_keepalive_answers_over_tls),
 		SCENARIO(test_unknown_upgrade_answered_once),
 		SCENARIO(test_malformed_keepalive_request_gets_json),
