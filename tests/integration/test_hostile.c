@@ -4,8 +4,8 @@
  * Raw sockets against a real tickpush (with Redis and PostgreSQL): requests
  * pipelined into one TCP packet, connections closed while their requests
  * are still being answered, bodies announced in every wrong way, idle
- * connections by the thousand, oversized heads, symlinks out of the static
- * folder. Every scenario runs against a fresh server; afterwards the
+ * connections by the thousand, more connections than max_connections,
+ * oversized heads, symlinks out of the static folder. Every scenario runs against a fresh server; afterwards the
  * server must still answer, have no request left in flight
  * (tickpush_http_inflight counts only the /metrics scrape itself) and exit 0 on
  * SIGTERM well before its shutdown timeout (a request it lost track of
@@ -27,7 +27,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -37,8 +36,6 @@
 #include "it_pg.h"
 #include "test_support.h"
 #include "ws_client.h"
-
-extern char **environ;
 
 #define SECRET "hostile-test-secret-0123456789abcdef0123"
 #define SHUTDOWN_TIMEOUT 10 /* the server's; a clean stop takes far less */
