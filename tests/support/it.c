@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,6 +191,133 @@ long it_strace_calls(const struct it_env *e, pid_t sp, const char *name,
 	}
 	fclose(f);
 	return calls;
+}
+
+/* ---- the proxy ---- */
+
+#define PROXY_PAIRS 16
+
+static volatile sig_atomic_t proxy_paused;
+
+static void proxy_signal(int sig)
+{
+	proxy_paused = sig == SIGUSR1;
+}
+
+static int unix_socket_at(const char *path, bool listen_there)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (listen_there ? bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)
+			 : connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Moves what is readable on `from` to `to`; false when either end is gone. */
+static bool pass_on(int from, int to)
+{
+	static char buf[65536];
+	ssize_t r = read(from, buf, sizeof(buf));
+
+	if (r < 0 && errno == EINTR)
+		return true;
+	return r > 0 && write_all(to, buf, (size_t)r);
+}
+
+static void proxy_run(int ls, const char *target)
+{
+	int client[PROXY_PAIRS], server[PROXY_PAIRS], n = 0;
+	struct sigaction sa = {.sa_handler = proxy_signal}; /* no SA_RESTART */
+
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	for (;;) {
+		struct pollfd p[1 + 2 * PROXY_PAIRS];
+		bool paused = proxy_paused;
+
+		p[0] = (struct pollfd){.fd = ls, .events = POLLIN};
+		for (int i = 0; i < n; i++) {
+			/* Paused: the clients' side is not even polled. */
+			p[1 + 2 * i] = (struct pollfd){.fd = paused ? -1 : client[i], .events = POLLIN};
+			p[2 + 2 * i] = (struct pollfd){.fd = server[i], .events = POLLIN};
+		}
+		if (poll(p, (nfds_t)(1 + 2 * n), 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (int i = n - 1; i >= 0; i--) {
+			bool ok = true;
+
+			if (p[1 + 2 * i].revents)
+				ok = pass_on(client[i], server[i]);
+			if (ok && p[2 + 2 * i].revents)
+				ok = pass_on(server[i], client[i]);
+			if (!ok) {
+				close(client[i]);
+				close(server[i]);
+				client[i] = client[--n];
+				server[i] = server[n];
+			}
+		}
+		if ((p[0].revents & POLLIN) && n < PROXY_PAIRS) {
+			int c = accept(ls, NULL, NULL), s = c >= 0 ? unix_socket_at(target, false) : -1;
+
+			if (s < 0) {
+				if (c >= 0)
+					close(c);
+				continue;
+			}
+			client[n] = c;
+			server[n++] = s;
+		}
+	}
+}
+
+pid_t it_proxy_start(const char *path, const char *target)
+{
+	int ls;
+	pid_t pid;
+
+	unlink(path);
+	ls = unix_socket_at(path, true);
+	assert_true(ls >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		proxy_run(ls, target);
+		_exit(0);
+	}
+	close(ls);
+	return pid;
+}
+
+void it_proxy_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }
 
 static int wait_exit(pid_t pid, double timeout_s)

@@ -52,6 +52,14 @@ pid_t it_strace_start(const struct it_env *e, const char *syscalls,
 long it_strace_calls(const struct it_env *e, pid_t sp, const char *name,
 		     const char *syscall);
 
+/* A forwarding proxy in a child process: each connection to a new unix
+ * socket at `path` is joined to the unix socket `target` (Redis's).
+ * SIGUSR1 stops reading what the clients send, which then waits in their
+ * socket buffers until they fill; SIGUSR2 reads on. Returns its pid once
+ * it listens; end it with it_proxy_stop. */
+pid_t it_proxy_start(const char *path, const char *target);
+void it_proxy_stop(pid_t pid);
+
 /* Starts tickpush (TICKPUSH_BIN) with the Redis socket, port 0 and any
  * extra "NAME=value" environment entries (NULL-terminated, may be NULL);
  * waits until it listens and, if wait_ready, until /readyz says ready. */
