@@ -46,7 +46,8 @@
  *
  * Limits: lws parses request heads itself, into a header table ("ah") per
  * connection sending a request. server.c sizes the pool of tables for
- * max_connections (no connection waits for one) and makes lws keep at most
+ * max_connections and the operators' reserve past it (tp_http_may_accept;
+ * no connection waits for a table) and makes lws keep at most
  * http_header_max bytes of any one header (token_limits: the rest of that
  * line is skipped, not a parse failure), so an oversized header or URL
  * reaches us truncated to exactly that size and gets a JSON 431 or 414.

@@ -500,7 +500,8 @@ static int create_lws(struct tp_server *srv)
 	 * first byte for later ones on a kept-alive connection, until the
 	 * request has been answered. With the pool of tables exhausted a new
 	 * connection waits, unread, for one: so the pool covers
-	 * max_connections and nobody ever waits (tables are allocated on
+	 * max_connections and the operators' reserve (http.h), and nobody
+	 * ever waits (tables are allocated on
 	 * demand and freed on release: a large pool costs nothing unused).
 	 * lws keeps at most http_header_max bytes of any one header
 	 * (token_limits: the rest of that line is skipped, not a parse
