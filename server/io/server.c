@@ -501,8 +501,8 @@ static int create_lws(struct tp_server *srv)
 	 * request has been answered. With the pool of tables exhausted a new
 	 * connection waits, unread, for one: so the pool covers
 	 * max_connections and the operators' reserve (http.h), and nobody
-	 * ever waits (tables are allocated on
-	 * demand and freed on release: a large pool costs nothing unused).
+	 * ever waits (tables are allocated on demand and freed on release:
+	 * a large pool costs nothing unused).
 	 * lws keeps at most http_header_max bytes of any one header
 	 * (token_limits: the rest of that line is skipped, not a parse
 	 * failure) so that http.c can answer 431/414; the table has room
