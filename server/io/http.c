@@ -1385,8 +1385,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 	} else if (srv->stopping) {
 		head.refuse_status = 503;
 		head.refuse_error = "Server is shutting down";
-	} else if (!ops_route(pss->route) && tp_http_ops_only(wsi)) {
-		TP_METRIC_INC(connections_refused);
+	} else if (!ops_route(pss->route) && tp_http_refuse_full(wsi)) {
 		head.refuse_status = 503;
 		head.refuse_error = TP_HTTP_FULL_MSG;
 	}
@@ -1440,7 +1439,7 @@ static void request_gone(struct pss *pss)
 	pss_release(pss);
 }
 
-bool tp_http_ops_only(struct lws *wsi)
+bool tp_http_refuse_full(struct lws *wsi)
 {
 	if (lws_get_opaque_user_data(wsi) != &reserve_mark)
 		return false;
@@ -1449,6 +1448,7 @@ bool tp_http_ops_only(struct lws *wsi)
 		lws_set_opaque_user_data(wsi, &counted_mark); /* room again */
 		return false;
 	}
+	TP_METRIC_INC(connections_refused);
 	return true;
 }
 

@@ -86,11 +86,14 @@ const struct lws_protocols *tp_http_protocols(void);
  * (listener.c) directly. */
 #define TP_HTTP_OPS_RESERVE 16
 bool tp_http_may_accept(struct tp_io *srv);
-/* Is wsi's connection one of the operators' reserve while the server is
- * still full (then it may only probe and scrape; one whose request
- * finds room again becomes an ordinary connection)? */
+/* Must this request on wsi be refused because the server is full? True
+ * (and counted in connections_refused) when its connection is one of the
+ * operators' reserve and the server is still full; the caller answers 503
+ * TP_HTTP_FULL_MSG. Call it only for requests that are not probes or
+ * /metrics. A reserve connection whose request finds room again becomes
+ * an ordinary connection. */
 struct lws;
-bool tp_http_ops_only(struct lws *wsi);
+bool tp_http_refuse_full(struct lws *wsi);
 /* The 503 message for requests refused because of max_connections. */
 #define TP_HTTP_FULL_MSG "Server full: max_connections reached, try again later"
 /* One line of lws's log: true when it says why lws gave up on a request

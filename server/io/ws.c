@@ -371,10 +371,8 @@ int tp_ws_confirm_upgrade(struct lws *wsi)
 		return reject(wsi, 404, "Not found");
 	if (srv->stopping)
 		return reject(wsi, 503, "Server is shutting down");
-	if (tp_http_ops_only(wsi)) {
-		TP_METRIC_INC(connections_refused);
+	if (tp_http_refuse_full(wsi))
 		return reject(wsi, 503, TP_HTTP_FULL_MSG);
-	}
 	if (!origin_ok(srv, wsi))
 		return reject(wsi, 403, "Origin not allowed");
 	token_of(wsi, token, sizeof(token));

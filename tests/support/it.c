@@ -221,19 +221,21 @@ static int unix_socket_at(const char *path, bool listen_there)
 	return fd;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
+/* All n bytes on fd; -1 when the peer is gone. A signal (the proxy's)
+ * does not cut it short. */
+static int send_all(int fd, const char *p, size_t n)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return false;
+			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
-	return true;
+	return 0;
 }
 
 /* Moves what is readable on `from` to `to`; false when either end is gone. */
@@ -244,7 +246,7 @@ static bool pass_on(int from, int to)
 
 	if (r < 0 && errno == EINTR)
 		return true;
-	return r > 0 && write_all(to, buf, (size_t)r);
+	return r > 0 && send_all(to, buf, (size_t)r) == 0;
 }
 
 static void proxy_run(int ls, const char *target)
@@ -580,19 +582,6 @@ static char *find_nocase(const char *hay, const char *needle)
 		if (!strncasecmp(hay, needle, n))
 			return (char *)hay;
 	return NULL;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 int it_http(int port, const char *method, const char *path,
